@@ -6,3 +6,5 @@
 //! typed Cilium policy language) and `verify` beside them.
 
 pub mod proto;
+pub mod interpret;
+pub mod source;

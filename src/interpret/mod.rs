@@ -1,0 +1,286 @@
+//! Interpretation: one Hubble flow → at most one normalized [`Observation`]
+//! (who initiated, who answered, protocol and responder port, verdict class,
+//! and whether it opens a connection not seen before).
+//!
+//! Owns every Cilium/Hubble semantic that turns packets into connections:
+//! reply inversion ([`direction`]), double-observation dedup ([`conntrack`]),
+//! peer classification ([`peer`]), DNS name correlation ([`dns`]) and stable
+//! selectors ([`selector`]). It knows nothing about YAML or rules.
+
+pub mod conntrack;
+pub mod direction;
+pub mod dns;
+pub mod l4;
+pub mod labels;
+pub mod peer;
+pub mod selector;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::proto::flow;
+use conntrack::{ConnKey, ConnTracker};
+use direction::{Basis, Orientation};
+use dns::DnsCache;
+use l4::PortKey;
+use peer::{EndpointKind, Peer};
+
+/// Tunables of interpretation.
+#[derive(Debug, Clone)]
+pub struct InterpretConfig {
+    /// World addresses inside one of these prefixes become that prefix
+    /// (e.g. LAN clients `10.0.0.0/8`) instead of one `/32` each.
+    pub cidr_groups: Vec<IpNet>,
+    /// Flows of one 5-tuple within this window are one connection.
+    pub conn_window_ns: i64,
+}
+
+impl Default for InterpretConfig {
+    fn default() -> Self {
+        InterpretConfig { cidr_groups: Vec::new(), conn_window_ns: 120 * 1_000_000_000 }
+    }
+}
+
+/// How the policy engine treated the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerdictClass {
+    /// FORWARDED, REDIRECTED (to a proxy), TRACED.
+    Allowed,
+    /// AUDIT: would have been dropped, allowed because of audit mode.
+    Audit,
+    /// DROPPED.
+    Dropped,
+}
+
+/// Why a flow produced no observation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// No TCP/UDP/SCTP/ICMP layer (e.g. field-masked, or other protocols).
+    NoL4,
+    /// Socket-LB translation or other non-packet events.
+    NotAPacket,
+    /// Verdict ERROR (or unknown future verdicts).
+    ErrorVerdict,
+    /// ICMP errors belong to another connection.
+    IcmpRelated,
+    /// Source or destination carries no identity at all.
+    UnknownPeer,
+    /// Neither end is a workload (node-to-node, host-to-world…): no pod policy applies.
+    NoWorkload,
+}
+
+impl SkipReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipReason::NoL4 => "no L4 layer",
+            SkipReason::NotAPacket => "socket-LB/translation events",
+            SkipReason::ErrorVerdict => "error verdict",
+            SkipReason::IcmpRelated => "ICMP errors (related to other connections)",
+            SkipReason::UnknownPeer => "peer without identity",
+            SkipReason::NoWorkload => "no workload on either side",
+        }
+    }
+}
+
+/// One flow, normalized to the connection it belongs to.
+#[derive(Debug, Clone)]
+pub struct Observation<'f> {
+    pub flow: &'f flow::Flow,
+    /// Flow time in ns since the epoch (0 when unknown).
+    pub time_ns: i64,
+    pub initiator: Arc<Peer>,
+    pub responder: Arc<Peer>,
+    pub initiator_ip: Option<IpAddr>,
+    pub responder_ip: Option<IpAddr>,
+    pub port: PortKey,
+    pub verdict: VerdictClass,
+    /// True for the first flow of a connection (within the window).
+    pub new_connection: bool,
+}
+
+/// Counters for the summary.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InterpretStats {
+    pub flows: u64,
+    pub observations: u64,
+    pub replies_inverted: u64,
+    pub dropped: u64,
+    pub audit: u64,
+    pub basis: BTreeMap<String, u64>,
+    pub skipped: BTreeMap<SkipReason, u64>,
+}
+
+/// Turns flows into observations, keeping the small state this needs.
+pub struct Interpreter {
+    cfg: InterpretConfig,
+    dns: DnsCache,
+    conns: ConnTracker,
+    endpoints: HashMap<u64, (Vec<String>, String, u32, Arc<EndpointKind>)>,
+    pub stats: InterpretStats,
+}
+
+impl Interpreter {
+    pub fn new(cfg: InterpretConfig) -> Interpreter {
+        let conns = ConnTracker::new(cfg.conn_window_ns);
+        Interpreter { cfg, dns: DnsCache::default(), conns, endpoints: HashMap::new(), stats: InterpretStats::default() }
+    }
+
+    /// Interprets one flow; `None` (with the reason counted) when it teaches nothing.
+    pub fn interpret<'f>(&mut self, f: &'f flow::Flow) -> Option<Observation<'f>> {
+        self.stats.flows += 1;
+        self.dns.learn(f);
+        match self.observe(f) {
+            Ok(o) => {
+                self.stats.observations += 1;
+                match o.verdict {
+                    VerdictClass::Dropped => self.stats.dropped += 1,
+                    VerdictClass::Audit => self.stats.audit += 1,
+                    VerdictClass::Allowed => {}
+                }
+                Some(o)
+            }
+            Err(reason) => {
+                *self.stats.skipped.entry(reason).or_default() += 1;
+                None
+            }
+        }
+    }
+
+    fn observe<'f>(&mut self, f: &'f flow::Flow) -> Result<Observation<'f>, SkipReason> {
+        let verdict = verdict_class(f)?;
+        let l4 = direction::l4_of(f).ok_or(SkipReason::NoL4)?;
+        let (orientation, basis, port) = direction::orient(f, &l4);
+        if orientation == Orientation::Related {
+            return Err(SkipReason::IcmpRelated);
+        }
+        *self.stats.basis.entry(basis_name(basis).to_string()).or_default() += 1;
+        let (src_ip, dst_ip) = ips(f);
+        let src = self.endpoint(f.source.as_ref());
+        let dst = self.endpoint(f.destination.as_ref());
+        if matches!(*src, EndpointKind::Unknown) || matches!(*dst, EndpointKind::Unknown) {
+            return Err(SkipReason::UnknownPeer);
+        }
+        if !matches!(*src, EndpointKind::Workload(_)) && !matches!(*dst, EndpointKind::Workload(_)) {
+            return Err(SkipReason::NoWorkload);
+        }
+        let src_peer = self.resolve(&src, src_ip, &f.source_names);
+        let dst_peer = self.resolve(&dst, dst_ip, &f.destination_names);
+        let reverse = orientation == Orientation::Reverse;
+        if reverse {
+            self.stats.replies_inverted += 1;
+        }
+        let (initiator, responder, i_ip, r_ip, i_port) = if reverse {
+            (dst_peer, src_peer, dst_ip, src_ip, l4.dst_port)
+        } else {
+            (src_peer, dst_peer, src_ip, dst_ip, l4.src_port)
+        };
+        let time_ns = time_ns(f);
+        let new_connection = match (i_ip, r_ip) {
+            (Some(i), Some(r)) => self.conns.observe(
+                ConnKey { initiator: i, initiator_port: i_port, responder: r, responder_port: port.port, proto: port.proto },
+                time_ns,
+            ),
+            _ => !(l4.proto == l4::Proto::Tcp && !l4.syn) || basis == Basis::Icmp,
+        };
+        Ok(Observation {
+            flow: f,
+            time_ns,
+            initiator,
+            responder,
+            initiator_ip: i_ip,
+            responder_ip: r_ip,
+            port,
+            verdict,
+            new_connection,
+        })
+    }
+
+    /// Classifies an endpoint, caching by identity and labels so the labels of
+    /// a busy identity are parsed once.
+    fn endpoint(&mut self, ep: Option<&flow::Endpoint>) -> Arc<EndpointKind> {
+        let Some(e) = ep else {
+            return Arc::new(EndpointKind::Unknown);
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        e.identity.hash(&mut h);
+        e.namespace.hash(&mut h);
+        e.labels.hash(&mut h);
+        let key = h.finish();
+        if let Some((labels, ns, id, kind)) = self.endpoints.get(&key) {
+            if *labels == e.labels && *ns == e.namespace && *id == e.identity {
+                return kind.clone();
+            }
+        }
+        let kind = Arc::new(peer::classify_endpoint(Some(e)));
+        self.endpoints.insert(key, (e.labels.clone(), e.namespace.clone(), e.identity, kind.clone()));
+        kind
+    }
+
+    fn resolve(&self, kind: &EndpointKind, ip: Option<IpAddr>, names: &[String]) -> Arc<Peer> {
+        Arc::new(match kind {
+            EndpointKind::Workload(w) => Peer::Workload(w.clone()),
+            EndpointKind::Entity(e) => Peer::Entity(*e),
+            EndpointKind::World => {
+                let names = self.dns.names_for(names, ip);
+                peer::world_peer(ip, &names, &self.cfg.cidr_groups)
+            }
+            EndpointKind::Unknown => unreachable!("unknown peers are skipped before resolution"),
+        })
+    }
+
+    /// Addresses this interpreter has names for.
+    pub fn named_addresses(&self) -> usize {
+        self.dns.len()
+    }
+
+    /// Connections currently tracked for deduplication.
+    pub fn tracked_connections(&self) -> usize {
+        self.conns.tracked()
+    }
+}
+
+fn basis_name(b: Basis) -> &'static str {
+    match b {
+        Basis::Icmp => "icmp-type",
+        Basis::IsReply => "is_reply",
+        Basis::LegacyReply => "legacy-reply",
+        Basis::TcpFlags => "tcp-flags",
+        Basis::PortHeuristic => "port-heuristic",
+    }
+}
+
+/// Maps Hubble's verdict to what learning does with it.
+pub fn verdict_class(f: &flow::Flow) -> Result<VerdictClass, SkipReason> {
+    use flow::Verdict;
+    if f.r#type() == flow::FlowType::Sock {
+        return Err(SkipReason::NotAPacket);
+    }
+    match Verdict::try_from(f.verdict) {
+        Ok(Verdict::Forwarded | Verdict::Redirected | Verdict::Traced) => Ok(VerdictClass::Allowed),
+        // Field-masked exporters may drop the verdict: such a flow was delivered.
+        Ok(Verdict::Unknown) => Ok(VerdictClass::Allowed),
+        Ok(Verdict::Audit) => Ok(VerdictClass::Audit),
+        Ok(Verdict::Dropped) => Ok(VerdictClass::Dropped),
+        Ok(Verdict::Translated) => Err(SkipReason::NotAPacket),
+        Ok(Verdict::Error) | Err(_) => Err(SkipReason::ErrorVerdict),
+    }
+}
+
+fn ips(f: &flow::Flow) -> (Option<IpAddr>, Option<IpAddr>) {
+    match &f.ip {
+        Some(ip) => (ip.source.parse().ok(), ip.destination.parse().ok()),
+        None => (None, None),
+    }
+}
+
+/// Flow time in ns since the epoch, 0 when absent.
+pub fn time_ns(f: &flow::Flow) -> i64 {
+    f.time.as_ref().map(|t| t.seconds.saturating_mul(1_000_000_000).saturating_add(i64::from(t.nanos))).unwrap_or(0)
+}

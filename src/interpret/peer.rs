@@ -1,0 +1,308 @@
+//! Who is at each end of a flow: a workload (namespace + stable identity
+//! labels), a reserved entity, or the world (by name or by address).
+//!
+//! World detection follows Cilium's identity model, not just `reserved:world`:
+//! dual-stack clusters label the outside `reserved:world-ipv4/-ipv6`, and
+//! locally scoped CIDR/FQDN identities (bit 24 set) carry `cidr:`/`fqdn:`
+//! labels. The kube-apiserver identity also carries `reserved:remote-node` or
+//! `reserved:host`; `kube-apiserver` wins, as it is the narrower entity.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::labels::{self, NAMESPACE_LABEL, SERVICE_ACCOUNT_LABEL};
+use crate::proto::flow;
+
+/// Cilium entities a flow peer can be (the reserved identities).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Entity {
+    Host,
+    RemoteNode,
+    KubeApiserver,
+    Health,
+    Ingress,
+    Init,
+    Unmanaged,
+    /// Outside the cluster, address unknown (e.g. a field-masked flow).
+    World,
+}
+
+impl Entity {
+    /// The entity name used in `toEntities`/`fromEntities`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Host => "host",
+            Entity::RemoteNode => "remote-node",
+            Entity::KubeApiserver => "kube-apiserver",
+            Entity::Health => "health",
+            Entity::Ingress => "ingress",
+            Entity::Init => "init",
+            Entity::Unmanaged => "unmanaged",
+            Entity::World => "world",
+        }
+    }
+
+    /// Reserved numeric identities (0 unknown, 2/9/10 are world).
+    fn from_identity(id: u32) -> Option<Entity> {
+        Some(match id {
+            1 => Entity::Host,
+            3 => Entity::Unmanaged,
+            4 => Entity::Health,
+            5 => Entity::Init,
+            6 => Entity::RemoteNode,
+            7 => Entity::KubeApiserver,
+            8 => Entity::Ingress,
+            _ => return None,
+        })
+    }
+}
+
+/// A workload: pods sharing a namespace and their stable identity labels.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct WorkloadKey {
+    pub namespace: String,
+    /// Stable `k8s` identity labels, keys without the `k8s:` prefix.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl WorkloadKey {
+    /// A short human name from the most descriptive label present.
+    pub fn display_name(&self) -> String {
+        const KEYS: &[&str] = &[
+            "app.kubernetes.io/name",
+            "app",
+            "k8s-app",
+            "name",
+            "app.kubernetes.io/instance",
+        ];
+        let base = KEYS
+            .iter()
+            .find_map(|k| self.labels.get(*k))
+            .or_else(|| self.labels.get(SERVICE_ACCOUNT_LABEL))
+            .cloned()
+            .unwrap_or_else(|| "unlabelled".to_string());
+        match self.labels.get("app.kubernetes.io/component") {
+            Some(c) if !base.contains(c.as_str()) => format!("{base}-{c}"),
+            _ => base,
+        }
+    }
+
+    pub fn service_account(&self) -> Option<&str> {
+        self.labels.get(SERVICE_ACCOUNT_LABEL).map(String::as_str)
+    }
+}
+
+/// One end of a connection, as a graph node and a policy peer.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Peer {
+    Workload(WorkloadKey),
+    Entity(Entity),
+    /// World by address: a single IP (/32, /128) or a configured group prefix.
+    Cidr(IpNet),
+    /// World by DNS name (from the flow's names or a correlated DNS answer).
+    Fqdn(String),
+}
+
+impl Peer {
+    pub fn as_workload(&self) -> Option<&WorkloadKey> {
+        match self {
+            Peer::Workload(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    pub fn is_world(&self) -> bool {
+        matches!(self, Peer::Cidr(_) | Peer::Fqdn(_) | Peer::Entity(Entity::World))
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Workload(w) => write!(f, "{}/{}", w.namespace, w.display_name()),
+            Peer::Entity(e) => write!(f, "entity:{}", e.as_str()),
+            Peer::Cidr(c) => write!(f, "cidr:{c}"),
+            Peer::Fqdn(n) => write!(f, "fqdn:{n}"),
+        }
+    }
+}
+
+/// What an endpoint is, before world peers are resolved to names/addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointKind {
+    Workload(WorkloadKey),
+    Entity(Entity),
+    World,
+    /// Nothing identifies it (field-masked or identity 0 with no labels).
+    Unknown,
+}
+
+/// Classifies a Hubble endpoint by its labels, then its numeric identity.
+pub fn classify_endpoint(ep: Option<&flow::Endpoint>) -> EndpointKind {
+    let Some(ep) = ep else {
+        return EndpointKind::Unknown;
+    };
+    let mut entity: Option<Entity> = None;
+    let mut world = false;
+    let mut has_k8s = false;
+    for raw in &ep.labels {
+        let l = labels::parse(raw);
+        match l.source {
+            "reserved" => match l.key {
+                "kube-apiserver" => entity = Some(Entity::KubeApiserver),
+                "world" | "world-ipv4" | "world-ipv6" => world = true,
+                other => {
+                    if entity != Some(Entity::KubeApiserver) {
+                        entity = reserved_entity(other).or(entity);
+                    }
+                }
+            },
+            "cidr" | "fqdn" => world = true,
+            "k8s" => has_k8s = true,
+            _ => {}
+        }
+    }
+    if let Some(e) = entity {
+        return EndpointKind::Entity(e);
+    }
+    if world || matches!(ep.identity, 2 | 9 | 10) {
+        return EndpointKind::World;
+    }
+    if has_k8s || !ep.namespace.is_empty() {
+        let mut labels = labels::stable_k8s_labels(&ep.labels);
+        let namespace = labels
+            .get(NAMESPACE_LABEL)
+            .cloned()
+            .unwrap_or_else(|| ep.namespace.clone());
+        if !namespace.is_empty() {
+            labels
+                .entry(NAMESPACE_LABEL.to_string())
+                .or_insert_with(|| namespace.clone());
+            return EndpointKind::Workload(WorkloadKey { namespace, labels });
+        }
+    }
+    if ep.identity >= 1 << 24 {
+        // Locally scoped CIDR/FQDN identity whose labels were masked away.
+        return EndpointKind::World;
+    }
+    match Entity::from_identity(ep.identity) {
+        Some(e) => EndpointKind::Entity(e),
+        None => EndpointKind::Unknown,
+    }
+}
+
+fn reserved_entity(key: &str) -> Option<Entity> {
+    Some(match key {
+        "host" => Entity::Host,
+        "remote-node" => Entity::RemoteNode,
+        "health" => Entity::Health,
+        "ingress" => Entity::Ingress,
+        "init" => Entity::Init,
+        "unmanaged" => Entity::Unmanaged,
+        _ => return None,
+    })
+}
+
+/// Turns a world endpoint into a peer: a configured CIDR group containing the
+/// address, else the first known DNS name, else the address itself.
+pub fn world_peer(ip: Option<IpAddr>, names: &[String], groups: &[IpNet]) -> Peer {
+    let Some(ip) = ip else {
+        return match names.first() {
+            Some(n) => Peer::Fqdn(n.clone()),
+            None => Peer::Entity(Entity::World),
+        };
+    };
+    if let Some(g) = groups.iter().find(|g| g.contains(&ip)) {
+        return Peer::Cidr(*g);
+    }
+    match names.first() {
+        Some(n) => Peer::Fqdn(n.clone()),
+        None => Peer::Cidr(IpNet::from(ip)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(identity: u32, labels: &[&str]) -> flow::Endpoint {
+        flow::Endpoint {
+            identity,
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn apiserver_wins_over_remote_node_and_host() {
+        for labels in [
+            &["reserved:kube-apiserver", "reserved:remote-node"][..],
+            &["reserved:remote-node", "reserved:kube-apiserver"][..],
+            &["reserved:host", "reserved:kube-apiserver"][..],
+        ] {
+            assert_eq!(
+                classify_endpoint(Some(&ep(7, labels))),
+                EndpointKind::Entity(Entity::KubeApiserver)
+            );
+        }
+    }
+
+    #[test]
+    fn dual_stack_and_cidr_identities_are_world() {
+        for e in [
+            ep(16777217, &["cidr:1.1.1.1/32", "reserved:world-ipv4"]),
+            ep(10, &["reserved:world-ipv6"]),
+            ep(2, &["reserved:world"]),
+            ep(16777300, &["fqdn:api.github.com"]),
+            ep(9, &[]),
+            ep(16777301, &[]),
+        ] {
+            assert_eq!(classify_endpoint(Some(&e)), EndpointKind::World, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn numeric_identity_fallback_for_masked_labels() {
+        assert_eq!(classify_endpoint(Some(&ep(1, &[]))), EndpointKind::Entity(Entity::Host));
+        assert_eq!(classify_endpoint(Some(&ep(6, &[]))), EndpointKind::Entity(Entity::RemoteNode));
+        assert_eq!(classify_endpoint(Some(&ep(0, &[]))), EndpointKind::Unknown);
+        assert_eq!(classify_endpoint(None), EndpointKind::Unknown);
+    }
+
+    #[test]
+    fn workloads_keep_stable_labels_and_namespace() {
+        let e = flow::Endpoint {
+            identity: 4242,
+            namespace: "media".into(),
+            labels: ["k8s:app=plex", "k8s:pod-template-hash=abc", "k8s:io.kubernetes.pod.namespace=media"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            ..Default::default()
+        };
+        let EndpointKind::Workload(w) = classify_endpoint(Some(&e)) else { panic!() };
+        assert_eq!(w.namespace, "media");
+        assert!(w.labels.contains_key("app"));
+        assert!(!w.labels.contains_key("pod-template-hash"));
+        assert_eq!(w.display_name(), "plex");
+    }
+
+    #[test]
+    fn world_peers_prefer_groups_then_names_then_addresses() {
+        let groups = vec!["10.0.0.0/8".parse().unwrap()];
+        let lan: IpAddr = "10.0.4.2".parse().unwrap();
+        let net: IpAddr = "140.82.112.3".parse().unwrap();
+        assert_eq!(world_peer(Some(lan), &[], &groups), Peer::Cidr(groups[0]));
+        assert_eq!(
+            world_peer(Some(net), &["github.com".into()], &groups),
+            Peer::Fqdn("github.com".into())
+        );
+        assert_eq!(world_peer(Some(net), &[], &groups), Peer::Cidr("140.82.112.3/32".parse().unwrap()));
+        assert_eq!(world_peer(None, &[], &groups), Peer::Entity(Entity::World));
+    }
+}

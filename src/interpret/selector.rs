@@ -1,0 +1,154 @@
+//! A stable selector per workload: the smallest well-known label set that
+//! selects this workload and no other observed workload in its namespace.
+//!
+//! Preference: `app.kubernetes.io/name` (+ `instance`, + `component` when
+//! needed to tell workloads apart), then `app`, `k8s-app`, `name`, then the
+//! service account (which Cilium puts in every identity). Volatile labels were
+//! already removed from the workload's identity (see [`super::labels`]). When
+//! no candidate is unique, every stable pod label is used and a warning says
+//! which other workload it also matches.
+
+use std::collections::BTreeMap;
+
+use super::labels::{CLUSTER_LABEL, NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX, SERVICE_ACCOUNT_LABEL};
+use super::peer::WorkloadKey;
+
+const NAME: &str = "app.kubernetes.io/name";
+const INSTANCE: &str = "app.kubernetes.io/instance";
+const COMPONENT: &str = "app.kubernetes.io/component";
+
+/// Candidate label sets, most preferred first.
+const CANDIDATES: &[&[&str]] = &[
+    &[NAME],
+    &[NAME, INSTANCE],
+    &[NAME, COMPONENT],
+    &[NAME, INSTANCE, COMPONENT],
+    &["app"],
+    &["app", "component"],
+    &["k8s-app"],
+    &["name"],
+    &[SERVICE_ACCOUNT_LABEL],
+    &[NAME, SERVICE_ACCOUNT_LABEL],
+    &["app", SERVICE_ACCOUNT_LABEL],
+];
+
+/// The selector chosen for one workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    /// Label keys (no `k8s:` prefix) and values, namespace excluded.
+    pub labels: BTreeMap<String, String>,
+    /// Set when the selector also matches another observed workload.
+    pub warning: Option<String>,
+}
+
+/// Chooses a selector for every workload, comparing each with the others of
+/// its namespace. Deterministic: depends only on the set of workloads.
+pub fn choose_selectors<'a>(workloads: impl IntoIterator<Item = &'a WorkloadKey>) -> BTreeMap<WorkloadKey, Selector> {
+    let mut by_ns: BTreeMap<&str, Vec<&WorkloadKey>> = BTreeMap::new();
+    for w in workloads {
+        by_ns.entry(w.namespace.as_str()).or_default().push(w);
+    }
+    let mut out = BTreeMap::new();
+    for peers in by_ns.values() {
+        for w in peers {
+            out.insert((*w).clone(), choose(w, peers));
+        }
+    }
+    out
+}
+
+fn choose(w: &WorkloadKey, peers: &[&WorkloadKey]) -> Selector {
+    for keys in CANDIDATES {
+        let Some(sel) = pick(w, keys) else { continue };
+        if others_matching(w, &sel, peers).is_empty() {
+            return Selector { labels: sel, warning: None };
+        }
+    }
+    let all = pod_labels(w);
+    let clash = others_matching(w, &all, peers);
+    let warning = (!clash.is_empty()).then(|| {
+        let names: Vec<String> = clash.iter().map(|o| o.display_name()).collect();
+        format!(
+            "no label set tells {}/{} apart from {}; the policy would also select them",
+            w.namespace,
+            w.display_name(),
+            names.join(", ")
+        )
+    });
+    Selector { labels: all, warning }
+}
+
+fn pick(w: &WorkloadKey, keys: &[&str]) -> Option<BTreeMap<String, String>> {
+    keys.iter().map(|k| w.labels.get(*k).map(|v| (k.to_string(), v.clone()))).collect()
+}
+
+/// The workload's own pod labels (and service account), without the
+/// namespace-derived and cluster labels.
+pub fn pod_labels(w: &WorkloadKey) -> BTreeMap<String, String> {
+    w.labels
+        .iter()
+        .filter(|(k, _)| k.as_str() != NAMESPACE_LABEL && k.as_str() != CLUSTER_LABEL && !k.starts_with(NAMESPACE_LABELS_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn others_matching<'a>(w: &WorkloadKey, sel: &BTreeMap<String, String>, peers: &[&'a WorkloadKey]) -> Vec<&'a WorkloadKey> {
+    peers
+        .iter()
+        .filter(|o| **o != w && sel.iter().all(|(k, v)| o.labels.get(k) == Some(v)))
+        .copied()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wl(ns: &str, labels: &[(&str, &str)]) -> WorkloadKey {
+        WorkloadKey {
+            namespace: ns.into(),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn prefers_app_kubernetes_io_name() {
+        let a = wl("media", &[(NAME, "plex"), ("app", "plex"), (SERVICE_ACCOUNT_LABEL, "default")]);
+        let s = choose_selectors([&a]);
+        assert_eq!(s[&a].labels.keys().collect::<Vec<_>>(), [NAME]);
+    }
+
+    #[test]
+    fn adds_instance_or_component_to_tell_workloads_apart() {
+        let server = wl("media", &[(NAME, "immich"), (COMPONENT, "server"), (INSTANCE, "immich")]);
+        let ml = wl("media", &[(NAME, "immich"), (COMPONENT, "machine-learning"), (INSTANCE, "immich")]);
+        let s = choose_selectors([&server, &ml]);
+        assert_eq!(s[&server].labels.get(COMPONENT).map(String::as_str), Some("server"));
+        assert!(s[&server].warning.is_none());
+        assert_ne!(s[&server].labels, s[&ml].labels);
+    }
+
+    #[test]
+    fn same_name_in_other_namespace_does_not_clash() {
+        let a = wl("a", &[("app", "web")]);
+        let b = wl("b", &[("app", "web")]);
+        let s = choose_selectors([&a, &b]);
+        assert_eq!(s[&a].labels.len(), 1);
+    }
+
+    #[test]
+    fn falls_back_to_service_account() {
+        let a = wl("x", &[(SERVICE_ACCOUNT_LABEL, "runner"), ("foo", "1")]);
+        let s = choose_selectors([&a]);
+        assert_eq!(s[&a].labels.keys().collect::<Vec<_>>(), [SERVICE_ACCOUNT_LABEL]);
+    }
+
+    #[test]
+    fn warns_when_nothing_is_unique() {
+        let a = wl("x", &[("app", "web")]);
+        let b = wl("x", &[("app", "web"), ("tier", "canary")]);
+        let s = choose_selectors([&a, &b]);
+        assert!(s[&a].warning.as_deref().unwrap().contains("web"));
+        assert!(s[&b].warning.is_none());
+    }
+}

@@ -1,0 +1,337 @@
+//! Saved Hubble dumps: `hubble observe -o jsonpb` files, Hubble exporter files,
+//! the legacy bare-flow JSON lines and `{"flow":…}`-only lines; plain, gzip or
+//! zstd (detected by magic bytes, not by name), or `-` for stdin.
+//!
+//! Lines are decoded one at a time with the generated proto3 JSON mapping
+//! (proto and lowerCamel names, unknown fields ignored), so memory does not
+//! grow with the file. Bad lines are counted and the first few are kept with
+//! file:line for the report; `strict` turns them into an error.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::proto::{flow, observer};
+use crate::source::event::SourceEvent;
+
+/// How many bad lines per file are kept verbatim for the report.
+const KEPT_ERRORS: usize = 5;
+
+/// Compression of an input, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// Detects gzip (1f 8b) and zstd (28 b5 2f fd) frames; anything else is plain.
+    pub fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// A line that could not be decoded.
+#[derive(Debug, Clone)]
+pub struct LineError {
+    pub file: String,
+    pub line: u64,
+    pub message: String,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// What was read from one input.
+#[derive(Debug, Clone, Default)]
+pub struct FileReport {
+    pub file: String,
+    pub lines: u64,
+    pub flows: u64,
+    pub lost_event_lines: u64,
+    pub node_status_lines: u64,
+    pub malformed: u64,
+    /// The first few malformed lines, with their position.
+    pub first_errors: Vec<LineError>,
+    /// Set when the input ended early (truncated or corrupt compression, I/O error).
+    pub truncated: Option<String>,
+}
+
+/// Everything that went wrong in a way the user must hear about.
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    #[error("cannot open {file}: {source}")]
+    Open { file: String, source: io::Error },
+    #[error("{0} (--strict: malformed lines are errors)")]
+    Strict(LineError),
+    #[error("{file}: input ends early after line {line}: {message} (--strict)")]
+    StrictTruncated {
+        file: String,
+        line: u64,
+        message: String,
+    },
+    #[error("{file} does not look like a Hubble flow dump (`hubble observe -o jsonpb`): no line decoded; first problem: {first}")]
+    NotADump { file: String, first: String },
+}
+
+/// Options for reading dumps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DumpOptions {
+    /// Fail on the first malformed line or truncated input instead of counting it.
+    pub strict: bool,
+}
+
+/// The display name of an input path (`-` is stdin).
+pub fn display_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Opens an input (file or `-`), sniffing and undoing its compression.
+pub fn open_input(path: &Path) -> Result<Box<dyn BufRead>, DumpError> {
+    let raw: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(File::open(path).map_err(|source| DumpError::Open {
+            file: display_name(path),
+            source,
+        })?)
+    };
+    let mut buffered = BufReader::with_capacity(256 * 1024, raw);
+    let head = buffered.fill_buf().map_err(|source| DumpError::Open {
+        file: display_name(path),
+        source,
+    })?;
+    let reader: Box<dyn BufRead> = match Compression::sniff(head) {
+        Compression::None => Box::new(buffered),
+        Compression::Gzip => Box::new(BufReader::with_capacity(
+            256 * 1024,
+            flate2::bufread::MultiGzDecoder::new(buffered),
+        )),
+        Compression::Zstd => {
+            let decoder =
+                zstd::stream::read::Decoder::with_buffer(buffered).map_err(|source| {
+                    DumpError::Open {
+                        file: display_name(path),
+                        source,
+                    }
+                })?;
+            Box::new(BufReader::with_capacity(256 * 1024, decoder))
+        }
+    };
+    Ok(reader)
+}
+
+/// Decodes one line: a `GetFlowsResponse`, or a bare flow (legacy JSON output).
+/// `Ok(None)` for blank lines and empty responses.
+pub fn decode_line(line: &[u8]) -> Result<Option<SourceEvent>, String> {
+    let trimmed = line.trim_ascii();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    if trimmed[0] != b'{' {
+        return Err(format!(
+            "not a JSON object (starts with {:?})",
+            String::from_utf8_lossy(&trimmed[..trimmed.len().min(24)])
+        ));
+    }
+    let resp: observer::GetFlowsResponse =
+        serde_json::from_slice(trimmed).map_err(|e| e.to_string())?;
+    if resp.response_types.is_some() {
+        return Ok(SourceEvent::from_response(resp));
+    }
+    // No `flow`/`lost_events`/`node_status` key: the legacy bare-flow form.
+    let bare: flow::Flow = serde_json::from_slice(trimmed).map_err(|e| e.to_string())?;
+    if bare == flow::Flow::default() {
+        return Ok(None);
+    }
+    Ok(Some(SourceEvent::Flow(Box::new(bare))))
+}
+
+/// Reads every input in order and hands each event to `sink`.
+pub fn read_dumps(
+    paths: &[PathBuf],
+    opts: DumpOptions,
+    mut sink: impl FnMut(SourceEvent),
+) -> Result<Vec<FileReport>, DumpError> {
+    let mut reports = Vec::with_capacity(paths.len());
+    for path in paths {
+        let reader = open_input(path)?;
+        reports.push(read_one(&display_name(path), reader, opts, &mut sink)?);
+    }
+    Ok(reports)
+}
+
+/// Reads one already-opened input.
+pub fn read_one(
+    name: &str,
+    mut reader: Box<dyn BufRead>,
+    opts: DumpOptions,
+    sink: &mut impl FnMut(SourceEvent),
+) -> Result<FileReport, DumpError> {
+    let mut report = FileReport {
+        file: name.to_string(),
+        ..FileReport::default()
+    };
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut decoded = 0u64;
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                let message = describe_io_error(&e);
+                if opts.strict {
+                    return Err(DumpError::StrictTruncated {
+                        file: name.to_string(),
+                        line: report.lines,
+                        message,
+                    });
+                }
+                report.truncated = Some(message);
+                break;
+            }
+        }
+        report.lines += 1;
+        match decode_line(&buf) {
+            Ok(None) => {}
+            Ok(Some(event)) => {
+                decoded += 1;
+                match &event {
+                    SourceEvent::Flow(_) => report.flows += 1,
+                    SourceEvent::Lost { .. } => report.lost_event_lines += 1,
+                    SourceEvent::NodeStatus { .. } => report.node_status_lines += 1,
+                }
+                sink(event);
+            }
+            Err(message) => {
+                let err = LineError {
+                    file: name.to_string(),
+                    line: report.lines,
+                    message,
+                };
+                if opts.strict {
+                    return Err(DumpError::Strict(err));
+                }
+                report.malformed += 1;
+                if report.first_errors.len() < KEPT_ERRORS {
+                    report.first_errors.push(err);
+                }
+            }
+        }
+    }
+    if decoded == 0 && report.malformed > 0 {
+        return Err(DumpError::NotADump {
+            file: name.to_string(),
+            first: report.first_errors[0].to_string(),
+        });
+    }
+    Ok(report)
+}
+
+fn describe_io_error(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            "compressed stream is truncated (the file was cut short)".into()
+        }
+        io::ErrorKind::InvalidData => format!("corrupt data: {e}"),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(input: &str) -> (FileReport, Vec<SourceEvent>) {
+        let mut out = Vec::new();
+        let reader: Box<dyn BufRead> = Box::new(io::Cursor::new(input.as_bytes().to_vec()));
+        let rep = read_one("t", reader, DumpOptions::default(), &mut |e| out.push(e)).unwrap();
+        (rep, out)
+    }
+
+    #[test]
+    fn wrapper_bare_and_flow_only_lines_decode() {
+        let input = concat!(
+            r#"{"flow":{"verdict":"FORWARDED","source":{"namespace":"a"}},"node_name":"n1","time":"2024-01-01T00:00:00Z"}"#,
+            "\n",
+            r#"{"verdict":"DROPPED","node_name":"n2"}"#,
+            "\n\n",
+            r#"{"flow":{"trafficDirection":"EGRESS","isReply":true}}"#,
+            "\n"
+        );
+        let (rep, ev) = events(input);
+        assert_eq!(rep.flows, 3);
+        assert_eq!(rep.malformed, 0);
+        let SourceEvent::Flow(f) = &ev[0] else { panic!() };
+        assert_eq!(f.node_name, "n1");
+        assert!(f.time.is_some());
+        let SourceEvent::Flow(f) = &ev[2] else { panic!() };
+        assert_eq!(f.traffic_direction(), flow::TrafficDirection::Egress);
+        assert_eq!(f.is_reply.as_ref().map(|b| b.value), Some(true));
+    }
+
+    #[test]
+    fn lost_events_and_node_status_are_events() {
+        let input = concat!(
+            r#"{"lost_events":{"source":"HUBBLE_RING_BUFFER","num_events_lost":"12"},"node_name":"n1"}"#,
+            "\n",
+            r#"{"node_status":{"state_change":"NODE_UNAVAILABLE","node_names":["k8s-3"]}}"#,
+            "\n",
+            r#"{"flow":{"verdict":"FORWARDED"}}"#,
+            "\n"
+        );
+        let (rep, ev) = events(input);
+        assert_eq!((rep.lost_event_lines, rep.node_status_lines), (1, 1));
+        assert!(matches!(&ev[0], SourceEvent::Lost { count: 12, node, .. } if node == "n1"));
+        assert!(
+            matches!(&ev[1], SourceEvent::NodeStatus { state, .. } if state == "NODE_UNAVAILABLE")
+        );
+    }
+
+    #[test]
+    fn malformed_lines_are_counted_with_position() {
+        let input = "{\"flow\":{}}\nnot json\n{\"flow\": {\"verdict\": 5\n{\"flow\":{\"verdict\":\"FORWARDED\"}}\n";
+        let (rep, _) = events(input);
+        assert_eq!(rep.malformed, 2);
+        assert_eq!(rep.first_errors[0].line, 2);
+        assert_eq!(rep.first_errors[1].line, 3);
+        assert!(rep.first_errors[0].to_string().starts_with("t:2: "));
+    }
+
+    #[test]
+    fn strict_fails_on_first_bad_line() {
+        let reader: Box<dyn BufRead> = Box::new(io::Cursor::new(b"{}\n[1]\n".to_vec()));
+        let err = read_one("f", reader, DumpOptions { strict: true }, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("f:2:"), "{err}");
+    }
+
+    #[test]
+    fn a_file_with_no_decodable_line_is_rejected() {
+        let reader: Box<dyn BufRead> =
+            Box::new(io::Cursor::new(b"apiVersion: v1\nkind: Pod\n".to_vec()));
+        let err = read_one("pod.yaml", reader, DumpOptions::default(), &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("does not look like a Hubble flow dump"));
+    }
+
+    #[test]
+    fn unknown_fields_and_enum_values_are_tolerated() {
+        let input = r#"{"flow":{"verdict":"SOMETHING_NEW","brand_new":{"x":1},"drop_reason_desc":"NEW_REASON"}}"#;
+        let (rep, _) = events(input);
+        assert_eq!((rep.flows, rep.malformed), (1, 0));
+    }
+}

@@ -1,0 +1,6 @@
+//! Sources of flows: saved dumps (`dump`) and the live Hubble Relay stream.
+//! A source reads bytes, decodes them into the generated proto types and
+//! reports bad input; it never interprets a flow.
+
+pub mod dump;
+pub mod event;
