@@ -6,5 +6,9 @@
 //! typed Cilium policy language) and `verify` beside them.
 
 pub mod proto;
+pub mod render;
+pub mod cli;
+pub mod graph;
 pub mod interpret;
 pub mod source;
+pub mod synth;

@@ -170,16 +170,18 @@ impl Interpreter {
         if !matches!(*src, EndpointKind::Workload(_)) && !matches!(*dst, EndpointKind::Workload(_)) {
             return Err(SkipReason::NoWorkload);
         }
-        let src_peer = self.resolve(&src, src_ip, &f.source_names);
-        let dst_peer = self.resolve(&dst, dst_ip, &f.destination_names);
         let reverse = orientation == Orientation::Reverse;
         if reverse {
             self.stats.replies_inverted += 1;
         }
+        // World initiators are named by address only: ingress rules cannot
+        // use DNS names, and a source name says nothing about who may connect.
         let (initiator, responder, i_ip, r_ip, i_port) = if reverse {
-            (dst_peer, src_peer, dst_ip, src_ip, l4.dst_port)
+            let responder = self.resolve(&src, src_ip, Some(&f.source_names));
+            (self.resolve(&dst, dst_ip, None), responder, dst_ip, src_ip, l4.dst_port)
         } else {
-            (src_peer, dst_peer, src_ip, dst_ip, l4.src_port)
+            let responder = self.resolve(&dst, dst_ip, Some(&f.destination_names));
+            (self.resolve(&src, src_ip, None), responder, src_ip, dst_ip, l4.src_port)
         };
         let time_ns = time_ns(f);
         let new_connection = match (i_ip, r_ip) {
@@ -223,14 +225,17 @@ impl Interpreter {
         kind
     }
 
-    fn resolve(&self, kind: &EndpointKind, ip: Option<IpAddr>, names: &[String]) -> Arc<Peer> {
+    fn resolve(&self, kind: &EndpointKind, ip: Option<IpAddr>, names: Option<&[String]>) -> Arc<Peer> {
         Arc::new(match kind {
             EndpointKind::Workload(w) => Peer::Workload(w.clone()),
             EndpointKind::Entity(e) => Peer::Entity(*e),
-            EndpointKind::World => {
-                let names = self.dns.names_for(names, ip);
-                peer::world_peer(ip, &names, &self.cfg.cidr_groups)
-            }
+            EndpointKind::World => match names {
+                Some(flow_names) => {
+                    let names = self.dns.names_for(flow_names, ip);
+                    peer::world_peer(ip, &names, &self.cfg.cidr_groups)
+                }
+                None => peer::world_peer(ip, &[], &self.cfg.cidr_groups),
+            },
             EndpointKind::Unknown => unreachable!("unknown peers are skipped before resolution"),
         })
     }

@@ -1,0 +1,147 @@
+//! Turning the user's inputs (dump files, `-`) into one traffic graph: the
+//! source → interpret → graph stages wired together, streaming, with a
+//! report of everything that was read, skipped or lost.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use ipnet::IpNet;
+
+use crate::graph::TrafficGraph;
+use crate::interpret::{InterpretConfig, InterpretStats, Interpreter};
+use crate::source::dump::{self, DumpOptions, FileReport};
+use crate::source::event::SourceEvent;
+
+/// Flags shared by every command that reads flows.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// Hubble dumps (`hubble observe -o jsonpb`, exporter files; plain, .gz or .zst) or `-` for stdin.
+    #[arg(required = true, value_name = "FLOWS")]
+    pub inputs: Vec<PathBuf>,
+    /// Fail on the first malformed line or truncated file instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+    /// Group world addresses inside this prefix into one peer (repeatable), e.g.
+    /// `--cidr-group 10.0.0.0/8` for LAN clients of LoadBalancer services.
+    #[arg(long = "cidr-group", value_name = "CIDR")]
+    pub cidr_groups: Vec<IpNet>,
+    /// Flows of one 5-tuple within this many seconds are one connection.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub conn_window: u64,
+}
+
+impl InputArgs {
+    pub fn interpret_config(&self) -> InterpretConfig {
+        InterpretConfig {
+            cidr_groups: self.cidr_groups.clone(),
+            conn_window_ns: i64::try_from(self.conn_window).unwrap_or(i64::MAX / 1_000_000_000) * 1_000_000_000,
+        }
+    }
+}
+
+/// What reading the inputs produced besides the graph.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub files: Vec<FileReport>,
+    pub interpret: InterpretStats,
+}
+
+impl LoadReport {
+    pub fn malformed(&self) -> u64 {
+        self.files.iter().map(|f| f.malformed).sum()
+    }
+
+    pub fn skipped(&self) -> u64 {
+        self.interpret.skipped.values().sum()
+    }
+}
+
+/// Reads every input into one graph.
+pub fn load_graph(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
+    let mut graph = TrafficGraph::new();
+    let mut interpreter = Interpreter::new(args.interpret_config());
+    let progress = spinner();
+    let files = dump::read_dumps(&args.inputs, DumpOptions { strict: args.strict }, |event| {
+        feed(&mut graph, &mut interpreter, event);
+        if let Some(p) = &progress {
+            if interpreter.stats.flows % 8192 == 0 {
+                p.set_message(format!("{} flows, {} edges", interpreter.stats.flows, graph.edge_count()));
+            }
+        }
+    })?;
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    Ok((graph, LoadReport { files, interpret: interpreter.stats }))
+}
+
+/// Adds one source event to the graph.
+pub fn feed(graph: &mut TrafficGraph, interpreter: &mut Interpreter, event: SourceEvent) {
+    match event {
+        SourceEvent::Flow(f) => {
+            graph.coverage.flows += 1;
+            let t = crate::interpret::time_ns(&f);
+            graph.coverage.see_time(t);
+            if let Some(o) = interpreter.interpret(&f) {
+                graph.record(&o);
+            }
+        }
+        SourceEvent::Lost { node, count, .. } => {
+            let key = if node.is_empty() { "unknown".to_string() } else { node };
+            *graph.coverage.lost_events.entry(key).or_default() += count;
+        }
+        SourceEvent::NodeStatus { state, nodes, .. } => {
+            if state == "NODE_UNAVAILABLE" {
+                graph.coverage.unavailable_nodes.extend(nodes);
+            }
+            *graph.coverage.node_status.entry(state).or_default() += 1;
+        }
+    }
+}
+
+fn spinner() -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let p = indicatif::ProgressBar::new_spinner();
+    p.enable_steady_tick(Duration::from_millis(120));
+    p.set_message("reading flows");
+    Some(p)
+}
+
+/// Prints what was read, skipped and lost to stderr.
+pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
+    for f in &r.files {
+        for e in &f.first_errors {
+            eprintln!("warning: malformed line {e}");
+        }
+        if f.malformed > f.first_errors.len() as u64 {
+            eprintln!("warning: {}: {} more malformed lines", f.file, f.malformed - f.first_errors.len() as u64);
+        }
+        if let Some(t) = &f.truncated {
+            eprintln!("warning: {}: input ends early after line {}: {t}; the flows before it were used", f.file, f.lines);
+        }
+    }
+    if !r.interpret.skipped.is_empty() {
+        let parts: Vec<String> = r.interpret.skipped.iter().map(|(k, v)| format!("{v} {}", k.describe())).collect();
+        eprintln!("  skipped flows: {}", parts.join(", "));
+    }
+    if r.interpret.dropped > 0 {
+        eprintln!(
+            "  {} DROPPED flows are kept as evidence but not learned (pass --include-dropped to allow them)",
+            r.interpret.dropped
+        );
+    }
+    let lost = graph.coverage.total_lost();
+    if lost > 0 {
+        let per: Vec<String> = graph.coverage.lost_events.iter().map(|(n, c)| format!("{n}: {c}")).collect();
+        eprintln!("warning: {lost} events were lost by Hubble ({}): the baseline is incomplete", per.join(", "));
+    }
+    if !graph.coverage.unavailable_nodes.is_empty() {
+        let nodes: Vec<&str> = graph.coverage.unavailable_nodes.iter().map(String::as_str).collect();
+        eprintln!("warning: nodes unavailable to the relay at some point: {}", nodes.join(", "));
+    }
+}

@@ -1,0 +1,37 @@
+//! The command line: clap definitions and one file per subcommand wiring the
+//! pipeline stages together. No domain logic lives here.
+
+pub mod inputs;
+pub mod recommend;
+
+use clap::{Parser, Subcommand};
+
+/// Turn what a Cilium cluster really does into least-privilege network policy.
+///
+/// flowpolicy reads Hubble flows (saved `hubble observe -o jsonpb` dumps or exporter files),
+/// builds a workload traffic graph, and writes CiliumNetworkPolicies that allow exactly the
+/// observed connections, plus foundation CiliumClusterwideNetworkPolicies for DNS and the
+/// kube-apiserver.
+#[derive(Debug, Parser)]
+#[command(name = "flowpolicy", version, propagate_version = true, after_help = "Start here:\n  \
+    cilium hubble port-forward &\n  \
+    hubble observe --all -o jsonpb > flows.jsonpb\n  \
+    flowpolicy recommend flows.jsonpb --out policies/\n\n\
+Try it on the bundled demo:\n  flowpolicy recommend fixtures/demo.jsonpb.zst --cidr-group 10.0.0.0/8")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate least-privilege CiliumNetworkPolicies from observed flows.
+    Recommend(recommend::RecommendArgs),
+}
+
+/// Runs the parsed command; the result's error is printed by main.
+pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Recommend(a) => recommend::run(&a).map(|_| std::process::ExitCode::SUCCESS),
+    }
+}

@@ -1,0 +1,102 @@
+//! `flowpolicy recommend`: flows → graph → least-privilege policies, written
+//! to stdout or an output directory, with a summary on stderr.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::inputs::{self, InputArgs};
+use crate::render::{layout, yaml};
+use crate::synth::{self, SynthConfig};
+
+/// Generate least-privilege Cilium policies from observed flows.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    hubble observe --all -o jsonpb > flows.jsonpb\n  \
+    flowpolicy recommend flows.jsonpb --out policies/\n  \
+    flowpolicy recommend day1.jsonpb.gz day2.jsonpb.zst --cidr-group 10.0.0.0/8 > policies.yaml\n\n\
+Every observed workload gets a CiliumNetworkPolicy that allows exactly what it did and denies\n\
+everything else; foundation CiliumClusterwideNetworkPolicies (DNS to the detected resolver,\n\
+kube-apiserver) only add allows and never switch pods into default-deny.")]
+pub struct RecommendArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Write one file per policy under this directory (`cluster/…`, `<namespace>/…`) instead of stdout.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Replace an existing --out directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Also allow traffic that Cilium DROPPED while observing.
+    #[arg(long)]
+    pub include_dropped: bool,
+    /// Collapse N or more sibling DNS names (a.example.com, b.example.com, …) into `*.example.com`.
+    #[arg(long, value_name = "N")]
+    pub fqdn_collapse: Option<usize>,
+    /// Do not emit the foundation CiliumClusterwideNetworkPolicies.
+    #[arg(long)]
+    pub no_foundation: bool,
+    /// Let every endpoint reach the kube-apiserver (default: only the workloads seen using it).
+    #[arg(long)]
+    pub apiserver_cluster_wide: bool,
+    /// Also allow all traffic inside each namespace (one namespaced policy per namespace).
+    #[arg(long)]
+    pub same_namespace: bool,
+    /// Only generate per-workload policies for this namespace (repeatable).
+    #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
+}
+
+impl RecommendArgs {
+    pub fn synth_config(&self) -> SynthConfig {
+        SynthConfig {
+            include_dropped: self.include_dropped,
+            fqdn_collapse: self.fqdn_collapse,
+            foundation: !self.no_foundation,
+            apiserver_cluster_wide: self.apiserver_cluster_wide,
+            same_namespace: self.same_namespace,
+            namespaces: self.namespaces.iter().cloned().collect::<BTreeSet<_>>(),
+            cidr_groups: self.input.cidr_groups.clone(),
+        }
+    }
+}
+
+pub fn run(args: &RecommendArgs) -> Result<()> {
+    let (graph, report) = inputs::load_graph(&args.input)?;
+    let set = synth::synthesize(&graph, &args.synth_config());
+    let docs = yaml::documents(&set);
+    match &args.out {
+        Some(dir) => layout::write_dir(dir, &docs, args.force)?,
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(yaml::stream(&docs).as_bytes())?;
+            out.flush()?;
+        }
+    }
+    inputs::print_load_report(&report, &graph);
+    for w in &set.warnings {
+        eprintln!("warning: {w}");
+    }
+    let resolvers: Vec<String> = set.resolvers.iter().map(|r| r.peer.to_string()).collect();
+    if !resolvers.is_empty() {
+        eprintln!("  DNS resolver: {}", resolvers.join(", "));
+    }
+    eprintln!(
+        "flowpolicy: {} flows read from {} input{} ({} malformed lines, {} flows skipped), {} workloads, {} edges, {} policies ({} CiliumNetworkPolicy, {} CiliumClusterwideNetworkPolicy){}",
+        report.interpret.flows,
+        report.files.len(),
+        if report.files.len() == 1 { "" } else { "s" },
+        report.malformed(),
+        report.skipped(),
+        graph.workloads().len(),
+        graph.edge_count(),
+        set.len(),
+        set.namespaced.len(),
+        set.clusterwide.len(),
+        args.out.as_ref().map(|d| format!(" written to {}", d.display())).unwrap_or_default(),
+    );
+    Ok(())
+}

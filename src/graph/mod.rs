@@ -1,0 +1,262 @@
+//! The traffic graph: nodes are workloads, entities, CIDR groups and FQDN
+//! groups; an edge (initiator → responder) carries, per responder port, the
+//! connection and flow counts, first/last seen and a sample flow, separately
+//! for allowed and dropped traffic. Synthesis and verification read this
+//! graph, never the flows; memory grows with distinct edges, not with flows.
+//!
+//! It knows nothing about Cilium rule syntax.
+
+pub mod evidence;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
+use serde::{Deserialize, Serialize};
+
+use crate::interpret::l4::PortKey;
+use crate::interpret::peer::Peer;
+use crate::interpret::{Observation, VerdictClass};
+pub use evidence::Tally;
+
+/// Most addresses remembered per FQDN/workload node (evidence, not identity).
+const MAX_ADDRESSES: usize = 64;
+
+/// A node of the graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeData {
+    pub peer: Peer,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    /// Addresses seen for FQDN peers (what the names resolved to).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub addresses: BTreeSet<IpAddr>,
+}
+
+/// Evidence for one responder port of an edge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortStats {
+    /// FORWARDED/REDIRECTED/AUDIT traffic: what a policy must allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Tally>,
+    /// Flows that were allowed only because of audit mode.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub audit_flows: u64,
+    /// DROPPED traffic (learned only on request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<Tally>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+impl PortStats {
+    pub fn merge(&mut self, other: &PortStats) {
+        merge_tally(&mut self.allowed, &other.allowed);
+        merge_tally(&mut self.dropped, &other.dropped);
+        self.audit_flows += other.audit_flows;
+    }
+}
+
+fn merge_tally(mine: &mut Option<Tally>, theirs: &Option<Tally>) {
+    if let Some(t) = theirs {
+        mine.get_or_insert_with(Tally::default).merge(t);
+    }
+}
+
+/// An edge: everything the initiator did to the responder.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeData {
+    pub ports: BTreeMap<PortKey, PortStats>,
+}
+
+/// What the sources said about their own completeness.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Events lost, per node (or "relay"/"unknown"): the baseline has gaps.
+    pub lost_events: BTreeMap<String, u64>,
+    /// Node status changes seen (NODE_UNAVAILABLE, …), per state.
+    pub node_status: BTreeMap<String, u64>,
+    /// Nodes reported unavailable at some point.
+    pub unavailable_nodes: BTreeSet<String>,
+    pub first_flow: i64,
+    pub last_flow: i64,
+    pub flows: u64,
+}
+
+impl Coverage {
+    pub fn see_time(&mut self, t: i64) {
+        if t == 0 {
+            return;
+        }
+        self.first_flow = if self.first_flow == 0 { t } else { self.first_flow.min(t) };
+        self.last_flow = self.last_flow.max(t);
+    }
+
+    pub fn merge(&mut self, o: &Coverage) {
+        for (k, v) in &o.lost_events {
+            *self.lost_events.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.node_status {
+            *self.node_status.entry(k.clone()).or_default() += v;
+        }
+        self.unavailable_nodes.extend(o.unavailable_nodes.iter().cloned());
+        self.see_time(o.first_flow);
+        self.see_time(o.last_flow);
+        self.flows += o.flows;
+    }
+
+    pub fn total_lost(&self) -> u64 {
+        self.lost_events.values().sum()
+    }
+}
+
+/// The aggregated traffic graph.
+#[derive(Debug, Clone, Default)]
+pub struct TrafficGraph {
+    graph: DiGraph<NodeData, EdgeData>,
+    nodes: HashMap<Peer, NodeIndex>,
+    edges: HashMap<(NodeIndex, NodeIndex), EdgeIndex>,
+    pub coverage: Coverage,
+}
+
+impl TrafficGraph {
+    pub fn new() -> TrafficGraph {
+        TrafficGraph::default()
+    }
+
+    /// Adds one observation.
+    pub fn record(&mut self, o: &Observation<'_>) {
+        let from = self.node(&o.initiator, o.time_ns);
+        let to = self.node(&o.responder, o.time_ns);
+        if let (Peer::Fqdn(_), Some(ip)) = (&*o.responder, o.responder_ip) {
+            let addrs = &mut self.graph[to].addresses;
+            if addrs.len() < MAX_ADDRESSES {
+                addrs.insert(ip);
+            }
+        }
+        let e = self.edge(from, to);
+        let stats = self.graph[e].ports.entry(o.port).or_default();
+        let tally = match o.verdict {
+            VerdictClass::Allowed => stats.allowed.get_or_insert_with(Tally::default),
+            VerdictClass::Audit => {
+                stats.audit_flows += 1;
+                stats.allowed.get_or_insert_with(Tally::default)
+            }
+            VerdictClass::Dropped => stats.dropped.get_or_insert_with(Tally::default),
+        };
+        tally.record(o.time_ns, o.new_connection, o.flow);
+    }
+
+    fn node(&mut self, peer: &Peer, t: i64) -> NodeIndex {
+        let idx = match self.nodes.get(peer) {
+            Some(i) => *i,
+            None => {
+                let i = self.graph.add_node(NodeData {
+                    peer: peer.clone(),
+                    first_seen: t,
+                    last_seen: t,
+                    addresses: BTreeSet::new(),
+                });
+                self.nodes.insert(peer.clone(), i);
+                i
+            }
+        };
+        let n = &mut self.graph[idx];
+        if t != 0 {
+            n.first_seen = if n.first_seen == 0 { t } else { n.first_seen.min(t) };
+            n.last_seen = n.last_seen.max(t);
+        }
+        idx
+    }
+
+    fn edge(&mut self, from: NodeIndex, to: NodeIndex) -> EdgeIndex {
+        *self
+            .edges
+            .entry((from, to))
+            .or_insert_with(|| self.graph.add_edge(from, to, EdgeData::default()))
+    }
+
+    /// Adds a whole node (used by merge and baseline loading).
+    pub fn insert_node(&mut self, n: &NodeData) {
+        let idx = self.node(&n.peer, n.first_seen);
+        let mine = &mut self.graph[idx];
+        if n.last_seen != 0 {
+            mine.last_seen = mine.last_seen.max(n.last_seen);
+        }
+        for a in &n.addresses {
+            if mine.addresses.len() < MAX_ADDRESSES {
+                mine.addresses.insert(*a);
+            }
+        }
+    }
+
+    /// Adds evidence for one edge port (used by merge and baseline loading).
+    pub fn insert_port(&mut self, from: &Peer, to: &Peer, port: PortKey, stats: &PortStats) {
+        let f = self.node(from, 0);
+        let t = self.node(to, 0);
+        let e = self.edge(f, t);
+        self.graph[e].ports.entry(port).or_default().merge(stats);
+    }
+
+    /// Folds another graph into this one (commutative, associative).
+    pub fn merge(&mut self, other: &TrafficGraph) {
+        for n in other.graph.node_weights() {
+            self.insert_node(n);
+        }
+        for e in other.graph.edge_indices() {
+            let (a, b) = other.graph.edge_endpoints(e).expect("edge has endpoints");
+            let (from, to) = (&other.graph[a].peer, &other.graph[b].peer);
+            for (port, stats) in &other.graph[e].ports {
+                self.insert_port(from, to, *port, stats);
+            }
+        }
+        self.coverage.merge(&other.coverage);
+    }
+
+    /// Nodes in a stable order (by peer).
+    pub fn nodes_sorted(&self) -> Vec<&NodeData> {
+        let mut v: Vec<&NodeData> = self.graph.node_weights().collect();
+        v.sort_by(|a, b| a.peer.cmp(&b.peer));
+        v
+    }
+
+    /// Edges in a stable order: (initiator, responder, evidence).
+    pub fn edges_sorted(&self) -> Vec<(&Peer, &Peer, &EdgeData)> {
+        let mut v: Vec<(&Peer, &Peer, &EdgeData)> = self
+            .graph
+            .edge_indices()
+            .map(|e| {
+                let (a, b) = self.graph.edge_endpoints(e).expect("edge has endpoints");
+                (&self.graph[a].peer, &self.graph[b].peer, &self.graph[e])
+            })
+            .collect();
+        v.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+        v
+    }
+
+    pub fn node_data(&self, peer: &Peer) -> Option<&NodeData> {
+        self.nodes.get(peer).map(|i| &self.graph[*i])
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    pub fn edge_count(&self) -> usize {
+        self.graph.edge_count()
+    }
+
+    /// Workload nodes, sorted.
+    pub fn workloads(&self) -> Vec<&crate::interpret::peer::WorkloadKey> {
+        let mut v: Vec<_> = self.graph.node_weights().filter_map(|n| n.peer.as_workload()).collect();
+        v.sort();
+        v
+    }
+
+    /// The underlying petgraph, for exports and analyses.
+    pub fn petgraph(&self) -> &DiGraph<NodeData, EdgeData> {
+        &self.graph
+    }
+}

@@ -1,0 +1,5 @@
+//! Rendering: policy sets to YAML documents and file layouts. Decides
+//! nothing about policy content.
+
+pub mod layout;
+pub mod yaml;

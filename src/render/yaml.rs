@@ -1,0 +1,44 @@
+//! YAML documents from typed policies (serde, never string templates), in a
+//! stable order: foundation first, then namespaced policies by namespace and
+//! name. Same policy set → byte-identical text.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::synth::PolicySet;
+
+/// One rendered document and where it goes in an output directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// Relative path: `cluster/<name>.yaml` or `<namespace>/<name>.yaml`.
+    pub path: PathBuf,
+    pub yaml: String,
+}
+
+fn to_yaml<T: Serialize>(v: &T) -> String {
+    serde_yaml::to_string(v).expect("policy types always serialize")
+}
+
+/// Every policy of the set as its own document.
+pub fn documents(set: &PolicySet) -> Vec<Document> {
+    let mut docs = Vec::with_capacity(set.len());
+    for p in &set.clusterwide {
+        docs.push(Document { path: PathBuf::from("cluster").join(format!("{}.yaml", p.metadata.name)), yaml: to_yaml(p) });
+    }
+    for p in &set.namespaced {
+        let ns = p.metadata.namespace.clone().unwrap_or_default();
+        docs.push(Document { path: PathBuf::from(ns).join(format!("{}.yaml", p.metadata.name)), yaml: to_yaml(p) });
+    }
+    docs
+}
+
+/// All documents as one multi-document YAML stream.
+pub fn stream(docs: &[Document]) -> String {
+    let mut out = String::new();
+    for d in docs {
+        out.push_str("---\n");
+        out.push_str(&d.yaml);
+    }
+    out
+}

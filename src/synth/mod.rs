@@ -1,0 +1,160 @@
+//! Synthesis: the traffic graph → a least-privilege [`PolicySet`].
+//!
+//! One CiliumNetworkPolicy per observed workload, allowing exactly its
+//! observed ingress and egress (and putting it into default-deny in both
+//! directions), plus the foundation rules of the rollout plan as
+//! CiliumClusterwideNetworkPolicies that never flip pods into default-deny by
+//! themselves. Pure: no I/O, deterministic for a given graph and config.
+
+pub mod foundation;
+pub mod peers;
+pub mod ports;
+pub mod resolver;
+pub mod workload;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::IpNet;
+
+use crate::graph::{PortStats, TrafficGraph};
+use crate::interpret::l4::PortKey;
+use crate::interpret::peer::{Peer, WorkloadKey};
+use crate::interpret::selector::{self, Selector};
+use crate::policy::{CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy};
+pub use resolver::Resolver;
+
+/// Label put on every generated object.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "flowpolicy");
+/// Annotation prefix for evidence on generated objects.
+pub const ANNOTATION_PREFIX: &str = "flowpolicy.io/";
+
+/// Choices the user makes about what to generate.
+#[derive(Debug, Clone, Default)]
+pub struct SynthConfig {
+    /// Also allow traffic that was DROPPED when observed.
+    pub include_dropped: bool,
+    /// Collapse ≥ N sibling names into `*.parent` (`None`: never).
+    pub fqdn_collapse: Option<usize>,
+    /// Emit the foundation CCNPs (DNS, kube-apiserver).
+    pub foundation: bool,
+    /// kube-apiserver foundation for every endpoint, not only the observed users.
+    pub apiserver_cluster_wide: bool,
+    /// Also emit a same-namespace allow (per namespace, really scoped to it).
+    pub same_namespace: bool,
+    /// Only emit per-workload policies for these namespaces (empty: all).
+    pub namespaces: BTreeSet<String>,
+    /// Prefixes world peers were grouped into (shown in descriptions only).
+    pub cidr_groups: Vec<IpNet>,
+}
+
+/// Everything synthesis produced.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    /// Foundation rules, clusterwide.
+    pub clusterwide: Vec<CiliumClusterwideNetworkPolicy>,
+    /// Per-workload (and optional same-namespace) policies, sorted by namespace and name.
+    pub namespaced: Vec<CiliumNetworkPolicy>,
+    pub resolvers: Vec<Resolver>,
+    pub warnings: Vec<String>,
+}
+
+impl PolicySet {
+    pub fn len(&self) -> usize {
+        self.clusterwide.len() + self.namespaced.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What one workload did, as synthesis needs it.
+#[derive(Debug, Default)]
+pub struct Neighbourhood<'g> {
+    /// Initiators → (port, evidence) they used on this workload.
+    pub ingress: BTreeMap<&'g Peer, BTreeMap<PortKey, &'g PortStats>>,
+    /// Responders → (port, evidence) this workload used.
+    pub egress: BTreeMap<&'g Peer, BTreeMap<PortKey, &'g PortStats>>,
+}
+
+/// The shared view every generator reads.
+pub struct Context<'g> {
+    pub graph: &'g TrafficGraph,
+    pub cfg: &'g SynthConfig,
+    pub selectors: BTreeMap<WorkloadKey, Selector>,
+    pub resolvers: Vec<Resolver>,
+    pub neighbourhoods: BTreeMap<&'g WorkloadKey, Neighbourhood<'g>>,
+}
+
+impl<'g> Context<'g> {
+    pub fn new(graph: &'g TrafficGraph, cfg: &'g SynthConfig) -> Context<'g> {
+        let selectors = selector::choose_selectors(graph.workloads());
+        let resolvers = resolver::detect(graph);
+        let mut neighbourhoods: BTreeMap<&WorkloadKey, Neighbourhood> = BTreeMap::new();
+        for (from, to, edge) in graph.edges_sorted() {
+            for (port, stats) in &edge.ports {
+                let learned = stats.allowed.is_some() || (cfg.include_dropped && stats.dropped.is_some());
+                if !learned {
+                    continue;
+                }
+                if let Some(w) = to.as_workload() {
+                    neighbourhoods.entry(w).or_default().ingress.entry(from).or_default().insert(*port, stats);
+                }
+                if let Some(w) = from.as_workload() {
+                    neighbourhoods.entry(w).or_default().egress.entry(to).or_default().insert(*port, stats);
+                }
+            }
+        }
+        Context { graph, cfg, selectors, resolvers, neighbourhoods }
+    }
+
+    pub fn selector(&self, w: &WorkloadKey) -> &Selector {
+        &self.selectors[w]
+    }
+
+    pub fn is_resolver(&self, p: &Peer) -> bool {
+        self.resolvers.iter().any(|r| &r.peer == p)
+    }
+}
+
+/// Runs synthesis.
+pub fn synthesize(graph: &TrafficGraph, cfg: &SynthConfig) -> PolicySet {
+    let ctx = Context::new(graph, cfg);
+    let mut set = PolicySet { resolvers: ctx.resolvers.clone(), ..PolicySet::default() };
+    for s in ctx.selectors.values() {
+        if let Some(warning) = &s.warning {
+            set.warnings.push(warning.clone());
+        }
+    }
+    if ctx.resolvers.is_empty() {
+        set.warnings.push(
+            "no DNS resolver seen in the flows (no answers on UDP 53/5353): DNS rules and toFQDNs cannot be scoped to it"
+                .to_string(),
+        );
+    }
+    let mut names = workload::PolicyNames::default();
+    for (w, hood) in &ctx.neighbourhoods {
+        if !cfg.namespaces.is_empty() && !cfg.namespaces.contains(&w.namespace) {
+            continue;
+        }
+        let (cnp, warnings) = workload::workload_policy(&ctx, w, hood, &mut names);
+        set.namespaced.push(cnp);
+        set.warnings.extend(warnings);
+    }
+    if cfg.same_namespace {
+        let namespaces: BTreeSet<&str> = ctx
+            .neighbourhoods
+            .keys()
+            .map(|w| w.namespace.as_str())
+            .filter(|ns| cfg.namespaces.is_empty() || cfg.namespaces.contains(*ns))
+            .collect();
+        set.namespaced.extend(namespaces.into_iter().map(foundation::same_namespace));
+    }
+    if cfg.foundation {
+        set.clusterwide = foundation::clusterwide(&ctx);
+    }
+    set.namespaced.sort_by(|a, b| {
+        (a.metadata.namespace.as_deref(), a.metadata.name.as_str()).cmp(&(b.metadata.namespace.as_deref(), b.metadata.name.as_str()))
+    });
+    set
+}

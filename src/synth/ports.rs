@@ -1,0 +1,99 @@
+//! Port hygiene for generated rules: ports as strings, grouped by protocol,
+//! consecutive ports collapsed into `endPort` ranges (which allow exactly the
+//! same set), at most 40 entries per `ports` list (the CRD's limit), and ICMP
+//! as `icmps` with the request type and family.
+
+use std::collections::BTreeSet;
+
+use crate::interpret::l4::{PortKey, Proto};
+use crate::policy::{IcmpField, IcmpRule, IntOrString, PortProtocol, PortRule, Protocol};
+
+/// The CRD's `maxItems` for `toPorts[].ports` and `icmps[].fields`.
+pub const MAX_PORTS_PER_RULE: usize = 40;
+
+/// L4 ports and ICMP types of one peer, as Cilium rule parts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct L4Rules {
+    pub to_ports: Vec<PortRule>,
+    pub icmps: Vec<IcmpRule>,
+}
+
+/// Builds `toPorts` and `icmps` for a set of responder ports.
+pub fn l4_rules(ports: &BTreeSet<PortKey>) -> L4Rules {
+    let mut entries = Vec::new();
+    for (proto, wire) in [(Proto::Tcp, Protocol::TCP), (Proto::Udp, Protocol::UDP), (Proto::Sctp, Protocol::SCTP)] {
+        let numbers: Vec<u16> = ports.iter().filter(|p| p.proto == proto).map(|p| p.port).collect();
+        for (start, end) in runs(&numbers) {
+            let mut pp = PortProtocol::new(start, wire);
+            if end > start {
+                pp.end_port = Some(end);
+            }
+            entries.push(pp);
+        }
+    }
+    let to_ports = entries
+        .chunks(MAX_PORTS_PER_RULE)
+        .map(|c| PortRule { ports: c.to_vec(), ..PortRule::default() })
+        .collect();
+    let fields: Vec<IcmpField> = ports
+        .iter()
+        .filter(|p| p.proto.is_icmp())
+        .map(|p| IcmpField {
+            family: Some(if p.proto == Proto::Icmp4 { "IPv4" } else { "IPv6" }.to_string()),
+            icmp_type: IntOrString::Int(i64::from(p.port)),
+        })
+        .collect();
+    let icmps = fields.chunks(MAX_PORTS_PER_RULE).map(|c| IcmpRule { fields: c.to_vec() }).collect();
+    L4Rules { to_ports, icmps }
+}
+
+/// Splits sorted, distinct ports into maximal runs of consecutive numbers.
+pub fn runs(sorted: &[u16]) -> Vec<(u16, u16)> {
+    let mut out: Vec<(u16, u16)> = Vec::new();
+    for &p in sorted {
+        match out.last_mut() {
+            Some((_, end)) if u32::from(*end) + 1 == u32::from(p) => *end = p,
+            _ => out.push((p, p)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(proto: Proto, ports: &[u16]) -> BTreeSet<PortKey> {
+        ports.iter().map(|&port| PortKey { proto, port }).collect()
+    }
+
+    #[test]
+    fn ports_are_strings_with_protocol() {
+        let r = l4_rules(&keys(Proto::Tcp, &[5432]));
+        assert_eq!(r.to_ports[0].ports, vec![PortProtocol::new(5432, Protocol::TCP)]);
+        assert_eq!(r.to_ports[0].ports[0].port, "5432");
+    }
+
+    #[test]
+    fn consecutive_ports_become_ranges() {
+        assert_eq!(runs(&[80, 81, 82, 443, 8080]), vec![(80, 82), (443, 443), (8080, 8080)]);
+        let r = l4_rules(&keys(Proto::Udp, &[6881, 6882, 6883]));
+        assert_eq!(r.to_ports[0].ports[0].end_port, Some(6883));
+    }
+
+    #[test]
+    fn at_most_forty_ports_per_list() {
+        let ports: Vec<u16> = (0..100).map(|i| 1000 + i * 2).collect();
+        let r = l4_rules(&keys(Proto::Tcp, &ports));
+        assert_eq!(r.to_ports.len(), 3);
+        assert!(r.to_ports.iter().all(|p| p.ports.len() <= MAX_PORTS_PER_RULE));
+    }
+
+    #[test]
+    fn icmp_becomes_icmps() {
+        let r = l4_rules(&keys(Proto::Icmp4, &[8]));
+        assert!(r.to_ports.is_empty());
+        assert_eq!(r.icmps[0].fields[0].icmp_type, IntOrString::Int(8));
+        assert_eq!(r.icmps[0].fields[0].family.as_deref(), Some("IPv4"));
+    }
+}

@@ -1,0 +1,317 @@
+//! One CiliumNetworkPolicy per workload: exactly the observed ingress and
+//! egress, grouped by peer, in default-deny both ways.
+//!
+//! Rules per peer kind: workloads and entities get one rule each; world
+//! addresses and world names are grouped by identical port sets (one `toCIDR`
+//! / `toFQDNs` list per port set). Egress to a detected resolver carries the
+//! DNS L7 rule (`matchPattern: "*"`) on both UDP and TCP, which `toFQDNs`
+//! needs; a policy with `toFQDNs` always gets such a rule, even when the
+//! workload's own DNS queries were not captured.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::peers::{self, NS_SELECTOR_KEY};
+use super::ports::{l4_rules, L4Rules};
+use super::resolver::{is_dns_port, DNS_PORTS};
+use super::{Context, Neighbourhood, ANNOTATION_PREFIX, MANAGED_BY};
+use crate::graph::evidence::format_time;
+use crate::graph::PortStats;
+use crate::interpret::l4::PortKey;
+use crate::interpret::peer::{Peer, WorkloadKey};
+use crate::policy::{
+    CiliumNetworkPolicy, DefaultDenyConfig, EgressRule, EndpointSelector, FqdnSelector, IngressRule, L7Rules, PortProtocol,
+    PortRule, Protocol, Rule,
+};
+
+/// Keeps generated policy names unique per namespace.
+#[derive(Debug, Default)]
+pub struct PolicyNames {
+    used: BTreeSet<(String, String)>,
+}
+
+impl PolicyNames {
+    /// A DNS-1123 name for the workload, unique in its namespace.
+    pub fn claim(&mut self, namespace: &str, wanted: &str) -> String {
+        let base = dns1123(wanted);
+        let mut name = base.clone();
+        let mut n = 2;
+        while !self.used.insert((namespace.to_string(), name.clone())) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        name
+    }
+}
+
+/// Lower-case alphanumerics and '-', at most 63 characters, never empty.
+pub fn dns1123(s: &str) -> String {
+    let mut out: String = s
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' })
+        .collect();
+    out.truncate(57);
+    let out = out.trim_matches(|c: char| c == '-' || c == '.').to_string();
+    if out.is_empty() {
+        "workload".to_string()
+    } else {
+        out
+    }
+}
+
+/// Sums evidence over a set of ports.
+#[derive(Debug, Default)]
+struct Totals {
+    connections: u64,
+    flows: u64,
+    first: i64,
+    last: i64,
+}
+
+impl Totals {
+    fn add(&mut self, stats: &PortStats, include_dropped: bool) {
+        let tallies = [Some(&stats.allowed), include_dropped.then_some(&stats.dropped)];
+        for t in tallies.into_iter().flatten().flatten() {
+            self.connections += t.connections;
+            self.flows += t.flows;
+            if t.first_seen != 0 {
+                self.first = if self.first == 0 { t.first_seen } else { self.first.min(t.first_seen) };
+            }
+            self.last = self.last.max(t.last_seen);
+        }
+    }
+}
+
+/// Builds the workload's policy; also returns warnings.
+pub fn workload_policy(
+    ctx: &Context<'_>,
+    w: &WorkloadKey,
+    hood: &Neighbourhood<'_>,
+    names: &mut PolicyNames,
+) -> (CiliumNetworkPolicy, Vec<String>) {
+    let mut warnings = Vec::new();
+    let sel = ctx.selector(w);
+    let name = names.claim(&w.namespace, &sel_name(w, &sel.labels));
+    let mut totals = Totals::default();
+    for ports in hood.ingress.values().chain(hood.egress.values()) {
+        for stats in ports.values() {
+            totals.add(stats, ctx.cfg.include_dropped);
+        }
+    }
+    let mut ingress = ingress_rules(ctx, w, hood);
+    let mut egress = egress_rules(ctx, w, hood, &mut warnings);
+    // An empty rule turns on default-deny for a direction with nothing observed.
+    if ingress.is_empty() {
+        ingress.push(IngressRule::default());
+    }
+    if egress.is_empty() {
+        egress.push(EgressRule::default());
+    }
+    let description = format!(
+        "flowpolicy: least privilege for {}/{} from {} connections ({} flows) observed {} to {}; \
+         {} ingress and {} egress peers; everything else is denied",
+        w.namespace,
+        w.display_name(),
+        totals.connections,
+        totals.flows,
+        format_time(totals.first),
+        format_time(totals.last),
+        hood.ingress.len(),
+        hood.egress.len(),
+    );
+    let mut cnp = CiliumNetworkPolicy::new(name, w.namespace.clone());
+    cnp.metadata.labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+    let ann = &mut cnp.metadata.annotations;
+    ann.insert(format!("{ANNOTATION_PREFIX}connections"), totals.connections.to_string());
+    ann.insert(format!("{ANNOTATION_PREFIX}flows"), totals.flows.to_string());
+    ann.insert(format!("{ANNOTATION_PREFIX}first-seen"), format_time(totals.first));
+    ann.insert(format!("{ANNOTATION_PREFIX}last-seen"), format_time(totals.last));
+    cnp.spec = Some(Rule {
+        endpoint_selector: Some(EndpointSelector::from_labels(sel.labels.clone())),
+        ingress,
+        egress,
+        enable_default_deny: Some(DefaultDenyConfig { ingress: Some(true), egress: Some(true) }),
+        description: Some(description),
+        ..Rule::default()
+    });
+    (cnp, warnings)
+}
+
+fn sel_name(w: &WorkloadKey, sel: &BTreeMap<String, String>) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for v in sel.values() {
+        if !parts.iter().any(|p| p.contains(v.as_str()) || v.contains(*p)) {
+            parts.push(v);
+        } else if let Some(i) = parts.iter().position(|p| v.contains(*p)) {
+            parts[i] = v;
+        }
+    }
+    if parts.is_empty() {
+        w.display_name()
+    } else {
+        parts.join("-")
+    }
+}
+
+fn port_set(ports: &BTreeMap<PortKey, &PortStats>) -> BTreeSet<PortKey> {
+    ports.keys().copied().collect()
+}
+
+fn ingress_rules(ctx: &Context<'_>, w: &WorkloadKey, hood: &Neighbourhood<'_>) -> Vec<IngressRule> {
+    let mut rules = Vec::new();
+    let mut cidrs: BTreeMap<BTreeSet<PortKey>, Vec<String>> = BTreeMap::new();
+    for (peer, ports) in &hood.ingress {
+        let set = port_set(ports);
+        let L4Rules { to_ports, icmps } = l4_rules(&set);
+        let mut rule = IngressRule { to_ports, icmps, ..IngressRule::default() };
+        match peer {
+            Peer::Workload(p) => rule.from_endpoints = vec![peers::workload_selector(p, ctx.selector(p), Some(&w.namespace))],
+            Peer::Entity(e) => rule.from_entities = vec![peers::entity(*e)],
+            Peer::Cidr(_) | Peer::Fqdn(_) => {
+                if let Some(c) = peers::cidr(peer) {
+                    cidrs.entry(set).or_default().push(c);
+                }
+                continue;
+            }
+        }
+        rules.extend(split_icmp_ingress(rule));
+    }
+    for (set, list) in cidrs {
+        let L4Rules { to_ports, icmps } = l4_rules(&set);
+        let rule = IngressRule { from_cidr: list, to_ports, icmps, ..IngressRule::default() };
+        rules.extend(split_icmp_ingress(rule));
+    }
+    rules
+}
+
+/// Cilium evaluates `toPorts` and `icmps` of one rule separately; keeping them
+/// in separate rules makes each rule read as one permission.
+fn split_icmp_ingress(mut rule: IngressRule) -> Vec<IngressRule> {
+    if rule.icmps.is_empty() || rule.to_ports.is_empty() {
+        return vec![rule];
+    }
+    let icmp = IngressRule { icmps: std::mem::take(&mut rule.icmps), to_ports: Vec::new(), ..rule.clone() };
+    vec![rule, icmp]
+}
+
+fn split_icmp_egress(mut rule: EgressRule) -> Vec<EgressRule> {
+    if rule.icmps.is_empty() || rule.to_ports.is_empty() {
+        return vec![rule];
+    }
+    let icmp = EgressRule { icmps: std::mem::take(&mut rule.icmps), to_ports: Vec::new(), ..rule.clone() };
+    vec![rule, icmp]
+}
+
+/// The DNS port rule for a resolver: each DNS port on UDP and TCP, through
+/// Cilium's DNS proxy (`rules.dns`), which is what makes `toFQDNs` work.
+pub fn dns_port_rule(dns_ports: &BTreeSet<u16>) -> PortRule {
+    let mut ports = Vec::new();
+    for p in dns_ports {
+        ports.push(PortProtocol::new(*p, Protocol::UDP));
+        ports.push(PortProtocol::new(*p, Protocol::TCP));
+    }
+    PortRule {
+        ports,
+        rules: Some(L7Rules { dns: vec![FqdnSelector::pattern("*")], ..L7Rules::default() }),
+        ..PortRule::default()
+    }
+}
+
+/// Egress port rules to one peer: DNS ports of a resolver go through the DNS
+/// proxy; the rest are plain L4.
+fn egress_l4(ctx: &Context<'_>, peer: &Peer, set: &BTreeSet<PortKey>) -> (L4Rules, bool) {
+    if !ctx.is_resolver(peer) {
+        return (l4_rules(set), false);
+    }
+    let dns: BTreeSet<u16> = set.iter().filter(|p| is_dns_port(p)).map(|p| p.port).collect();
+    if dns.is_empty() {
+        return (l4_rules(set), false);
+    }
+    let rest: BTreeSet<PortKey> = set.iter().filter(|p| !is_dns_port(p)).copied().collect();
+    let mut l4 = l4_rules(&rest);
+    l4.to_ports.insert(0, dns_port_rule(&dns));
+    (l4, true)
+}
+
+fn egress_rules(ctx: &Context<'_>, w: &WorkloadKey, hood: &Neighbourhood<'_>, warnings: &mut Vec<String>) -> Vec<EgressRule> {
+    let mut rules = Vec::new();
+    let mut cidrs: BTreeMap<BTreeSet<PortKey>, Vec<String>> = BTreeMap::new();
+    let mut fqdns: BTreeMap<BTreeSet<PortKey>, BTreeSet<String>> = BTreeMap::new();
+    let mut has_dns_rule = false;
+    for (peer, ports) in &hood.egress {
+        let set = port_set(ports);
+        let mut rule = EgressRule::default();
+        match peer {
+            Peer::Workload(p) => rule.to_endpoints = vec![peers::workload_selector(p, ctx.selector(p), Some(&w.namespace))],
+            Peer::Entity(e) => rule.to_entities = vec![peers::entity(*e)],
+            Peer::Cidr(_) if ctx.is_resolver(peer) => rule.to_cidr = peers::cidr(peer).into_iter().collect(),
+            Peer::Cidr(_) => {
+                cidrs.entry(set).or_default().extend(peers::cidr(peer));
+                continue;
+            }
+            Peer::Fqdn(name) => {
+                fqdns.entry(set).or_default().insert(name.clone());
+                continue;
+            }
+        }
+        let (L4Rules { to_ports, icmps }, dns) = egress_l4(ctx, peer, &set);
+        has_dns_rule |= dns;
+        rule.to_ports = to_ports;
+        rule.icmps = icmps;
+        rules.extend(split_icmp_egress(rule));
+    }
+    for (set, list) in cidrs {
+        let L4Rules { to_ports, icmps } = l4_rules(&set);
+        rules.extend(split_icmp_egress(EgressRule { to_cidr: list, to_ports, icmps, ..EgressRule::default() }));
+    }
+    let had_fqdns = !fqdns.is_empty();
+    for (set, names) in fqdns {
+        // toFQDNs cannot carry ICMP; ICMP to a named host is kept by address elsewhere.
+        let set: BTreeSet<PortKey> = set.into_iter().filter(|p| !p.proto.is_icmp()).collect();
+        if set.is_empty() {
+            continue;
+        }
+        let L4Rules { to_ports, .. } = l4_rules(&set);
+        rules.push(EgressRule {
+            to_fqdns: peers::fqdn_selectors(&names, ctx.cfg.fqdn_collapse),
+            to_ports,
+            ..EgressRule::default()
+        });
+    }
+    if had_fqdns && !has_dns_rule {
+        rules.push(companion_dns_rule(ctx, w, warnings));
+    }
+    rules
+}
+
+/// The DNS rule `toFQDNs` needs when the workload's own DNS traffic was not
+/// captured: to the most used detected resolver.
+fn companion_dns_rule(ctx: &Context<'_>, w: &WorkloadKey, warnings: &mut Vec<String>) -> EgressRule {
+    let mut rule = EgressRule::default();
+    match ctx.resolvers.first() {
+        Some(r) => {
+            match &r.peer {
+                Peer::Workload(p) => {
+                    rule.to_endpoints = vec![peers::workload_selector(p, ctx.selector(p), Some(&w.namespace))]
+                }
+                Peer::Entity(e) => rule.to_entities = vec![peers::entity(*e)],
+                other => rule.to_cidr = peers::cidr(other).into_iter().collect(),
+            }
+            rule.to_ports = vec![dns_port_rule(&r.ports)];
+        }
+        None => {
+            warnings.push(format!(
+                "{}/{}: toFQDNs needs a DNS rule but no resolver was observed; assuming kube-system/kube-dns",
+                w.namespace,
+                w.display_name()
+            ));
+            rule.to_endpoints = vec![EndpointSelector::from_labels([
+                (NS_SELECTOR_KEY, "kube-system"),
+                ("k8s-app", "kube-dns"),
+            ])];
+            rule.to_ports = vec![dns_port_rule(&DNS_PORTS[..1].iter().copied().collect())];
+        }
+    }
+    rule
+}
+
