@@ -5,4 +5,5 @@
 //! `source` → `interpret` → `graph` → `synth` → `render`, with `policy` (the
 //! typed Cilium policy language) and `verify` beside them.
 
+pub mod policy;
 pub mod proto;
