@@ -5,6 +5,7 @@
 //! `source` → `interpret` → `graph` → `synth` → `render`, with `policy` (the
 //! typed Cilium policy language) and `verify` beside them.
 
+pub mod policy;
 pub mod proto;
 pub mod render;
 pub mod cli;
