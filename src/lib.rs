@@ -5,11 +5,11 @@
 //! `source` → `interpret` → `graph` → `synth` → `render`, with `policy` (the
 //! typed Cilium policy language) and `verify` beside them.
 
-pub mod policy;
-pub mod proto;
-pub mod render;
 pub mod cli;
 pub mod graph;
 pub mod interpret;
+pub mod policy;
+pub mod proto;
+pub mod render;
 pub mod source;
 pub mod synth;

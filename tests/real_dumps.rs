@@ -19,12 +19,18 @@ fn shared_flows() -> Vec<PathBuf> {
 #[test]
 fn every_real_dump_reads_without_malformed_lines() {
     let files = shared_flows();
-    assert!(files.len() >= 14, "expected the real dumps, found {}", files.len());
+    assert!(
+        files.len() >= 14,
+        "expected the real dumps, found {}",
+        files.len()
+    );
     for file in files {
         let mut flows = 0;
-        let reports = read_dumps(std::slice::from_ref(&file), DumpOptions { strict: true }, |_| {
-            flows += 1
-        })
+        let reports = read_dumps(
+            std::slice::from_ref(&file),
+            DumpOptions { strict: true },
+            |_| flows += 1,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
         let r = &reports[0];
         assert_eq!(r.malformed, 0, "{}: {:?}", r.file, r.first_errors);

@@ -12,7 +12,11 @@ fn web() -> (flowpolicy::proto::flow::Endpoint, String) {
     pod("shop", &[("app.kubernetes.io/name", "web")], "10.1.0.10")
 }
 fn db() -> (flowpolicy::proto::flow::Endpoint, String) {
-    pod("data", &[("app.kubernetes.io/name", "postgres")], "10.1.0.20")
+    pod(
+        "data",
+        &[("app.kubernetes.io/name", "postgres")],
+        "10.1.0.20",
+    )
 }
 fn api() -> (flowpolicy::proto::flow::Endpoint, String) {
     pod("shop", &[("app.kubernetes.io/name", "api")], "10.1.0.11")
@@ -27,9 +31,15 @@ fn a_reply_never_yields_an_ephemeral_port_rule() {
     let set = policies(&flows);
     let all = yaml(&set.namespaced);
     assert!(all.contains("'5432'"), "{all}");
-    assert!(!all.contains("45678"), "reply port leaked into a rule:\n{all}");
+    assert!(
+        !all.contains("45678"),
+        "reply port leaked into a rule:\n{all}"
+    );
     // Replies alone (no SYN seen) are still inverted.
-    let replies_only: Vec<_> = flows.into_iter().filter(|f| f.is_reply.as_ref().is_some_and(|r| r.value)).collect();
+    let replies_only: Vec<_> = flows
+        .into_iter()
+        .filter(|f| f.is_reply.as_ref().is_some_and(|r| r.value))
+        .collect();
     let set = policies(&replies_only);
     let text = yaml(&set.namespaced);
     assert!(text.contains("'5432'") && !text.contains("45678"), "{text}");
@@ -46,14 +56,21 @@ fn one_connection_seen_on_both_nodes_counts_once() {
     let g = graph_of(&flows);
     let edges = g.edges_sorted();
     assert_eq!(edges.len(), 1);
-    let stats = &edges[0].2.ports[&PortKey { proto: Proto::Tcp, port: 5432 }];
+    let stats = &edges[0].2.ports[&PortKey {
+        proto: Proto::Tcp,
+        port: 5432,
+    }];
     assert_eq!(stats.allowed.as_ref().unwrap().connections, 1);
     assert_eq!(stats.allowed.as_ref().unwrap().flows, 6);
 }
 
 #[test]
 fn dual_stack_world_flows_are_world() {
-    let v4 = ident(16777217, &["cidr:140.82.112.0/20", "reserved:world-ipv4"], "140.82.112.3");
+    let v4 = ident(
+        16777217,
+        &["cidr:140.82.112.0/20", "reserved:world-ipv4"],
+        "140.82.112.3",
+    );
     let v6 = ident(10, &["reserved:world-ipv6"], "2606:50c0:8000::154");
     let mut flows = tcp_conn(&web(), &v4, 40000, 443, 0);
     flows.extend(tcp_conn(&web(), &v6, 40001, 443, 1));
@@ -61,21 +78,38 @@ fn dual_stack_world_flows_are_world() {
     let peers: Vec<&Peer> = g.edges_sorted().iter().map(|e| e.1).collect();
     assert_eq!(
         peers,
-        vec![&Peer::Cidr("140.82.112.3/32".parse().unwrap()), &Peer::Cidr("2606:50c0:8000::154/128".parse().unwrap())]
+        vec![
+            &Peer::Cidr("140.82.112.3/32".parse().unwrap()),
+            &Peer::Cidr("2606:50c0:8000::154/128".parse().unwrap())
+        ]
     );
     let p = cnp(&policies(&flows), "shop", "web").clone();
     let text = yaml(&p);
-    assert!(text.contains("140.82.112.3/32") && text.contains("2606:50c0:8000::154/128"), "{text}");
+    assert!(
+        text.contains("140.82.112.3/32") && text.contains("2606:50c0:8000::154/128"),
+        "{text}"
+    );
 }
 
 #[test]
 fn apiserver_flows_become_kube_apiserver() {
-    let apiserver = ident(7, &["reserved:kube-apiserver", "reserved:remote-node"], "10.11.0.15");
+    let apiserver = ident(
+        7,
+        &["reserved:kube-apiserver", "reserved:remote-node"],
+        "10.11.0.15",
+    );
     let flows = tcp_conn(&web(), &apiserver, 40000, 6443, 0);
     let set = policies(&flows);
     let spec = cnp(&set, "shop", "web").spec.clone().unwrap();
-    assert_eq!(spec.egress[0].to_entities, vec![PolicyEntity::KubeApiserver]);
-    let foundation = set.clusterwide.iter().find(|p| p.metadata.name.contains("kube-apiserver")).unwrap();
+    assert_eq!(
+        spec.egress[0].to_entities,
+        vec![PolicyEntity::KubeApiserver]
+    );
+    let foundation = set
+        .clusterwide
+        .iter()
+        .find(|p| p.metadata.name.contains("kube-apiserver"))
+        .unwrap();
     let f = &foundation.specs[0];
     assert_eq!(f.enable_default_deny.unwrap().egress, Some(false));
     assert_eq!(f.egress[0].to_entities, vec![PolicyEntity::KubeApiserver]);
@@ -87,19 +121,49 @@ fn same_namespace_peer_has_no_namespace_label_and_cross_namespace_has_it() {
     flows.extend(tcp_conn(&web(), &db(), 40001, 5432, 1));
     let set = policies(&flows);
     let spec = cnp(&set, "shop", "web").spec.clone().unwrap();
-    let to_api = &spec.egress.iter().find(|r| r.to_endpoints.iter().any(|s| s.match_labels.values().any(|v| v == "api"))).unwrap();
-    assert!(!to_api.to_endpoints[0].match_labels.contains_key("k8s:io.kubernetes.pod.namespace"));
-    let to_db = &spec.egress.iter().find(|r| r.to_endpoints.iter().any(|s| s.match_labels.values().any(|v| v == "postgres"))).unwrap();
-    assert_eq!(to_db.to_endpoints[0].match_labels["k8s:io.kubernetes.pod.namespace"], "data");
+    let to_api = &spec
+        .egress
+        .iter()
+        .find(|r| {
+            r.to_endpoints
+                .iter()
+                .any(|s| s.match_labels.values().any(|v| v == "api"))
+        })
+        .unwrap();
+    assert!(!to_api.to_endpoints[0]
+        .match_labels
+        .contains_key("k8s:io.kubernetes.pod.namespace"));
+    let to_db = &spec
+        .egress
+        .iter()
+        .find(|r| {
+            r.to_endpoints
+                .iter()
+                .any(|s| s.match_labels.values().any(|v| v == "postgres"))
+        })
+        .unwrap();
+    assert_eq!(
+        to_db.to_endpoints[0].match_labels["k8s:io.kubernetes.pod.namespace"],
+        "data"
+    );
     let db_spec = cnp(&set, "data", "postgres").spec.clone().unwrap();
-    assert_eq!(db_spec.ingress[0].from_endpoints[0].match_labels["k8s:io.kubernetes.pod.namespace"], "shop");
+    assert_eq!(
+        db_spec.ingress[0].from_endpoints[0].match_labels["k8s:io.kubernetes.pod.namespace"],
+        "shop"
+    );
 }
 
 #[test]
 fn to_fqdns_always_comes_with_its_dns_rule() {
     let github = ident(2, &["reserved:world"], "140.82.112.3");
     let mut flows = udp_exchange(&web(), &coredns(), 50000, 53, 0);
-    flows.push(dns_answer(&web(), &coredns(), "api.github.com", &["140.82.112.3"], 0));
+    flows.push(dns_answer(
+        &web(),
+        &coredns(),
+        "api.github.com",
+        &["140.82.112.3"],
+        0,
+    ));
     flows.extend(tcp_conn(&web(), &github, 40000, 443, 1));
     // A second workload whose own DNS queries were not captured.
     let mut other = tcp_conn(&api(), &github, 40001, 443, 2);
@@ -108,15 +172,29 @@ fn to_fqdns_always_comes_with_its_dns_rule() {
     let set = policies(&flows);
     for name in ["web", "api"] {
         let spec = cnp(&set, "shop", name).spec.clone().unwrap();
-        let fqdn = spec.egress.iter().find(|r| !r.to_fqdns.is_empty()).unwrap_or_else(|| panic!("{name}: no toFQDNs"));
-        assert_eq!(fqdn.to_fqdns[0].match_name.as_deref(), Some("api.github.com"));
+        let fqdn = spec
+            .egress
+            .iter()
+            .find(|r| !r.to_fqdns.is_empty())
+            .unwrap_or_else(|| panic!("{name}: no toFQDNs"));
+        assert_eq!(
+            fqdn.to_fqdns[0].match_name.as_deref(),
+            Some("api.github.com")
+        );
         let dns = spec
             .egress
             .iter()
-            .find(|r| r.to_ports.iter().any(|p| p.rules.as_ref().is_some_and(|l7| !l7.dns.is_empty())))
+            .find(|r| {
+                r.to_ports
+                    .iter()
+                    .any(|p| p.rules.as_ref().is_some_and(|l7| !l7.dns.is_empty()))
+            })
             .unwrap_or_else(|| panic!("{name}: toFQDNs without a DNS rule:\n{}", yaml(&spec)));
         assert_eq!(dns.to_endpoints[0].match_labels["k8s-app"], "kube-dns");
-        assert_eq!(dns.to_endpoints[0].match_labels["k8s:io.kubernetes.pod.namespace"], "kube-system");
+        assert_eq!(
+            dns.to_endpoints[0].match_labels["k8s:io.kubernetes.pod.namespace"],
+            "kube-system"
+        );
     }
 }
 
@@ -146,10 +224,19 @@ fn lan_clients_aggregate_to_a_prefix_on_request() {
     let mut flows = tcp_conn(&c1, &web(), 50000, 8080, 0);
     flows.extend(tcp_conn(&c2, &web(), 50001, 8080, 1));
     let spec = cnp(&policies(&flows), "shop", "web").spec.clone().unwrap();
-    assert_eq!(spec.ingress[0].from_cidr, vec!["10.0.4.2/32", "10.0.7.9/32"]);
-    let cfg = InterpretConfig { cidr_groups: vec!["10.0.0.0/8".parse().unwrap()], ..InterpretConfig::default() };
+    assert_eq!(
+        spec.ingress[0].from_cidr,
+        vec!["10.0.4.2/32", "10.0.7.9/32"]
+    );
+    let cfg = InterpretConfig {
+        cidr_groups: vec!["10.0.0.0/8".parse().unwrap()],
+        ..InterpretConfig::default()
+    };
     let set = flowpolicy::synth::synthesize(&graph_with(&flows, cfg), &Default::default());
-    assert_eq!(cnp(&set, "shop", "web").spec.as_ref().unwrap().ingress[0].from_cidr, vec!["10.0.0.0/8"]);
+    assert_eq!(
+        cnp(&set, "shop", "web").spec.as_ref().unwrap().ingress[0].from_cidr,
+        vec!["10.0.0.0/8"]
+    );
 }
 
 #[test]
@@ -158,7 +245,11 @@ fn unobserved_directions_are_default_deny() {
     let set = policies(&flows);
     let web_spec = cnp(&set, "shop", "web").spec.clone().unwrap();
     assert_eq!(web_spec.ingress.len(), 1);
-    assert_eq!(web_spec.ingress[0], Default::default(), "ingress: [{{}}] denies all ingress");
+    assert_eq!(
+        web_spec.ingress[0],
+        Default::default(),
+        "ingress: [{{}}] denies all ingress"
+    );
     let dd = web_spec.enable_default_deny.unwrap();
     assert_eq!((dd.ingress, dd.egress), (Some(true), Some(true)));
 }
@@ -172,8 +263,13 @@ fn dropped_flows_are_learned_only_on_request() {
     }
     flows.truncate(1);
     let g = graph_of(&flows);
-    assert!(flowpolicy::synth::synthesize(&g, &Default::default()).namespaced.is_empty());
-    let cfg = flowpolicy::synth::SynthConfig { include_dropped: true, ..Default::default() };
+    assert!(flowpolicy::synth::synthesize(&g, &Default::default())
+        .namespaced
+        .is_empty());
+    let cfg = flowpolicy::synth::SynthConfig {
+        include_dropped: true,
+        ..Default::default()
+    };
     assert_eq!(flowpolicy::synth::synthesize(&g, &cfg).namespaced.len(), 2);
 }
 

@@ -37,7 +37,8 @@ impl InputArgs {
     pub fn interpret_config(&self) -> InterpretConfig {
         InterpretConfig {
             cidr_groups: self.cidr_groups.clone(),
-            conn_window_ns: i64::try_from(self.conn_window).unwrap_or(i64::MAX / 1_000_000_000) * 1_000_000_000,
+            conn_window_ns: i64::try_from(self.conn_window).unwrap_or(i64::MAX / 1_000_000_000)
+                * 1_000_000_000,
         }
     }
 }
@@ -64,18 +65,34 @@ pub fn load_graph(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
     let mut graph = TrafficGraph::new();
     let mut interpreter = Interpreter::new(args.interpret_config());
     let progress = spinner();
-    let files = dump::read_dumps(&args.inputs, DumpOptions { strict: args.strict }, |event| {
-        feed(&mut graph, &mut interpreter, event);
-        if let Some(p) = &progress {
-            if interpreter.stats.flows % 8192 == 0 {
-                p.set_message(format!("{} flows, {} edges", interpreter.stats.flows, graph.edge_count()));
+    let files = dump::read_dumps(
+        &args.inputs,
+        DumpOptions {
+            strict: args.strict,
+        },
+        |event| {
+            feed(&mut graph, &mut interpreter, event);
+            if let Some(p) = &progress {
+                if interpreter.stats.flows.is_multiple_of(8192) {
+                    p.set_message(format!(
+                        "{} flows, {} edges",
+                        interpreter.stats.flows,
+                        graph.edge_count()
+                    ));
+                }
             }
-        }
-    })?;
+        },
+    )?;
     if let Some(p) = progress {
         p.finish_and_clear();
     }
-    Ok((graph, LoadReport { files, interpret: interpreter.stats }))
+    Ok((
+        graph,
+        LoadReport {
+            files,
+            interpret: interpreter.stats,
+        },
+    ))
 }
 
 /// Adds one source event to the graph.
@@ -90,7 +107,11 @@ pub fn feed(graph: &mut TrafficGraph, interpreter: &mut Interpreter, event: Sour
             }
         }
         SourceEvent::Lost { node, count, .. } => {
-            let key = if node.is_empty() { "unknown".to_string() } else { node };
+            let key = if node.is_empty() {
+                "unknown".to_string()
+            } else {
+                node
+            };
             *graph.coverage.lost_events.entry(key).or_default() += count;
         }
         SourceEvent::NodeStatus { state, nodes, .. } => {
@@ -119,14 +140,26 @@ pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
             eprintln!("warning: malformed line {e}");
         }
         if f.malformed > f.first_errors.len() as u64 {
-            eprintln!("warning: {}: {} more malformed lines", f.file, f.malformed - f.first_errors.len() as u64);
+            eprintln!(
+                "warning: {}: {} more malformed lines",
+                f.file,
+                f.malformed - f.first_errors.len() as u64
+            );
         }
         if let Some(t) = &f.truncated {
-            eprintln!("warning: {}: input ends early after line {}: {t}; the flows before it were used", f.file, f.lines);
+            eprintln!(
+                "warning: {}: input ends early after line {}: {t}; the flows before it were used",
+                f.file, f.lines
+            );
         }
     }
     if !r.interpret.skipped.is_empty() {
-        let parts: Vec<String> = r.interpret.skipped.iter().map(|(k, v)| format!("{v} {}", k.describe())).collect();
+        let parts: Vec<String> = r
+            .interpret
+            .skipped
+            .iter()
+            .map(|(k, v)| format!("{v} {}", k.describe()))
+            .collect();
         eprintln!("  skipped flows: {}", parts.join(", "));
     }
     if r.interpret.dropped > 0 {
@@ -137,11 +170,27 @@ pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
     }
     let lost = graph.coverage.total_lost();
     if lost > 0 {
-        let per: Vec<String> = graph.coverage.lost_events.iter().map(|(n, c)| format!("{n}: {c}")).collect();
-        eprintln!("warning: {lost} events were lost by Hubble ({}): the baseline is incomplete", per.join(", "));
+        let per: Vec<String> = graph
+            .coverage
+            .lost_events
+            .iter()
+            .map(|(n, c)| format!("{n}: {c}"))
+            .collect();
+        eprintln!(
+            "warning: {lost} events were lost by Hubble ({}): the baseline is incomplete",
+            per.join(", ")
+        );
     }
     if !graph.coverage.unavailable_nodes.is_empty() {
-        let nodes: Vec<&str> = graph.coverage.unavailable_nodes.iter().map(String::as_str).collect();
-        eprintln!("warning: nodes unavailable to the relay at some point: {}", nodes.join(", "));
+        let nodes: Vec<&str> = graph
+            .coverage
+            .unavailable_nodes
+            .iter()
+            .map(String::as_str)
+            .collect();
+        eprintln!(
+            "warning: nodes unavailable to the relay at some point: {}",
+            nodes.join(", ")
+        );
     }
 }

@@ -13,11 +13,16 @@ use clap::{Parser, Subcommand};
 /// observed connections, plus foundation CiliumClusterwideNetworkPolicies for DNS and the
 /// kube-apiserver.
 #[derive(Debug, Parser)]
-#[command(name = "flowpolicy", version, propagate_version = true, after_help = "Start here:\n  \
+#[command(
+    name = "flowpolicy",
+    version,
+    propagate_version = true,
+    after_help = "Start here:\n  \
     cilium hubble port-forward &\n  \
     hubble observe --all -o jsonpb > flows.jsonpb\n  \
     flowpolicy recommend flows.jsonpb --out policies/\n\n\
-Try it on the bundled demo:\n  flowpolicy recommend fixtures/demo.jsonpb.zst --cidr-group 10.0.0.0/8")]
+Try it on the bundled demo:\n  flowpolicy recommend fixtures/demo.jsonpb.zst --cidr-group 10.0.0.0/8"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -90,7 +90,11 @@ impl Coverage {
         if t == 0 {
             return;
         }
-        self.first_flow = if self.first_flow == 0 { t } else { self.first_flow.min(t) };
+        self.first_flow = if self.first_flow == 0 {
+            t
+        } else {
+            self.first_flow.min(t)
+        };
         self.last_flow = self.last_flow.max(t);
     }
 
@@ -101,7 +105,8 @@ impl Coverage {
         for (k, v) in &o.node_status {
             *self.node_status.entry(k.clone()).or_default() += v;
         }
-        self.unavailable_nodes.extend(o.unavailable_nodes.iter().cloned());
+        self.unavailable_nodes
+            .extend(o.unavailable_nodes.iter().cloned());
         self.see_time(o.first_flow);
         self.see_time(o.last_flow);
         self.flows += o.flows;
@@ -165,7 +170,11 @@ impl TrafficGraph {
         };
         let n = &mut self.graph[idx];
         if t != 0 {
-            n.first_seen = if n.first_seen == 0 { t } else { n.first_seen.min(t) };
+            n.first_seen = if n.first_seen == 0 {
+                t
+            } else {
+                n.first_seen.min(t)
+            };
             n.last_seen = n.last_seen.max(t);
         }
         idx
@@ -250,7 +259,11 @@ impl TrafficGraph {
 
     /// Workload nodes, sorted.
     pub fn workloads(&self) -> Vec<&crate::interpret::peer::WorkloadKey> {
-        let mut v: Vec<_> = self.graph.node_weights().filter_map(|n| n.peer.as_workload()).collect();
+        let mut v: Vec<_> = self
+            .graph
+            .node_weights()
+            .filter_map(|n| n.peer.as_workload())
+            .collect();
         v.sort();
         v
     }

@@ -32,7 +32,12 @@ pub struct ConnTracker {
 
 impl ConnTracker {
     pub fn new(window_ns: i64) -> ConnTracker {
-        ConnTracker { window_ns, seen: HashMap::new(), newest: i64::MIN, next_prune: 1 << 16 }
+        ConnTracker {
+            window_ns,
+            seen: HashMap::new(),
+            newest: i64::MIN,
+            next_prune: 1 << 16,
+        }
     }
 
     /// Records a flow of `key` at `time_ns`; true when it opens a connection
@@ -40,7 +45,9 @@ impl ConnTracker {
     pub fn observe(&mut self, key: ConnKey, time_ns: i64) -> bool {
         self.newest = self.newest.max(time_ns);
         let is_new = match self.seen.get_mut(&key) {
-            Some(last) if time_ns - *last <= self.window_ns && *last - time_ns <= self.window_ns => {
+            Some(last)
+                if time_ns - *last <= self.window_ns && *last - time_ns <= self.window_ns =>
+            {
                 *last = (*last).max(time_ns);
                 false
             }

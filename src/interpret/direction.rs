@@ -75,26 +75,67 @@ pub fn l4_of(f: &flow::Flow) -> Option<L4> {
 }
 
 fn plain(proto: Proto, src_port: u16, dst_port: u16) -> L4 {
-    L4 { proto, src_port, dst_port, syn: false, ack: false }
+    L4 {
+        proto,
+        src_port,
+        dst_port,
+        syn: false,
+        ack: false,
+    }
 }
 
 /// Decides the orientation of a flow and the responder's port key.
 pub fn orient(f: &flow::Flow, l4: &L4) -> (Orientation, Basis, PortKey) {
     if l4.proto.is_icmp() {
         let (o, ty) = icmp_orientation(l4.proto, l4.dst_port);
-        return (o, Basis::Icmp, PortKey { proto: l4.proto, port: ty });
+        return (
+            o,
+            Basis::Icmp,
+            PortKey {
+                proto: l4.proto,
+                port: ty,
+            },
+        );
     }
     let (o, basis) = if let Some(r) = &f.is_reply {
-        (if r.value { Orientation::Reverse } else { Orientation::Forward }, Basis::IsReply)
+        (
+            if r.value {
+                Orientation::Reverse
+            } else {
+                Orientation::Forward
+            },
+            Basis::IsReply,
+        )
     } else if f.reply {
         (Orientation::Reverse, Basis::LegacyReply)
     } else if l4.proto == Proto::Tcp && l4.syn {
-        (if l4.ack { Orientation::Reverse } else { Orientation::Forward }, Basis::TcpFlags)
+        (
+            if l4.ack {
+                Orientation::Reverse
+            } else {
+                Orientation::Forward
+            },
+            Basis::TcpFlags,
+        )
     } else {
-        (port_heuristic(l4.src_port, l4.dst_port), Basis::PortHeuristic)
+        (
+            port_heuristic(l4.src_port, l4.dst_port),
+            Basis::PortHeuristic,
+        )
     };
-    let port = if o == Orientation::Reverse { l4.src_port } else { l4.dst_port };
-    (o, basis, PortKey { proto: l4.proto, port })
+    let port = if o == Orientation::Reverse {
+        l4.src_port
+    } else {
+        l4.dst_port
+    };
+    (
+        o,
+        basis,
+        PortKey {
+            proto: l4.proto,
+            port,
+        },
+    )
 }
 
 /// The server is the side with a non-ephemeral port, else the lower port.
@@ -137,7 +178,11 @@ mod tests {
                 protocol: Some(Protocol::Tcp(Tcp {
                     source_port: sp,
                     destination_port: dp,
-                    flags: Some(TcpFlags { syn, ack, ..Default::default() }),
+                    flags: Some(TcpFlags {
+                        syn,
+                        ack,
+                        ..Default::default()
+                    }),
                 })),
             }),
             is_reply: is_reply.map(|value| pbjson_types::BoolValue { value }),
@@ -156,14 +201,26 @@ mod tests {
         // 5432 answering a client on 45678: the rule port is 5432, reversed.
         let f = tcp_flow(5432, 45678, false, true, Some(true));
         assert_eq!(key(&f), (Orientation::Reverse, Basis::IsReply, 5432));
-        let legacy = flow::Flow { reply: true, ..tcp_flow(5432, 45678, false, true, None) };
-        assert_eq!(key(&legacy), (Orientation::Reverse, Basis::LegacyReply, 5432));
+        let legacy = flow::Flow {
+            reply: true,
+            ..tcp_flow(5432, 45678, false, true, None)
+        };
+        assert_eq!(
+            key(&legacy),
+            (Orientation::Reverse, Basis::LegacyReply, 5432)
+        );
     }
 
     #[test]
     fn syn_opens_and_syn_ack_answers() {
-        assert_eq!(key(&tcp_flow(40000, 8080, true, false, None)), (Orientation::Forward, Basis::TcpFlags, 8080));
-        assert_eq!(key(&tcp_flow(8080, 40000, true, true, None)), (Orientation::Reverse, Basis::TcpFlags, 8080));
+        assert_eq!(
+            key(&tcp_flow(40000, 8080, true, false, None)),
+            (Orientation::Forward, Basis::TcpFlags, 8080)
+        );
+        assert_eq!(
+            key(&tcp_flow(8080, 40000, true, true, None)),
+            (Orientation::Reverse, Basis::TcpFlags, 8080)
+        );
     }
 
     #[test]
@@ -174,7 +231,12 @@ mod tests {
             assert_ne!(there, back, "{a} {b}");
         }
         let udp = flow::Flow {
-            l4: Some(Layer4 { protocol: Some(Protocol::Udp(Udp { source_port: 53, destination_port: 51000 })) }),
+            l4: Some(Layer4 {
+                protocol: Some(Protocol::Udp(Udp {
+                    source_port: 53,
+                    destination_port: 51000,
+                })),
+            }),
             ..Default::default()
         };
         assert_eq!(key(&udp), (Orientation::Reverse, Basis::PortHeuristic, 53));
@@ -185,6 +247,9 @@ mod tests {
         assert_eq!(icmp_orientation(Proto::Icmp4, 8), (Orientation::Forward, 8));
         assert_eq!(icmp_orientation(Proto::Icmp4, 0), (Orientation::Reverse, 8));
         assert_eq!(icmp_orientation(Proto::Icmp4, 3).0, Orientation::Related);
-        assert_eq!(icmp_orientation(Proto::Icmp6, 129), (Orientation::Reverse, 128));
+        assert_eq!(
+            icmp_orientation(Proto::Icmp6, 129),
+            (Orientation::Reverse, 128)
+        );
     }
 }

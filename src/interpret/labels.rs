@@ -68,7 +68,9 @@ pub fn is_volatile(key: &str) -> bool {
 /// The stable Kubernetes labels of an identity, keyed without their source
 /// prefix (every pod label has source `k8s`). Includes the namespace,
 /// service-account, cluster and namespace-label keys, which selectors may use.
-pub fn stable_k8s_labels<'a>(raw: impl IntoIterator<Item = &'a String>) -> BTreeMap<String, String> {
+pub fn stable_k8s_labels<'a>(
+    raw: impl IntoIterator<Item = &'a String>,
+) -> BTreeMap<String, String> {
     raw.into_iter()
         .map(|l| parse(l))
         .filter(|l| l.source == "k8s" && !is_volatile(l.key))
@@ -84,11 +86,36 @@ mod tests {
     fn parses_sources_keys_and_values() {
         assert_eq!(
             parse("k8s:app.kubernetes.io/name=web"),
-            Label { source: "k8s", key: "app.kubernetes.io/name", value: "web" }
+            Label {
+                source: "k8s",
+                key: "app.kubernetes.io/name",
+                value: "web"
+            }
         );
-        assert_eq!(parse("reserved:host"), Label { source: "reserved", key: "host", value: "" });
-        assert_eq!(parse("cidr:10.0.0.0/8"), Label { source: "cidr", key: "10.0.0.0/8", value: "" });
-        assert_eq!(parse("app=x"), Label { source: "k8s", key: "app", value: "x" });
+        assert_eq!(
+            parse("reserved:host"),
+            Label {
+                source: "reserved",
+                key: "host",
+                value: ""
+            }
+        );
+        assert_eq!(
+            parse("cidr:10.0.0.0/8"),
+            Label {
+                source: "cidr",
+                key: "10.0.0.0/8",
+                value: ""
+            }
+        );
+        assert_eq!(
+            parse("app=x"),
+            Label {
+                source: "k8s",
+                key: "app",
+                value: "x"
+            }
+        );
     }
 
     #[test]

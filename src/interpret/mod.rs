@@ -42,7 +42,10 @@ pub struct InterpretConfig {
 
 impl Default for InterpretConfig {
     fn default() -> Self {
-        InterpretConfig { cidr_groups: Vec::new(), conn_window_ns: 120 * 1_000_000_000 }
+        InterpretConfig {
+            cidr_groups: Vec::new(),
+            conn_window_ns: 120 * 1_000_000_000,
+        }
     }
 }
 
@@ -129,7 +132,13 @@ pub struct Interpreter {
 impl Interpreter {
     pub fn new(cfg: InterpretConfig) -> Interpreter {
         let conns = ConnTracker::new(cfg.conn_window_ns);
-        Interpreter { cfg, dns: DnsCache::default(), conns, endpoints: HashMap::new(), stats: InterpretStats::default() }
+        Interpreter {
+            cfg,
+            dns: DnsCache::default(),
+            conns,
+            endpoints: HashMap::new(),
+            stats: InterpretStats::default(),
+        }
     }
 
     /// Interprets one flow; `None` (with the reason counted) when it teaches nothing.
@@ -160,14 +169,19 @@ impl Interpreter {
         if orientation == Orientation::Related {
             return Err(SkipReason::IcmpRelated);
         }
-        *self.stats.basis.entry(basis_name(basis).to_string()).or_default() += 1;
+        *self
+            .stats
+            .basis
+            .entry(basis_name(basis).to_string())
+            .or_default() += 1;
         let (src_ip, dst_ip) = ips(f);
         let src = self.endpoint(f.source.as_ref());
         let dst = self.endpoint(f.destination.as_ref());
         if matches!(*src, EndpointKind::Unknown) || matches!(*dst, EndpointKind::Unknown) {
             return Err(SkipReason::UnknownPeer);
         }
-        if !matches!(*src, EndpointKind::Workload(_)) && !matches!(*dst, EndpointKind::Workload(_)) {
+        if !matches!(*src, EndpointKind::Workload(_)) && !matches!(*dst, EndpointKind::Workload(_))
+        {
             return Err(SkipReason::NoWorkload);
         }
         let reverse = orientation == Orientation::Reverse;
@@ -178,18 +192,36 @@ impl Interpreter {
         // use DNS names, and a source name says nothing about who may connect.
         let (initiator, responder, i_ip, r_ip, i_port) = if reverse {
             let responder = self.resolve(&src, src_ip, Some(&f.source_names));
-            (self.resolve(&dst, dst_ip, None), responder, dst_ip, src_ip, l4.dst_port)
+            (
+                self.resolve(&dst, dst_ip, None),
+                responder,
+                dst_ip,
+                src_ip,
+                l4.dst_port,
+            )
         } else {
             let responder = self.resolve(&dst, dst_ip, Some(&f.destination_names));
-            (self.resolve(&src, src_ip, None), responder, src_ip, dst_ip, l4.src_port)
+            (
+                self.resolve(&src, src_ip, None),
+                responder,
+                src_ip,
+                dst_ip,
+                l4.src_port,
+            )
         };
         let time_ns = time_ns(f);
         let new_connection = match (i_ip, r_ip) {
             (Some(i), Some(r)) => self.conns.observe(
-                ConnKey { initiator: i, initiator_port: i_port, responder: r, responder_port: port.port, proto: port.proto },
+                ConnKey {
+                    initiator: i,
+                    initiator_port: i_port,
+                    responder: r,
+                    responder_port: port.port,
+                    proto: port.proto,
+                },
                 time_ns,
             ),
-            _ => !(l4.proto == l4::Proto::Tcp && !l4.syn) || basis == Basis::Icmp,
+            _ => l4.proto != l4::Proto::Tcp || l4.syn,
         };
         Ok(Observation {
             flow: f,
@@ -221,11 +253,24 @@ impl Interpreter {
             }
         }
         let kind = Arc::new(peer::classify_endpoint(Some(e)));
-        self.endpoints.insert(key, (e.labels.clone(), e.namespace.clone(), e.identity, kind.clone()));
+        self.endpoints.insert(
+            key,
+            (
+                e.labels.clone(),
+                e.namespace.clone(),
+                e.identity,
+                kind.clone(),
+            ),
+        );
         kind
     }
 
-    fn resolve(&self, kind: &EndpointKind, ip: Option<IpAddr>, names: Option<&[String]>) -> Arc<Peer> {
+    fn resolve(
+        &self,
+        kind: &EndpointKind,
+        ip: Option<IpAddr>,
+        names: Option<&[String]>,
+    ) -> Arc<Peer> {
         Arc::new(match kind {
             EndpointKind::Workload(w) => Peer::Workload(w.clone()),
             EndpointKind::Entity(e) => Peer::Entity(*e),
@@ -287,5 +332,12 @@ fn ips(f: &flow::Flow) -> (Option<IpAddr>, Option<IpAddr>) {
 
 /// Flow time in ns since the epoch, 0 when absent.
 pub fn time_ns(f: &flow::Flow) -> i64 {
-    f.time.as_ref().map(|t| t.seconds.saturating_mul(1_000_000_000).saturating_add(i64::from(t.nanos))).unwrap_or(0)
+    f.time
+        .as_ref()
+        .map(|t| {
+            t.seconds
+                .saturating_mul(1_000_000_000)
+                .saturating_add(i64::from(t.nanos))
+        })
+        .unwrap_or(0)
 }

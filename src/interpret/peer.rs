@@ -117,7 +117,10 @@ impl Peer {
     }
 
     pub fn is_world(&self) -> bool {
-        matches!(self, Peer::Cidr(_) | Peer::Fqdn(_) | Peer::Entity(Entity::World))
+        matches!(
+            self,
+            Peer::Cidr(_) | Peer::Fqdn(_) | Peer::Entity(Entity::World)
+        )
     }
 }
 
@@ -268,8 +271,14 @@ mod tests {
 
     #[test]
     fn numeric_identity_fallback_for_masked_labels() {
-        assert_eq!(classify_endpoint(Some(&ep(1, &[]))), EndpointKind::Entity(Entity::Host));
-        assert_eq!(classify_endpoint(Some(&ep(6, &[]))), EndpointKind::Entity(Entity::RemoteNode));
+        assert_eq!(
+            classify_endpoint(Some(&ep(1, &[]))),
+            EndpointKind::Entity(Entity::Host)
+        );
+        assert_eq!(
+            classify_endpoint(Some(&ep(6, &[]))),
+            EndpointKind::Entity(Entity::RemoteNode)
+        );
         assert_eq!(classify_endpoint(Some(&ep(0, &[]))), EndpointKind::Unknown);
         assert_eq!(classify_endpoint(None), EndpointKind::Unknown);
     }
@@ -279,13 +288,19 @@ mod tests {
         let e = flow::Endpoint {
             identity: 4242,
             namespace: "media".into(),
-            labels: ["k8s:app=plex", "k8s:pod-template-hash=abc", "k8s:io.kubernetes.pod.namespace=media"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            labels: [
+                "k8s:app=plex",
+                "k8s:pod-template-hash=abc",
+                "k8s:io.kubernetes.pod.namespace=media",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             ..Default::default()
         };
-        let EndpointKind::Workload(w) = classify_endpoint(Some(&e)) else { panic!() };
+        let EndpointKind::Workload(w) = classify_endpoint(Some(&e)) else {
+            panic!()
+        };
         assert_eq!(w.namespace, "media");
         assert!(w.labels.contains_key("app"));
         assert!(!w.labels.contains_key("pod-template-hash"));
@@ -302,7 +317,10 @@ mod tests {
             world_peer(Some(net), &["github.com".into()], &groups),
             Peer::Fqdn("github.com".into())
         );
-        assert_eq!(world_peer(Some(net), &[], &groups), Peer::Cidr("140.82.112.3/32".parse().unwrap()));
+        assert_eq!(
+            world_peer(Some(net), &[], &groups),
+            Peer::Cidr("140.82.112.3/32".parse().unwrap())
+        );
         assert_eq!(world_peer(None, &[], &groups), Peer::Entity(Entity::World));
     }
 }

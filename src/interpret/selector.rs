@@ -10,7 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use super::labels::{CLUSTER_LABEL, NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX, SERVICE_ACCOUNT_LABEL};
+use super::labels::{
+    CLUSTER_LABEL, NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX, SERVICE_ACCOUNT_LABEL,
+};
 use super::peer::WorkloadKey;
 
 const NAME: &str = "app.kubernetes.io/name";
@@ -43,7 +45,9 @@ pub struct Selector {
 
 /// Chooses a selector for every workload, comparing each with the others of
 /// its namespace. Deterministic: depends only on the set of workloads.
-pub fn choose_selectors<'a>(workloads: impl IntoIterator<Item = &'a WorkloadKey>) -> BTreeMap<WorkloadKey, Selector> {
+pub fn choose_selectors<'a>(
+    workloads: impl IntoIterator<Item = &'a WorkloadKey>,
+) -> BTreeMap<WorkloadKey, Selector> {
     let mut by_ns: BTreeMap<&str, Vec<&WorkloadKey>> = BTreeMap::new();
     for w in workloads {
         by_ns.entry(w.namespace.as_str()).or_default().push(w);
@@ -61,7 +65,10 @@ fn choose(w: &WorkloadKey, peers: &[&WorkloadKey]) -> Selector {
     for keys in CANDIDATES {
         let Some(sel) = pick(w, keys) else { continue };
         if others_matching(w, &sel, peers).is_empty() {
-            return Selector { labels: sel, warning: None };
+            return Selector {
+                labels: sel,
+                warning: None,
+            };
         }
     }
     let all = pod_labels(w);
@@ -75,11 +82,16 @@ fn choose(w: &WorkloadKey, peers: &[&WorkloadKey]) -> Selector {
             names.join(", ")
         )
     });
-    Selector { labels: all, warning }
+    Selector {
+        labels: all,
+        warning,
+    }
 }
 
 fn pick(w: &WorkloadKey, keys: &[&str]) -> Option<BTreeMap<String, String>> {
-    keys.iter().map(|k| w.labels.get(*k).map(|v| (k.to_string(), v.clone()))).collect()
+    keys.iter()
+        .map(|k| w.labels.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect()
 }
 
 /// The workload's own pod labels (and service account), without the
@@ -87,12 +99,20 @@ fn pick(w: &WorkloadKey, keys: &[&str]) -> Option<BTreeMap<String, String>> {
 pub fn pod_labels(w: &WorkloadKey) -> BTreeMap<String, String> {
     w.labels
         .iter()
-        .filter(|(k, _)| k.as_str() != NAMESPACE_LABEL && k.as_str() != CLUSTER_LABEL && !k.starts_with(NAMESPACE_LABELS_PREFIX))
+        .filter(|(k, _)| {
+            k.as_str() != NAMESPACE_LABEL
+                && k.as_str() != CLUSTER_LABEL
+                && !k.starts_with(NAMESPACE_LABELS_PREFIX)
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
 
-fn others_matching<'a>(w: &WorkloadKey, sel: &BTreeMap<String, String>, peers: &[&'a WorkloadKey]) -> Vec<&'a WorkloadKey> {
+fn others_matching<'a>(
+    w: &WorkloadKey,
+    sel: &BTreeMap<String, String>,
+    peers: &[&'a WorkloadKey],
+) -> Vec<&'a WorkloadKey> {
     peers
         .iter()
         .filter(|o| **o != w && sel.iter().all(|(k, v)| o.labels.get(k) == Some(v)))
@@ -107,23 +127,50 @@ mod tests {
     fn wl(ns: &str, labels: &[(&str, &str)]) -> WorkloadKey {
         WorkloadKey {
             namespace: ns.into(),
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
     #[test]
     fn prefers_app_kubernetes_io_name() {
-        let a = wl("media", &[(NAME, "plex"), ("app", "plex"), (SERVICE_ACCOUNT_LABEL, "default")]);
+        let a = wl(
+            "media",
+            &[
+                (NAME, "plex"),
+                ("app", "plex"),
+                (SERVICE_ACCOUNT_LABEL, "default"),
+            ],
+        );
         let s = choose_selectors([&a]);
         assert_eq!(s[&a].labels.keys().collect::<Vec<_>>(), [NAME]);
     }
 
     #[test]
     fn adds_instance_or_component_to_tell_workloads_apart() {
-        let server = wl("media", &[(NAME, "immich"), (COMPONENT, "server"), (INSTANCE, "immich")]);
-        let ml = wl("media", &[(NAME, "immich"), (COMPONENT, "machine-learning"), (INSTANCE, "immich")]);
+        let server = wl(
+            "media",
+            &[
+                (NAME, "immich"),
+                (COMPONENT, "server"),
+                (INSTANCE, "immich"),
+            ],
+        );
+        let ml = wl(
+            "media",
+            &[
+                (NAME, "immich"),
+                (COMPONENT, "machine-learning"),
+                (INSTANCE, "immich"),
+            ],
+        );
         let s = choose_selectors([&server, &ml]);
-        assert_eq!(s[&server].labels.get(COMPONENT).map(String::as_str), Some("server"));
+        assert_eq!(
+            s[&server].labels.get(COMPONENT).map(String::as_str),
+            Some("server")
+        );
         assert!(s[&server].warning.is_none());
         assert_ne!(s[&server].labels, s[&ml].labels);
     }
@@ -140,7 +187,10 @@ mod tests {
     fn falls_back_to_service_account() {
         let a = wl("x", &[(SERVICE_ACCOUNT_LABEL, "runner"), ("foo", "1")]);
         let s = choose_selectors([&a]);
-        assert_eq!(s[&a].labels.keys().collect::<Vec<_>>(), [SERVICE_ACCOUNT_LABEL]);
+        assert_eq!(
+            s[&a].labels.keys().collect::<Vec<_>>(),
+            [SERVICE_ACCOUNT_LABEL]
+        );
     }
 
     #[test]

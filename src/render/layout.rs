@@ -19,9 +19,15 @@ pub fn write_dir(out: &Path, docs: &[Document], force: bool) -> Result<()> {
             out.display()
         );
     }
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "policies".into());
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "policies".into());
     let tmp = parent.join(format!(".{name}.flowpolicy-tmp-{}", std::process::id()));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).ok();
@@ -54,16 +60,24 @@ fn write_all(root: &Path, docs: &[Document]) -> Result<()> {
 
 /// Writes one file atomically: temp file in the same directory, fsync, rename.
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     {
-        let mut f = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut f =
+            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
-    fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     if let Ok(d) = fs::File::open(dir) {
         d.sync_all().ok();
     }
@@ -78,12 +92,18 @@ mod tests {
     fn refuses_to_clobber_without_force_and_replaces_with_it() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("policies");
-        let docs = vec![Document { path: PathBuf::from("ns/a.yaml"), yaml: "a: 1\n".into() }];
+        let docs = vec![Document {
+            path: PathBuf::from("ns/a.yaml"),
+            yaml: "a: 1\n".into(),
+        }];
         write_dir(&out, &docs, false).unwrap();
         assert_eq!(fs::read_to_string(out.join("ns/a.yaml")).unwrap(), "a: 1\n");
         let err = write_dir(&out, &docs, false).unwrap_err();
         assert!(err.to_string().contains("--force"));
-        let docs2 = vec![Document { path: PathBuf::from("ns/b.yaml"), yaml: "b: 2\n".into() }];
+        let docs2 = vec![Document {
+            path: PathBuf::from("ns/b.yaml"),
+            yaml: "b: 2\n".into(),
+        }];
         write_dir(&out, &docs2, true).unwrap();
         assert!(!out.join("ns/a.yaml").exists());
         assert!(out.join("ns/b.yaml").exists());

@@ -17,18 +17,24 @@ pub struct Document {
 }
 
 fn to_yaml<T: Serialize>(v: &T) -> String {
-    serde_yaml::to_string(v).expect("policy types always serialize")
+    crate::policy::to_yaml(v).expect("policy types always serialize")
 }
 
 /// Every policy of the set as its own document.
 pub fn documents(set: &PolicySet) -> Vec<Document> {
     let mut docs = Vec::with_capacity(set.len());
     for p in &set.clusterwide {
-        docs.push(Document { path: PathBuf::from("cluster").join(format!("{}.yaml", p.metadata.name)), yaml: to_yaml(p) });
+        docs.push(Document {
+            path: PathBuf::from("cluster").join(format!("{}.yaml", p.metadata.name)),
+            yaml: to_yaml(p),
+        });
     }
     for p in &set.namespaced {
         let ns = p.metadata.namespace.clone().unwrap_or_default();
-        docs.push(Document { path: PathBuf::from(ns).join(format!("{}.yaml", p.metadata.name)), yaml: to_yaml(p) });
+        docs.push(Document {
+            path: PathBuf::from(ns).join(format!("{}.yaml", p.metadata.name)),
+            yaml: to_yaml(p),
+        });
     }
     docs
 }

@@ -122,13 +122,12 @@ pub fn open_input(path: &Path) -> Result<Box<dyn BufRead>, DumpError> {
             flate2::bufread::MultiGzDecoder::new(buffered),
         )),
         Compression::Zstd => {
-            let decoder =
-                zstd::stream::read::Decoder::with_buffer(buffered).map_err(|source| {
-                    DumpError::Open {
-                        file: display_name(path),
-                        source,
-                    }
-                })?;
+            let decoder = zstd::stream::read::Decoder::with_buffer(buffered).map_err(|source| {
+                DumpError::Open {
+                    file: display_name(path),
+                    source,
+                }
+            })?;
             Box::new(BufReader::with_capacity(256 * 1024, decoder))
         }
     };
@@ -277,10 +276,14 @@ mod tests {
         let (rep, ev) = events(input);
         assert_eq!(rep.flows, 3);
         assert_eq!(rep.malformed, 0);
-        let SourceEvent::Flow(f) = &ev[0] else { panic!() };
+        let SourceEvent::Flow(f) = &ev[0] else {
+            panic!()
+        };
         assert_eq!(f.node_name, "n1");
         assert!(f.time.is_some());
-        let SourceEvent::Flow(f) = &ev[2] else { panic!() };
+        let SourceEvent::Flow(f) = &ev[2] else {
+            panic!()
+        };
         assert_eq!(f.traffic_direction(), flow::TrafficDirection::Egress);
         assert_eq!(f.is_reply.as_ref().map(|b| b.value), Some(true));
     }
@@ -325,7 +328,9 @@ mod tests {
         let reader: Box<dyn BufRead> =
             Box::new(io::Cursor::new(b"apiVersion: v1\nkind: Pod\n".to_vec()));
         let err = read_one("pod.yaml", reader, DumpOptions::default(), &mut |_| {}).unwrap_err();
-        assert!(err.to_string().contains("does not look like a Hubble flow dump"));
+        assert!(err
+            .to_string()
+            .contains("does not look like a Hubble flow dump"));
     }
 
     #[test]

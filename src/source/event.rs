@@ -9,9 +9,17 @@ pub enum SourceEvent {
     /// A flow, with the node that reported it (from the wrapper or the flow).
     Flow(Box<flow::Flow>),
     /// Events the node or relay could not deliver: the baseline has a gap.
-    Lost { node: String, source: String, count: u64 },
+    Lost {
+        node: String,
+        source: String,
+        count: u64,
+    },
     /// A relay node came or went.
-    NodeStatus { state: String, nodes: Vec<String>, message: String },
+    NodeStatus {
+        state: String,
+        nodes: Vec<String>,
+        message: String,
+    },
 }
 
 impl SourceEvent {

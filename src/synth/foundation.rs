@@ -19,18 +19,25 @@ use super::{Context, ANNOTATION_PREFIX, MANAGED_BY};
 use crate::interpret::l4::PortKey;
 use crate::interpret::peer::{Entity, Peer};
 use crate::policy::{
-    self, CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy, DefaultDenyConfig, EgressRule, EndpointSelector,
-    IngressRule, Rule,
+    self, CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy, DefaultDenyConfig, EgressRule,
+    EndpointSelector, IngressRule, Rule,
 };
 
 /// Never puts anything into default-deny.
 fn additive() -> Option<DefaultDenyConfig> {
-    Some(DefaultDenyConfig { ingress: Some(false), egress: Some(false) })
+    Some(DefaultDenyConfig {
+        ingress: Some(false),
+        egress: Some(false),
+    })
 }
 
 fn labelled(mut p: CiliumClusterwideNetworkPolicy, what: &str) -> CiliumClusterwideNetworkPolicy {
-    p.metadata.labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
-    p.metadata.annotations.insert(format!("{ANNOTATION_PREFIX}foundation"), what.into());
+    p.metadata
+        .labels
+        .insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+    p.metadata
+        .annotations
+        .insert(format!("{ANNOTATION_PREFIX}foundation"), what.into());
     p
 }
 
@@ -52,9 +59,14 @@ fn dns(ctx: &Context<'_>) -> Option<CiliumClusterwideNetworkPolicy> {
     }
     let mut specs = Vec::new();
     for r in &ctx.resolvers {
-        let mut egress = EgressRule { to_ports: vec![dns_port_rule(&r.ports)], ..EgressRule::default() };
+        let mut egress = EgressRule {
+            to_ports: vec![dns_port_rule(&r.ports)],
+            ..EgressRule::default()
+        };
         match &r.peer {
-            Peer::Workload(w) => egress.to_endpoints = vec![peers::workload_selector(w, ctx.selector(w), None)],
+            Peer::Workload(w) => {
+                egress.to_endpoints = vec![peers::workload_selector(w, ctx.selector(w), None)]
+            }
             Peer::Entity(e) => egress.to_entities = vec![peers::entity(*e)],
             other => egress.to_cidr = peers::cidr(other).into_iter().collect(),
         }
@@ -62,7 +74,10 @@ fn dns(ctx: &Context<'_>) -> Option<CiliumClusterwideNetworkPolicy> {
             endpoint_selector: Some(EndpointSelector::all()),
             egress: vec![egress],
             enable_default_deny: additive(),
-            description: Some(format!("flowpolicy foundation: every endpoint may resolve names via {}", r.peer)),
+            description: Some(format!(
+                "flowpolicy foundation: every endpoint may resolve names via {}",
+                r.peer
+            )),
             ..Rule::default()
         });
         if let Peer::Workload(w) = &r.peer {
@@ -71,8 +86,14 @@ fn dns(ctx: &Context<'_>) -> Option<CiliumClusterwideNetworkPolicy> {
                 .iter()
                 .flat_map(|p| {
                     [
-                        PortKey { proto: crate::interpret::l4::Proto::Udp, port: *p },
-                        PortKey { proto: crate::interpret::l4::Proto::Tcp, port: *p },
+                        PortKey {
+                            proto: crate::interpret::l4::Proto::Udp,
+                            port: *p,
+                        },
+                        PortKey {
+                            proto: crate::interpret::l4::Proto::Tcp,
+                            port: *p,
+                        },
                     ]
                 })
                 .collect();
@@ -84,7 +105,10 @@ fn dns(ctx: &Context<'_>) -> Option<CiliumClusterwideNetworkPolicy> {
                     ..IngressRule::default()
                 }],
                 enable_default_deny: additive(),
-                description: Some(format!("flowpolicy foundation: the resolver {} answers the whole cluster", r.peer)),
+                description: Some(format!(
+                    "flowpolicy foundation: the resolver {} answers the whole cluster",
+                    r.peer
+                )),
                 ..Rule::default()
             });
         }
@@ -118,7 +142,9 @@ fn apiserver(ctx: &Context<'_>) -> Option<CiliumClusterwideNetworkPolicy> {
             endpoint_selector: Some(EndpointSelector::all()),
             egress: vec![egress(&all_ports)],
             enable_default_deny: additive(),
-            description: Some("flowpolicy foundation: every endpoint may reach the kube-apiserver".into()),
+            description: Some(
+                "flowpolicy foundation: every endpoint may reach the kube-apiserver".into(),
+            ),
             ..Rule::default()
         }]
     } else {
@@ -128,7 +154,11 @@ fn apiserver(ctx: &Context<'_>) -> Option<CiliumClusterwideNetworkPolicy> {
                 endpoint_selector: Some(peers::workload_selector(w, ctx.selector(w), None)),
                 egress: vec![egress(set)],
                 enable_default_deny: additive(),
-                description: Some(format!("flowpolicy foundation: {}/{} uses the kube-apiserver", w.namespace, w.display_name())),
+                description: Some(format!(
+                    "flowpolicy foundation: {}/{} uses the kube-apiserver",
+                    w.namespace,
+                    w.display_name()
+                )),
                 ..Rule::default()
             })
             .collect()
@@ -141,8 +171,13 @@ fn apiserver(ctx: &Context<'_>) -> Option<CiliumClusterwideNetworkPolicy> {
 /// Allows traffic between the pods of one namespace, and only that namespace.
 pub fn same_namespace(namespace: &str) -> CiliumNetworkPolicy {
     let mut p = CiliumNetworkPolicy::new("flowpolicy-same-namespace", namespace);
-    p.metadata.labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
-    p.metadata.annotations.insert(format!("{ANNOTATION_PREFIX}foundation"), "same-namespace".into());
+    p.metadata
+        .labels
+        .insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+    p.metadata.annotations.insert(
+        format!("{ANNOTATION_PREFIX}foundation"),
+        "same-namespace".into(),
+    );
     p.spec = Some(Rule {
         endpoint_selector: Some(EndpointSelector::all()),
         ingress: vec![IngressRule { from_endpoints: vec![EndpointSelector::all()], ..IngressRule::default() }],

@@ -93,19 +93,38 @@ impl<'g> Context<'g> {
         let mut neighbourhoods: BTreeMap<&WorkloadKey, Neighbourhood> = BTreeMap::new();
         for (from, to, edge) in graph.edges_sorted() {
             for (port, stats) in &edge.ports {
-                let learned = stats.allowed.is_some() || (cfg.include_dropped && stats.dropped.is_some());
+                let learned =
+                    stats.allowed.is_some() || (cfg.include_dropped && stats.dropped.is_some());
                 if !learned {
                     continue;
                 }
                 if let Some(w) = to.as_workload() {
-                    neighbourhoods.entry(w).or_default().ingress.entry(from).or_default().insert(*port, stats);
+                    neighbourhoods
+                        .entry(w)
+                        .or_default()
+                        .ingress
+                        .entry(from)
+                        .or_default()
+                        .insert(*port, stats);
                 }
                 if let Some(w) = from.as_workload() {
-                    neighbourhoods.entry(w).or_default().egress.entry(to).or_default().insert(*port, stats);
+                    neighbourhoods
+                        .entry(w)
+                        .or_default()
+                        .egress
+                        .entry(to)
+                        .or_default()
+                        .insert(*port, stats);
                 }
             }
         }
-        Context { graph, cfg, selectors, resolvers, neighbourhoods }
+        Context {
+            graph,
+            cfg,
+            selectors,
+            resolvers,
+            neighbourhoods,
+        }
     }
 
     pub fn selector(&self, w: &WorkloadKey) -> &Selector {
@@ -120,7 +139,10 @@ impl<'g> Context<'g> {
 /// Runs synthesis.
 pub fn synthesize(graph: &TrafficGraph, cfg: &SynthConfig) -> PolicySet {
     let ctx = Context::new(graph, cfg);
-    let mut set = PolicySet { resolvers: ctx.resolvers.clone(), ..PolicySet::default() };
+    let mut set = PolicySet {
+        resolvers: ctx.resolvers.clone(),
+        ..PolicySet::default()
+    };
     for s in ctx.selectors.values() {
         if let Some(warning) = &s.warning {
             set.warnings.push(warning.clone());
@@ -148,13 +170,15 @@ pub fn synthesize(graph: &TrafficGraph, cfg: &SynthConfig) -> PolicySet {
             .map(|w| w.namespace.as_str())
             .filter(|ns| cfg.namespaces.is_empty() || cfg.namespaces.contains(*ns))
             .collect();
-        set.namespaced.extend(namespaces.into_iter().map(foundation::same_namespace));
+        set.namespaced
+            .extend(namespaces.into_iter().map(foundation::same_namespace));
     }
     if cfg.foundation {
         set.clusterwide = foundation::clusterwide(&ctx);
     }
     set.namespaced.sort_by(|a, b| {
-        (a.metadata.namespace.as_deref(), a.metadata.name.as_str()).cmp(&(b.metadata.namespace.as_deref(), b.metadata.name.as_str()))
+        (a.metadata.namespace.as_deref(), a.metadata.name.as_str())
+            .cmp(&(b.metadata.namespace.as_deref(), b.metadata.name.as_str()))
     });
     set
 }

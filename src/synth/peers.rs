@@ -16,7 +16,11 @@ pub const NS_SELECTOR_KEY: &str = "k8s:io.kubernetes.pod.namespace";
 
 /// The endpoint selector for a workload peer, seen from a policy in
 /// `policy_ns` (`None` for a clusterwide policy).
-pub fn workload_selector(w: &WorkloadKey, sel: &Selector, policy_ns: Option<&str>) -> EndpointSelector {
+pub fn workload_selector(
+    w: &WorkloadKey,
+    sel: &Selector,
+    policy_ns: Option<&str>,
+) -> EndpointSelector {
     let mut labels = sel.labels.clone();
     if policy_ns != Some(w.namespace.as_str()) {
         labels.insert(NS_SELECTOR_KEY.to_string(), w.namespace.clone());
@@ -60,7 +64,11 @@ pub fn fqdn_selectors(names: &BTreeSet<String>, collapse: Option<usize>) -> Vec<
             }
         }
     }
-    let mut out: Vec<FqdnSelector> = names.iter().filter(|n| !covered.contains(n)).map(FqdnSelector::name).collect();
+    let mut out: Vec<FqdnSelector> = names
+        .iter()
+        .filter(|n| !covered.contains(n))
+        .map(FqdnSelector::name)
+        .collect();
     out.extend(patterns.into_iter().map(FqdnSelector::pattern));
     out
 }
@@ -80,28 +88,58 @@ mod tests {
     fn wl(ns: &str) -> (WorkloadKey, Selector) {
         let labels: BTreeMap<String, String> = [("app".to_string(), "web".to_string())].into();
         (
-            WorkloadKey { namespace: ns.into(), labels: labels.clone() },
-            Selector { labels, warning: None },
+            WorkloadKey {
+                namespace: ns.into(),
+                labels: labels.clone(),
+            },
+            Selector {
+                labels,
+                warning: None,
+            },
         )
     }
 
     #[test]
     fn same_namespace_peer_has_no_namespace_label_and_cross_namespace_has_it() {
         let (w, s) = wl("shop");
-        assert!(!workload_selector(&w, &s, Some("shop")).match_labels.contains_key(NS_SELECTOR_KEY));
-        assert_eq!(workload_selector(&w, &s, Some("other")).match_labels[NS_SELECTOR_KEY], "shop");
-        assert_eq!(workload_selector(&w, &s, None).match_labels[NS_SELECTOR_KEY], "shop");
+        assert!(!workload_selector(&w, &s, Some("shop"))
+            .match_labels
+            .contains_key(NS_SELECTOR_KEY));
+        assert_eq!(
+            workload_selector(&w, &s, Some("other")).match_labels[NS_SELECTOR_KEY],
+            "shop"
+        );
+        assert_eq!(
+            workload_selector(&w, &s, None).match_labels[NS_SELECTOR_KEY],
+            "shop"
+        );
     }
 
     #[test]
     fn fqdn_collapse_is_opt_in_and_bounded() {
-        let names: BTreeSet<String> =
-            ["a.s3.amazonaws.com", "b.s3.amazonaws.com", "c.s3.amazonaws.com", "github.com"].iter().map(|s| s.to_string()).collect();
+        let names: BTreeSet<String> = [
+            "a.s3.amazonaws.com",
+            "b.s3.amazonaws.com",
+            "c.s3.amazonaws.com",
+            "github.com",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         assert_eq!(fqdn_selectors(&names, None).len(), 4);
         let collapsed = fqdn_selectors(&names, Some(3));
-        assert_eq!(collapsed, vec![FqdnSelector::name("github.com"), FqdnSelector::pattern("*.s3.amazonaws.com")]);
+        assert_eq!(
+            collapsed,
+            vec![
+                FqdnSelector::name("github.com"),
+                FqdnSelector::pattern("*.s3.amazonaws.com")
+            ]
+        );
         // "x.com" has a one-label parent: never collapsed to "*.com".
-        let tld: BTreeSet<String> = ["a.com", "b.com", "c.com"].iter().map(|s| s.to_string()).collect();
+        let tld: BTreeSet<String> = ["a.com", "b.com", "c.com"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(fqdn_selectors(&tld, Some(2)).len(), 3);
     }
 }

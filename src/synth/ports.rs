@@ -21,8 +21,16 @@ pub struct L4Rules {
 /// Builds `toPorts` and `icmps` for a set of responder ports.
 pub fn l4_rules(ports: &BTreeSet<PortKey>) -> L4Rules {
     let mut entries = Vec::new();
-    for (proto, wire) in [(Proto::Tcp, Protocol::TCP), (Proto::Udp, Protocol::UDP), (Proto::Sctp, Protocol::SCTP)] {
-        let numbers: Vec<u16> = ports.iter().filter(|p| p.proto == proto).map(|p| p.port).collect();
+    for (proto, wire) in [
+        (Proto::Tcp, Protocol::TCP),
+        (Proto::Udp, Protocol::UDP),
+        (Proto::Sctp, Protocol::SCTP),
+    ] {
+        let numbers: Vec<u16> = ports
+            .iter()
+            .filter(|p| p.proto == proto)
+            .map(|p| p.port)
+            .collect();
         for (start, end) in runs(&numbers) {
             let mut pp = PortProtocol::new(start, wire);
             if end > start {
@@ -33,17 +41,30 @@ pub fn l4_rules(ports: &BTreeSet<PortKey>) -> L4Rules {
     }
     let to_ports = entries
         .chunks(MAX_PORTS_PER_RULE)
-        .map(|c| PortRule { ports: c.to_vec(), ..PortRule::default() })
+        .map(|c| PortRule {
+            ports: c.to_vec(),
+            ..PortRule::default()
+        })
         .collect();
     let fields: Vec<IcmpField> = ports
         .iter()
         .filter(|p| p.proto.is_icmp())
         .map(|p| IcmpField {
-            family: Some(if p.proto == Proto::Icmp4 { "IPv4" } else { "IPv6" }.to_string()),
+            family: Some(
+                if p.proto == Proto::Icmp4 {
+                    "IPv4"
+                } else {
+                    "IPv6"
+                }
+                .to_string(),
+            ),
             icmp_type: IntOrString::Int(i64::from(p.port)),
         })
         .collect();
-    let icmps = fields.chunks(MAX_PORTS_PER_RULE).map(|c| IcmpRule { fields: c.to_vec() }).collect();
+    let icmps = fields
+        .chunks(MAX_PORTS_PER_RULE)
+        .map(|c| IcmpRule { fields: c.to_vec() })
+        .collect();
     L4Rules { to_ports, icmps }
 }
 
@@ -70,13 +91,19 @@ mod tests {
     #[test]
     fn ports_are_strings_with_protocol() {
         let r = l4_rules(&keys(Proto::Tcp, &[5432]));
-        assert_eq!(r.to_ports[0].ports, vec![PortProtocol::new(5432, Protocol::TCP)]);
+        assert_eq!(
+            r.to_ports[0].ports,
+            vec![PortProtocol::new(5432, Protocol::TCP)]
+        );
         assert_eq!(r.to_ports[0].ports[0].port, "5432");
     }
 
     #[test]
     fn consecutive_ports_become_ranges() {
-        assert_eq!(runs(&[80, 81, 82, 443, 8080]), vec![(80, 82), (443, 443), (8080, 8080)]);
+        assert_eq!(
+            runs(&[80, 81, 82, 443, 8080]),
+            vec![(80, 82), (443, 443), (8080, 8080)]
+        );
         let r = l4_rules(&keys(Proto::Udp, &[6881, 6882, 6883]));
         assert_eq!(r.to_ports[0].ports[0].end_port, Some(6883));
     }
@@ -86,7 +113,10 @@ mod tests {
         let ports: Vec<u16> = (0..100).map(|i| 1000 + i * 2).collect();
         let r = l4_rules(&keys(Proto::Tcp, &ports));
         assert_eq!(r.to_ports.len(), 3);
-        assert!(r.to_ports.iter().all(|p| p.ports.len() <= MAX_PORTS_PER_RULE));
+        assert!(r
+            .to_ports
+            .iter()
+            .all(|p| p.ports.len() <= MAX_PORTS_PER_RULE));
     }
 
     #[test]

@@ -41,7 +41,11 @@ pub fn detect(graph: &TrafficGraph) -> Vec<Resolver> {
     }
     let mut out: Vec<Resolver> = found
         .into_iter()
-        .map(|(peer, (ports, clients))| Resolver { peer: peer.clone(), ports, clients: clients.len() })
+        .map(|(peer, (ports, clients))| Resolver {
+            peer: peer.clone(),
+            ports,
+            clients: clients.len(),
+        })
         .collect();
     out.sort_by(|a, b| b.clients.cmp(&a.clients).then_with(|| a.peer.cmp(&b.peer)));
     out

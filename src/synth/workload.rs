@@ -19,8 +19,8 @@ use crate::graph::PortStats;
 use crate::interpret::l4::PortKey;
 use crate::interpret::peer::{Peer, WorkloadKey};
 use crate::policy::{
-    CiliumNetworkPolicy, DefaultDenyConfig, EgressRule, EndpointSelector, FqdnSelector, IngressRule, L7Rules, PortProtocol,
-    PortRule, Protocol, Rule,
+    CiliumNetworkPolicy, DefaultDenyConfig, EgressRule, EndpointSelector, FqdnSelector,
+    IngressRule, L7Rules, PortProtocol, PortRule, Protocol, Rule,
 };
 
 /// Keeps generated policy names unique per namespace.
@@ -48,7 +48,13 @@ pub fn dns1123(s: &str) -> String {
     let mut out: String = s
         .to_ascii_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     out.truncate(57);
     let out = out.trim_matches(|c: char| c == '-' || c == '.').to_string();
@@ -70,12 +76,19 @@ struct Totals {
 
 impl Totals {
     fn add(&mut self, stats: &PortStats, include_dropped: bool) {
-        let tallies = [Some(&stats.allowed), include_dropped.then_some(&stats.dropped)];
+        let tallies = [
+            Some(&stats.allowed),
+            include_dropped.then_some(&stats.dropped),
+        ];
         for t in tallies.into_iter().flatten().flatten() {
             self.connections += t.connections;
             self.flows += t.flows;
             if t.first_seen != 0 {
-                self.first = if self.first == 0 { t.first_seen } else { self.first.min(t.first_seen) };
+                self.first = if self.first == 0 {
+                    t.first_seen
+                } else {
+                    self.first.min(t.first_seen)
+                };
             }
             self.last = self.last.max(t.last_seen);
         }
@@ -120,17 +133,34 @@ pub fn workload_policy(
         hood.egress.len(),
     );
     let mut cnp = CiliumNetworkPolicy::new(name, w.namespace.clone());
-    cnp.metadata.labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+    cnp.metadata
+        .labels
+        .insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
     let ann = &mut cnp.metadata.annotations;
-    ann.insert(format!("{ANNOTATION_PREFIX}connections"), totals.connections.to_string());
-    ann.insert(format!("{ANNOTATION_PREFIX}flows"), totals.flows.to_string());
-    ann.insert(format!("{ANNOTATION_PREFIX}first-seen"), format_time(totals.first));
-    ann.insert(format!("{ANNOTATION_PREFIX}last-seen"), format_time(totals.last));
+    ann.insert(
+        format!("{ANNOTATION_PREFIX}connections"),
+        totals.connections.to_string(),
+    );
+    ann.insert(
+        format!("{ANNOTATION_PREFIX}flows"),
+        totals.flows.to_string(),
+    );
+    ann.insert(
+        format!("{ANNOTATION_PREFIX}first-seen"),
+        format_time(totals.first),
+    );
+    ann.insert(
+        format!("{ANNOTATION_PREFIX}last-seen"),
+        format_time(totals.last),
+    );
     cnp.spec = Some(Rule {
         endpoint_selector: Some(EndpointSelector::from_labels(sel.labels.clone())),
         ingress,
         egress,
-        enable_default_deny: Some(DefaultDenyConfig { ingress: Some(true), egress: Some(true) }),
+        enable_default_deny: Some(DefaultDenyConfig {
+            ingress: Some(true),
+            egress: Some(true),
+        }),
         description: Some(description),
         ..Rule::default()
     });
@@ -140,7 +170,10 @@ pub fn workload_policy(
 fn sel_name(w: &WorkloadKey, sel: &BTreeMap<String, String>) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for v in sel.values() {
-        if !parts.iter().any(|p| p.contains(v.as_str()) || v.contains(*p)) {
+        if !parts
+            .iter()
+            .any(|p| p.contains(v.as_str()) || v.contains(*p))
+        {
             parts.push(v);
         } else if let Some(i) = parts.iter().position(|p| v.contains(*p)) {
             parts[i] = v;
@@ -163,9 +196,19 @@ fn ingress_rules(ctx: &Context<'_>, w: &WorkloadKey, hood: &Neighbourhood<'_>) -
     for (peer, ports) in &hood.ingress {
         let set = port_set(ports);
         let L4Rules { to_ports, icmps } = l4_rules(&set);
-        let mut rule = IngressRule { to_ports, icmps, ..IngressRule::default() };
+        let mut rule = IngressRule {
+            to_ports,
+            icmps,
+            ..IngressRule::default()
+        };
         match peer {
-            Peer::Workload(p) => rule.from_endpoints = vec![peers::workload_selector(p, ctx.selector(p), Some(&w.namespace))],
+            Peer::Workload(p) => {
+                rule.from_endpoints = vec![peers::workload_selector(
+                    p,
+                    ctx.selector(p),
+                    Some(&w.namespace),
+                )]
+            }
             Peer::Entity(e) => rule.from_entities = vec![peers::entity(*e)],
             Peer::Cidr(_) | Peer::Fqdn(_) => {
                 if let Some(c) = peers::cidr(peer) {
@@ -178,7 +221,12 @@ fn ingress_rules(ctx: &Context<'_>, w: &WorkloadKey, hood: &Neighbourhood<'_>) -
     }
     for (set, list) in cidrs {
         let L4Rules { to_ports, icmps } = l4_rules(&set);
-        let rule = IngressRule { from_cidr: list, to_ports, icmps, ..IngressRule::default() };
+        let rule = IngressRule {
+            from_cidr: list,
+            to_ports,
+            icmps,
+            ..IngressRule::default()
+        };
         rules.extend(split_icmp_ingress(rule));
     }
     rules
@@ -190,7 +238,11 @@ fn split_icmp_ingress(mut rule: IngressRule) -> Vec<IngressRule> {
     if rule.icmps.is_empty() || rule.to_ports.is_empty() {
         return vec![rule];
     }
-    let icmp = IngressRule { icmps: std::mem::take(&mut rule.icmps), to_ports: Vec::new(), ..rule.clone() };
+    let icmp = IngressRule {
+        icmps: std::mem::take(&mut rule.icmps),
+        to_ports: Vec::new(),
+        ..rule.clone()
+    };
     vec![rule, icmp]
 }
 
@@ -198,7 +250,11 @@ fn split_icmp_egress(mut rule: EgressRule) -> Vec<EgressRule> {
     if rule.icmps.is_empty() || rule.to_ports.is_empty() {
         return vec![rule];
     }
-    let icmp = EgressRule { icmps: std::mem::take(&mut rule.icmps), to_ports: Vec::new(), ..rule.clone() };
+    let icmp = EgressRule {
+        icmps: std::mem::take(&mut rule.icmps),
+        to_ports: Vec::new(),
+        ..rule.clone()
+    };
     vec![rule, icmp]
 }
 
@@ -212,7 +268,10 @@ pub fn dns_port_rule(dns_ports: &BTreeSet<u16>) -> PortRule {
     }
     PortRule {
         ports,
-        rules: Some(L7Rules { dns: vec![FqdnSelector::pattern("*")], ..L7Rules::default() }),
+        rules: Some(L7Rules {
+            dns: vec![FqdnSelector::pattern("*")],
+            ..L7Rules::default()
+        }),
         ..PortRule::default()
     }
 }
@@ -223,7 +282,11 @@ fn egress_l4(ctx: &Context<'_>, peer: &Peer, set: &BTreeSet<PortKey>) -> (L4Rule
     if !ctx.is_resolver(peer) {
         return (l4_rules(set), false);
     }
-    let dns: BTreeSet<u16> = set.iter().filter(|p| is_dns_port(p)).map(|p| p.port).collect();
+    let dns: BTreeSet<u16> = set
+        .iter()
+        .filter(|p| is_dns_port(p))
+        .map(|p| p.port)
+        .collect();
     if dns.is_empty() {
         return (l4_rules(set), false);
     }
@@ -233,7 +296,12 @@ fn egress_l4(ctx: &Context<'_>, peer: &Peer, set: &BTreeSet<PortKey>) -> (L4Rule
     (l4, true)
 }
 
-fn egress_rules(ctx: &Context<'_>, w: &WorkloadKey, hood: &Neighbourhood<'_>, warnings: &mut Vec<String>) -> Vec<EgressRule> {
+fn egress_rules(
+    ctx: &Context<'_>,
+    w: &WorkloadKey,
+    hood: &Neighbourhood<'_>,
+    warnings: &mut Vec<String>,
+) -> Vec<EgressRule> {
     let mut rules = Vec::new();
     let mut cidrs: BTreeMap<BTreeSet<PortKey>, Vec<String>> = BTreeMap::new();
     let mut fqdns: BTreeMap<BTreeSet<PortKey>, BTreeSet<String>> = BTreeMap::new();
@@ -242,9 +310,17 @@ fn egress_rules(ctx: &Context<'_>, w: &WorkloadKey, hood: &Neighbourhood<'_>, wa
         let set = port_set(ports);
         let mut rule = EgressRule::default();
         match peer {
-            Peer::Workload(p) => rule.to_endpoints = vec![peers::workload_selector(p, ctx.selector(p), Some(&w.namespace))],
+            Peer::Workload(p) => {
+                rule.to_endpoints = vec![peers::workload_selector(
+                    p,
+                    ctx.selector(p),
+                    Some(&w.namespace),
+                )]
+            }
             Peer::Entity(e) => rule.to_entities = vec![peers::entity(*e)],
-            Peer::Cidr(_) if ctx.is_resolver(peer) => rule.to_cidr = peers::cidr(peer).into_iter().collect(),
+            Peer::Cidr(_) if ctx.is_resolver(peer) => {
+                rule.to_cidr = peers::cidr(peer).into_iter().collect()
+            }
             Peer::Cidr(_) => {
                 cidrs.entry(set).or_default().extend(peers::cidr(peer));
                 continue;
@@ -262,7 +338,12 @@ fn egress_rules(ctx: &Context<'_>, w: &WorkloadKey, hood: &Neighbourhood<'_>, wa
     }
     for (set, list) in cidrs {
         let L4Rules { to_ports, icmps } = l4_rules(&set);
-        rules.extend(split_icmp_egress(EgressRule { to_cidr: list, to_ports, icmps, ..EgressRule::default() }));
+        rules.extend(split_icmp_egress(EgressRule {
+            to_cidr: list,
+            to_ports,
+            icmps,
+            ..EgressRule::default()
+        }));
     }
     let had_fqdns = !fqdns.is_empty();
     for (set, names) in fqdns {
@@ -286,13 +367,21 @@ fn egress_rules(ctx: &Context<'_>, w: &WorkloadKey, hood: &Neighbourhood<'_>, wa
 
 /// The DNS rule `toFQDNs` needs when the workload's own DNS traffic was not
 /// captured: to the most used detected resolver.
-fn companion_dns_rule(ctx: &Context<'_>, w: &WorkloadKey, warnings: &mut Vec<String>) -> EgressRule {
+fn companion_dns_rule(
+    ctx: &Context<'_>,
+    w: &WorkloadKey,
+    warnings: &mut Vec<String>,
+) -> EgressRule {
     let mut rule = EgressRule::default();
     match ctx.resolvers.first() {
         Some(r) => {
             match &r.peer {
                 Peer::Workload(p) => {
-                    rule.to_endpoints = vec![peers::workload_selector(p, ctx.selector(p), Some(&w.namespace))]
+                    rule.to_endpoints = vec![peers::workload_selector(
+                        p,
+                        ctx.selector(p),
+                        Some(&w.namespace),
+                    )]
                 }
                 Peer::Entity(e) => rule.to_entities = vec![peers::entity(*e)],
                 other => rule.to_cidr = peers::cidr(other).into_iter().collect(),
@@ -314,4 +403,3 @@ fn companion_dns_rule(ctx: &Context<'_>, w: &WorkloadKey, warnings: &mut Vec<Str
     }
     rule
 }
-

@@ -20,22 +20,44 @@ pub fn pod(ns: &str, labels: &[(&str, &str)], ip: &str) -> (Endpoint, String) {
         labels.first().map(|x| x.1).unwrap_or("default")
     ));
     l.sort();
-    (Endpoint { identity: 1000 + (ip.len() as u32), namespace: ns.into(), labels: l, ..Default::default() }, ip.into())
+    (
+        Endpoint {
+            identity: 1000 + (ip.len() as u32),
+            namespace: ns.into(),
+            labels: l,
+            ..Default::default()
+        },
+        ip.into(),
+    )
 }
 
 /// A reserved/world endpoint with the given labels and numeric identity.
 pub fn ident(identity: u32, labels: &[&str], ip: &str) -> (Endpoint, String) {
-    (Endpoint { identity, labels: labels.iter().map(|s| s.to_string()).collect(), ..Default::default() }, ip.into())
+    (
+        Endpoint {
+            identity,
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        },
+        ip.into(),
+    )
 }
 
 fn base(src: &(Endpoint, String), dst: &(Endpoint, String), t: i64) -> Flow {
     Flow {
-        time: Some(pbjson_types::Timestamp { seconds: 1_700_000_000 + t, nanos: 0 }),
+        time: Some(pbjson_types::Timestamp {
+            seconds: 1_700_000_000 + t,
+            nanos: 0,
+        }),
         verdict: flow::Verdict::Forwarded as i32,
         ip: Some(flow::Ip {
             source: src.1.clone(),
             destination: dst.1.clone(),
-            ip_version: if src.1.contains(':') { flow::IpVersion::IPv6 } else { flow::IpVersion::IPv4 } as i32,
+            ip_version: if src.1.contains(':') {
+                flow::IpVersion::IPv6
+            } else {
+                flow::IpVersion::IPv4
+            } as i32,
             ..Default::default()
         }),
         source: Some(src.0.clone()),
@@ -51,13 +73,23 @@ fn tcp(sp: u32, dp: u32, syn: bool, ack: bool) -> Option<Layer4> {
         protocol: Some(Protocol::Tcp(Tcp {
             source_port: sp,
             destination_port: dp,
-            flags: Some(TcpFlags { syn, ack, ..Default::default() }),
+            flags: Some(TcpFlags {
+                syn,
+                ack,
+                ..Default::default()
+            }),
         })),
     })
 }
 
 /// One TCP connection: SYN, SYN-ACK (reply), ACK.
-pub fn tcp_conn(client: &(Endpoint, String), server: &(Endpoint, String), sport: u32, port: u32, t: i64) -> Vec<Flow> {
+pub fn tcp_conn(
+    client: &(Endpoint, String),
+    server: &(Endpoint, String),
+    sport: u32,
+    port: u32,
+    t: i64,
+) -> Vec<Flow> {
     let mut syn = base(client, server, t);
     syn.l4 = tcp(sport, port, true, false);
     syn.is_reply = Some(pbjson_types::BoolValue { value: false });
@@ -72,20 +104,47 @@ pub fn tcp_conn(client: &(Endpoint, String), server: &(Endpoint, String), sport:
 }
 
 /// A UDP request and its reply.
-pub fn udp_exchange(client: &(Endpoint, String), server: &(Endpoint, String), sport: u32, port: u32, t: i64) -> Vec<Flow> {
+pub fn udp_exchange(
+    client: &(Endpoint, String),
+    server: &(Endpoint, String),
+    sport: u32,
+    port: u32,
+    t: i64,
+) -> Vec<Flow> {
     let mut req = base(client, server, t);
-    req.l4 = Some(Layer4 { protocol: Some(Protocol::Udp(Udp { source_port: sport, destination_port: port })) });
+    req.l4 = Some(Layer4 {
+        protocol: Some(Protocol::Udp(Udp {
+            source_port: sport,
+            destination_port: port,
+        })),
+    });
     req.is_reply = Some(pbjson_types::BoolValue { value: false });
     let mut rep = base(server, client, t);
-    rep.l4 = Some(Layer4 { protocol: Some(Protocol::Udp(Udp { source_port: port, destination_port: sport })) });
+    rep.l4 = Some(Layer4 {
+        protocol: Some(Protocol::Udp(Udp {
+            source_port: port,
+            destination_port: sport,
+        })),
+    });
     rep.is_reply = Some(pbjson_types::BoolValue { value: true });
     vec![req, rep]
 }
 
 /// A DNS answer (L7 RESPONSE from the resolver) resolving `name` to `ips`.
-pub fn dns_answer(client: &(Endpoint, String), resolver: &(Endpoint, String), name: &str, ips: &[&str], t: i64) -> Flow {
+pub fn dns_answer(
+    client: &(Endpoint, String),
+    resolver: &(Endpoint, String),
+    name: &str,
+    ips: &[&str],
+    t: i64,
+) -> Flow {
     let mut f = base(resolver, client, t);
-    f.l4 = Some(Layer4 { protocol: Some(Protocol::Udp(Udp { source_port: 53, destination_port: 40000 })) });
+    f.l4 = Some(Layer4 {
+        protocol: Some(Protocol::Udp(Udp {
+            source_port: 53,
+            destination_port: 40000,
+        })),
+    });
     f.is_reply = Some(pbjson_types::BoolValue { value: true });
     f.r#type = flow::FlowType::L7 as i32;
     f.l7 = Some(Layer7 {
@@ -118,16 +177,30 @@ pub fn graph_with(flows: &[Flow], cfg: InterpretConfig) -> TrafficGraph {
 
 /// Default synthesis with foundation rules.
 pub fn policies(flows: &[Flow]) -> PolicySet {
-    synth::synthesize(&graph_of(flows), &SynthConfig { foundation: true, ..SynthConfig::default() })
+    synth::synthesize(
+        &graph_of(flows),
+        &SynthConfig {
+            foundation: true,
+            ..SynthConfig::default()
+        },
+    )
 }
 
 /// The namespaced policy for a workload by name.
-pub fn cnp<'a>(set: &'a PolicySet, ns: &str, name: &str) -> &'a flowpolicy::policy::CiliumNetworkPolicy {
+pub fn cnp<'a>(
+    set: &'a PolicySet,
+    ns: &str,
+    name: &str,
+) -> &'a flowpolicy::policy::CiliumNetworkPolicy {
     set.namespaced
         .iter()
         .find(|p| p.metadata.namespace.as_deref() == Some(ns) && p.metadata.name == name)
         .unwrap_or_else(|| {
-            let names: Vec<_> = set.namespaced.iter().map(|p| format!("{:?}/{}", p.metadata.namespace, p.metadata.name)).collect();
+            let names: Vec<_> = set
+                .namespaced
+                .iter()
+                .map(|p| format!("{:?}/{}", p.metadata.namespace, p.metadata.name))
+                .collect();
             panic!("no policy {ns}/{name}; have {names:?}")
         })
 }
