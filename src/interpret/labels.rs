@@ -37,8 +37,9 @@ pub fn parse(raw: &str) -> Label<'_> {
     Label { source, key, value }
 }
 
-/// Labels that change between rollouts, job runs or chart upgrades, or name a
-/// single pod: never part of a workload's identity or selector.
+/// Labels that change between rollouts, job runs, chart upgrades or database
+/// failovers, or name a single pod: never part of a workload's identity or
+/// selector.
 pub fn is_volatile(key: &str) -> bool {
     const EXACT: &[&str] = &[
         "pod-template-hash",
@@ -55,6 +56,11 @@ pub fn is_volatile(key: &str) -> bool {
         "statefulset.kubernetes.io/pod-name",
         "apps.kubernetes.io/pod-index",
         "etcd_node",
+        // Database operators flip these on failover (CloudNativePG, Zalando/Spilo).
+        "role",
+        "spilo-role",
+        "cnpg.io/instanceName",
+        "cnpg.io/instanceRole",
     ];
     const PREFIXES: &[&str] = &[
         "batch.kubernetes.io/",

@@ -2,8 +2,8 @@
 //! that only *add* allows: `enableDefaultDeny: {ingress: false, egress:
 //! false}` keeps them from flipping any pod into default-deny (Cilium ≥ 1.16).
 //!
-//! - DNS: every endpoint may query the detected resolver(s) through the DNS
-//!   proxy, and the resolver accepts DNS from the whole cluster;
+//! - DNS: every endpoint may query the detected in-cluster resolver(s)
+//!   through the DNS proxy, and the resolver accepts DNS from the whole cluster;
 //! - kube-apiserver: the workloads that used it (or every endpoint with
 //!   `apiserver_cluster_wide`) may reach it on the observed ports;
 //! - optionally a same-namespace allow, written as one namespaced policy per
@@ -54,11 +54,14 @@ pub fn clusterwide(ctx: &Context<'_>) -> Vec<CiliumClusterwideNetworkPolicy> {
 }
 
 fn dns(ctx: &Context<'_>) -> Option<CiliumClusterwideNetworkPolicy> {
-    if ctx.resolvers.is_empty() {
+    // World resolvers that a few pods query directly stay in those pods' own
+    // policies: the foundation must not open the internet's DNS to everyone.
+    let in_cluster: Vec<_> = ctx.resolvers.iter().filter(|r| !r.peer.is_world()).collect();
+    if in_cluster.is_empty() {
         return None;
     }
     let mut specs = Vec::new();
-    for r in &ctx.resolvers {
+    for r in in_cluster {
         let mut egress = EgressRule {
             to_ports: vec![dns_port_rule(&r.ports)],
             ..EgressRule::default()

@@ -27,7 +27,8 @@ pub fn is_dns_port(p: &PortKey) -> bool {
     matches!(p.proto, Proto::Udp | Proto::Tcp) && DNS_PORTS.contains(&p.port)
 }
 
-/// Resolvers, most used first (ties by peer), from allowed traffic.
+/// Resolvers from allowed traffic: in-cluster ones (workloads, host) first,
+/// then world resolvers some pods query directly; most used first.
 pub fn detect(graph: &TrafficGraph) -> Vec<Resolver> {
     let mut found: BTreeMap<&Peer, (BTreeSet<u16>, BTreeSet<&Peer>)> = BTreeMap::new();
     for (from, to, edge) in graph.edges_sorted() {
@@ -47,6 +48,8 @@ pub fn detect(graph: &TrafficGraph) -> Vec<Resolver> {
             clients: clients.len(),
         })
         .collect();
-    out.sort_by(|a, b| b.clients.cmp(&a.clients).then_with(|| a.peer.cmp(&b.peer)));
+    out.sort_by(|a, b| {
+        (a.peer.is_world(), std::cmp::Reverse(a.clients), &a.peer).cmp(&(b.peer.is_world(), std::cmp::Reverse(b.clients), &b.peer))
+    });
     out
 }
