@@ -6,3 +6,4 @@
 //! typed Cilium policy language) and `verify` beside them.
 
 pub mod proto;
+pub mod source;
