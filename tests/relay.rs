@@ -544,3 +544,28 @@ async fn until_ends_the_follow() {
     assert!(seen.responses[..] == flows[..4]);
     assert!(server.requests()[0].until.is_some());
 }
+
+#[tokio::test]
+async fn silent_server_times_out_with_a_clear_error() {
+    // Accepts TCP connections and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let cfg = RelayConfig {
+        server: addr.clone(),
+        timeout: Duration::from_millis(300),
+        ..RelayConfig::default()
+    };
+    let started = Instant::now();
+    let err = bounded(server_status(&cfg)).await.unwrap_err();
+    assert!(matches!(err, RelayError::Timeout { .. }), "{err:?}");
+    assert!(err.to_string().contains("raise --timeout"), "{err}");
+    assert!(err.is_retryable());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    hold.abort();
+}
