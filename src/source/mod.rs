@@ -1,6 +1,7 @@
-//! Sources of flows: saved dumps (`dump`) and the live Hubble Relay stream.
-//! A source reads bytes, decodes them into the generated proto types and
-//! reports bad input; it never interprets a flow.
+//! Sources of flows: saved dumps ([`dump`]) and the live Hubble Relay stream
+//! ([`relay`]). A source reads bytes, decodes them into the generated proto
+//! types and reports bad input; it never interprets a flow.
 
 pub mod dump;
 pub mod event;
+pub mod relay;

@@ -1,0 +1,34 @@
+//! Live Hubble Relay client: `ServerStatus` and a resumable `GetFlows`
+//! follow loop over tonic, with TLS/mTLS mirroring the `hubble` CLI flags.
+//!
+//! - [`RelayConfig`] holds the connection and selector settings
+//!   (`--server`, `--tls*`, `--timeout`, `--namespace`, `--not-namespace`,
+//!   `--since`, `--until`).
+//! - [`server_status`] asks the relay how many nodes it sees and how full
+//!   their flow buffers are.
+//! - [`follow`] first drains everything still in the relays' ring buffers,
+//!   then follows live flows; on any stream error it reconnects with
+//!   exponential backoff and resumes from the time of the last flow, using a
+//!   [`ResumeState`] that can be persisted so a later run continues where
+//!   this one stopped.
+//!
+//! Every failure is a [`RelayError`] whose message names the problem and the
+//! remedy (port-forward, `--server`, CA file, server name, client cert).
+
+mod backoff;
+mod config;
+mod connect;
+mod error;
+mod follow;
+mod insecure;
+mod request;
+mod resume;
+mod status;
+
+pub use backoff::Backoff;
+pub use config::{RelayConfig, DEFAULT_SERVER, DEFAULT_TIMEOUT};
+pub use error::RelayError;
+pub use follow::{follow, FollowEnd, FollowOptions, FollowSummary, RelayEvent};
+pub use request::{flows_request, namespace_filters};
+pub use resume::{Fingerprint, FlowTime, ResumeState};
+pub use status::{server_status, ServerStatus};

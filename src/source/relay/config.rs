@@ -1,0 +1,203 @@
+//! [`RelayConfig`]: the connection and selector settings of the relay client,
+//! mirroring the `hubble observe` flags, and the parsing of `--server` into
+//! the URI tonic dials.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::error::RelayError;
+
+/// `hubble --server` default: where `cilium hubble port-forward` listens.
+pub const DEFAULT_SERVER: &str = "localhost:4245";
+
+/// `hubble --timeout` default: dialing (and, here, per-request) timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How to reach Hubble Relay and which flows to ask for.
+///
+/// TLS is on when `tls` is set or `server` starts with `https://` (or
+/// `tls://`); every other `tls_*` field requires it, as in the hubble CLI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelayConfig {
+    /// `--server`: `host:port`, `http://host:port` or `https://host:port`.
+    /// A missing port means 4245 (443 for `https://`, 80 for `http://`).
+    pub server: String,
+    /// `--tls`: speak TLS to the relay.
+    pub tls: bool,
+    /// `--tls-allow-insecure`: skip verification of the server certificate
+    /// chain and name (the handshake signature is still checked). For
+    /// debugging only.
+    pub tls_allow_insecure: bool,
+    /// `--tls-ca-cert-files`: PEM CA bundles to trust instead of the system
+    /// roots.
+    pub tls_ca_cert_files: Vec<PathBuf>,
+    /// `--tls-client-cert-file`: PEM client certificate (mTLS).
+    pub tls_client_cert_file: Option<PathBuf>,
+    /// `--tls-client-key-file`: PEM private key of the client certificate.
+    pub tls_client_key_file: Option<PathBuf>,
+    /// `--tls-server-name`: the name the server certificate must carry (and
+    /// the SNI sent), e.g. `instance.hubble-relay.cilium.io`. Defaults to the
+    /// host of `server`.
+    pub tls_server_name: Option<String>,
+    /// `--timeout`: bound on connecting (TCP + TLS) and on each unary call or
+    /// stream opening. A followed stream itself is not bounded by it.
+    pub timeout: Duration,
+    /// `--namespace`: only flows from or to pods in these namespaces.
+    pub namespace: Vec<String>,
+    /// `--not-namespace`: drop flows from or to pods in these namespaces.
+    pub not_namespace: Vec<String>,
+    /// `--since`: oldest flow time to ask for.
+    pub since: Option<DateTime<Utc>>,
+    /// `--until`: newest flow time to ask for.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            server: DEFAULT_SERVER.to_string(),
+            tls: false,
+            tls_allow_insecure: false,
+            tls_ca_cert_files: Vec::new(),
+            tls_client_cert_file: None,
+            tls_client_key_file: None,
+            tls_server_name: None,
+            timeout: DEFAULT_TIMEOUT,
+            namespace: Vec::new(),
+            not_namespace: Vec::new(),
+            since: None,
+            until: None,
+        }
+    }
+}
+
+/// `server` resolved: the URI tonic dials and the `host:port` shown in
+/// messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub uri: String,
+    pub authority: String,
+    pub tls: bool,
+}
+
+impl RelayConfig {
+    /// Parses `server` and checks the TLS options are consistent.
+    pub(crate) fn target(&self) -> Result<Target, RelayError> {
+        let raw = self.server.trim();
+        let (rest, scheme_tls, default_port) = if let Some(r) = raw.strip_prefix("https://") {
+            (r, true, 443)
+        } else if let Some(r) = raw.strip_prefix("tls://") {
+            (r, true, 4245)
+        } else if let Some(r) = raw.strip_prefix("http://") {
+            (r, false, 80)
+        } else if raw.starts_with("unix://") {
+            return Err(RelayError::Config(format!(
+                "--server {raw}: unix sockets are not supported; use host:port"
+            )));
+        } else if raw.contains("://") {
+            return Err(RelayError::Config(format!(
+                "--server {raw}: unknown scheme; use host:port, http://host:port or https://host:port"
+            )));
+        } else {
+            (raw, false, 4245)
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.is_empty() || rest.contains('/') {
+            return Err(RelayError::Config(format!(
+                "--server {raw:?}: expected host:port (no path)"
+            )));
+        }
+        let has_port = match rest.rfind(']') {
+            Some(close) => rest[close..].contains(':'),
+            None => rest.contains(':'),
+        };
+        let authority = if has_port {
+            rest.to_string()
+        } else {
+            format!("{rest}:{default_port}")
+        };
+        let tls = self.tls || scheme_tls;
+        if !tls {
+            let stray = [
+                (self.tls_allow_insecure, "--tls-allow-insecure"),
+                (!self.tls_ca_cert_files.is_empty(), "--tls-ca-cert-files"),
+                (
+                    self.tls_client_cert_file.is_some(),
+                    "--tls-client-cert-file",
+                ),
+                (self.tls_client_key_file.is_some(), "--tls-client-key-file"),
+                (self.tls_server_name.is_some(), "--tls-server-name"),
+            ];
+            if let Some((_, flag)) = stray.iter().find(|(set, _)| *set) {
+                return Err(RelayError::Config(format!(
+                    "{flag} needs TLS: pass --tls or use an https:// server address"
+                )));
+            }
+        }
+        let uri = format!("{}://{authority}", if tls { "https" } else { "http" });
+        uri.parse::<tonic::transport::Uri>()
+            .map_err(|e| RelayError::Config(format!("--server {raw:?}: {e}")))?;
+        Ok(Target {
+            uri,
+            authority,
+            tls,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(server: &str, tls: bool) -> Result<Target, RelayError> {
+        RelayConfig {
+            server: server.into(),
+            tls,
+            ..RelayConfig::default()
+        }
+        .target()
+    }
+
+    #[test]
+    fn server_forms() {
+        let t = target("localhost:4245", false).unwrap();
+        assert_eq!((t.uri.as_str(), t.tls), ("http://localhost:4245", false));
+        let t = target("relay.example", false).unwrap();
+        assert_eq!(t.authority, "relay.example:4245");
+        let t = target("https://relay.example", false).unwrap();
+        assert_eq!((t.uri.as_str(), t.tls), ("https://relay.example:443", true));
+        let t = target("http://10.0.0.1:80/", false).unwrap();
+        assert_eq!(t.uri, "http://10.0.0.1:80");
+        let t = target("http://10.0.0.1:4245", true).unwrap();
+        assert_eq!(t.uri, "https://10.0.0.1:4245");
+        let t = target("[::1]", false).unwrap();
+        assert_eq!(t.authority, "[::1]:4245");
+        let t = target("[::1]:9", false).unwrap();
+        assert_eq!(t.authority, "[::1]:9");
+    }
+
+    #[test]
+    fn bad_servers_are_config_errors() {
+        for bad in [
+            "",
+            "unix:///var/run/hubble.sock",
+            "ftp://x:1",
+            "host:1/path",
+        ] {
+            let err = target(bad, false).unwrap_err();
+            assert!(matches!(err, RelayError::Config(_)), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn tls_options_need_tls() {
+        let cfg = RelayConfig {
+            tls_server_name: Some("x".into()),
+            ..RelayConfig::default()
+        };
+        let msg = cfg.target().unwrap_err().to_string();
+        assert!(msg.contains("--tls-server-name needs TLS"), "{msg}");
+    }
+}

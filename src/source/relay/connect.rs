@@ -1,0 +1,155 @@
+//! Dialing Hubble Relay: builds the tonic endpoint (timeouts, HTTP/2
+//! keep-alive, TLS/mTLS from PEM files checked up front) and connects
+//! eagerly, so connection and certificate problems surface as one
+//! [`RelayError`] before any call.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use super::config::{RelayConfig, Target};
+use super::error::{ErrorContext, RelayError};
+use super::insecure::SkipServerVerification;
+use crate::proto::observer::observer_client::ObserverClient;
+
+/// HTTP/2 ping interval on an open stream. Longer than grpc-go's default
+/// server keep-alive enforcement minimum (5 min), so a Go relay never
+/// answers our pings with GOAWAY `too_many_pings`.
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(310);
+
+/// A connected Observer client plus what error messages need to know.
+pub(crate) struct Connection {
+    pub client: ObserverClient<Channel>,
+    pub target: Target,
+    server_name: String,
+    timeout: Duration,
+}
+
+impl Connection {
+    pub fn errors(&self) -> ErrorContext<'_> {
+        ErrorContext {
+            server: &self.target.authority,
+            server_name: &self.server_name,
+            tls: self.target.tls,
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// Connects to the relay named by `cfg` (TCP, TLS and HTTP/2 handshakes),
+/// each bounded by `cfg.timeout`.
+pub(crate) async fn connect(cfg: &RelayConfig) -> Result<Connection, RelayError> {
+    let target = cfg.target()?;
+    let server_name = cfg.tls_server_name.clone().unwrap_or_else(|| {
+        let host = match target.authority.rfind(':') {
+            Some(colon) => &target.authority[..colon],
+            None => &target.authority,
+        };
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string()
+    });
+    let ctx = ErrorContext {
+        server: &target.authority,
+        server_name: &server_name,
+        tls: target.tls,
+        timeout: cfg.timeout,
+    };
+    let mut endpoint = Endpoint::from_shared(target.uri.clone())
+        .map_err(|e| RelayError::Config(format!("--server {:?}: {e}", cfg.server)))?
+        .connect_timeout(cfg.timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(cfg.timeout.max(Duration::from_secs(10)));
+    if target.tls {
+        endpoint = with_tls(endpoint, cfg)?;
+    }
+    // The inner timeouts normally fire first and say which step hung.
+    let channel = tokio::time::timeout(cfg.timeout * 2, endpoint.connect())
+        .await
+        .map_err(|_| ctx.timeout())?
+        .map_err(|e| ctx.connect_error(&e))?;
+    Ok(Connection {
+        client: ObserverClient::new(channel),
+        target,
+        server_name,
+        timeout: cfg.timeout,
+    })
+}
+
+fn with_tls(endpoint: Endpoint, cfg: &RelayConfig) -> Result<Endpoint, RelayError> {
+    let mut tls = ClientTlsConfig::new().timeout(cfg.timeout);
+    if let Some(name) = &cfg.tls_server_name {
+        tls = tls.domain_name(name.clone());
+    }
+    match (&cfg.tls_client_cert_file, &cfg.tls_client_key_file) {
+        (Some(cert), Some(key)) => tls = tls.identity(client_identity(cert, key)?),
+        (None, None) => {}
+        _ => {
+            return Err(RelayError::Config(
+                "mTLS needs both --tls-client-cert-file and --tls-client-key-file".into(),
+            ))
+        }
+    }
+    let tls_error = |e: tonic::transport::Error| {
+        let text = super::error::chain_text(&e);
+        if text.contains("no native certs found") {
+            RelayError::Config(
+                "TLS: no system CA certificates found; pass --tls-ca-cert-files".into(),
+            )
+        } else {
+            RelayError::Config(format!("cannot set up TLS: {text}"))
+        }
+    };
+    if cfg.tls_allow_insecure {
+        return endpoint
+            .tls_config_with_verifier(tls, SkipServerVerification::new())
+            .map_err(tls_error);
+    }
+    if cfg.tls_ca_cert_files.is_empty() {
+        tls = tls.with_native_roots();
+    }
+    for path in &cfg.tls_ca_cert_files {
+        tls = tls.ca_certificate(Certificate::from_pem(read_certs(
+            path,
+            "--tls-ca-cert-files",
+        )?));
+    }
+    endpoint.tls_config(tls).map_err(tls_error)
+}
+
+fn read(path: &Path, flag: &str) -> Result<Vec<u8>, RelayError> {
+    std::fs::read(path)
+        .map_err(|e| RelayError::Config(format!("cannot read {flag} {}: {e}", path.display())))
+}
+
+/// Reads a PEM file that must hold at least one valid certificate (tonic
+/// would silently skip unparsable ones and fail later as "unknown issuer").
+fn read_certs(path: &Path, flag: &str) -> Result<Vec<u8>, RelayError> {
+    let pem = read(path, flag)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| RelayError::Config(format!("{flag} {}: bad PEM: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(RelayError::Config(format!(
+            "{flag} {}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file",
+            path.display()
+        )));
+    }
+    Ok(pem)
+}
+
+fn client_identity(cert: &Path, key: &Path) -> Result<Identity, RelayError> {
+    let cert_pem = read_certs(cert, "--tls-client-cert-file")?;
+    let key_pem = read(key, "--tls-client-key-file")?;
+    PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        RelayError::Config(format!(
+            "--tls-client-key-file {}: no usable PEM private key: {e}",
+            key.display()
+        ))
+    })?;
+    Ok(Identity::from_pem(cert_pem, key_pem))
+}

@@ -1,0 +1,340 @@
+//! [`RelayError`]: every way talking to Hubble Relay can fail, each with a
+//! message that names the problem and the remedy, and the classification of
+//! tonic/hyper/rustls/io error chains into it.
+
+use std::error::Error as StdError;
+use std::io;
+use std::time::Duration;
+
+use rustls::{AlertDescription, CertificateError};
+use tonic::Code;
+
+/// A failure to talk to Hubble Relay. `Display` is the message for the user.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// Bad settings (server address, unreadable or invalid PEM files, …).
+    #[error("{0}")]
+    Config(String),
+    /// Nothing answers at the address (refused, no route, DNS, …).
+    #[error(
+        "cannot reach Hubble Relay at {server}: {detail} — start `cilium hubble port-forward` \
+         (it listens on localhost:4245) or pass --server"
+    )]
+    Unreachable { server: String, detail: String },
+    /// The TLS handshake failed: certificate problem or plaintext peer.
+    #[error("TLS with Hubble Relay at {server} failed: {problem} — {remedy}")]
+    Tls {
+        server: String,
+        problem: String,
+        remedy: String,
+    },
+    /// No answer within `--timeout`.
+    #[error(
+        "Hubble Relay at {server} did not answer within {timeout:?} — check that --server points \
+         at Hubble Relay, or raise --timeout"
+    )]
+    Timeout { server: String, timeout: Duration },
+    /// The relay answered the call with a gRPC error status.
+    #[error("Hubble Relay at {server} refused the call ({code:?}): {message}{hint}")]
+    Rpc {
+        server: String,
+        code: Code,
+        message: String,
+        hint: String,
+    },
+    /// The connection or an open flow stream broke, or the stream ended.
+    #[error("the connection to Hubble Relay at {server} broke: {detail}")]
+    Stream { server: String, detail: String },
+}
+
+impl RelayError {
+    /// Whether reconnecting may help (network trouble, relay restarts);
+    /// false for settings, certificates and calls the relay refuses.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RelayError::Unreachable { .. }
+            | RelayError::Timeout { .. }
+            | RelayError::Stream { .. } => true,
+            RelayError::Rpc { code, .. } => matches!(
+                code,
+                Code::Unavailable
+                    | Code::Unknown
+                    | Code::Internal
+                    | Code::Aborted
+                    | Code::ResourceExhausted
+                    | Code::DeadlineExceeded
+                    | Code::Cancelled
+            ),
+            RelayError::Config(_) | RelayError::Tls { .. } => false,
+        }
+    }
+}
+
+/// Alerts a server sends when it does not accept our client certificate.
+const CLIENT_CERT_ALERTS: [AlertDescription; 7] = [
+    AlertDescription::CertificateRequired,
+    AlertDescription::BadCertificate,
+    AlertDescription::UnknownCA,
+    AlertDescription::CertificateUnknown,
+    AlertDescription::CertificateExpired,
+    AlertDescription::UnsupportedCertificate,
+    AlertDescription::AccessDenied,
+];
+
+const GENERIC_TLS_REMEDY: &str = "check --tls-ca-cert-files and --tls-server-name (or, for \
+                                  debugging only, --tls-allow-insecure)";
+
+/// What the classifier needs to know about the connection.
+pub(crate) struct ErrorContext<'a> {
+    pub server: &'a str,
+    pub server_name: &'a str,
+    pub tls: bool,
+    pub timeout: Duration,
+}
+
+impl ErrorContext<'_> {
+    pub fn timeout(&self) -> RelayError {
+        RelayError::Timeout {
+            server: self.server.to_string(),
+            timeout: self.timeout,
+        }
+    }
+
+    /// A failure to connect (TCP, TLS, HTTP/2 handshake).
+    pub fn connect_error(&self, err: &(dyn StdError + 'static)) -> RelayError {
+        self.specific(err)
+            .unwrap_or_else(|| RelayError::Unreachable {
+                server: self.server.to_string(),
+                detail: chain_text(err),
+            })
+    }
+
+    /// A gRPC status, from the relay or made up by the client for a broken
+    /// connection (those carry a source error).
+    pub fn status_error(&self, status: &tonic::Status) -> RelayError {
+        if let Some(e) = self.specific(status) {
+            return e;
+        }
+        if let Some(source) = status.source() {
+            let mut detail = chain_text(source);
+            if !detail.contains(status.message()) {
+                detail = format!("{}: {detail}", status.message());
+            }
+            if !self.tls {
+                detail.push_str(" (if the relay serves TLS, pass --tls and --tls-ca-cert-files)");
+            }
+            return RelayError::Stream {
+                server: self.server.to_string(),
+                detail,
+            };
+        }
+        let hint = match status.code() {
+            Code::Unimplemented => {
+                " — is --server pointing at Hubble Relay (port 4245), not another gRPC service?"
+            }
+            Code::Unauthenticated | Code::PermissionDenied => {
+                " — check --tls-client-cert-file / --tls-client-key-file"
+            }
+            _ => "",
+        };
+        RelayError::Rpc {
+            server: self.server.to_string(),
+            code: status.code(),
+            message: status.message().to_string(),
+            hint: hint.to_string(),
+        }
+    }
+
+    /// The first error in the chain we know how to explain.
+    fn specific(&self, err: &(dyn StdError + 'static)) -> Option<RelayError> {
+        for e in chain(err) {
+            if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+                return Some(self.tls_error(tls));
+            }
+            if e.is::<tokio::time::error::Elapsed>() {
+                return Some(self.timeout());
+            }
+            if let Some(io) = e.downcast_ref::<io::Error>() {
+                match io.kind() {
+                    io::ErrorKind::ConnectionRefused => {
+                        return Some(RelayError::Unreachable {
+                            server: self.server.to_string(),
+                            detail: "connection refused".into(),
+                        })
+                    }
+                    io::ErrorKind::TimedOut => return Some(self.timeout()),
+                    _ => {}
+                }
+            }
+        }
+        // Some layers keep only the text of a rustls error.
+        let text = chain_text(err);
+        if let Some(rest) = text.split("received fatal alert: ").nth(1) {
+            let name = rest.split(|c: char| !c.is_ascii_alphanumeric()).next();
+            if let Some(alert) = CLIENT_CERT_ALERTS
+                .iter()
+                .find(|a| Some(format!("{a:?}").as_str()) == name)
+            {
+                return Some(self.tls_error(&rustls::Error::AlertReceived(*alert)));
+            }
+            return Some(RelayError::Tls {
+                server: self.server.to_string(),
+                problem: format!(
+                    "the relay aborted the handshake (TLS alert {})",
+                    name.unwrap_or("?")
+                ),
+                remedy: GENERIC_TLS_REMEDY.to_string(),
+            });
+        }
+        if text.contains("TLS handshake timeout") || text.contains("timed out") {
+            return Some(self.timeout());
+        }
+        None
+    }
+
+    fn tls_error(&self, err: &rustls::Error) -> RelayError {
+        let generic = GENERIC_TLS_REMEDY;
+        let (problem, remedy) = match err {
+            rustls::Error::InvalidCertificate(cert) => match cert {
+                CertificateError::UnknownIssuer | CertificateError::BadSignature => (
+                    format!(
+                        "the relay's certificate is not signed by a trusted CA (CA mismatch: \
+                         {cert:?})"
+                    ),
+                    "pass the CA that signed the relay certificate with --tls-ca-cert-files \
+                     (Cilium keeps it as ca.crt in the hubble-relay-client-certs secret)"
+                        .to_string(),
+                ),
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => (
+                    format!(
+                        "the relay's certificate is not valid for the server name {:?}",
+                        self.server_name
+                    ),
+                    "pass --tls-server-name with a name the certificate carries (Cilium's relay \
+                     certificate is for *.hubble-relay.cilium.io, e.g. \
+                     instance.hubble-relay.cilium.io)"
+                        .to_string(),
+                ),
+                CertificateError::Expired
+                | CertificateError::ExpiredContext { .. }
+                | CertificateError::NotValidYet
+                | CertificateError::NotValidYetContext { .. } => (
+                    format!("the relay's certificate is expired or not yet valid ({cert:?})"),
+                    "check this machine's clock, or rotate the Hubble certificates".to_string(),
+                ),
+                other => (
+                    format!("the relay's certificate was rejected ({other:?})"),
+                    generic.to_string(),
+                ),
+            },
+            rustls::Error::AlertReceived(alert) => match alert {
+                a if CLIENT_CERT_ALERTS.contains(a) => (
+                    format!("the relay rejected our client certificate (TLS alert {alert:?})"),
+                    "the relay requires mTLS: pass --tls-client-cert-file and \
+                     --tls-client-key-file with a certificate signed by a CA the relay trusts"
+                        .to_string(),
+                ),
+                other => (
+                    format!("the relay aborted the handshake (TLS alert {other:?})"),
+                    generic.to_string(),
+                ),
+            },
+            rustls::Error::InvalidMessage(_)
+            | rustls::Error::InappropriateMessage { .. }
+            | rustls::Error::InappropriateHandshakeMessage { .. } => (
+                format!("the server did not answer with TLS ({err})"),
+                "if the relay serves plaintext, drop --tls and use host:port or http://"
+                    .to_string(),
+            ),
+            other => (other.to_string(), generic.to_string()),
+        };
+        RelayError::Tls {
+            server: self.server.to_string(),
+            problem,
+            remedy,
+        }
+    }
+}
+
+/// The error and its sources, looking inside `io::Error` wrappers (whose
+/// `source()` skips the wrapped error itself).
+fn chain<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |&e| next_error(e))
+}
+
+fn next_error<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    match e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+        Some(inner) => Some(inner as &(dyn StdError + 'static)),
+        None => e.source(),
+    }
+}
+
+/// The chain's messages joined by ": ", skipping a message already
+/// contained in the text so far (wrappers often repeat their source).
+pub(crate) fn chain_text(err: &(dyn StdError + 'static)) -> String {
+    let mut text = String::new();
+    for e in chain(err) {
+        let msg = e.to_string();
+        // tonic's wrapper says nothing its source does not say better.
+        if msg.is_empty() || msg == "transport error" || text.contains(&msg) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&msg);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> ErrorContext<'static> {
+        ErrorContext {
+            server: "localhost:4245",
+            server_name: "localhost",
+            tls: true,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn refused_names_the_remedy() {
+        let io = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
+        let msg = ctx().connect_error(&io).to_string();
+        assert!(
+            msg.starts_with("cannot reach Hubble Relay at localhost:4245: connection refused"),
+            "{msg}"
+        );
+        assert!(msg.contains("cilium hubble port-forward") && msg.contains("--server"));
+    }
+
+    #[test]
+    fn wrapped_rustls_error_is_found() {
+        let tls = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let io = io::Error::other(tls);
+        let err = ctx().connect_error(&io);
+        assert!(!err.is_retryable());
+        let msg = err.to_string();
+        assert!(
+            msg.contains("CA mismatch") && msg.contains("--tls-ca-cert-files"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn server_status_codes() {
+        let err = ctx().status_error(&tonic::Status::unimplemented("nope"));
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains("not another gRPC service"));
+        assert!(ctx()
+            .status_error(&tonic::Status::unavailable("restarting"))
+            .is_retryable());
+    }
+}

@@ -1,0 +1,243 @@
+//! [`ResumeState`]: where a flow stream stopped, so a reconnect (or a later
+//! run, via a persisted baseline) asks the relay for `since` = the last flow
+//! time and drops the flows at exactly that time it already delivered.
+//!
+//! Hubble's `since` is inclusive, so the resumed stream repeats every flow
+//! stamped with the boundary time; the state keeps a [`Fingerprint`] of each
+//! of those (only those: the set is reset whenever time moves forward).
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+
+use crate::proto::observer::get_flows_response::ResponseTypes;
+use crate::proto::observer::GetFlowsResponse;
+
+/// A flow timestamp with nanosecond precision; serialized as RFC 3339.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct FlowTime {
+    seconds: i64,
+    nanos: u32,
+}
+
+impl FlowTime {
+    /// From a protobuf timestamp (normalizing out-of-range nanos).
+    pub fn from_timestamp(ts: &pbjson_types::Timestamp) -> FlowTime {
+        let extra = i64::from(ts.nanos.div_euclid(1_000_000_000));
+        FlowTime {
+            seconds: ts.seconds.saturating_add(extra),
+            nanos: ts.nanos.rem_euclid(1_000_000_000) as u32,
+        }
+    }
+
+    /// As a protobuf timestamp, for `GetFlowsRequest.since`.
+    pub fn to_timestamp(self) -> pbjson_types::Timestamp {
+        pbjson_types::Timestamp {
+            seconds: self.seconds,
+            nanos: self.nanos as i32,
+        }
+    }
+
+    /// As a chrono time (None only for years beyond chrono's range).
+    pub fn to_datetime(self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp(self.seconds, self.nanos)
+    }
+
+    /// The time of a response: its envelope `time`, else the flow's own.
+    pub fn of(resp: &GetFlowsResponse) -> Option<FlowTime> {
+        let flow_time = match &resp.response_types {
+            Some(ResponseTypes::Flow(flow)) => flow.time.as_ref(),
+            _ => None,
+        };
+        resp.time
+            .as_ref()
+            .or(flow_time)
+            .map(FlowTime::from_timestamp)
+    }
+}
+
+impl From<DateTime<Utc>> for FlowTime {
+    fn from(t: DateTime<Utc>) -> FlowTime {
+        FlowTime {
+            seconds: t.timestamp(),
+            nanos: t.timestamp_subsec_nanos(),
+        }
+    }
+}
+
+impl fmt::Display for FlowTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_datetime() {
+            Some(t) => f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            None => write!(f, "{}.{:09}s", self.seconds, self.nanos),
+        }
+    }
+}
+
+impl From<FlowTime> for String {
+    fn from(t: FlowTime) -> String {
+        t.to_string()
+    }
+}
+
+impl TryFrom<String> for FlowTime {
+    type Error = String;
+    fn try_from(s: String) -> Result<FlowTime, String> {
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| FlowTime::from(t.with_timezone(&Utc)))
+            .map_err(|e| format!("bad RFC 3339 time {s:?}: {e}"))
+    }
+}
+
+/// A stable 64-bit FNV-1a hash of a response's protobuf encoding (flow,
+/// node name and time); serialized as 16 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct Fingerprint(pub u64);
+
+impl Fingerprint {
+    pub fn of(resp: &GetFlowsResponse) -> Fingerprint {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in resp.encode_to_vec() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Fingerprint(hash)
+    }
+}
+
+impl From<Fingerprint> for String {
+    fn from(f: Fingerprint) -> String {
+        format!("{:016x}", f.0)
+    }
+}
+
+impl TryFrom<String> for Fingerprint {
+    type Error = String;
+    fn try_from(s: String) -> Result<Fingerprint, String> {
+        u64::from_str_radix(&s, 16)
+            .map(Fingerprint)
+            .map_err(|e| format!("bad fingerprint {s:?}: {e}"))
+    }
+}
+
+/// Where the stream stopped: the newest flow time delivered and the
+/// fingerprints of the flows delivered at exactly that time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeState {
+    /// Time of the newest flow delivered; `since` of the next request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_time: Option<FlowTime>,
+    /// Flows already delivered whose time equals `last_time`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub boundary: BTreeSet<Fingerprint>,
+}
+
+impl ResumeState {
+    /// Records `resp` and says whether to deliver it: false only for a flow
+    /// at the boundary time that was already delivered. Node status and
+    /// lost-events responses, and flows without a time, always pass and
+    /// leave the state alone (relay status events carry the relay's clock,
+    /// which must not move the resume point past buffered flows). A flow
+    /// older than the boundary (the relay merges nodes with a short sort
+    /// window) passes without moving the boundary back.
+    pub fn admit(&mut self, resp: &GetFlowsResponse) -> bool {
+        if !matches!(resp.response_types, Some(ResponseTypes::Flow(_))) {
+            return true;
+        }
+        let Some(time) = FlowTime::of(resp) else {
+            return true;
+        };
+        match self.last_time {
+            Some(last) if time < last => true,
+            Some(last) if time == last => self.boundary.insert(Fingerprint::of(resp)),
+            _ => {
+                self.last_time = Some(time);
+                self.boundary.clear();
+                self.boundary.insert(Fingerprint::of(resp));
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::flow::{Flow, LostEvent};
+
+    fn flow(secs: i64, nanos: i32, node: &str) -> GetFlowsResponse {
+        let ts = pbjson_types::Timestamp {
+            seconds: secs,
+            nanos,
+        };
+        GetFlowsResponse {
+            response_types: Some(ResponseTypes::Flow(Flow {
+                time: Some(ts),
+                ..Flow::default()
+            })),
+            node_name: node.into(),
+            time: Some(ts),
+        }
+    }
+
+    #[test]
+    fn boundary_duplicates_are_dropped_once_time_moves_on_set_resets() {
+        let mut st = ResumeState::default();
+        assert!(st.admit(&flow(10, 5, "a")));
+        assert!(st.admit(&flow(10, 5, "b")));
+        assert!(!st.admit(&flow(10, 5, "a")), "repeat at the boundary");
+        assert_eq!(st.boundary.len(), 2);
+        assert!(st.admit(&flow(10, 6, "a")));
+        assert_eq!(st.boundary.len(), 1);
+        assert!(st.admit(&flow(9, 0, "late")), "older flows pass");
+        assert_eq!(st.last_time.unwrap().to_timestamp().nanos, 6);
+    }
+
+    #[test]
+    fn non_flows_pass_and_do_not_move_the_cursor() {
+        let mut st = ResumeState::default();
+        let lost = GetFlowsResponse {
+            response_types: Some(ResponseTypes::LostEvents(LostEvent::default())),
+            node_name: "a".into(),
+            time: Some(pbjson_types::Timestamp {
+                seconds: 99,
+                nanos: 0,
+            }),
+        };
+        assert!(st.admit(&lost));
+        assert!(st.admit(&lost));
+        assert_eq!(st, ResumeState::default());
+    }
+
+    #[test]
+    fn serde_round_trip_is_readable() {
+        let mut st = ResumeState::default();
+        st.admit(&flow(1_700_000_000, 123_456_789, "a"));
+        let json = serde_json::to_string(&st).unwrap();
+        assert!(
+            json.starts_with(r#"{"last_time":"2023-11-14T22:13:20.123456789Z","boundary":[""#),
+            "{json}"
+        );
+        let back: ResumeState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, st);
+        assert_eq!(
+            serde_json::from_str::<ResumeState>("{}").unwrap(),
+            ResumeState::default()
+        );
+    }
+
+    #[test]
+    fn time_normalizes_nanos() {
+        let t = FlowTime::from_timestamp(&pbjson_types::Timestamp {
+            seconds: 5,
+            nanos: -1,
+        });
+        assert_eq!(t.to_timestamp().seconds, 4);
+        assert_eq!(t.to_timestamp().nanos, 999_999_999);
+    }
+}

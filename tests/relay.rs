@@ -1,0 +1,571 @@
+//! The Hubble Relay client against the in-process Observer server
+//! (`tests/support/observer_server.rs`): resume across cut streams, TLS and
+//! mTLS, clear errors, pass-through of lost events and node status, server
+//! status numbers, deadline and shutdown. Every test is bounded by a tokio
+//! timeout.
+
+mod support;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use flowpolicy::proto::flow::{Flow, LostEvent};
+use flowpolicy::proto::observer::get_flows_response::ResponseTypes;
+use flowpolicy::proto::observer::{GetFlowsResponse, ServerStatusResponse};
+use flowpolicy::proto::relay::{NodeState, NodeStatusEvent};
+use flowpolicy::source::relay::{
+    follow, server_status, Backoff, FlowTime, FollowEnd, FollowOptions, FollowSummary, RelayConfig,
+    RelayError, RelayEvent, ResumeState,
+};
+use prost::Message;
+use support::certs::TestPki;
+use support::observer_server::{self, shared_dump, Cut, RunningServer, ServerOptions};
+
+/// Upper bound for any single test step.
+const BOUND: Duration = Duration::from_secs(20);
+
+async fn bounded<T>(fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(BOUND, fut)
+        .await
+        .expect("test step exceeded its time bound")
+}
+
+fn plain(server: &RunningServer) -> RelayConfig {
+    RelayConfig {
+        server: server.address(),
+        timeout: Duration::from_secs(3),
+        ..RelayConfig::default()
+    }
+}
+
+fn fast() -> FollowOptions {
+    FollowOptions {
+        backoff: Backoff {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(40),
+        },
+        ..FollowOptions::default()
+    }
+}
+
+fn ts(seconds: i64, nanos: i32) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp { seconds, nanos }
+}
+
+fn flow_at(t: pbjson_types::Timestamp, node: &str, uuid: &str) -> GetFlowsResponse {
+    GetFlowsResponse {
+        response_types: Some(ResponseTypes::Flow(Flow {
+            time: Some(t),
+            uuid: uuid.into(),
+            ..Flow::default()
+        })),
+        node_name: node.into(),
+        time: Some(t),
+    }
+}
+
+/// What a follow run saw.
+#[derive(Default)]
+struct Seen {
+    responses: Vec<GetFlowsResponse>,
+    connected: usize,
+    reconnecting: Vec<(u32, Duration, String)>,
+}
+
+/// Follows until `want` responses arrived (or another end), collecting
+/// everything.
+async fn collect(
+    cfg: &RelayConfig,
+    opts: &FollowOptions,
+    resume: &mut ResumeState,
+    want: usize,
+) -> (Result<FollowSummary, RelayError>, Seen) {
+    let mut seen = Seen::default();
+    let sink = |event| {
+        match event {
+            RelayEvent::Connected => seen.connected += 1,
+            RelayEvent::Response(r) => seen.responses.push(r),
+            RelayEvent::Reconnecting {
+                attempt,
+                delay,
+                error,
+            } => seen.reconnecting.push((attempt, delay, error)),
+        }
+        if seen.responses.len() >= want {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let result = bounded(follow(cfg, opts, resume, sink, std::future::pending())).await;
+    (result, seen)
+}
+
+/// The real 400-flow TCP dump, with each run of three responses stamped
+/// (envelope `time`, which the server and the client go by) with the first
+/// one's time, so resumes land on boundaries shared by several flows. The
+/// flows keep their own times: some are otherwise identical packets of one
+/// connection, and byte-identical responses count as one event.
+fn tcp_dump_with_shared_timestamps() -> Vec<GetFlowsResponse> {
+    let mut flows = shared_dump("cilium_hubble-otel__basic-sample-400-tcp-flows.json");
+    flows.sort_by_key(observer_server::time_of);
+    for group in flows.chunks_mut(3) {
+        let t = group[0].time;
+        for resp in group {
+            resp.time = t;
+        }
+    }
+    flows
+}
+
+async fn cut_streams_deliver_everything_once(cut: Cut) {
+    let flows = tcp_dump_with_shared_timestamps();
+    let distinct: HashSet<Vec<u8>> = flows.iter().map(|f| f.encode_to_vec()).collect();
+    assert_eq!(distinct.len(), flows.len(), "dump flows are distinct");
+    let server = observer_server::start(ServerOptions {
+        responses: flows.clone(),
+        cut_every: Some(7),
+        cut,
+        ..ServerOptions::default()
+    })
+    .await;
+    let cfg = RelayConfig {
+        namespace: vec!["bookinfo".into()],
+        ..plain(&server)
+    };
+    let mut resume = ResumeState::default();
+    let (result, seen) = collect(&cfg, &fast(), &mut resume, flows.len()).await;
+    let summary = result.unwrap();
+
+    assert_eq!(summary.end, FollowEnd::SinkStopped);
+    assert_eq!(seen.responses.len(), flows.len());
+    assert!(seen.responses == flows, "every flow exactly once, in order");
+    assert!(
+        summary.reconnects > 50,
+        "reconnects: {}",
+        summary.reconnects
+    );
+    assert_eq!(seen.reconnecting.len() as u32, summary.reconnects);
+    assert_eq!(seen.connected, server.streams());
+    // Every reconnect followed a flow, so backoff restarted at attempt 1.
+    assert!(seen.reconnecting.iter().all(|(attempt, ..)| *attempt == 1));
+    assert_eq!(
+        resume.last_time,
+        Some(FlowTime::from_timestamp(flows[399].time.as_ref().unwrap()))
+    );
+    assert_eq!(resume.boundary.len(), 1, "400 = 133*3 + 1 flow at the end");
+
+    let requests = server.requests();
+    let first = &requests[0];
+    assert_eq!(
+        (first.number, first.first, first.follow, first.since),
+        (u64::MAX, false, true, None)
+    );
+    assert_eq!(first.whitelist.len(), 2);
+    assert_eq!(first.whitelist[0].source_pod, ["bookinfo/"]);
+    assert_eq!(first.whitelist[1].destination_pod, ["bookinfo/"]);
+    // Each resumed request starts at the time of the last flow delivered:
+    // the 7th, 14th, ... flow (the server cuts after 7 sent, and re-sends
+    // the boundary flows, which the client drops).
+    let mut delivered = 0usize;
+    for req in &requests[1..] {
+        assert_eq!((req.number, req.first, req.follow), (0, false, true));
+        let since = req.since.unwrap();
+        let pos = seen.responses[delivered..]
+            .iter()
+            .position(|r| r.time == Some(since))
+            .expect("since is a delivered flow time");
+        delivered += pos;
+    }
+}
+
+#[tokio::test]
+async fn cut_with_error_every_7_delivers_every_flow_once_in_order() {
+    cut_streams_deliver_everything_once(Cut::Error).await;
+}
+
+#[tokio::test]
+async fn cut_by_ending_the_stream_every_7_delivers_every_flow_once_in_order() {
+    cut_streams_deliver_everything_once(Cut::End).await;
+}
+
+#[tokio::test]
+async fn persisted_resume_state_continues_without_repeats() {
+    let flows = shared_dump("cilium_hubble-otel__basic-sample-10-flows.json");
+    let server = observer_server::start(ServerOptions {
+        responses: flows.clone(),
+        ..ServerOptions::default()
+    })
+    .await;
+    let cfg = plain(&server);
+    let mut resume = ResumeState::default();
+    let (result, seen) = collect(&cfg, &fast(), &mut resume, 6).await;
+    assert_eq!(result.unwrap().end, FollowEnd::SinkStopped);
+    assert!(seen.responses[..] == flows[..6]);
+
+    // A baseline file stores the state; a later run continues from it and
+    // also receives a flow that arrives live while it follows.
+    let stored = serde_json::to_string_pretty(&resume).unwrap();
+    let mut resume: ResumeState = serde_json::from_str(&stored).unwrap();
+    let last = *flows[9].time.as_ref().unwrap();
+    let live = flow_at(ts(last.seconds + 1, 0), "node-x", "live-1");
+    let pushed = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        server.push(live.clone());
+    };
+    let opts = fast();
+    let ((result, seen), ()) = tokio::join!(collect(&cfg, &opts, &mut resume, 5), pushed);
+    assert_eq!(result.unwrap().reconnects, 0);
+    let mut expected = flows[6..].to_vec();
+    expected.push(live);
+    assert!(seen.responses == expected, "flows 7..10 then the live one");
+    assert_eq!(server.requests()[1].number, 0);
+    assert_eq!(server.requests()[1].since, flows[5].time);
+}
+
+#[tokio::test]
+async fn lost_events_and_node_status_pass_through() {
+    let node_status = GetFlowsResponse {
+        response_types: Some(ResponseTypes::NodeStatus(NodeStatusEvent {
+            state_change: NodeState::NodeConnected as i32,
+            node_names: vec!["node-a".into()],
+            message: String::new(),
+        })),
+        node_name: String::new(),
+        time: Some(ts(100, 0)),
+    };
+    let lost = GetFlowsResponse {
+        response_types: Some(ResponseTypes::LostEvents(LostEvent {
+            num_events_lost: 42,
+            ..LostEvent::default()
+        })),
+        node_name: "node-a".into(),
+        time: Some(ts(102, 0)),
+    };
+    let responses = vec![
+        node_status,
+        flow_at(ts(101, 0), "node-a", "f1"),
+        lost,
+        flow_at(ts(103, 0), "node-a", "f2"),
+    ];
+    let server = observer_server::start(ServerOptions {
+        responses: responses.clone(),
+        ..ServerOptions::default()
+    })
+    .await;
+    let mut resume = ResumeState::default();
+    let (result, seen) = collect(&plain(&server), &fast(), &mut resume, 4).await;
+    assert_eq!(result.unwrap().delivered, 4);
+    assert!(seen.responses == responses);
+    match &seen.responses[2].response_types {
+        Some(ResponseTypes::LostEvents(l)) => assert_eq!(l.num_events_lost, 42),
+        other => panic!("expected lost events, got {other:?}"),
+    }
+}
+
+fn status_response() -> ServerStatusResponse {
+    ServerStatusResponse {
+        num_flows: 8190,
+        max_flows: 12285,
+        seen_flows: 1_234_567,
+        uptime_ns: 3_600_000_000_000,
+        num_connected_nodes: Some(pbjson_types::UInt32Value { value: 3 }),
+        num_unavailable_nodes: Some(pbjson_types::UInt32Value { value: 1 }),
+        unavailable_nodes: vec!["worker-3".into()],
+        version: "1.17.1".into(),
+        flows_rate: 12.5,
+    }
+}
+
+#[tokio::test]
+async fn server_status_numbers_reach_the_caller() {
+    let server = observer_server::start(ServerOptions {
+        status: status_response(),
+        ..ServerOptions::default()
+    })
+    .await;
+    let status = bounded(server_status(&plain(&server))).await.unwrap();
+    assert_eq!(status.num_connected_nodes, Some(3));
+    assert_eq!(status.num_unavailable_nodes, Some(1));
+    assert_eq!(status.unavailable_nodes, ["worker-3"]);
+    assert_eq!((status.num_flows, status.max_flows), (8190, 12285));
+    assert_eq!(status.seen_flows, 1_234_567);
+    assert_eq!(status.uptime, Duration::from_secs(3600));
+    assert_eq!(status.version, "1.17.1");
+    assert_eq!(status.flows_rate, 12.5);
+    assert!((status.buffer_fill().unwrap() - 8190.0 / 12285.0).abs() < 1e-9);
+}
+
+const RELAY_NAME: &str = "instance.hubble-relay.cilium.io";
+
+async fn tls_server(pki: &TestPki, require_client: bool) -> RunningServer {
+    observer_server::start(ServerOptions {
+        responses: shared_dump("cilium_hubble-otel__basic-sample-5-dns-flows.json"),
+        status: status_response(),
+        tls: Some(pki.server_tls(require_client)),
+        ..ServerOptions::default()
+    })
+    .await
+}
+
+fn tls_config(server: &RunningServer, pki: &TestPki) -> RelayConfig {
+    RelayConfig {
+        tls: true,
+        tls_ca_cert_files: vec![pki.ca_file.clone()],
+        tls_server_name: Some(RELAY_NAME.into()),
+        ..plain(server)
+    }
+}
+
+#[tokio::test]
+async fn tls_with_ca_file_and_server_name() {
+    let pki = TestPki::new(&[RELAY_NAME]);
+    let server = tls_server(&pki, false).await;
+    let cfg = tls_config(&server, &pki);
+    let status = bounded(server_status(&cfg)).await.unwrap();
+    assert_eq!(status.num_connected_nodes, Some(3));
+    let (result, seen) = collect(&cfg, &fast(), &mut ResumeState::default(), 5).await;
+    assert_eq!(result.unwrap().end, FollowEnd::SinkStopped);
+    assert_eq!(seen.responses.len(), 5);
+
+    // https:// turns TLS on; with an IP SAN no server name is needed.
+    let pki = TestPki::new(&["127.0.0.1"]);
+    let server = tls_server(&pki, false).await;
+    let cfg = RelayConfig {
+        server: format!("https://{}", server.address()),
+        tls_ca_cert_files: vec![pki.ca_file.clone()],
+        ..plain(&server)
+    };
+    assert!(bounded(server_status(&cfg)).await.is_ok());
+}
+
+#[tokio::test]
+async fn mtls_with_client_certificate() {
+    let pki = TestPki::new(&[RELAY_NAME]);
+    let server = tls_server(&pki, true).await;
+    let cfg = RelayConfig {
+        tls_client_cert_file: Some(pki.client_cert_file.clone()),
+        tls_client_key_file: Some(pki.client_key_file.clone()),
+        ..tls_config(&server, &pki)
+    };
+    let status = bounded(server_status(&cfg)).await.unwrap();
+    assert_eq!(status.version, "1.17.1");
+    let (result, seen) = collect(&cfg, &fast(), &mut ResumeState::default(), 5).await;
+    assert!(result.is_ok());
+    assert_eq!(seen.responses.len(), 5);
+
+    // Without the client certificate the relay refuses the handshake.
+    let err = bounded(server_status(&tls_config(&server, &pki)))
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("client certificate"), "{msg}");
+    assert!(msg.contains("--tls-client-cert-file"), "{msg}");
+}
+
+#[tokio::test]
+async fn ca_mismatch_is_a_clear_error_without_retries() {
+    let pki = TestPki::new(&[RELAY_NAME]);
+    let other = TestPki::new(&[RELAY_NAME]);
+    let server = tls_server(&pki, false).await;
+    let cfg = tls_config(&server, &other);
+
+    let started = Instant::now();
+    let err = bounded(server_status(&cfg)).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, RelayError::Tls { .. }), "{err:?}");
+    assert!(
+        msg.contains("certificate") && msg.contains("CA mismatch"),
+        "{msg}"
+    );
+    assert!(msg.contains("--tls-ca-cert-files"), "{msg}");
+    assert!(!err.is_retryable());
+
+    // The follow loop does not retry a certificate problem forever.
+    let (result, seen) = collect(&cfg, &fast(), &mut ResumeState::default(), 1).await;
+    assert!(matches!(result, Err(RelayError::Tls { .. })), "{result:?}");
+    assert!(seen.reconnecting.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A certificate for another name points at --tls-server-name.
+    let cfg = RelayConfig {
+        tls_server_name: Some("wrong.example".into()),
+        ..tls_config(&server, &pki)
+    };
+    let msg = bounded(server_status(&cfg)).await.unwrap_err().to_string();
+    assert!(
+        msg.contains("not valid for the server name \"wrong.example\""),
+        "{msg}"
+    );
+    assert!(msg.contains("--tls-server-name"), "{msg}");
+}
+
+#[tokio::test]
+async fn allow_insecure_skips_certificate_verification() {
+    let pki = TestPki::new(&["somewhere.else"]);
+    let server = tls_server(&pki, false).await;
+    let cfg = RelayConfig {
+        tls: true,
+        tls_allow_insecure: true,
+        ..plain(&server)
+    };
+    let status = bounded(server_status(&cfg)).await.unwrap();
+    assert_eq!(status.unavailable_nodes, ["worker-3"]);
+}
+
+#[tokio::test]
+async fn bad_pem_files_are_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let cfg = RelayConfig {
+        server: "127.0.0.1:1".into(),
+        tls: true,
+        tls_ca_cert_files: vec![junk],
+        ..RelayConfig::default()
+    };
+    let msg = bounded(server_status(&cfg)).await.unwrap_err().to_string();
+    assert!(
+        msg.contains("--tls-ca-cert-files") && msg.contains("no PEM certificate"),
+        "{msg}"
+    );
+    let cfg = RelayConfig {
+        tls_ca_cert_files: vec![dir.path().join("missing.pem")],
+        ..cfg
+    };
+    let msg = bounded(server_status(&cfg)).await.unwrap_err().to_string();
+    assert!(msg.starts_with("cannot read --tls-ca-cert-files"), "{msg}");
+}
+
+/// A port on 127.0.0.1 with nothing listening.
+async fn closed_port() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr.to_string()
+}
+
+#[tokio::test]
+async fn unreachable_server_names_the_remedy() {
+    let addr = closed_port().await;
+    let cfg = RelayConfig {
+        server: addr.clone(),
+        ..RelayConfig::default()
+    };
+    let err = bounded(server_status(&cfg)).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "cannot reach Hubble Relay at {addr}: connection refused"
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("cilium hubble port-forward") && msg.contains("--server"));
+
+    // The follow loop retries with growing attempts, then gives up.
+    let opts = FollowOptions {
+        max_attempts: Some(3),
+        ..fast()
+    };
+    let (result, seen) = collect(&cfg, &opts, &mut ResumeState::default(), 1).await;
+    assert!(matches!(result, Err(RelayError::Unreachable { .. })));
+    let attempts: Vec<u32> = seen.reconnecting.iter().map(|r| r.0).collect();
+    assert_eq!(attempts, [1, 2, 3]);
+    assert!(seen.reconnecting[0].2.contains("connection refused"));
+}
+
+#[tokio::test]
+async fn deadline_and_shutdown_stop_promptly() {
+    let server = observer_server::start(ServerOptions::default()).await;
+    let cfg = plain(&server);
+    let opts = FollowOptions {
+        deadline: Some(Duration::from_millis(200)),
+        ..fast()
+    };
+    let started = Instant::now();
+    let summary = bounded(follow(
+        &cfg,
+        &opts,
+        &mut ResumeState::default(),
+        |_| ControlFlow::Continue(()),
+        std::future::pending(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(summary.end, FollowEnd::Deadline);
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // Shutdown also interrupts a backoff wait (relay gone, long backoff).
+    let cfg = RelayConfig {
+        server: closed_port().await,
+        ..RelayConfig::default()
+    };
+    let opts = FollowOptions {
+        backoff: Backoff {
+            initial: Duration::from_secs(60),
+            max: Duration::from_secs(60),
+        },
+        ..FollowOptions::default()
+    };
+    let started = Instant::now();
+    let summary = bounded(follow(
+        &cfg,
+        &opts,
+        &mut ResumeState::default(),
+        |_| ControlFlow::Continue(()),
+        tokio::time::sleep(Duration::from_millis(200)),
+    ))
+    .await
+    .unwrap();
+    assert_eq!((summary.end, summary.reconnects), (FollowEnd::Shutdown, 1));
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn until_ends_the_follow() {
+    let flows: Vec<_> = (0..6)
+        .map(|i| flow_at(ts(200 + i, 0), "node-a", &format!("u{i}")))
+        .collect();
+    let server = observer_server::start(ServerOptions {
+        responses: flows.clone(),
+        ..ServerOptions::default()
+    })
+    .await;
+    let cfg = RelayConfig {
+        until: chrono::DateTime::from_timestamp(203, 0),
+        ..plain(&server)
+    };
+    // Like Hubble, the test server ends the stream at the first flow after
+    // `until`; as `until` has passed, the follow ends instead of resuming.
+    let (result, seen) = collect(&cfg, &fast(), &mut ResumeState::default(), 100).await;
+    assert_eq!(result.unwrap().end, FollowEnd::UntilReached);
+    assert!(seen.responses[..] == flows[..4]);
+    assert!(server.requests()[0].until.is_some());
+}
+
+#[tokio::test]
+async fn silent_server_times_out_with_a_clear_error() {
+    // Accepts TCP connections and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let cfg = RelayConfig {
+        server: addr.clone(),
+        timeout: Duration::from_millis(300),
+        ..RelayConfig::default()
+    };
+    let started = Instant::now();
+    let err = bounded(server_status(&cfg)).await.unwrap_err();
+    assert!(matches!(err, RelayError::Timeout { .. }), "{err:?}");
+    assert!(err.to_string().contains("raise --timeout"), "{err}");
+    assert!(err.is_retryable());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    hold.abort();
+}
