@@ -70,8 +70,8 @@ pub struct FileReport {
 /// Everything that went wrong in a way the user must hear about.
 #[derive(Debug, thiserror::Error)]
 pub enum DumpError {
-    #[error("cannot open {file}: {source}")]
-    Open { file: String, source: io::Error },
+    #[error("cannot open {file}: {cause}")]
+    Open { file: String, cause: io::Error },
     #[error("{0} (--strict: malformed lines are errors)")]
     Strict(LineError),
     #[error("{file}: input ends early after line {line}: {message} (--strict)")]
@@ -105,15 +105,15 @@ pub fn open_input(path: &Path) -> Result<Box<dyn BufRead>, DumpError> {
     let raw: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(io::stdin().lock())
     } else {
-        Box::new(File::open(path).map_err(|source| DumpError::Open {
+        Box::new(File::open(path).map_err(|cause| DumpError::Open {
             file: display_name(path),
-            source,
+            cause,
         })?)
     };
     let mut buffered = BufReader::with_capacity(256 * 1024, raw);
-    let head = buffered.fill_buf().map_err(|source| DumpError::Open {
+    let head = buffered.fill_buf().map_err(|cause| DumpError::Open {
         file: display_name(path),
-        source,
+        cause,
     })?;
     let reader: Box<dyn BufRead> = match Compression::sniff(head) {
         Compression::None => Box::new(buffered),
@@ -122,10 +122,10 @@ pub fn open_input(path: &Path) -> Result<Box<dyn BufRead>, DumpError> {
             flate2::bufread::MultiGzDecoder::new(buffered),
         )),
         Compression::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(buffered).map_err(|source| {
+            let decoder = zstd::stream::read::Decoder::with_buffer(buffered).map_err(|cause| {
                 DumpError::Open {
                     file: display_name(path),
-                    source,
+                    cause,
                 }
             })?;
             Box::new(BufReader::with_capacity(256 * 1024, decoder))
