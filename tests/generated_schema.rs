@@ -12,7 +12,12 @@ use flowpolicy::render::yaml;
 use flowpolicy::synth::{synthesize, SynthConfig};
 
 fn inputs(path: PathBuf) -> InputArgs {
-    InputArgs { inputs: vec![path], strict: true, cidr_groups: vec!["10.0.0.0/8".parse().unwrap()], conn_window: 120 }
+    InputArgs {
+        inputs: vec![path],
+        strict: true,
+        cidr_groups: vec!["10.0.0.0/8".parse().unwrap()],
+        conn_window: 120,
+    }
 }
 
 fn all_rules() -> SynthConfig {
@@ -26,18 +31,41 @@ fn all_rules() -> SynthConfig {
 }
 
 fn check(path: PathBuf) -> usize {
-    let (graph, _) = load_graph(&inputs(path.clone())).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+    let (graph, _) =
+        load_graph(&inputs(path.clone())).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
     let mut checked = 0;
-    for cfg in [all_rules(), SynthConfig { apiserver_cluster_wide: true, ..all_rules() }, SynthConfig::default()] {
+    for cfg in [
+        all_rules(),
+        SynthConfig {
+            apiserver_cluster_wide: true,
+            ..all_rules()
+        },
+        SynthConfig::default(),
+    ] {
         let set = synthesize(&graph, &cfg);
         for doc in yaml::documents(&set) {
             let value: serde_json::Value = serde_yaml::from_str(&doc.yaml).unwrap();
             if let Err(errors) = common::validate_policy_yaml(&value) {
-                panic!("{} → {}: schema errors {errors:#?}\n{}", path.display(), doc.path.display(), doc.yaml);
+                panic!(
+                    "{} → {}: schema errors {errors:#?}\n{}",
+                    path.display(),
+                    doc.path.display(),
+                    doc.yaml
+                );
             }
             let loaded = flowpolicy::policy::load_str(&doc.yaml, &doc.path);
-            assert_eq!(loaded.policies.len(), 1, "{}: {:?}", doc.path.display(), loaded.invalid);
-            assert!(loaded.policies[0].notes.is_empty(), "{:?}", loaded.policies[0].notes);
+            assert_eq!(
+                loaded.policies.len(),
+                1,
+                "{}: {:?}",
+                doc.path.display(),
+                loaded.invalid
+            );
+            assert!(
+                loaded.policies[0].notes.is_empty(),
+                "{:?}",
+                loaded.policies[0].notes
+            );
             checked += 1;
         }
     }

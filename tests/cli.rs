@@ -1,0 +1,224 @@
+//! The binary end to end: the README's demo command (with the release build),
+//! and bad input of every kind giving a clear message and exit code 2, never a
+//! panic.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+
+use predicates::prelude::*;
+
+fn demo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.jsonpb.zst")
+}
+
+fn flowpolicy() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("flowpolicy").unwrap()
+}
+
+#[test]
+fn release_binary_on_the_demo_prints_the_summary() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "--bin", "flowpolicy"])
+        .current_dir(&root)
+        .status()
+        .expect("cargo build --release");
+    assert!(status.success());
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let out = tempfile::tempdir().unwrap();
+    let policies = out.path().join("policies");
+    let output = Command::new(target.join("release/flowpolicy"))
+        .args([
+            "recommend",
+            demo().to_str().unwrap(),
+            "--cidr-group",
+            "10.0.0.0/8",
+            "--out",
+            policies.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let summary = stderr.lines().last().unwrap();
+    assert!(
+        summary.starts_with(
+            "flowpolicy: 47321 flows read from 1 input (0 malformed lines, 216 flows skipped), 95 workloads, 398 edges, 97 policies (95 CiliumNetworkPolicy, 2 CiliumClusterwideNetworkPolicy)"
+        ),
+        "{summary}"
+    );
+    assert!(
+        stderr.contains("events were lost by Hubble"),
+        "lost events must be reported: {stderr}"
+    );
+    assert!(policies
+        .join("cluster/flowpolicy-foundation-dns.yaml")
+        .exists());
+    assert!(policies.join("dbms/pgadmin.yaml").exists());
+    assert_eq!(
+        std::fs::read_dir(&policies).unwrap().count(),
+        19,
+        "18 namespaces plus cluster/"
+    );
+}
+
+#[test]
+fn stdout_gets_a_multi_document_stream() {
+    flowpolicy()
+        .args(["recommend", "-", "--no-foundation"])
+        .write_stdin(
+            std::fs::read(
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../shared/data/flows/cilium_hubble-otel__basic-sample-10-flows.json"),
+            )
+            .unwrap(),
+        )
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(
+            "---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n",
+        ))
+        .stderr(predicate::str::contains(
+            "flowpolicy: 10 flows read from 1 input",
+        ));
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    flowpolicy()
+        .args(["recommend", "no-such-file.jsonpb"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "cannot open no-such-file.jsonpb: No such file or directory",
+        ));
+}
+
+#[test]
+fn wrong_file_is_named_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("pod.yaml");
+    std::fs::write(&f, "apiVersion: v1\nkind: Pod\n").unwrap();
+    flowpolicy()
+        .args(["recommend", f.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("does not look like a Hubble flow dump")
+                .and(predicate::str::contains("pod.yaml:1:")),
+        );
+}
+
+#[test]
+fn malformed_lines_are_reported_and_strict_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("flows.jsonpb");
+    let good = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data/flows/cilium_hubble-otel__basic-sample-10-flows.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        &f,
+        format!("{good}{{\"flow\": {{\"verdict\": \nnot json at all\n"),
+    )
+    .unwrap();
+    flowpolicy()
+        .args(["recommend", f.to_str().unwrap()])
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains("flows.jsonpb:11:")
+                .and(predicate::str::contains("2 malformed lines")),
+        );
+    flowpolicy()
+        .args(["recommend", "--strict", f.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("flows.jsonpb:11:").and(predicate::str::contains("--strict")),
+        );
+}
+
+#[test]
+fn truncated_gzip_keeps_what_was_read_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("flows.jsonpb.gz");
+    let raw = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data/flows/cilium_hubble-otel__basic-sample-400-tcp-flows.json"),
+    )
+    .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw).unwrap();
+    let bytes = gz.finish().unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+    flowpolicy()
+        .args(["recommend", f.to_str().unwrap()])
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains("input ends early").and(predicate::str::contains("truncated")),
+        );
+    flowpolicy()
+        .args(["recommend", "--strict", f.to_str().unwrap()])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn existing_output_directory_is_never_silently_clobbered() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("policies");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("mine.yaml"), "keep: me\n").unwrap();
+    let flows = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/flows/cilium_hubble-otel__basic-sample-10-flows.json");
+    flowpolicy()
+        .args([
+            "recommend",
+            flows.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("refusing to overwrite")
+                .and(predicate::str::contains("--force")),
+        );
+    assert!(out.join("mine.yaml").exists());
+    flowpolicy()
+        .args([
+            "recommend",
+            flows.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--force",
+        ])
+        .assert()
+        .success();
+    assert!(!out.join("mine.yaml").exists());
+}
+
+#[test]
+fn bad_flags_explain_themselves() {
+    flowpolicy()
+        .args(["recommend", "x", "--cidr-group", "ten"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--cidr-group"));
+    flowpolicy()
+        .args(["recommend"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("FLOWS"));
+    flowpolicy()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("recommend"));
+}
