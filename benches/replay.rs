@@ -48,16 +48,50 @@ fn endpoint(app: usize) -> (Endpoint, String) {
         format!("k8s:io.kubernetes.pod.namespace={ns}"),
     ];
     let ip = format!("10.{}.{}.{}", 1 + app / 65536, (app / 256) % 256, app % 256);
-    (Endpoint { identity: 1000 + app as u32, namespace: ns, labels, pod_name: format!("{name}-0"), ..Default::default() }, ip)
+    (
+        Endpoint {
+            identity: 1000 + app as u32,
+            namespace: ns,
+            labels,
+            pod_name: format!("{name}-0"),
+            ..Default::default()
+        },
+        ip,
+    )
 }
 
-fn packet(src: &(Endpoint, String), dst: &(Endpoint, String), sp: u32, dp: u32, syn: bool, ack: bool, reply: bool, t: i64) -> GetFlowsResponse {
+fn packet(
+    src: &(Endpoint, String),
+    dst: &(Endpoint, String),
+    sp: u32,
+    dp: u32,
+    syn: bool,
+    ack: bool,
+    reply: bool,
+    t: i64,
+) -> GetFlowsResponse {
     let f = Flow {
-        time: Some(pbjson_types::Timestamp { seconds: 1_800_000_000 + t / 1000, nanos: ((t % 1000) * 1_000_000) as i32 }),
+        time: Some(pbjson_types::Timestamp {
+            seconds: 1_800_000_000 + t / 1000,
+            nanos: ((t % 1000) * 1_000_000) as i32,
+        }),
         verdict: flow::Verdict::Forwarded as i32,
-        ip: Some(flow::Ip { source: src.1.clone(), destination: dst.1.clone(), ip_version: flow::IpVersion::IPv4 as i32, ..Default::default() }),
+        ip: Some(flow::Ip {
+            source: src.1.clone(),
+            destination: dst.1.clone(),
+            ip_version: flow::IpVersion::IPv4 as i32,
+            ..Default::default()
+        }),
         l4: Some(Layer4 {
-            protocol: Some(Protocol::Tcp(Tcp { source_port: sp, destination_port: dp, flags: Some(TcpFlags { syn, ack, ..Default::default() }) })),
+            protocol: Some(Protocol::Tcp(Tcp {
+                source_port: sp,
+                destination_port: dp,
+                flags: Some(TcpFlags {
+                    syn,
+                    ack,
+                    ..Default::default()
+                }),
+            })),
         }),
         source: Some(src.0.clone()),
         destination: Some(dst.0.clone()),
@@ -67,7 +101,11 @@ fn packet(src: &(Endpoint, String), dst: &(Endpoint, String), sp: u32, dp: u32, 
         traffic_direction: flow::TrafficDirection::Egress as i32,
         ..Default::default()
     };
-    GetFlowsResponse { node_name: "bench-node".into(), time: f.time, response_types: Some(ResponseTypes::Flow(f)) }
+    GetFlowsResponse {
+        node_name: "bench-node".into(),
+        time: f.time,
+        response_types: Some(ResponseTypes::Flow(f)),
+    }
 }
 
 /// Writes `flows` flows (connections of 3 packets over a fixed edge set).
@@ -75,8 +113,15 @@ fn generate(path: &Path, flows: usize) -> u64 {
     let apps = NAMESPACES * APPS_PER_NS;
     let eps: Vec<_> = (0..apps).map(endpoint).collect();
     let mut rng = Rng(42);
-    let edges: Vec<(usize, usize, u32)> =
-        (0..EDGES).map(|_| (rng.below(apps), rng.below(apps), [80, 443, 5432, 6379, 8080, 9090][rng.below(6)])).collect();
+    let edges: Vec<(usize, usize, u32)> = (0..EDGES)
+        .map(|_| {
+            (
+                rng.below(apps),
+                rng.below(apps),
+                [80, 443, 5432, 6379, 8080, 9090][rng.below(6)],
+            )
+        })
+        .collect();
     let file = std::fs::File::create(path).unwrap();
     let mut z = zstd::stream::write::Encoder::new(std::io::BufWriter::new(file), 1).unwrap();
     let mut bytes = 0u64;
@@ -103,28 +148,52 @@ fn generate(path: &Path, flows: usize) -> u64 {
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 fn run(path: &Path) -> (f64, u64, usize, usize, f64) {
-    let args = InputArgs { inputs: vec![path.to_path_buf()], strict: true, cidr_groups: vec![], conn_window: 120 };
+    let args = InputArgs {
+        inputs: vec![path.to_path_buf()],
+        strict: true,
+        cidr_groups: vec![],
+        conn_window: 120,
+    };
     let start = Instant::now();
     let (graph, report) = load_graph(&args).unwrap();
     let load = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let set = synthesize(&graph, &SynthConfig { foundation: true, ..SynthConfig::default() });
+    let set = synthesize(
+        &graph,
+        &SynthConfig {
+            foundation: true,
+            ..SynthConfig::default()
+        },
+    );
     let docs = yaml::documents(&set);
     let synth = start.elapsed().as_secs_f64();
     std::hint::black_box(yaml::stream(&docs));
-    (load, report.interpret.flows, graph.edge_count(), set.len(), synth)
+    (
+        load,
+        report.interpret.flows,
+        graph.edge_count(),
+        set.len(),
+        synth,
+    )
 }
 
 fn main() {
     // Each measurement runs in a fresh child process so its peak RSS is its own.
     if let Ok(path) = std::env::var("FLOWPOLICY_BENCH_CHILD") {
         let (load, read, edges, policies, synth) = run(Path::new(&path));
-        let raw: f64 = std::env::var("FLOWPOLICY_BENCH_RAW").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let raw: f64 = std::env::var("FLOWPOLICY_BENCH_RAW")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
         println!(
             "{:>10} {:>10.1} {:>9.2} {:>12.0} {:>7} {:>9} {:>10.3} {:>12.1}",
             read,
@@ -138,10 +207,19 @@ fn main() {
         );
         return;
     }
-    let flows: usize = std::env::var("FLOWPOLICY_BENCH_FLOWS").ok().and_then(|v| v.parse().ok()).unwrap_or(600_000);
+    let flows: usize = std::env::var("FLOWPOLICY_BENCH_FLOWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600_000);
     let dir = tempfile::tempdir().unwrap();
-    println!("flowpolicy replay benchmark ({EDGES} edges among {} workloads)", NAMESPACES * APPS_PER_NS);
-    println!("{:>10} {:>10} {:>9} {:>12} {:>7} {:>9} {:>10} {:>12}", "flows", "MB (raw)", "load s", "flows/s", "edges", "policies", "synth s", "peak RSS MiB");
+    println!(
+        "flowpolicy replay benchmark ({EDGES} edges among {} workloads)",
+        NAMESPACES * APPS_PER_NS
+    );
+    println!(
+        "{:>10} {:>10} {:>9} {:>12} {:>7} {:>9} {:>10} {:>12}",
+        "flows", "MB (raw)", "load s", "flows/s", "edges", "policies", "synth s", "peak RSS MiB"
+    );
     for n in [flows / 4, flows] {
         let path = dir.path().join(format!("bench-{n}.jsonpb.zst"));
         let raw = generate(&path, n);

@@ -283,3 +283,25 @@ fn output_is_deterministic() {
     let b = yaml(&policies(&flows).namespaced);
     assert_eq!(a, b);
 }
+
+#[test]
+fn proxy_flows_naming_a_pod_as_world_use_its_known_identity() {
+    let mut flows = tcp_conn(&web(), &db(), 40000, 5432, 0);
+    // The L7 proxy reports the remote pod as reserved:world but names it.
+    let mut proxied = db();
+    proxied.0 = flowpolicy::proto::flow::Endpoint {
+        identity: 2,
+        namespace: "data".into(),
+        labels: vec!["reserved:world".into()],
+        pod_name: "postgres-0".into(),
+        ..Default::default()
+    };
+    flows.extend(tcp_conn(&web(), &proxied, 40001, 5432, 1));
+    let mut unknown = proxied.clone();
+    unknown.1 = "10.1.9.9".into();
+    flows.extend(tcp_conn(&web(), &unknown, 40002, 5432, 2));
+    let g = graph_of(&flows);
+    assert_eq!(g.edges_sorted().len(), 1, "no CIDR peer for a pod address");
+    let text = yaml(&policies(&flows).namespaced);
+    assert!(!text.contains("toCIDR"), "{text}");
+}

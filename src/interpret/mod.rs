@@ -75,6 +75,9 @@ pub enum SkipReason {
     IcmpRelated,
     /// Source or destination carries no identity at all.
     UnknownPeer,
+    /// A pod the L7 proxy reported as `reserved:world` (identity not yet
+    /// known to it) whose address was never seen with its real identity.
+    UnresolvedPod,
     /// Neither end is a workload (node-to-node, host-to-world…): no pod policy applies.
     NoWorkload,
 }
@@ -87,6 +90,9 @@ impl SkipReason {
             SkipReason::ErrorVerdict => "error verdict",
             SkipReason::IcmpRelated => "ICMP errors (related to other connections)",
             SkipReason::UnknownPeer => "peer without identity",
+            SkipReason::UnresolvedPod => {
+                "pods reported as world by the proxy, never seen with their identity"
+            }
             SkipReason::NoWorkload => "no workload on either side",
         }
     }
@@ -126,6 +132,8 @@ pub struct Interpreter {
     dns: DnsCache,
     conns: ConnTracker,
     endpoints: HashMap<u64, (Vec<String>, String, u32, Arc<EndpointKind>)>,
+    /// Workload identity last seen per pod address, to repair proxy flows.
+    pod_ips: HashMap<IpAddr, Arc<EndpointKind>>,
     pub stats: InterpretStats,
 }
 
@@ -137,6 +145,7 @@ impl Interpreter {
             dns: DnsCache::default(),
             conns,
             endpoints: HashMap::new(),
+            pod_ips: HashMap::new(),
             stats: InterpretStats::default(),
         }
     }
@@ -175,8 +184,8 @@ impl Interpreter {
             .entry(basis_name(basis).to_string())
             .or_default() += 1;
         let (src_ip, dst_ip) = ips(f);
-        let src = self.endpoint(f.source.as_ref());
-        let dst = self.endpoint(f.destination.as_ref());
+        let src = self.endpoint(f.source.as_ref(), src_ip)?;
+        let dst = self.endpoint(f.destination.as_ref(), dst_ip)?;
         if matches!(*src, EndpointKind::Unknown) || matches!(*dst, EndpointKind::Unknown) {
             return Err(SkipReason::UnknownPeer);
         }
@@ -237,11 +246,33 @@ impl Interpreter {
     }
 
     /// Classifies an endpoint, caching by identity and labels so the labels of
-    /// a busy identity are parsed once.
-    fn endpoint(&mut self, ep: Option<&flow::Endpoint>) -> Arc<EndpointKind> {
+    /// a busy identity are parsed once. Pods the L7 proxy reported as world
+    /// (it names the pod but not its identity) get the identity last seen for
+    /// their address.
+    fn endpoint(
+        &mut self,
+        ep: Option<&flow::Endpoint>,
+        ip: Option<IpAddr>,
+    ) -> Result<Arc<EndpointKind>, SkipReason> {
         let Some(e) = ep else {
-            return Arc::new(EndpointKind::Unknown);
+            return Ok(Arc::new(EndpointKind::Unknown));
         };
+        let kind = self.classify_cached(e);
+        match (&*kind, ip) {
+            (EndpointKind::Workload(_), Some(ip)) => {
+                if self.pod_ips.get(&ip).is_none_or(|k| !Arc::ptr_eq(k, &kind)) {
+                    self.pod_ips.insert(ip, kind.clone());
+                }
+                Ok(kind)
+            }
+            (EndpointKind::World, _) if !e.pod_name.is_empty() => ip
+                .and_then(|ip| self.pod_ips.get(&ip).cloned())
+                .ok_or(SkipReason::UnresolvedPod),
+            _ => Ok(kind),
+        }
+    }
+
+    fn classify_cached(&mut self, e: &flow::Endpoint) -> Arc<EndpointKind> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         e.identity.hash(&mut h);
         e.namespace.hash(&mut h);

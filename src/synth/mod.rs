@@ -150,7 +150,7 @@ pub fn synthesize(graph: &TrafficGraph, cfg: &SynthConfig) -> PolicySet {
     }
     if ctx.resolvers.is_empty() {
         set.warnings.push(
-            "no DNS resolver seen in the flows (no answers on UDP 53/5353): DNS rules and toFQDNs cannot be scoped to it"
+            "no DNS resolver seen in the flows (no answers on UDP/TCP 53 or 5353): DNS rules and toFQDNs cannot be scoped to it"
                 .to_string(),
         );
     }
