@@ -56,7 +56,11 @@ pub fn clusterwide(ctx: &Context<'_>) -> Vec<CiliumClusterwideNetworkPolicy> {
 fn dns(ctx: &Context<'_>) -> Option<CiliumClusterwideNetworkPolicy> {
     // World resolvers that a few pods query directly stay in those pods' own
     // policies: the foundation must not open the internet's DNS to everyone.
-    let in_cluster: Vec<_> = ctx.resolvers.iter().filter(|r| !r.peer.is_world()).collect();
+    let in_cluster: Vec<_> = ctx
+        .resolvers
+        .iter()
+        .filter(|r| !r.peer.is_world())
+        .collect();
     if in_cluster.is_empty() {
         return None;
     }

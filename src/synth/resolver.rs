@@ -49,7 +49,11 @@ pub fn detect(graph: &TrafficGraph) -> Vec<Resolver> {
         })
         .collect();
     out.sort_by(|a, b| {
-        (a.peer.is_world(), std::cmp::Reverse(a.clients), &a.peer).cmp(&(b.peer.is_world(), std::cmp::Reverse(b.clients), &b.peer))
+        (a.peer.is_world(), std::cmp::Reverse(a.clients), &a.peer).cmp(&(
+            b.peer.is_world(),
+            std::cmp::Reverse(b.clients),
+            &b.peer,
+        ))
     });
     out
 }
