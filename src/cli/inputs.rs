@@ -1,15 +1,21 @@
-//! Turning the user's inputs (dump files, `-`) into one traffic graph: the
-//! source → interpret → graph stages wired together, streaming, with a
-//! report of everything that was read, skipped or lost.
+//! Turning the user's inputs (dump files, baselines, `-`) into one traffic
+//! graph: the source → interpret → graph stages wired together, streaming,
+//! with a report of everything that was read, skipped or lost.
+//!
+//! Every input is sniffed after decompression: a flowpolicy baseline (its
+//! first bytes are `{"format": "flowpolicy-baseline"`, or its name ends in
+//! `.baseline`) is decoded and merged in; anything else is replayed as a
+//! Hubble dump. Every command that reads flows goes through [`load_graph`].
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
 use ipnet::IpNet;
 
+use crate::graph::baseline::{self, Baseline, BaselineMeta};
 use crate::graph::TrafficGraph;
 use crate::interpret::{InterpretConfig, InterpretStats, Interpreter};
 use crate::source::dump::{self, DumpOptions, FileReport};
@@ -18,7 +24,8 @@ use crate::source::event::SourceEvent;
 /// Flags shared by every command that reads flows.
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
-    /// Hubble dumps (`hubble observe -o jsonpb`, exporter files; plain, .gz or .zst) or `-` for stdin.
+    /// Hubble dumps (`hubble observe -o jsonpb`, exporter files; plain, .gz or .zst),
+    /// flowpolicy baselines (`observe --baseline`), or `-` for stdin.
     #[arg(required = true, value_name = "FLOWS")]
     pub inputs: Vec<PathBuf>,
     /// Fail on the first malformed line or truncated file instead of skipping it.
@@ -34,6 +41,14 @@ pub struct InputArgs {
 }
 
 impl InputArgs {
+    /// The settings a baseline records for flows read with these flags.
+    pub fn settings(&self) -> baseline::Settings {
+        baseline::Settings {
+            cidr_groups: self.cidr_groups.iter().copied().collect(),
+            conn_window_seconds: [self.conn_window].into(),
+        }
+    }
+
     pub fn interpret_config(&self) -> InterpretConfig {
         InterpretConfig {
             cidr_groups: self.cidr_groups.clone(),
@@ -48,6 +63,11 @@ impl InputArgs {
 pub struct LoadReport {
     pub files: Vec<FileReport>,
     pub interpret: InterpretStats,
+    /// Number of inputs that were baselines.
+    pub baselines: usize,
+    /// Run facts, settings and resume points of the baselines (merged),
+    /// plus the settings the dumps were read with.
+    pub meta: BaselineMeta,
 }
 
 impl LoadReport {
@@ -60,17 +80,36 @@ impl LoadReport {
     }
 }
 
-/// Reads every input into one graph.
+/// Reads every input into one graph: baselines are merged, dumps replayed
+/// (through one interpreter, so connections and DNS answers carry across
+/// files).
 pub fn load_graph(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
     let mut graph = TrafficGraph::new();
     let mut interpreter = Interpreter::new(args.interpret_config());
+    let mut report = LoadReport::default();
     let progress = spinner();
-    let files = dump::read_dumps(
-        &args.inputs,
-        DumpOptions {
-            strict: args.strict,
-        },
-        |event| {
+    let opts = DumpOptions {
+        strict: args.strict,
+    };
+    let mut dumps = 0usize;
+    for path in &args.inputs {
+        let name = dump::display_name(path);
+        let mut reader = dump::open_input(path)?;
+        if is_baseline(path, &mut reader) {
+            let b = Baseline::decode(&name, reader)?;
+            report.files.push(FileReport {
+                file: name,
+                flows: b.graph.coverage.flows,
+                ..FileReport::default()
+            });
+            report.baselines += 1;
+            baseline::add_stats(&mut report.interpret, &b.interpret);
+            report.meta.merge(&b.meta);
+            graph.merge(&b.graph);
+            continue;
+        }
+        dumps += 1;
+        let file = dump::read_one(&name, reader, opts, &mut |event| {
             feed(&mut graph, &mut interpreter, event);
             if let Some(p) = &progress {
                 if interpreter.stats.flows.is_multiple_of(8192) {
@@ -81,18 +120,32 @@ pub fn load_graph(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
                     ));
                 }
             }
-        },
-    )?;
+        })?;
+        report.files.push(file);
+    }
     if let Some(p) = progress {
         p.finish_and_clear();
     }
-    Ok((
-        graph,
-        LoadReport {
-            files,
-            interpret: interpreter.stats,
-        },
-    ))
+    baseline::add_stats(&mut report.interpret, &interpreter.stats);
+    if dumps > 0 {
+        report.meta.merge(&BaselineMeta {
+            settings: args.settings(),
+            ..BaselineMeta::default()
+        });
+    }
+    Ok((graph, report))
+}
+
+/// Whether an opened input is a baseline (peeks without consuming).
+fn is_baseline(path: &Path, reader: &mut Box<dyn BufRead>) -> bool {
+    if path.extension().is_some_and(|e| e == "baseline") {
+        return true;
+    }
+    match reader.fill_buf() {
+        Ok(head) => baseline::looks_like_baseline(head),
+        // The dump reader reports the error with its position.
+        Err(_) => false,
+    }
 }
 
 /// Adds one source event to the graph.

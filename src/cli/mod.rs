@@ -1,8 +1,13 @@
 //! The command line: clap definitions and one file per subcommand wiring the
 //! pipeline stages together. No domain logic lives here.
 
+pub mod duration;
+pub mod graph;
 pub mod inputs;
+pub mod merge;
+pub mod observe;
 pub mod recommend;
+pub mod stability;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +26,9 @@ use clap::{Parser, Subcommand};
     cilium hubble port-forward &\n  \
     hubble observe --all -o jsonpb > flows.jsonpb\n  \
     flowpolicy recommend flows.jsonpb --out policies/\n\n\
+For a week-long baseline that survives restarts:\n  \
+    flowpolicy observe --baseline main.baseline --duration 7d\n  \
+    flowpolicy recommend main.baseline --out policies/\n\n\
 Try it on the bundled demo:\n  flowpolicy recommend fixtures/demo.jsonpb.zst --cidr-group 10.0.0.0/8"
 )]
 pub struct Cli {
@@ -32,11 +40,20 @@ pub struct Cli {
 pub enum Command {
     /// Generate least-privilege CiliumNetworkPolicies from observed flows.
     Recommend(recommend::RecommendArgs),
+    /// Follow Hubble Relay and build or continue a baseline file.
+    Observe(Box<observe::ObserveArgs>),
+    /// Combine baselines (and dumps) into one baseline.
+    Merge(merge::MergeArgs),
+    /// Export the traffic graph as DOT, Mermaid or JSON.
+    Graph(graph::GraphArgs),
 }
 
 /// Runs the parsed command; the result's error is printed by main.
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Recommend(a) => recommend::run(&a).map(|_| std::process::ExitCode::SUCCESS),
+        Command::Observe(a) => observe::run(&a),
+        Command::Merge(a) => merge::run(&a).map(|_| std::process::ExitCode::SUCCESS),
+        Command::Graph(a) => graph::run(&a).map(|_| std::process::ExitCode::SUCCESS),
     }
 }

@@ -80,6 +80,7 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
     for w in &set.warnings {
         eprintln!("warning: {w}");
     }
+    super::stability::print(&graph);
     let resolvers: Vec<String> = set.resolvers.iter().map(|r| r.peer.to_string()).collect();
     if !resolvers.is_empty() {
         eprintln!("  DNS resolver: {}", resolvers.join(", "));

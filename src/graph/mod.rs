@@ -6,7 +6,9 @@
 //!
 //! It knows nothing about Cilium rule syntax.
 
+pub mod baseline;
 pub mod evidence;
+pub mod stability;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;

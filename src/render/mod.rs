@@ -1,5 +1,6 @@
 //! Rendering: policy sets to YAML documents and file layouts. Decides
 //! nothing about policy content.
 
+pub mod graph_export;
 pub mod layout;
 pub mod yaml;

@@ -1,0 +1,434 @@
+//! `flowpolicy observe`: follow Hubble Relay and aggregate every flow into a
+//! baseline file that survives relay restarts, port-forward drops and
+//! laptop sleeps, and that a later run continues.
+//!
+//! At start the relay's `ServerStatus` is shown (nodes, buffer fill), then
+//! everything still in the nodes' ring buffers is read and new flows are
+//! followed. Flows go through the same interpreter and graph as a replayed
+//! dump ([`super::inputs::feed`]), so memory grows with distinct edges, not
+//! with flows. A broken stream reconnects with backoff and jitter and
+//! resumes at the last flow time; the resume point is saved in the
+//! baseline. The baseline is written atomically every `--checkpoint-every`
+//! and on exit. Ctrl-C (or SIGTERM) saves and exits 0; a second one exits
+//! at once (130), leaving the last checkpoint intact.
+//!
+//! The tokio runtime lives here; `main` stays synchronous.
+
+mod live;
+mod progress;
+mod record;
+
+use std::cell::RefCell;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use chrono::{DateTime, Utc};
+use clap::Args;
+use ipnet::IpNet;
+use tokio::sync::watch;
+
+use super::duration::{human, parse_duration, parse_time};
+use super::inputs::{self, LoadReport};
+use crate::graph::baseline::{Baseline, Settings};
+use crate::interpret::InterpretConfig;
+use crate::source::dump;
+use crate::source::relay::{
+    follow, server_status, Backoff, FollowEnd, FollowOptions, RelayConfig, ServerStatus,
+    DEFAULT_SERVER,
+};
+use live::Live;
+use record::Recorder;
+
+/// Default `--conn-window` (seconds), as for dumps.
+const DEFAULT_CONN_WINDOW: u64 = 120;
+
+/// Follow Hubble Relay and build (or continue) a baseline file.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    cilium hubble port-forward &\n  \
+    flowpolicy observe --baseline main.baseline --duration 7d     # Ctrl-C any time; run again to continue\n  \
+    flowpolicy recommend main.baseline --out policies/\n  \
+    flowpolicy observe --baseline shop.baseline --namespace shop --record shop.jsonpb.zst\n\n\
+The baseline is saved atomically every --checkpoint-every and on exit. Ctrl-C saves and exits;\n\
+a second Ctrl-C quits at once (the last checkpoint stays intact).")]
+pub struct ObserveArgs {
+    /// The baseline file to create or continue.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: PathBuf,
+    /// Stop when the baseline has been observed this long in total, over
+    /// all runs (e.g. 30m, 36h, 7d). Without it, run until Ctrl-C.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
+    /// Save the baseline this often.
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    pub checkpoint_every: Duration,
+    /// Also write the raw flows (jsonpb lines, zstd) to this file, appending.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Hubble Relay address (host:port, http://…, https://…).
+    #[arg(long, env = "HUBBLE_SERVER", default_value = DEFAULT_SERVER)]
+    pub server: String,
+    /// Use TLS to reach the relay.
+    #[arg(long)]
+    pub tls: bool,
+    /// Do not verify the relay's certificate (debugging only).
+    #[arg(long)]
+    pub tls_allow_insecure: bool,
+    /// PEM CA bundles to trust for the relay (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',', value_name = "FILES")]
+    pub tls_ca_cert_files: Vec<PathBuf>,
+    /// PEM client certificate for mTLS.
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_cert_file: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_key_file: Option<PathBuf>,
+    /// Name to verify the relay's certificate against (e.g. instance.hubble-relay.cilium.io).
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+    /// Timeout for connecting and for each call.
+    #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Only flows from or to pods in this namespace (repeatable).
+    #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE")]
+    pub namespace: Vec<String>,
+    /// Leave out flows from or to pods in this namespace (repeatable).
+    #[arg(long = "not-namespace", value_name = "NAMESPACE")]
+    pub not_namespace: Vec<String>,
+    /// Oldest flow to ask for: RFC 3339 time or a duration ago (1h).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub since: Option<DateTime<Utc>>,
+    /// Stop at flows newer than this: RFC 3339 time or a duration ago.
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub until: Option<DateTime<Utc>>,
+
+    /// Group world addresses inside this prefix into one peer (repeatable);
+    /// recorded in the baseline and reused when continuing.
+    #[arg(long = "cidr-group", value_name = "CIDR")]
+    pub cidr_groups: Vec<IpNet>,
+    /// Flows of one 5-tuple within this many seconds are one connection [default: 120].
+    #[arg(long, value_name = "SECONDS")]
+    pub conn_window: Option<u64>,
+    /// First reconnect delay (doubles up to 30s, with jitter).
+    #[arg(long, value_parser = parse_duration, default_value = "500ms", hide = true)]
+    pub reconnect_delay: Duration,
+}
+
+impl ObserveArgs {
+    pub fn relay_config(&self) -> RelayConfig {
+        RelayConfig {
+            server: self.server.clone(),
+            tls: self.tls,
+            tls_allow_insecure: self.tls_allow_insecure,
+            tls_ca_cert_files: self.tls_ca_cert_files.clone(),
+            tls_client_cert_file: self.tls_client_cert_file.clone(),
+            tls_client_key_file: self.tls_client_key_file.clone(),
+            tls_server_name: self.tls_server_name.clone(),
+            timeout: self.timeout,
+            namespace: self.namespace.clone(),
+            not_namespace: self.not_namespace.clone(),
+            since: self.since,
+            until: self.until,
+        }
+    }
+
+    /// The interpretation settings: the flags, or those recorded in the
+    /// baseline being continued; conflicting ones are an error.
+    fn settings(&self, stored: Option<&Settings>) -> Result<Settings> {
+        let given = Settings {
+            cidr_groups: self.cidr_groups.iter().copied().collect(),
+            conn_window_seconds: [self.conn_window.unwrap_or(DEFAULT_CONN_WINDOW)].into(),
+        };
+        let Some(stored) = stored.filter(|s| **s != Settings::default()) else {
+            return Ok(given);
+        };
+        let mut effective = stored.clone();
+        if !self.cidr_groups.is_empty() && given.cidr_groups != stored.cidr_groups {
+            bail!(
+                "{}: the baseline was recorded with --cidr-group {}; pass the same groups, or none to reuse them",
+                self.baseline.display(),
+                list(&stored.cidr_groups)
+            );
+        }
+        if let Some(w) = self.conn_window {
+            if !stored.conn_window_seconds.is_empty() && !stored.conn_window_seconds.contains(&w) {
+                bail!(
+                    "{}: the baseline was recorded with --conn-window {}; pass the same, or none to reuse it",
+                    self.baseline.display(),
+                    list(&stored.conn_window_seconds)
+                );
+            }
+            effective.conn_window_seconds = [w].into();
+        }
+        if effective.conn_window_seconds.is_empty() {
+            effective.conn_window_seconds = [DEFAULT_CONN_WINDOW].into();
+        }
+        Ok(effective)
+    }
+}
+
+fn list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let v: Vec<String> = items.into_iter().map(|t| t.to_string()).collect();
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(",")
+    }
+}
+
+/// Loads the baseline to continue, if the file exists. A file that exists
+/// but does not load is an error (and is never overwritten).
+fn load_existing(path: &std::path::Path) -> Result<Option<Baseline>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let name = dump::display_name(path);
+    let reader = dump::open_input(path)?;
+    Ok(Some(Baseline::decode(&name, reader)?))
+}
+
+pub fn run(args: &ObserveArgs) -> Result<ExitCode> {
+    let existing = load_existing(&args.baseline)?;
+    let settings = args.settings(existing.as_ref().map(|b| &b.meta.settings))?;
+    let mut base = existing.unwrap_or_default();
+    let continuing = base.meta.observation.runs > 0 || base.graph.coverage.flows > 0;
+    base.meta.settings = settings.clone();
+    let already = Duration::from_secs(base.meta.observation.observed_seconds);
+    let remaining = match args.duration {
+        Some(total) if already >= total => {
+            eprintln!(
+                "observe: {} has already been observed for {} (--duration {}); nothing to do. Raise --duration to continue.",
+                args.baseline.display(),
+                human(already),
+                human(total)
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(total) => Some(total - already),
+        None => None,
+    };
+    if continuing {
+        let resume = base
+            .meta
+            .resume
+            .last_time
+            .map(|t| format!("; resuming at {t}"))
+            .unwrap_or_default();
+        eprintln!(
+            "observe: continuing {}: {} flows, {} workloads, {} edges, observed {} over {} run{}{resume}",
+            args.baseline.display(),
+            base.graph.coverage.flows,
+            base.graph.workloads().len(),
+            base.graph.edge_count(),
+            human(already),
+            base.meta.observation.runs,
+            if base.meta.observation.runs == 1 { "" } else { "s" },
+        );
+    }
+    let interpret = InterpretConfig {
+        cidr_groups: settings.cidr_groups.iter().copied().collect(),
+        conn_window_ns: i64::try_from(
+            *settings
+                .conn_window_seconds
+                .iter()
+                .next()
+                .unwrap_or(&DEFAULT_CONN_WINDOW),
+        )
+        .unwrap_or(i64::MAX / 1_000_000_000)
+        .saturating_mul(1_000_000_000),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(observe(args, base, interpret, remaining))
+}
+
+async fn observe(
+    args: &ObserveArgs,
+    mut base: Baseline,
+    interpret: InterpretConfig,
+    remaining: Option<Duration>,
+) -> Result<ExitCode> {
+    let cfg = args.relay_config();
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    handle_signals(stop_tx)?;
+
+    let status = server_status(&cfg).await?;
+    print_status(&cfg.server, &status);
+    base.graph
+        .coverage
+        .unavailable_nodes
+        .extend(status.unavailable_nodes.iter().cloned());
+
+    let recorder = args.record.as_deref().map(Recorder::open).transpose()?;
+    let mut live = Live::new(
+        args.baseline.clone(),
+        base,
+        interpret,
+        args.checkpoint_every,
+        remaining,
+        recorder,
+    );
+    live.checkpoint()?;
+    let live = RefCell::new(live);
+    let opts = FollowOptions {
+        backoff: Backoff {
+            initial: args.reconnect_delay,
+            ..Backoff::default()
+        },
+        deadline: remaining,
+        max_attempts: None,
+    };
+    let mut resume = live.borrow().resume.clone();
+    let sink = |event| {
+        if live.borrow_mut().on_event(event) {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    };
+    let shutdown = async {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    };
+    let tick = args.checkpoint_every.min(Duration::from_secs(1));
+    let ticker = async {
+        let mut every = tokio::time::interval(tick);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            live.borrow_mut().tick();
+        }
+    };
+    let outcome = tokio::select! {
+        r = follow(&cfg, &opts, &mut resume, sink, shutdown) => r,
+        never = ticker => never,
+    };
+    let mut live = live.into_inner();
+    debug_assert_eq!(live.resume, resume);
+    live.resume = resume;
+    live.progress.finish();
+    let saved = live.checkpoint();
+    let recorded = match live.recorder.take() {
+        Some(rec) => {
+            let lines = rec.lines;
+            rec.finish().map(|()| Some(lines))
+        }
+        None => Ok(None),
+    };
+    live.log_now();
+
+    let why = match (&outcome, &live.fatal) {
+        (_, Some(_)) => "stopped by an error",
+        (Ok(s), None) => match s.end {
+            FollowEnd::Shutdown => "interrupted",
+            FollowEnd::Deadline => "--duration reached",
+            FollowEnd::UntilReached => "--until reached",
+            FollowEnd::SinkStopped => "stopped",
+        },
+        (Err(_), None) => "stopped by an error",
+    };
+    let report = LoadReport {
+        interpret: live.total_stats(),
+        ..LoadReport::default()
+    };
+    inputs::print_load_report(&report, &live.graph);
+    super::stability::print(&live.graph);
+    eprintln!(
+        "flowpolicy: observe {why} after {}: {} flows this run ({} in the baseline), {} workloads, {} edges, {} lost events, {} reconnects; baseline {}{}",
+        human(live.elapsed()),
+        live.flows,
+        live.graph.coverage.flows,
+        live.graph.workloads().len(),
+        live.graph.edge_count(),
+        live.graph.coverage.total_lost(),
+        live.reconnects,
+        if saved.is_ok() { "saved to " } else { "NOT saved to " },
+        args.baseline.display(),
+    );
+    if let Ok(Some(lines)) = &recorded {
+        eprintln!(
+            "  recorded {lines} responses to {}",
+            args.record
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
+    saved?;
+    recorded?;
+    if let Some(e) = live.fatal {
+        return Err(e);
+    }
+    outcome?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// First SIGINT/SIGTERM: ask the loop to stop (it saves and exits 0).
+/// Second: exit at once with 130; the last checkpoint is a complete file
+/// because every write is a rename of a fully written temp file.
+fn handle_signals(stop: watch::Sender<bool>) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::spawn(async move {
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            let _ = stop.send(true);
+            eprintln!("\nobserve: interrupted: saving the baseline (Ctrl-C again quits at once; the last checkpoint stays intact)");
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            eprintln!("observe: interrupted again: exiting without a final save");
+            std::process::exit(130);
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = stop.send(true);
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(130);
+    });
+    Ok(())
+}
+
+fn print_status(server: &str, s: &ServerStatus) {
+    let nodes = match (s.num_connected_nodes, s.num_unavailable_nodes) {
+        (Some(c), Some(u)) => format!("{c} nodes connected, {u} unavailable"),
+        _ => "a single Hubble server".to_string(),
+    };
+    let fill = s
+        .buffer_fill()
+        .map(|f| {
+            format!(
+                "; buffers hold {} of {} flows ({:.0}%)",
+                s.num_flows,
+                s.max_flows,
+                f * 100.0
+            )
+        })
+        .unwrap_or_default();
+    let version = if s.version.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", s.version)
+    };
+    eprintln!("observe: relay {server}{version}: {nodes}{fill}");
+    let unavailable = s.num_unavailable_nodes.unwrap_or(0);
+    if unavailable > 0 {
+        let names = if s.unavailable_nodes.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", s.unavailable_nodes.join(", "))
+        };
+        eprintln!(
+            "warning: {unavailable} node{} unavailable to the relay{names}; their flows are missing until they return (recorded as a coverage gap)",
+            if unavailable == 1 { " is" } else { "s are" }
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! Is the baseline done? Derived from the graph alone: when each edge was
+//! first seen, how many new edges appeared per hour of the window, and a
+//! verdict.
+//!
+//! Time is flow time, not wall time: the window is the first to the last
+//! flow of the baseline and "now" is its last flow, so the verdict is the
+//! same for a live baseline, a replayed dump and a merged baseline. The rule:
+//! **stable** when the window is at least 48 h and no edge appeared in its
+//! last 24 h; otherwise **still learning**, with the number of edges first
+//! seen in the last 6 h.
+
+use std::time::Duration;
+
+use super::{EdgeData, TrafficGraph};
+use crate::interpret::peer::Peer;
+
+/// Shortest window that can be called stable.
+pub const MIN_WINDOW: Duration = Duration::from_secs(48 * 3600);
+/// How long without a new edge before a long enough window is stable.
+pub const QUIET_FOR: Duration = Duration::from_secs(24 * 3600);
+/// "Recent" for the still-learning count.
+pub const RECENT: Duration = Duration::from_secs(6 * 3600);
+
+const HOUR_NS: i64 = 3_600_000_000_000;
+
+/// First and last time (ns) any port of an edge saw traffic (0: unknown).
+pub fn edge_span(e: &EdgeData) -> (i64, i64) {
+    let mut first = 0i64;
+    let mut last = 0i64;
+    for stats in e.ports.values() {
+        for t in [&stats.allowed, &stats.dropped].into_iter().flatten() {
+            if t.first_seen != 0 && (first == 0 || t.first_seen < first) {
+                first = t.first_seen;
+            }
+            last = last.max(t.last_seen);
+        }
+    }
+    (first, last)
+}
+
+/// The verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No timed flow at all.
+    Empty,
+    /// Long enough and quiet long enough.
+    Stable,
+    /// New edges may still come.
+    StillLearning,
+}
+
+/// Stability signals of a graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stability {
+    /// First and last flow (ns since the epoch).
+    pub window_start: i64,
+    pub window_end: i64,
+    pub edges: usize,
+    /// First-seen time of the newest edge.
+    pub last_new_edge: i64,
+    /// New edges per hour of the window, oldest hour first.
+    pub new_per_hour: Vec<u64>,
+    /// Edges first seen within [`RECENT`] of the window's end.
+    pub recent_new: usize,
+    pub verdict: Verdict,
+}
+
+impl Stability {
+    pub fn of(graph: &TrafficGraph) -> Stability {
+        let (start, end) = (graph.coverage.first_flow, graph.coverage.last_flow);
+        let firsts: Vec<i64> = graph
+            .edges_sorted()
+            .into_iter()
+            .map(|(_, _, e)| edge_span(e).0)
+            .filter(|t| *t != 0)
+            .collect();
+        let last_new_edge = firsts.iter().copied().max().unwrap_or(0);
+        let hours = if end > start {
+            ((end - start) / HOUR_NS + 1) as usize
+        } else {
+            1
+        };
+        let mut new_per_hour = vec![0u64; hours.min(24 * 366)];
+        for t in &firsts {
+            let i = ((t - start).max(0) / HOUR_NS) as usize;
+            if let Some(slot) = new_per_hour.get_mut(i.min(hours - 1)) {
+                *slot += 1;
+            }
+        }
+        let recent_from = end - RECENT.as_nanos() as i64;
+        let recent_new = firsts.iter().filter(|t| **t > recent_from).count();
+        let verdict = if start == 0 || end == 0 {
+            Verdict::Empty
+        } else if end - start >= MIN_WINDOW.as_nanos() as i64
+            && end - last_new_edge >= QUIET_FOR.as_nanos() as i64
+        {
+            Verdict::Stable
+        } else {
+            Verdict::StillLearning
+        };
+        Stability {
+            window_start: start,
+            window_end: end,
+            edges: graph.edge_count(),
+            last_new_edge,
+            new_per_hour,
+            recent_new,
+            verdict,
+        }
+    }
+
+    /// Length of the window.
+    pub fn window(&self) -> Duration {
+        ns(self.window_end - self.window_start)
+    }
+
+    /// Time from the newest edge to the end of the window.
+    pub fn quiet(&self) -> Duration {
+        if self.last_new_edge == 0 {
+            return self.window();
+        }
+        ns(self.window_end - self.last_new_edge)
+    }
+
+    /// One line: the verdict and why.
+    pub fn verdict_line(&self) -> String {
+        match self.verdict {
+            Verdict::Empty => "no timed flows: nothing to judge".to_string(),
+            Verdict::Stable => format!(
+                "stable: no new edge for {} (window {})",
+                span(self.quiet()),
+                span(self.window())
+            ),
+            Verdict::StillLearning => {
+                let why = if self.window() < MIN_WINDOW {
+                    format!(
+                        "window {} of at least {}",
+                        span(self.window()),
+                        span(MIN_WINDOW)
+                    )
+                } else {
+                    format!(
+                        "no new edge for {} of the {} needed",
+                        span(self.quiet()),
+                        span(QUIET_FOR)
+                    )
+                };
+                format!(
+                    "still learning: {} new edge{} in the last {} ({why}; last new edge {} before the last flow)",
+                    self.recent_new,
+                    if self.recent_new == 1 { "" } else { "s" },
+                    span(RECENT),
+                    span(self.quiet()),
+                )
+            }
+        }
+    }
+
+    /// New edges per hour, the last `n` hours, as `12 3 0 0 1`.
+    pub fn per_hour_line(&self, n: usize) -> String {
+        let skip = self.new_per_hour.len().saturating_sub(n);
+        let tail: Vec<String> = self.new_per_hour[skip..]
+            .iter()
+            .map(u64::to_string)
+            .collect();
+        let label = if skip > 0 {
+            format!("last {} h of {} h", n, self.new_per_hour.len())
+        } else {
+            format!("{} h", self.new_per_hour.len())
+        };
+        format!(
+            "new edges per hour ({label}, oldest first): {}",
+            tail.join(" ")
+        )
+    }
+}
+
+/// The `n` edges first seen most recently: (initiator, responder, first seen).
+pub fn newest_edges(graph: &TrafficGraph, n: usize) -> Vec<(&Peer, &Peer, i64)> {
+    let mut v: Vec<(&Peer, &Peer, i64)> = graph
+        .edges_sorted()
+        .into_iter()
+        .map(|(a, b, e)| (a, b, edge_span(e).0))
+        .collect();
+    v.sort_by(|x, y| y.2.cmp(&x.2).then_with(|| (x.0, x.1).cmp(&(y.0, y.1))));
+    v.truncate(n);
+    v
+}
+
+fn ns(v: i64) -> Duration {
+    Duration::from_nanos(v.max(0) as u64)
+}
+
+/// `36 h`, `2.5 d`, `12 min`, `40 s`.
+pub fn span(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 4.0 * 86400.0 {
+        format!("{:.1} d", s / 86400.0)
+    } else if s >= 2.0 * 3600.0 {
+        format!("{:.0} h", s / 3600.0)
+    } else if s >= 120.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{s:.0} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{evidence::Tally, PortStats};
+    use crate::interpret::l4::{PortKey, Proto};
+    use crate::interpret::peer::Entity;
+
+    fn graph_with_edges(times_h: &[i64], window_h: i64) -> TrafficGraph {
+        let mut g = TrafficGraph::new();
+        let base = 1_700_000_000 * 1_000_000_000i64;
+        for (i, h) in times_h.iter().enumerate() {
+            let t = base + h * HOUR_NS;
+            let stats = PortStats {
+                allowed: Some(Tally {
+                    connections: 1,
+                    flows: 1,
+                    first_seen: t,
+                    last_seen: t,
+                    sample: String::new(),
+                }),
+                ..PortStats::default()
+            };
+            let key = PortKey {
+                proto: Proto::Tcp,
+                port: i as u16 + 1,
+            };
+            let to = Peer::Fqdn(format!("e{i}.example"));
+            g.insert_port(&Peer::Entity(Entity::Host), &to, key, &stats);
+        }
+        g.coverage.see_time(base);
+        g.coverage.see_time(base + window_h * HOUR_NS);
+        g
+    }
+
+    #[test]
+    fn quiet_long_window_is_stable() {
+        let s = Stability::of(&graph_with_edges(&[0, 1, 5, 12], 60));
+        assert_eq!(s.verdict, Verdict::Stable);
+        assert_eq!(s.new_per_hour.len(), 61);
+        assert_eq!(s.new_per_hour[0..2], [1, 1]);
+        assert!(
+            s.verdict_line().starts_with("stable: no new edge for 48 h"),
+            "{}",
+            s.verdict_line()
+        );
+    }
+
+    #[test]
+    fn recent_edges_or_short_window_still_learn() {
+        let s = Stability::of(&graph_with_edges(&[0, 55, 58], 60));
+        assert_eq!(s.verdict, Verdict::StillLearning);
+        assert_eq!(s.recent_new, 2);
+        assert!(s
+            .verdict_line()
+            .starts_with("still learning: 2 new edges in the last 6 h"));
+        let s = Stability::of(&graph_with_edges(&[0], 10));
+        assert_eq!(s.verdict, Verdict::StillLearning);
+        assert!(
+            s.verdict_line().contains("window 10 h of at least 48 h"),
+            "{}",
+            s.verdict_line()
+        );
+        assert_eq!(Stability::of(&TrafficGraph::new()).verdict, Verdict::Empty);
+    }
+}
