@@ -584,8 +584,8 @@ async fn damaged_or_newer_baselines_are_rejected_and_never_overwritten() {
     }
 }
 
-/// Splits responses by connection (unordered address:port pair plus
-/// protocol), so no connection spans the two halves.
+/// Splits responses by unordered address pair, so no connection (and no
+/// address whose identity a later flow relies on) spans the two halves.
 fn split_by_connection(
     flows: &[GetFlowsResponse],
 ) -> (Vec<GetFlowsResponse>, Vec<GetFlowsResponse>) {
@@ -595,16 +595,10 @@ fn split_by_connection(
             return 0;
         };
         let ip = f.ip.clone().unwrap_or_default();
-        let (sp, dp) = match f.l4.as_ref().and_then(|l| l.protocol) {
-            Some(flowpolicy::proto::flow::layer4::Protocol::Tcp(t)) => {
-                (t.source_port, t.destination_port)
-            }
-            Some(flowpolicy::proto::flow::layer4::Protocol::Udp(u)) => {
-                (u.source_port, u.destination_port)
-            }
-            _ => (0, 0),
-        };
-        let mut ends = [(ip.source, sp), (ip.destination, dp)];
+        // Split by address pair, not 5-tuple: interpretation state that repairs
+        // a flow (a pod's identity learned from an earlier flow between the
+        // same addresses) then stays in the same half, like the connection.
+        let mut ends = [ip.source, ip.destination];
         ends.sort();
         let mut h = std::collections::hash_map::DefaultHasher::new();
         ends.hash(&mut h);
