@@ -60,6 +60,7 @@ fn endpoint(app: usize) -> (Endpoint, String) {
     )
 }
 
+#[allow(clippy::too_many_arguments)] // one TCP packet: both ends, ports, flags, direction, time
 fn packet(
     src: &(Endpoint, String),
     dst: &(Endpoint, String),
