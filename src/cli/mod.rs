@@ -3,6 +3,7 @@
 
 pub mod inputs;
 pub mod recommend;
+pub mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -32,11 +33,14 @@ pub struct Cli {
 pub enum Command {
     /// Generate least-privilege CiliumNetworkPolicies from observed flows.
     Recommend(recommend::RecommendArgs),
+    /// Check policies against observed flows: what would be dropped, what is allowed but unused.
+    Verify(verify::VerifyArgs),
 }
 
 /// Runs the parsed command; the result's error is printed by main.
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Recommend(a) => recommend::run(&a).map(|_| std::process::ExitCode::SUCCESS),
+        Command::Verify(a) => verify::run(&a),
     }
 }
