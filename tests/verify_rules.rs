@@ -30,7 +30,11 @@ fn remote_node() -> Ep {
     ident(6, &["reserved:remote-node"], "10.0.0.2")
 }
 fn apiserver() -> Ep {
-    ident(7, &["reserved:kube-apiserver", "reserved:remote-node"], "10.0.0.3")
+    ident(
+        7,
+        &["reserved:kube-apiserver", "reserved:remote-node"],
+        "10.0.0.3",
+    )
 }
 fn internet() -> Ep {
     ident(2, &["reserved:world"], "192.0.2.50")
@@ -44,7 +48,10 @@ fn lan() -> Ep {
 fn team_pod() -> Ep {
     pod(
         "team-a",
-        &[("app", "client"), ("io.cilium.k8s.namespace.labels.team", "a")],
+        &[
+            ("app", "client"),
+            ("io.cilium.k8s.namespace.labels.team", "a"),
+        ],
         "10.1.0.30",
     )
 }
@@ -71,9 +78,27 @@ fn traffic() -> Vec<Flow> {
 /// connects to an address it never resolved.
 fn fqdn_traffic() -> Vec<Flow> {
     let mut f = udp_exchange(&web(), &coredns(), 41000, 53, 0);
-    f.push(dns_answer(&web(), &coredns(), "api.example.com", &["192.0.2.80"], 1));
-    f.extend(tcp_conn(&web(), &ident(2, &["reserved:world"], "192.0.2.80"), 41001, 443, 2));
-    f.extend(tcp_conn(&web(), &ident(2, &["reserved:world"], "192.0.2.81"), 41002, 443, 3));
+    f.push(dns_answer(
+        &web(),
+        &coredns(),
+        "api.example.com",
+        &["192.0.2.80"],
+        1,
+    ));
+    f.extend(tcp_conn(
+        &web(),
+        &ident(2, &["reserved:world"], "192.0.2.80"),
+        41001,
+        443,
+        2,
+    ));
+    f.extend(tcp_conn(
+        &web(),
+        &ident(2, &["reserved:world"], "192.0.2.81"),
+        41002,
+        443,
+        3,
+    ));
     f
 }
 
@@ -503,10 +528,25 @@ fn reports_say_which_direction_and_rule() {
     let report = check(DB_INGRESS_FROM_WEB_NS, &traffic());
     let (_, p) = find(&report, WEB_DB.0, WEB_DB.1, WEB_DB.2);
     assert_eq!(p.directions.len(), 2);
-    assert_eq!((p.directions[0].direction, p.directions[0].verdict), ("egress", "allowed"));
-    assert_eq!((p.directions[1].direction, p.directions[1].verdict), ("ingress", "dropped"));
-    assert!(p.directions[1].reason.contains("CiliumNetworkPolicy data/db"), "{:?}", p.directions[1]);
-    assert!(p.sample.contains("10.1.0.10") && p.connections == 1, "{p:?}");
+    assert_eq!(
+        (p.directions[0].direction, p.directions[0].verdict),
+        ("egress", "allowed")
+    );
+    assert_eq!(
+        (p.directions[1].direction, p.directions[1].verdict),
+        ("ingress", "dropped")
+    );
+    assert!(
+        p.directions[1]
+            .reason
+            .contains("CiliumNetworkPolicy data/db"),
+        "{:?}",
+        p.directions[1]
+    );
+    assert!(
+        p.sample.contains("10.1.0.10") && p.connections == 1,
+        "{p:?}"
+    );
 
     let both = format!(
         "{DB_INGRESS_FROM_WEB_NS}---
@@ -523,7 +563,10 @@ spec:
     let report = check(&both, &traffic());
     let (_, p) = find(&report, WEB_DB.0, WEB_DB.1, WEB_DB.2);
     assert!(
-        p.directions[1].hints.iter().any(|h| h.contains("only on 80/ANY")),
+        p.directions[1]
+            .hints
+            .iter()
+            .any(|h| h.contains("only on 80/ANY")),
         "{:?}",
         p.directions[1]
     );
@@ -535,11 +578,18 @@ spec:
 
 #[test]
 fn fqdn_without_dns_rule_explains_itself() {
-    let yaml = CASES.iter().find(|c| c.name.starts_with("toFQDNs without")).unwrap().yaml;
+    let yaml = CASES
+        .iter()
+        .find(|c| c.name.starts_with("toFQDNs without"))
+        .unwrap()
+        .yaml;
     let report = check(yaml, &fqdn_traffic());
     let (_, p) = find(&report, WEB_FQDN.0, WEB_FQDN.1, WEB_FQDN.2);
     assert!(
-        p.directions[0].hints.iter().any(|h| h.contains("no egress DNS rule")),
+        p.directions[0]
+            .hints
+            .iter()
+            .any(|h| h.contains("no egress DNS rule")),
         "{:?}",
         p.directions[0]
     );
@@ -571,7 +621,10 @@ spec:
     let (v, p) = find(&report, WEB_DB.0, WEB_DB.1, WEB_DB.2);
     assert_eq!(v, "allowed");
     let rule = p.directions[1].rule.as_ref().unwrap();
-    assert_eq!((rule.policy.name.as_str(), rule.rule.as_str()), ("wide", "spec.ingress[0]"));
+    assert_eq!(
+        (rule.policy.name.as_str(), rule.rule.as_str()),
+        ("wide", "spec.ingress[0]")
+    );
     let kinds: Vec<(&str, &str)> = report
         .over_permissive
         .iter()
