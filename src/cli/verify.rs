@@ -30,7 +30,7 @@ pub enum Format {
 Exit code: 0 when no observed connection would be dropped, 1 when some would, 2 on bad input.\n\
 Semantics (Cilium's, offline): see docs/verify.md.")]
 pub struct VerifyArgs {
-    /// Policy files or directories (recursive; multi-document YAML/JSON), or `-` for stdin.
+    /// Policy files or directories (recursive; multi-document YAML/JSON), or `-` for stdin; repeat `-p` for several.
     #[arg(long = "policies", short = 'p', required = true, value_name = "PATH")]
     pub policies: Vec<PathBuf>,
     #[command(flatten)]
