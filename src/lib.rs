@@ -13,3 +13,4 @@ pub mod proto;
 pub mod render;
 pub mod source;
 pub mod synth;
+pub mod verify;

@@ -8,6 +8,7 @@ pub mod merge;
 pub mod observe;
 pub mod recommend;
 pub mod stability;
+pub mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,8 @@ use clap::{Parser, Subcommand};
 For a week-long baseline that survives restarts:\n  \
     flowpolicy observe --baseline main.baseline --duration 7d\n  \
     flowpolicy recommend main.baseline --out policies/\n\n\
+Before applying anything:\n  \
+    flowpolicy verify --policies policies/ main.baseline\n\n\
 Try it on the bundled demo:\n  flowpolicy recommend fixtures/demo.jsonpb.zst --cidr-group 10.0.0.0/8"
 )]
 pub struct Cli {
@@ -40,6 +43,8 @@ pub struct Cli {
 pub enum Command {
     /// Generate least-privilege CiliumNetworkPolicies from observed flows.
     Recommend(recommend::RecommendArgs),
+    /// Check policies against observed flows: what would be dropped, what is allowed but unused.
+    Verify(verify::VerifyArgs),
     /// Follow Hubble Relay and build or continue a baseline file.
     Observe(Box<observe::ObserveArgs>),
     /// Combine baselines (and dumps) into one baseline.
@@ -52,6 +57,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Recommend(a) => recommend::run(&a).map(|_| std::process::ExitCode::SUCCESS),
+        Command::Verify(a) => verify::run(&a),
         Command::Observe(a) => observe::run(&a),
         Command::Merge(a) => merge::run(&a).map(|_| std::process::ExitCode::SUCCESS),
         Command::Graph(a) => graph::run(&a).map(|_| std::process::ExitCode::SUCCESS),

@@ -1,0 +1,129 @@
+//! `flowpolicy verify`: policies + observed flows → which observed
+//! connections the policies would allow, drop or leave undecided, which
+//! rule decided, and what the policies allow that was never observed.
+//! Exit code 0: nothing observed is dropped; 1: something is; 2: bad input.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+
+use super::inputs::{self, InputArgs};
+use crate::policy::{load_paths, LoadedPolicies};
+use crate::verify::{self, VerifyOptions};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Check policies against observed flows, offline.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    flowpolicy verify --policies policies/ flows.jsonpb\n  \
+    flowpolicy verify --policies kubernetes/main/apps/ day1.jsonpb.zst day2.jsonpb.zst --explain\n  \
+    flowpolicy recommend flows.jsonpb | flowpolicy verify --policies - flows.jsonpb\n\n\
+Exit code: 0 when no observed connection would be dropped, 1 when some would, 2 on bad input.\n\
+Semantics (Cilium's, offline): see docs/verify.md.")]
+pub struct VerifyArgs {
+    /// Policy files or directories (recursive; multi-document YAML/JSON), or `-` for stdin; repeat `-p` for several.
+    #[arg(long = "policies", short = 'p', required = true, value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Also list allowed connections with the policy and rule that allowed them.
+    #[arg(long)]
+    pub explain: bool,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// Also require traffic that Hubble saw DROPPED to be allowed.
+    #[arg(long)]
+    pub include_dropped: bool,
+}
+
+fn load_policies(args: &VerifyArgs) -> Result<LoadedPolicies> {
+    let stdin_policies = args.policies.iter().any(|p| p.as_os_str() == "-");
+    if stdin_policies && args.input.inputs.iter().any(|p| p.as_os_str() == "-") {
+        bail!("`--policies -` and flows from `-` cannot both read stdin");
+    }
+    let loaded = load_paths(&args.policies)?;
+    for i in &loaded.invalid {
+        eprintln!("warning: {i}");
+    }
+    for p in &loaded.policies {
+        for n in &p.notes {
+            eprintln!(
+                "note: {}: {} {}: {n}",
+                p.source,
+                p.policy.kind(),
+                p.policy.name()
+            );
+        }
+    }
+    if loaded.policies.is_empty() {
+        eprintln!(
+            "warning: no policy documents in {} ({} invalid, {} other documents): no policy enforces anything",
+            args.policies
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            loaded.invalid.len(),
+            loaded.skipped.len()
+        );
+    }
+    Ok(loaded)
+}
+
+pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
+    let loaded = load_policies(args)?;
+    let (graph, load_report) = inputs::load_graph(&args.input)?;
+    inputs::print_load_report(&load_report, &graph);
+    let report = verify::verify(
+        &graph,
+        &loaded,
+        &VerifyOptions {
+            include_dropped: args.include_dropped,
+        },
+    );
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        Format::Json => {
+            let mut doc = serde_json::to_value(&report)?;
+            if !args.explain {
+                if let Some(o) = doc.as_object_mut() {
+                    o.remove("allowed");
+                }
+            }
+            if let Some(o) = doc.as_object_mut() {
+                o.insert(
+                    "invalid_documents".into(),
+                    loaded.invalid.iter().map(|i| i.to_string()).collect(),
+                );
+            }
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+        Format::Text => {
+            out.write_all(verify::text::render(&report, args.explain).as_bytes())?;
+            if !loaded.invalid.is_empty() {
+                writeln!(
+                    out,
+                    "\n{} invalid policy documents were skipped (see warnings)",
+                    loaded.invalid.len()
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if report.has_drops() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,316 @@
+//! The verification report: every observed (edge, port) decided, grouped
+//! by edge into allowed / dropped / unknown, with counts, a sample flow and
+//! the deciding policy rule per direction; and the over-permissive
+//! findings (rules that allow what was never observed). Serializes as the
+//! stable `-o json` document (see docs/verify.md).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::graph::{PortStats, Tally, TrafficGraph};
+use crate::interpret::l4::PortKey;
+use crate::interpret::peer::Peer;
+
+use super::engine::{Decision, DirDecision, Engine, SectionRef};
+use super::findings::{self, Finding};
+use super::model::{Model, PolicyInfo};
+use super::tri::Tri;
+
+/// Version of the JSON document layout.
+pub const REPORT_VERSION: u32 = 1;
+
+/// Options of one verification run.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Also require traffic that Hubble saw DROPPED to be allowed.
+    pub include_dropped: bool,
+}
+
+/// Connections, flows and (edge, port) pairs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub edge_ports: u64,
+    pub connections: u64,
+    pub flows: u64,
+}
+
+impl Counts {
+    fn add(&mut self, t: &Tally) {
+        self.edge_ports += 1;
+        self.connections += t.connections;
+        self.flows += t.flows;
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub policies: usize,
+    pub rules: usize,
+    /// Traffic that was delivered when observed (FORWARDED/REDIRECTED/AUDIT).
+    pub observed: Counts,
+    pub allowed: Counts,
+    pub dropped: Counts,
+    pub unknown: Counts,
+    /// Traffic Hubble saw DROPPED (only counted above with `--include-dropped`).
+    pub observed_dropped: Counts,
+    /// Of that, what these policies would now allow.
+    pub observed_dropped_now_allowed: Counts,
+}
+
+/// The named policy rule a decision came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleRef {
+    pub policy: PolicyInfo,
+    /// Field path of the deciding section, e.g. `spec.ingress[1]`.
+    pub rule: String,
+    /// The port entry that matched, e.g. `5432/TCP`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+}
+
+/// One direction of one decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DirReport {
+    pub direction: &'static str,
+    /// The pod whose policy decided.
+    pub endpoint: String,
+    pub verdict: &'static str,
+    /// One sentence.
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleRef>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub enforced_by: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
+}
+
+/// One port of an edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortReport {
+    pub port: String,
+    pub protocol: &'static str,
+    pub number: u16,
+    pub verdict: &'static str,
+    pub connections: u64,
+    pub flows: u64,
+    pub sample: String,
+    pub directions: Vec<DirReport>,
+}
+
+/// An edge (source → destination) and its ports of one verdict class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EdgeReport {
+    pub source: String,
+    pub destination: String,
+    pub ports: Vec<PortReport>,
+}
+
+/// The whole result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub version: u32,
+    pub summary: Summary,
+    pub dropped: Vec<EdgeReport>,
+    pub unknown: Vec<EdgeReport>,
+    pub allowed: Vec<EdgeReport>,
+    /// Traffic Hubble saw DROPPED, as these policies would treat it.
+    pub observed_dropped: Vec<EdgeReport>,
+    pub over_permissive: Vec<Finding>,
+    /// Parts of the policies that were not evaluated.
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// Whether anything that was delivered when observed would be dropped.
+    pub fn has_drops(&self) -> bool {
+        self.summary.dropped.edge_ports > 0
+    }
+}
+
+fn verdict_name(t: Tri) -> &'static str {
+    match t {
+        Tri::Yes => "allowed",
+        Tri::No => "dropped",
+        Tri::Unknown => "unknown",
+    }
+}
+
+/// A peer as reports show it: `ns/name` for pods, `entity:host`, `cidr:…`.
+pub fn peer_name(p: &Peer) -> String {
+    p.to_string()
+}
+
+pub(crate) fn rule_ref(model: &Model, r: &SectionRef) -> RuleRef {
+    let rule = &model.rules[r.rule];
+    let section = &rule.sections(r.direction, r.deny)[r.section];
+    RuleRef {
+        policy: model.policies[rule.policy].clone(),
+        rule: section.path.clone(),
+        port: r.entry.map(|i| section.ports.entries[i].to_string()),
+    }
+}
+
+fn dir_report(model: &Model, d: &DirDecision) -> DirReport {
+    let enforced: Vec<String> = d
+        .enforced_by
+        .iter()
+        .map(|p| model.policies[*p].to_string())
+        .collect();
+    let (reason, rule) = match d.verdict {
+        Tri::Yes => match (&d.allowed_by, d.host_default) {
+            (_, true) => ("host → local pod is always allowed".to_string(), None),
+            (Some(r), _) => {
+                let rr = rule_ref(model, r);
+                let l7 = if d.l7.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} rules then filter requests", d.l7.join("/"))
+                };
+                (
+                    format!("allowed by {} {}{l7}", rr.policy, rr.rule),
+                    Some(rr),
+                )
+            }
+            (None, _) => (
+                format!("no policy enforces {} on it", d.direction.as_str()),
+                None,
+            ),
+        },
+        Tri::No => match &d.denied_by {
+            Some(r) => {
+                let rr = rule_ref(model, r);
+                (format!("denied by {} {}", rr.policy, rr.rule), Some(rr))
+            }
+            None => (
+                format!(
+                    "default deny ({} enforced by {}); no rule allows it",
+                    d.direction.as_str(),
+                    enforced.join(", ")
+                ),
+                None,
+            ),
+        },
+        Tri::Unknown => ("cannot be decided offline".to_string(), None),
+    };
+    DirReport {
+        direction: d.direction.as_str(),
+        endpoint: peer_name(&d.endpoint),
+        verdict: verdict_name(d.verdict),
+        reason,
+        rule,
+        enforced_by: enforced,
+        hints: d.hints.clone(),
+        unknown: d.unknown.clone(),
+    }
+}
+
+fn port_report(model: &Model, port: PortKey, t: &Tally, dec: &Decision) -> PortReport {
+    PortReport {
+        port: port.to_string(),
+        protocol: port.proto.as_str(),
+        number: port.port,
+        verdict: verdict_name(dec.verdict),
+        connections: t.connections,
+        flows: t.flows,
+        sample: t.sample.clone(),
+        directions: [&dec.egress, &dec.ingress]
+            .into_iter()
+            .flatten()
+            .map(|d| dir_report(model, d))
+            .collect(),
+    }
+}
+
+type Groups = BTreeMap<(String, String), Vec<PortReport>>;
+
+fn push(groups: &mut Groups, from: &Peer, to: &Peer, p: PortReport) {
+    groups
+        .entry((peer_name(from), peer_name(to)))
+        .or_default()
+        .push(p);
+}
+
+fn edges(groups: Groups) -> Vec<EdgeReport> {
+    groups
+        .into_iter()
+        .map(|((source, destination), ports)| EdgeReport {
+            source,
+            destination,
+            ports,
+        })
+        .collect()
+}
+
+/// The tally that decides how an (edge, port) is classified.
+fn observed(stats: &PortStats, include_dropped: bool) -> Option<(&Tally, bool)> {
+    match (&stats.allowed, &stats.dropped) {
+        (Some(a), _) => Some((a, true)),
+        (None, Some(d)) => Some((d, include_dropped)),
+        (None, None) => None,
+    }
+}
+
+/// Verifies every observed connection of the graph against the model.
+pub fn build(model: &Model, graph: &TrafficGraph, opts: &VerifyOptions) -> Report {
+    let engine = Engine::new(model, graph);
+    let mut summary = Summary {
+        policies: model.policies.len(),
+        rules: model.rules.len(),
+        ..Summary::default()
+    };
+    let (mut dropped, mut unknown, mut allowed, mut was_dropped) =
+        (Groups::new(), Groups::new(), Groups::new(), Groups::new());
+    let mut used: BTreeMap<SectionRef, u64> = BTreeMap::new();
+    for (from, to, edge) in graph.edges_sorted() {
+        for (port, stats) in &edge.ports {
+            let Some((tally, required)) = observed(stats, opts.include_dropped) else {
+                continue;
+            };
+            let dec = engine.decide(from, to, *port);
+            for r in &dec.used {
+                *used.entry(*r).or_default() += 1;
+            }
+            let report = port_report(model, *port, tally, &dec);
+            if !required {
+                summary.observed_dropped.add(tally);
+                if dec.verdict.is_yes() {
+                    summary.observed_dropped_now_allowed.add(tally);
+                }
+                push(&mut was_dropped, from, to, report);
+                continue;
+            }
+            summary.observed.add(tally);
+            let (counts, groups) = match dec.verdict {
+                Tri::Yes => (&mut summary.allowed, &mut allowed),
+                Tri::No => (&mut summary.dropped, &mut dropped),
+                Tri::Unknown => (&mut summary.unknown, &mut unknown),
+            };
+            counts.add(tally);
+            push(groups, from, to, report);
+        }
+    }
+    let notes = model
+        .notes
+        .iter()
+        .map(|(p, n)| {
+            format!(
+                "{} ({}): {n}",
+                model.policies[*p], model.policies[*p].source
+            )
+        })
+        .collect();
+    Report {
+        version: REPORT_VERSION,
+        summary,
+        dropped: edges(dropped),
+        unknown: edges(unknown),
+        allowed: edges(allowed),
+        observed_dropped: edges(was_dropped),
+        over_permissive: findings::analyse(model, graph, &used),
+        notes,
+    }
+}
