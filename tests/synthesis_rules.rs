@@ -305,3 +305,29 @@ fn proxy_flows_naming_a_pod_as_world_use_its_known_identity() {
     let text = yaml(&policies(&flows).namespaced);
     assert!(!text.contains("toCIDR"), "{text}");
 }
+
+#[test]
+fn icmp_and_ports_never_share_a_rule_even_to_names() {
+    use flowpolicy::proto::flow::{layer4::Protocol, IcmPv4, Layer4};
+    let github = ident(2, &["reserved:world"], "140.82.112.3");
+    let mut flows = tcp_conn(&web(), &github, 40000, 443, 0);
+    let mut ping = flows[0].clone();
+    ping.l4 = Some(Layer4 {
+        protocol: Some(Protocol::IcmPv4(IcmPv4 { r#type: 8, code: 0 })),
+    });
+    flows.push(ping);
+    for f in &mut flows {
+        f.destination_names = vec!["github.com".into()];
+    }
+    let spec = cnp(&policies(&flows), "shop", "web").spec.clone().unwrap();
+    let named: Vec<_> = spec
+        .egress
+        .iter()
+        .filter(|r| !r.to_fqdns.is_empty())
+        .collect();
+    assert_eq!(named.len(), 2, "{}", yaml(&spec));
+    assert!(named
+        .iter()
+        .all(|r| r.icmps.is_empty() || r.to_ports.is_empty()));
+    assert!(named.iter().any(|r| !r.icmps.is_empty()));
+}

@@ -19,7 +19,7 @@ use crate::graph::PortStats;
 use crate::interpret::l4::PortKey;
 use crate::interpret::peer::{Peer, WorkloadKey};
 use crate::policy::{
-    CiliumNetworkPolicy, DefaultDenyConfig, EgressRule, EndpointSelector, FqdnSelector,
+    CiliumNetworkPolicy, DefaultDenyConfig, EgressRule, EndpointSelector, FqdnSelector, IcmpRule,
     IngressRule, L7Rules, PortProtocol, PortRule, Protocol, Rule,
 };
 
@@ -217,7 +217,7 @@ fn ingress_rules(ctx: &Context<'_>, w: &WorkloadKey, hood: &Neighbourhood<'_>) -
                 continue;
             }
         }
-        rules.extend(split_icmp_ingress(rule));
+        rules.extend(split_icmp(rule));
     }
     for (set, list) in cidrs {
         let L4Rules { to_ports, icmps } = l4_rules(&set);
@@ -227,35 +227,42 @@ fn ingress_rules(ctx: &Context<'_>, w: &WorkloadKey, hood: &Neighbourhood<'_>) -
             icmps,
             ..IngressRule::default()
         };
-        rules.extend(split_icmp_ingress(rule));
+        rules.extend(split_icmp(rule));
     }
     rules
 }
 
-/// Cilium evaluates `toPorts` and `icmps` of one rule separately; keeping them
-/// in separate rules makes each rule read as one permission.
-fn split_icmp_ingress(mut rule: IngressRule) -> Vec<IngressRule> {
-    if rule.icmps.is_empty() || rule.to_ports.is_empty() {
-        return vec![rule];
-    }
-    let icmp = IngressRule {
-        icmps: std::mem::take(&mut rule.icmps),
-        to_ports: Vec::new(),
-        ..rule.clone()
-    };
-    vec![rule, icmp]
+/// Rules that carry both `toPorts` and `icmps`.
+trait L4Parts: Clone {
+    fn l4_parts(&mut self) -> (&mut Vec<PortRule>, &mut Vec<IcmpRule>);
 }
 
-fn split_icmp_egress(mut rule: EgressRule) -> Vec<EgressRule> {
-    if rule.icmps.is_empty() || rule.to_ports.is_empty() {
+impl L4Parts for IngressRule {
+    fn l4_parts(&mut self) -> (&mut Vec<PortRule>, &mut Vec<IcmpRule>) {
+        (&mut self.to_ports, &mut self.icmps)
+    }
+}
+
+impl L4Parts for EgressRule {
+    fn l4_parts(&mut self) -> (&mut Vec<PortRule>, &mut Vec<IcmpRule>) {
+        (&mut self.to_ports, &mut self.icmps)
+    }
+}
+
+/// Cilium rejects a rule that has both `icmps` and `toPorts` ("the ICMPs block
+/// may only be present without ToPorts"): ICMP goes into a rule of its own,
+/// with the same peers.
+fn split_icmp<R: L4Parts>(mut rule: R) -> Vec<R> {
+    let (ports, icmps) = rule.l4_parts();
+    if icmps.is_empty() || ports.is_empty() {
         return vec![rule];
     }
-    let icmp = EgressRule {
-        icmps: std::mem::take(&mut rule.icmps),
-        to_ports: Vec::new(),
-        ..rule.clone()
-    };
-    vec![rule, icmp]
+    let icmps = std::mem::take(icmps);
+    let mut icmp_rule = rule.clone();
+    let (ports, slot) = icmp_rule.l4_parts();
+    ports.clear();
+    *slot = icmps;
+    vec![rule, icmp_rule]
 }
 
 /// The DNS port rule for a resolver: each DNS port on UDP and TCP, through
@@ -334,11 +341,11 @@ fn egress_rules(
         has_dns_rule |= dns;
         rule.to_ports = to_ports;
         rule.icmps = icmps;
-        rules.extend(split_icmp_egress(rule));
+        rules.extend(split_icmp(rule));
     }
     for (set, list) in cidrs {
         let L4Rules { to_ports, icmps } = l4_rules(&set);
-        rules.extend(split_icmp_egress(EgressRule {
+        rules.extend(split_icmp(EgressRule {
             to_cidr: list,
             to_ports,
             icmps,
@@ -347,17 +354,14 @@ fn egress_rules(
     }
     let had_fqdns = !fqdns.is_empty();
     for (set, names) in fqdns {
-        // toFQDNs cannot carry ICMP; ICMP to a named host is kept by address elsewhere.
-        let set: BTreeSet<PortKey> = set.into_iter().filter(|p| !p.proto.is_icmp()).collect();
-        if set.is_empty() {
-            continue;
-        }
-        let L4Rules { to_ports, .. } = l4_rules(&set);
-        rules.push(EgressRule {
+        let L4Rules { to_ports, icmps } = l4_rules(&set);
+        let rule = EgressRule {
             to_fqdns: peers::fqdn_selectors(&names, ctx.cfg.fqdn_collapse),
             to_ports,
+            icmps,
             ..EgressRule::default()
-        });
+        };
+        rules.extend(split_icmp(rule));
     }
     if had_fqdns && !has_dns_rule {
         rules.push(companion_dns_rule(ctx, w, warnings));
