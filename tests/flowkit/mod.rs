@@ -103,6 +103,16 @@ pub fn tcp_conn(
     vec![syn, synack, ack]
 }
 
+/// An ICMPv4 echo request (type 8) from `src` to `dst`.
+pub fn ping(src: &(Endpoint, String), dst: &(Endpoint, String), t: i64) -> Flow {
+    let mut f = base(src, dst, t);
+    f.l4 = Some(Layer4 {
+        protocol: Some(Protocol::IcmPv4(flow::IcmPv4 { r#type: 8, code: 0 })),
+    });
+    f.is_reply = Some(pbjson_types::BoolValue { value: false });
+    f
+}
+
 /// A UDP request and its reply.
 pub fn udp_exchange(
     client: &(Endpoint, String),

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use flowpolicy::policy::load_str;
-use flowpolicy::proto::flow::{self, layer4::Protocol, Endpoint, Flow, IcmPv4, Layer4};
+use flowpolicy::proto::flow::Flow;
 use flowpolicy::verify::report::{PortReport, Report};
 use flowpolicy::verify::{verify, VerifyOptions};
 
@@ -54,30 +54,4 @@ pub fn find<'r>(r: &'r Report, src: &str, dst: &str, port: &str) -> (&'static st
 /// The verdict only.
 pub fn verdict(r: &Report, src: &str, dst: &str, port: &str) -> &'static str {
     find(r, src, dst, port).0
-}
-
-/// An ICMPv4 echo request (type 8) from `src` to `dst`.
-pub fn ping(src: &(Endpoint, String), dst: &(Endpoint, String), t: i64) -> Flow {
-    Flow {
-        time: Some(pbjson_types::Timestamp {
-            seconds: 1_700_000_000 + t,
-            nanos: 0,
-        }),
-        verdict: flow::Verdict::Forwarded as i32,
-        ip: Some(flow::Ip {
-            source: src.1.clone(),
-            destination: dst.1.clone(),
-            ip_version: flow::IpVersion::IPv4 as i32,
-            ..Default::default()
-        }),
-        l4: Some(Layer4 {
-            protocol: Some(Protocol::IcmPv4(IcmPv4 { r#type: 8, code: 0 })),
-        }),
-        source: Some(src.0.clone()),
-        destination: Some(dst.0.clone()),
-        r#type: flow::FlowType::L3L4 as i32,
-        node_name: "node-1".into(),
-        is_reply: Some(pbjson_types::BoolValue { value: false }),
-        ..Default::default()
-    }
 }
