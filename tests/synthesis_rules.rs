@@ -310,13 +310,14 @@ fn proxy_flows_naming_a_pod_as_world_use_its_known_identity() {
 fn icmp_and_ports_never_share_a_rule_even_to_names() {
     use flowpolicy::proto::flow::{layer4::Protocol, IcmPv4, Layer4};
     let github = ident(2, &["reserved:world"], "140.82.112.3");
-    let mut flows = tcp_conn(&web(), &github, 40000, 443, 0);
-    let mut ping = flows[0].clone();
+    let mut flows = udp_exchange(&web(), &coredns(), 50000, 53, 0);
+    flows.extend(tcp_conn(&web(), &github, 40000, 443, 0));
+    let mut ping = flows[2].clone();
     ping.l4 = Some(Layer4 {
         protocol: Some(Protocol::IcmPv4(IcmPv4 { r#type: 8, code: 0 })),
     });
     flows.push(ping);
-    for f in &mut flows {
+    for f in &mut flows[2..] {
         f.destination_names = vec!["github.com".into()];
     }
     let spec = cnp(&policies(&flows), "shop", "web").spec.clone().unwrap();
@@ -330,4 +331,20 @@ fn icmp_and_ports_never_share_a_rule_even_to_names() {
         .iter()
         .all(|r| r.icmps.is_empty() || r.to_ports.is_empty()));
     assert!(named.iter().any(|r| !r.icmps.is_empty()));
+}
+
+#[test]
+fn names_without_any_observed_resolver_fall_back_to_addresses() {
+    let github = ident(2, &["reserved:world"], "140.82.112.3");
+    let mut flows = tcp_conn(&web(), &github, 40000, 443, 0);
+    flows[0].destination_names = vec!["github.com.".into()];
+    let set = policies(&flows);
+    let spec = cnp(&set, "shop", "web").spec.clone().unwrap();
+    assert!(
+        spec.egress.iter().all(|r| r.to_fqdns.is_empty()),
+        "{}",
+        yaml(&spec)
+    );
+    assert_eq!(spec.egress[0].to_cidr, vec!["140.82.112.3/32"]);
+    assert!(set.warnings.iter().any(|w| w.contains("no DNS resolver")));
 }

@@ -40,6 +40,25 @@ impl DnsCache {
         true
     }
 
+    /// Remembers names Hubble attached to a flow (`destination_names`,
+    /// `source_names`), so later packets of the same peer without them are
+    /// named the same way.
+    pub fn remember(&mut self, flow_names: &[String], ip: Option<std::net::IpAddr>) {
+        let (Some(ip), Some(first)) = (
+            ip,
+            flow_names
+                .iter()
+                .map(|n| normalize(n))
+                .filter(|n| !n.is_empty())
+                .min(),
+        ) else {
+            return;
+        };
+        if self.by_ip.get(&ip) != Some(&first) {
+            self.by_ip.insert(ip, first);
+        }
+    }
+
     /// Names for an address: the flow's own names first, then the cache.
     pub fn names_for(&self, flow_names: &[String], ip: Option<IpAddr>) -> Vec<String> {
         let mut names: Vec<String> = flow_names.iter().map(|n| normalize(n)).collect();

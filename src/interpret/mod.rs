@@ -184,6 +184,8 @@ impl Interpreter {
             .entry(basis_name(basis).to_string())
             .or_default() += 1;
         let (src_ip, dst_ip) = ips(f);
+        self.dns.remember(&f.destination_names, dst_ip);
+        self.dns.remember(&f.source_names, src_ip);
         let src = self.endpoint(f.source.as_ref(), src_ip)?;
         let dst = self.endpoint(f.destination.as_ref(), dst_ip)?;
         if matches!(*src, EndpointKind::Unknown) || matches!(*dst, EndpointKind::Unknown) {

@@ -10,6 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ipnet::IpNet;
+
 use super::peers::{self, NS_SELECTOR_KEY};
 use super::ports::{l4_rules, L4Rules};
 use super::resolver::{is_dns_port, DNS_PORTS};
@@ -310,7 +312,7 @@ fn egress_rules(
     warnings: &mut Vec<String>,
 ) -> Vec<EgressRule> {
     let mut rules = Vec::new();
-    let mut cidrs: BTreeMap<BTreeSet<PortKey>, Vec<String>> = BTreeMap::new();
+    let mut cidrs: BTreeMap<BTreeSet<PortKey>, BTreeSet<IpNet>> = BTreeMap::new();
     let mut fqdns: BTreeMap<BTreeSet<PortKey>, BTreeSet<String>> = BTreeMap::new();
     let mut has_dns_rule = false;
     for (peer, ports) in &hood.egress {
@@ -328,12 +330,17 @@ fn egress_rules(
             Peer::Cidr(_) if ctx.is_resolver(peer) => {
                 rule.to_cidr = peers::cidr(peer).into_iter().collect()
             }
-            Peer::Cidr(_) => {
-                cidrs.entry(set).or_default().extend(peers::cidr(peer));
+            Peer::Cidr(net) => {
+                cidrs.entry(set).or_default().insert(*net);
                 continue;
             }
             Peer::Fqdn(name) => {
-                fqdns.entry(set).or_default().insert(name.clone());
+                match fqdn_fallback_cidrs(ctx, peer) {
+                    Some(addresses) => cidrs.entry(set).or_default().extend(addresses),
+                    None => {
+                        fqdns.entry(set).or_default().insert(name.clone());
+                    }
+                }
                 continue;
             }
         }
@@ -346,7 +353,7 @@ fn egress_rules(
     for (set, list) in cidrs {
         let L4Rules { to_ports, icmps } = l4_rules(&set);
         rules.extend(split_icmp(EgressRule {
-            to_cidr: list,
+            to_cidr: list.iter().map(IpNet::to_string).collect(),
             to_ports,
             icmps,
             ..EgressRule::default()
@@ -367,6 +374,20 @@ fn egress_rules(
         rules.push(companion_dns_rule(ctx, w, warnings));
     }
     rules
+}
+
+/// Without any observed resolver a `toFQDNs` rule could never work (there is
+/// nowhere to send the DNS proxy rule), so a named peer whose addresses are
+/// known is written by address instead. `None`: use `toFQDNs`.
+fn fqdn_fallback_cidrs(ctx: &Context<'_>, peer: &Peer) -> Option<Vec<IpNet>> {
+    if !ctx.resolvers.is_empty() {
+        return None;
+    }
+    let node = ctx.graph.node_data(peer)?;
+    if node.addresses.is_empty() {
+        return None;
+    }
+    Some(node.addresses.iter().map(|a| IpNet::from(*a)).collect())
 }
 
 /// The DNS rule `toFQDNs` needs when the workload's own DNS traffic was not
@@ -394,7 +415,7 @@ fn companion_dns_rule(
         }
         None => {
             warnings.push(format!(
-                "{}/{}: toFQDNs needs a DNS rule but no resolver was observed; assuming kube-system/kube-dns",
+                "{}/{}: toFQDNs needs a DNS rule, but no resolver and no address for the names were observed; assuming kube-system/kube-dns",
                 w.namespace,
                 w.display_name()
             ));
