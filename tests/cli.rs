@@ -222,3 +222,17 @@ fn bad_flags_explain_themselves() {
         .success()
         .stdout(predicate::str::contains("recommend"));
 }
+
+#[test]
+fn a_baseline_recorded_without_groups_can_be_grouped_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("demo.baseline");
+    flowpolicy().args(["merge", demo().to_str().unwrap(), "-o", baseline.to_str().unwrap()]).assert().success();
+    let from_baseline =
+        flowpolicy().args(["recommend", baseline.to_str().unwrap(), "--cidr-group", "10.0.0.0/8"]).output().unwrap();
+    let from_dump =
+        flowpolicy().args(["recommend", demo().to_str().unwrap(), "--cidr-group", "10.0.0.0/8"]).output().unwrap();
+    assert!(from_baseline.status.success() && from_dump.status.success());
+    assert!(String::from_utf8_lossy(&from_dump.stdout).contains("'10.0.0.0/8'"));
+    assert_eq!(from_baseline.stdout, from_dump.stdout);
+}

@@ -105,7 +105,11 @@ pub fn load_graph(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
             report.baselines += 1;
             baseline::add_stats(&mut report.interpret, &b.interpret);
             report.meta.merge(&b.meta);
-            graph.merge(&b.graph);
+            if args.cidr_groups.is_empty() {
+                graph.merge(&b.graph);
+            } else {
+                graph.merge(&b.graph.regrouped(&args.cidr_groups));
+            }
             continue;
         }
         dumps += 1;

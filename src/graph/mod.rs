@@ -226,6 +226,36 @@ impl TrafficGraph {
         self.coverage.merge(&other.coverage);
     }
 
+    /// The same graph with world addresses inside `groups` folded into their
+    /// group prefix (what `--cidr-group` does when flows are read), so a
+    /// baseline recorded without grouping can be grouped later.
+    pub fn regrouped(&self, groups: &[ipnet::IpNet]) -> TrafficGraph {
+        let map = |p: &Peer| match p {
+            Peer::Cidr(net) => match groups.iter().find(|g| g.contains(net)) {
+                Some(g) => Peer::Cidr(*g),
+                None => p.clone(),
+            },
+            _ => p.clone(),
+        };
+        let mut out = TrafficGraph {
+            coverage: self.coverage.clone(),
+            ..TrafficGraph::default()
+        };
+        for n in self.nodes_sorted() {
+            out.insert_node(&NodeData {
+                peer: map(&n.peer),
+                ..n.clone()
+            });
+        }
+        for (from, to, edge) in self.edges_sorted() {
+            let (from, to) = (map(from), map(to));
+            for (port, stats) in &edge.ports {
+                out.insert_port(&from, &to, *port, stats);
+            }
+        }
+        out
+    }
+
     /// Nodes in a stable order (by peer).
     pub fn nodes_sorted(&self) -> Vec<&NodeData> {
         let mut v: Vec<&NodeData> = self.graph.node_weights().collect();
