@@ -4,7 +4,8 @@
 use flowpolicy::source::dump::decode_line;
 use proptest::prelude::*;
 
-const REAL: &str = include_str!("../../shared/data/flows/cilium_hubble-otel__basic-sample-10-flows.json");
+const REAL: &str =
+    include_str!("../../shared/data/flows/cilium_hubble-otel__basic-sample-10-flows.json");
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]

@@ -58,10 +58,15 @@ fn release_binary_on_the_demo_prints_the_summary() {
         .join("cluster/flowpolicy-foundation-dns.yaml")
         .exists());
     assert!(policies.join("dbms/pgadmin.yaml").exists());
-    assert_eq!(
-        std::fs::read_dir(&policies).unwrap().count(),
-        19,
-        "18 namespaces plus cluster/"
+    let dirs = std::fs::read_dir(&policies)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .count();
+    assert_eq!(dirs, 19, "18 namespaces plus cluster/");
+    let plan = std::fs::read_to_string(policies.join("ROLLOUT.md")).unwrap();
+    assert!(
+        plan.contains("| 18 | kube-system |"),
+        "kube-system, which everything depends on, comes last:\n{plan}"
     );
 }
 
@@ -227,11 +232,33 @@ fn bad_flags_explain_themselves() {
 fn a_baseline_recorded_without_groups_can_be_grouped_later() {
     let dir = tempfile::tempdir().unwrap();
     let baseline = dir.path().join("demo.baseline");
-    flowpolicy().args(["merge", demo().to_str().unwrap(), "-o", baseline.to_str().unwrap()]).assert().success();
-    let from_baseline =
-        flowpolicy().args(["recommend", baseline.to_str().unwrap(), "--cidr-group", "10.0.0.0/8"]).output().unwrap();
-    let from_dump =
-        flowpolicy().args(["recommend", demo().to_str().unwrap(), "--cidr-group", "10.0.0.0/8"]).output().unwrap();
+    flowpolicy()
+        .args([
+            "merge",
+            demo().to_str().unwrap(),
+            "-o",
+            baseline.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    let from_baseline = flowpolicy()
+        .args([
+            "recommend",
+            baseline.to_str().unwrap(),
+            "--cidr-group",
+            "10.0.0.0/8",
+        ])
+        .output()
+        .unwrap();
+    let from_dump = flowpolicy()
+        .args([
+            "recommend",
+            demo().to_str().unwrap(),
+            "--cidr-group",
+            "10.0.0.0/8",
+        ])
+        .output()
+        .unwrap();
     assert!(from_baseline.status.success() && from_dump.status.success());
     assert!(String::from_utf8_lossy(&from_dump.stdout).contains("'10.0.0.0/8'"));
     assert_eq!(from_baseline.stdout, from_dump.stdout);

@@ -44,16 +44,16 @@ fn check(path: PathBuf) -> usize {
     ] {
         let set = synthesize(&graph, &cfg);
         for doc in yaml::documents(&set) {
-            let value: serde_json::Value = serde_yaml::from_str(&doc.yaml).unwrap();
+            let value: serde_json::Value = serde_yaml::from_str(&doc.text).unwrap();
             if let Err(errors) = common::validate_policy_yaml(&value) {
                 panic!(
                     "{} → {}: schema errors {errors:#?}\n{}",
                     path.display(),
                     doc.path.display(),
-                    doc.yaml
+                    doc.text
                 );
             }
-            let loaded = flowpolicy::policy::load_str(&doc.yaml, &doc.path);
+            let loaded = flowpolicy::policy::load_str(&doc.text, &doc.path);
             assert_eq!(
                 loaded.policies.len(),
                 1,

@@ -8,7 +8,8 @@ use anyhow::Result;
 use clap::Args;
 
 use super::inputs::{self, InputArgs};
-use crate::render::{layout, yaml};
+use crate::render::yaml::Document;
+use crate::render::{layout, plan, yaml};
 use crate::synth::{self, SynthConfig};
 
 /// Generate least-privilege Cilium policies from observed flows.
@@ -23,7 +24,8 @@ kube-apiserver) only add allows and never switch pods into default-deny.")]
 pub struct RecommendArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Write one file per policy under this directory (`cluster/…`, `<namespace>/…`) instead of stdout.
+    /// Write one file per policy under this directory (`cluster/…`, `<namespace>/…`), plus a
+    /// ROLLOUT.md plan, instead of stdout.
     #[arg(long, short, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Replace an existing --out directory.
@@ -68,7 +70,14 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
     let set = synth::synthesize(&graph, &args.synth_config());
     let docs = yaml::documents(&set);
     match &args.out {
-        Some(dir) => layout::write_dir(dir, &docs, args.force)?,
+        Some(dir) => {
+            let mut files = docs;
+            files.push(Document {
+                path: "ROLLOUT.md".into(),
+                text: plan::rollout_plan(&set, &graph),
+            });
+            layout::write_dir(dir, &files, args.force)?
+        }
         None => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();

@@ -52,7 +52,7 @@ fn write_all(root: &Path, docs: &[Document]) -> Result<()> {
             fs::create_dir_all(dir)?;
         }
         let mut f = fs::File::create(&path)?;
-        f.write_all(d.yaml.as_bytes())?;
+        f.write_all(d.text.as_bytes())?;
         f.sync_all()?;
     }
     Ok(())
@@ -94,7 +94,7 @@ mod tests {
         let out = tmp.path().join("policies");
         let docs = vec![Document {
             path: PathBuf::from("ns/a.yaml"),
-            yaml: "a: 1\n".into(),
+            text: "a: 1\n".into(),
         }];
         write_dir(&out, &docs, false).unwrap();
         assert_eq!(fs::read_to_string(out.join("ns/a.yaml")).unwrap(), "a: 1\n");
@@ -102,7 +102,7 @@ mod tests {
         assert!(err.to_string().contains("--force"));
         let docs2 = vec![Document {
             path: PathBuf::from("ns/b.yaml"),
-            yaml: "b: 2\n".into(),
+            text: "b: 2\n".into(),
         }];
         write_dir(&out, &docs2, true).unwrap();
         assert!(!out.join("ns/a.yaml").exists());

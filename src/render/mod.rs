@@ -3,4 +3,5 @@
 
 pub mod graph_export;
 pub mod layout;
+pub mod plan;
 pub mod yaml;

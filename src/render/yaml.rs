@@ -8,12 +8,13 @@ use serde::Serialize;
 
 use crate::synth::PolicySet;
 
-/// One rendered document and where it goes in an output directory.
+/// One rendered file (a policy document, or the rollout plan) and where it
+/// goes in an output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
     /// Relative path: `cluster/<name>.yaml` or `<namespace>/<name>.yaml`.
     pub path: PathBuf,
-    pub yaml: String,
+    pub text: String,
 }
 
 fn to_yaml<T: Serialize>(v: &T) -> String {
@@ -26,14 +27,14 @@ pub fn documents(set: &PolicySet) -> Vec<Document> {
     for p in &set.clusterwide {
         docs.push(Document {
             path: PathBuf::from("cluster").join(format!("{}.yaml", p.metadata.name)),
-            yaml: to_yaml(p),
+            text: to_yaml(p),
         });
     }
     for p in &set.namespaced {
         let ns = p.metadata.namespace.clone().unwrap_or_default();
         docs.push(Document {
             path: PathBuf::from(ns).join(format!("{}.yaml", p.metadata.name)),
-            yaml: to_yaml(p),
+            text: to_yaml(p),
         });
     }
     docs
@@ -44,7 +45,7 @@ pub fn stream(docs: &[Document]) -> String {
     let mut out = String::new();
     for d in docs {
         out.push_str("---\n");
-        out.push_str(&d.yaml);
+        out.push_str(&d.text);
     }
     out
 }
