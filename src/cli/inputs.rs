@@ -31,8 +31,8 @@ pub struct InputArgs {
     /// Fail on the first malformed line or truncated file instead of skipping it.
     #[arg(long)]
     pub strict: bool,
-    /// Group world addresses inside this prefix into one peer (repeatable), e.g.
-    /// `--cidr-group 10.0.0.0/8` for LAN clients of LoadBalancer services.
+    /// Group world clients (connection initiators) inside this prefix into one peer (repeatable),
+    /// e.g. `--cidr-group 10.0.0.0/8` for LAN clients of LoadBalancer services; destinations stay exact.
     #[arg(long = "cidr-group", value_name = "CIDR")]
     pub cidr_groups: Vec<IpNet>,
     /// Flows of one 5-tuple within this many seconds are one connection.

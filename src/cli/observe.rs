@@ -106,7 +106,7 @@ pub struct ObserveArgs {
     #[arg(long, value_parser = parse_time, value_name = "TIME")]
     pub until: Option<DateTime<Utc>>,
 
-    /// Group world addresses inside this prefix into one peer (repeatable);
+    /// Group world clients (connection initiators) inside this prefix into one peer (repeatable);
     /// recorded in the baseline and reused when continuing.
     #[arg(long = "cidr-group", value_name = "CIDR")]
     pub cidr_groups: Vec<IpNet>,

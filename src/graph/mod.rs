@@ -226,31 +226,42 @@ impl TrafficGraph {
         self.coverage.merge(&other.coverage);
     }
 
-    /// The same graph with world addresses inside `groups` folded into their
-    /// group prefix (what `--cidr-group` does when flows are read), so a
-    /// baseline recorded without grouping can be grouped later.
+    /// The same graph with world *clients* (initiators) inside `groups` folded
+    /// into their group prefix — what `--cidr-group` does when flows are read —
+    /// so a baseline recorded without grouping can be grouped later.
     pub fn regrouped(&self, groups: &[ipnet::IpNet]) -> TrafficGraph {
-        let map = |p: &Peer| match p {
-            Peer::Cidr(net) => match groups.iter().find(|g| g.contains(net)) {
-                Some(g) => Peer::Cidr(*g),
-                None => p.clone(),
-            },
-            _ => p.clone(),
+        let group = |p: &Peer| match p {
+            Peer::Cidr(net) => groups
+                .iter()
+                .find(|g| g.contains(net))
+                .map(|g| Peer::Cidr(*g)),
+            _ => None,
         };
+        let edges = self.edges_sorted();
+        let initiators: std::collections::HashSet<&Peer> = edges.iter().map(|e| e.0).collect();
+        let responders: std::collections::HashSet<&Peer> = edges.iter().map(|e| e.1).collect();
         let mut out = TrafficGraph {
             coverage: self.coverage.clone(),
             ..TrafficGraph::default()
         };
         for n in self.nodes_sorted() {
-            out.insert_node(&NodeData {
-                peer: map(&n.peer),
-                ..n.clone()
-            });
+            match group(&n.peer).filter(|_| initiators.contains(&n.peer)) {
+                Some(g) => {
+                    out.insert_node(&NodeData {
+                        peer: g,
+                        ..n.clone()
+                    });
+                    if responders.contains(&n.peer) {
+                        out.insert_node(n);
+                    }
+                }
+                None => out.insert_node(n),
+            }
         }
-        for (from, to, edge) in self.edges_sorted() {
-            let (from, to) = (map(from), map(to));
+        for (from, to, edge) in edges {
+            let from = group(from).unwrap_or_else(|| from.clone());
             for (port, stats) in &edge.ports {
-                out.insert_port(&from, &to, *port, stats);
+                out.insert_port(&from, to, *port, stats);
             }
         }
         out

@@ -33,8 +33,9 @@ use peer::{EndpointKind, Peer};
 /// Tunables of interpretation.
 #[derive(Debug, Clone)]
 pub struct InterpretConfig {
-    /// World addresses inside one of these prefixes become that prefix
-    /// (e.g. LAN clients `10.0.0.0/8`) instead of one `/32` each.
+    /// World *clients* (initiators) inside one of these prefixes become that
+    /// prefix (e.g. LAN clients `10.0.0.0/8`) instead of one `/32` each.
+    /// Destinations are never grouped.
     pub cidr_groups: Vec<IpNet>,
     /// Flows of one 5-tuple within this window are one connection.
     pub conn_window_ns: i64,
@@ -308,10 +309,13 @@ impl Interpreter {
             EndpointKind::Workload(w) => Peer::Workload(w.clone()),
             EndpointKind::Entity(e) => Peer::Entity(*e),
             EndpointKind::World => match names {
+                // Responders: named when possible, never grouped (grouping
+                // destinations would open egress to a whole prefix).
                 Some(flow_names) => {
                     let names = self.dns.names_for(flow_names, ip);
-                    peer::world_peer(ip, &names, &self.cfg.cidr_groups)
+                    peer::world_peer(ip, &names, &[])
                 }
+                // Initiators (clients): grouped into --cidr-group prefixes.
                 None => peer::world_peer(ip, &[], &self.cfg.cidr_groups),
             },
             EndpointKind::Unknown => unreachable!("unknown peers are skipped before resolution"),
