@@ -9,7 +9,7 @@ use flowpolicy::proto::flow::{layer4, Flow, Verdict};
 use flowpolicy::proto::observer::{get_flows_response::ResponseTypes, GetFlowsResponse};
 
 #[allow(dead_code)]
-#[path = "../examples/gen_demo.rs"]
+#[path = "../examples/gen_demo/main.rs"]
 mod gen_demo;
 
 fn manifest_dir() -> &'static Path {
