@@ -5,7 +5,7 @@
 //! memory follows distinct edges, not flow count.
 //!
 //! `cargo bench --bench replay` (env `FLOWPOLICY_BENCH_FLOWS`, default 600000).
-//! Targets (release build, one core of this 2-core machine): ≥ 100k flows/s
+//! Targets (release build, this 2-core machine): ≥ 100k flows/s
 //! end to end, and peak RSS growing < 25 % when the flow count is 4× with
 //! the same edges.
 

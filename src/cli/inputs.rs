@@ -141,7 +141,7 @@ pub fn load_graph(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
 }
 
 /// Whether an opened input is a baseline (peeks without consuming).
-fn is_baseline(path: &Path, reader: &mut Box<dyn BufRead>) -> bool {
+fn is_baseline(path: &Path, reader: &mut impl BufRead) -> bool {
     if path.extension().is_some_and(|e| e == "baseline") {
         return true;
     }
@@ -153,13 +153,13 @@ fn is_baseline(path: &Path, reader: &mut Box<dyn BufRead>) -> bool {
 }
 
 /// Adds one source event to the graph.
-pub fn feed(graph: &mut TrafficGraph, interpreter: &mut Interpreter, event: SourceEvent) {
+pub fn feed(graph: &mut TrafficGraph, interpreter: &mut Interpreter, event: &SourceEvent) {
     match event {
         SourceEvent::Flow(f) => {
             graph.coverage.flows += 1;
-            let t = crate::interpret::time_ns(&f);
+            let t = crate::interpret::time_ns(f);
             graph.coverage.see_time(t);
-            if let Some(o) = interpreter.interpret(&f) {
+            if let Some(o) = interpreter.interpret(f) {
                 graph.record(&o);
             }
         }
@@ -167,15 +167,18 @@ pub fn feed(graph: &mut TrafficGraph, interpreter: &mut Interpreter, event: Sour
             let key = if node.is_empty() {
                 "unknown".to_string()
             } else {
-                node
+                node.clone()
             };
             *graph.coverage.lost_events.entry(key).or_default() += count;
         }
         SourceEvent::NodeStatus { state, nodes, .. } => {
             if state == "NODE_UNAVAILABLE" {
-                graph.coverage.unavailable_nodes.extend(nodes);
+                graph
+                    .coverage
+                    .unavailable_nodes
+                    .extend(nodes.iter().cloned());
             }
-            *graph.coverage.node_status.entry(state).or_default() += 1;
+            *graph.coverage.node_status.entry(state.clone()).or_default() += 1;
         }
     }
 }

@@ -2,17 +2,25 @@
 //! the legacy bare-flow JSON lines and `{"flow":…}`-only lines; plain, gzip or
 //! zstd (detected by magic bytes, not by name), or `-` for stdin.
 //!
-//! Lines are decoded one at a time with the generated proto3 JSON mapping
-//! (proto and lowerCamel names, unknown fields ignored), so memory does not
-//! grow with the file. Bad lines are counted and the first few are kept with
+//! Lines are decoded with the generated proto3 JSON mapping (proto and
+//! lowerCamel names, unknown fields ignored), in batches on a few threads
+//! ([`super::parallel`]) but handed to the sink one at a time in file order,
+//! so memory does not grow with the file and the result does not depend on
+//! the thread count. Bad lines are counted and the first few are kept with
 //! file:line for the report; `strict` turns them into an error.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use crate::proto::{flow, observer};
 use crate::source::event::SourceEvent;
+use crate::source::parallel::{self, Item, Shape};
+
+/// An opened, decompressed input. `Send`, so that it can be read on a thread
+/// of its own while the lines are decoded.
+pub type Input = Box<dyn BufRead + Send>;
 
 /// How many bad lines per file are kept verbatim for the report.
 const KEPT_ERRORS: usize = 5;
@@ -101,9 +109,9 @@ pub fn display_name(path: &Path) -> String {
 }
 
 /// Opens an input (file or `-`), sniffing and undoing its compression.
-pub fn open_input(path: &Path) -> Result<Box<dyn BufRead>, DumpError> {
-    let raw: Box<dyn Read> = if path.as_os_str() == "-" {
-        Box::new(io::stdin().lock())
+pub fn open_input(path: &Path) -> Result<Input, DumpError> {
+    let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+        Box::new(io::stdin())
     } else {
         Box::new(File::open(path).map_err(|cause| DumpError::Open {
             file: display_name(path),
@@ -115,7 +123,7 @@ pub fn open_input(path: &Path) -> Result<Box<dyn BufRead>, DumpError> {
         file: display_name(path),
         cause,
     })?;
-    let reader: Box<dyn BufRead> = match Compression::sniff(head) {
+    let reader: Input = match Compression::sniff(head) {
         Compression::None => Box::new(buffered),
         Compression::Gzip => Box::new(BufReader::with_capacity(
             256 * 1024,
@@ -164,7 +172,7 @@ pub fn decode_line(line: &[u8]) -> Result<Option<SourceEvent>, String> {
 pub fn read_dumps(
     paths: &[PathBuf],
     opts: DumpOptions,
-    mut sink: impl FnMut(SourceEvent),
+    mut sink: impl FnMut(&SourceEvent),
 ) -> Result<Vec<FileReport>, DumpError> {
     let mut reports = Vec::with_capacity(paths.len());
     for path in paths {
@@ -174,43 +182,52 @@ pub fn read_dumps(
     Ok(reports)
 }
 
-/// Reads one already-opened input.
+/// Reads one already-opened input. The sink borrows each event: it is freed
+/// later on the thread that decoded it (see [`super::parallel`]).
 pub fn read_one(
     name: &str,
-    mut reader: Box<dyn BufRead>,
+    reader: impl BufRead + Send + 'static,
     opts: DumpOptions,
-    sink: &mut impl FnMut(SourceEvent),
+    sink: &mut impl FnMut(&SourceEvent),
+) -> Result<FileReport, DumpError> {
+    read_with(name, reader, opts, Shape::for_this_machine(), sink)
+}
+
+/// [`read_one`] with a given batch size and decoder count.
+fn read_with(
+    name: &str,
+    reader: impl BufRead + Send + 'static,
+    opts: DumpOptions,
+    shape: Shape,
+    sink: &mut impl FnMut(&SourceEvent),
 ) -> Result<FileReport, DumpError> {
     let mut report = FileReport {
         file: name.to_string(),
         ..FileReport::default()
     };
-    let mut buf = Vec::with_capacity(16 * 1024);
     let mut decoded = 0u64;
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
+    let outcome = parallel::for_each_line(reader, shape, decode_line, |item| {
+        let line = match item {
+            Item::Line(line) => line,
+            Item::ReadError(e) => {
                 let message = describe_io_error(&e);
                 if opts.strict {
-                    return Err(DumpError::StrictTruncated {
+                    return ControlFlow::Break(DumpError::StrictTruncated {
                         file: name.to_string(),
                         line: report.lines,
                         message,
                     });
                 }
                 report.truncated = Some(message);
-                break;
+                return ControlFlow::Continue(());
             }
-        }
+        };
         report.lines += 1;
-        match decode_line(&buf) {
+        match line {
             Ok(None) => {}
             Ok(Some(event)) => {
                 decoded += 1;
-                match &event {
+                match event {
                     SourceEvent::Flow(_) => report.flows += 1,
                     SourceEvent::Lost { .. } => report.lost_event_lines += 1,
                     SourceEvent::NodeStatus { .. } => report.node_status_lines += 1,
@@ -221,10 +238,10 @@ pub fn read_one(
                 let err = LineError {
                     file: name.to_string(),
                     line: report.lines,
-                    message,
+                    message: message.clone(),
                 };
                 if opts.strict {
-                    return Err(DumpError::Strict(err));
+                    return ControlFlow::Break(DumpError::Strict(err));
                 }
                 report.malformed += 1;
                 if report.first_errors.len() < KEPT_ERRORS {
@@ -232,6 +249,10 @@ pub fn read_one(
                 }
             }
         }
+        ControlFlow::Continue(())
+    });
+    if let ControlFlow::Break(err) = outcome {
+        return Err(err);
     }
     if decoded == 0 && report.malformed > 0 {
         return Err(DumpError::NotADump {
@@ -258,8 +279,11 @@ mod tests {
 
     fn events(input: &str) -> (FileReport, Vec<SourceEvent>) {
         let mut out = Vec::new();
-        let reader: Box<dyn BufRead> = Box::new(io::Cursor::new(input.as_bytes().to_vec()));
-        let rep = read_one("t", reader, DumpOptions::default(), &mut |e| out.push(e)).unwrap();
+        let reader = io::Cursor::new(input.as_bytes().to_vec());
+        let rep = read_one("t", reader, DumpOptions::default(), &mut |e| {
+            out.push(e.clone())
+        })
+        .unwrap();
         (rep, out)
     }
 
@@ -318,15 +342,14 @@ mod tests {
 
     #[test]
     fn strict_fails_on_first_bad_line() {
-        let reader: Box<dyn BufRead> = Box::new(io::Cursor::new(b"{}\n[1]\n".to_vec()));
+        let reader = io::Cursor::new(b"{}\n[1]\n".to_vec());
         let err = read_one("f", reader, DumpOptions { strict: true }, &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("f:2:"), "{err}");
     }
 
     #[test]
     fn a_file_with_no_decodable_line_is_rejected() {
-        let reader: Box<dyn BufRead> =
-            Box::new(io::Cursor::new(b"apiVersion: v1\nkind: Pod\n".to_vec()));
+        let reader = io::Cursor::new(b"apiVersion: v1\nkind: Pod\n".to_vec());
         let err = read_one("pod.yaml", reader, DumpOptions::default(), &mut |_| {}).unwrap_err();
         assert!(err
             .to_string()
@@ -338,5 +361,135 @@ mod tests {
         let input = r#"{"flow":{"verdict":"SOMETHING_NEW","brand_new":{"x":1},"drop_reason_desc":"NEW_REASON"}}"#;
         let (rep, _) = events(input);
         assert_eq!((rep.flows, rep.malformed), (1, 0));
+    }
+
+    /// Every way of cutting and decoding, including on the caller's thread.
+    fn shapes() -> Vec<Shape> {
+        let mut all = vec![Shape {
+            workers: 0,
+            batch_lines: 1,
+            batch_bytes: 1,
+        }];
+        for workers in 1..=4 {
+            for batch_lines in [1, 3, 4, 7, 1000] {
+                all.push(Shape {
+                    workers,
+                    batch_lines,
+                    batch_bytes: 1 << 20,
+                });
+            }
+        }
+        all
+    }
+
+    /// Reads `input` with `shape`: the report (or error) and each flow's node.
+    fn read_shaped(
+        input: Vec<u8>,
+        strict: bool,
+        shape: Shape,
+    ) -> (Result<FileReport, DumpError>, Vec<String>) {
+        let mut nodes = Vec::new();
+        let reader = flate2::bufread::MultiGzDecoder::new(io::Cursor::new(input));
+        let result = read_with(
+            "f",
+            BufReader::with_capacity(64, reader),
+            DumpOptions { strict },
+            shape,
+            &mut |e| match e {
+                SourceEvent::Flow(f) => nodes.push(f.node_name.clone()),
+                _ => nodes.push("other".into()),
+            },
+        );
+        (result, nodes)
+    }
+
+    fn gzip(text: &str) -> Vec<u8> {
+        use std::io::Write;
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(text.as_bytes()).unwrap();
+        z.finish().unwrap()
+    }
+
+    /// Line `i` (1-based) is a flow from node `n{i}`, or `bad` when listed.
+    fn flow_lines(n: usize, bad: &[usize]) -> String {
+        (1..=n)
+            .map(|i| {
+                if bad.contains(&i) {
+                    format!("{{\"flow\": {i}\n")
+                } else if i % 10 == 0 {
+                    "\n".to_string()
+                } else {
+                    format!("{{\"flow\":{{\"verdict\":\"FORWARDED\",\"node_name\":\"n{i}\"}}}}\n")
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn events_keep_file_order_across_batches_and_decoders() {
+        let bad = [2, 9, 11, 12, 13, 14, 15, 41];
+        let input = gzip(&flow_lines(100, &bad));
+        let want: Vec<String> = (1..=100)
+            .filter(|i| !bad.contains(i) && i % 10 != 0)
+            .map(|i| format!("n{i}"))
+            .collect();
+        for shape in shapes() {
+            let (report, nodes) = read_shaped(input.clone(), false, shape);
+            let report = report.unwrap();
+            assert_eq!(nodes, want, "{shape:?}");
+            assert_eq!((report.lines, report.flows), (100, want.len() as u64));
+            assert_eq!(report.malformed, 8, "{shape:?}"); // every 10th line is blank
+            let first: Vec<u64> = report.first_errors.iter().map(|e| e.line).collect();
+            assert_eq!(first, [2, 9, 11, 12, 13], "{shape:?}");
+            assert!(report.truncated.is_none());
+        }
+    }
+
+    #[test]
+    fn strict_fails_at_the_first_bad_line_even_when_a_later_one_decodes_first() {
+        // Line 7 starts a batch (of 3), ends one (of 7) or sits mid-batch
+        // (of 4); line 13 is in a later batch that another decoder may well
+        // finish first.
+        let input = gzip(&flow_lines(30, &[7, 13]));
+        for shape in shapes() {
+            let (result, nodes) = read_shaped(input.clone(), true, shape);
+            let err = result.unwrap_err();
+            assert!(
+                matches!(&err, DumpError::Strict(e) if e.line == 7),
+                "{shape:?}"
+            );
+            assert!(err.to_string().starts_with("f:7: "), "{err}");
+            assert_eq!(nodes, ["n1", "n2", "n3", "n4", "n5", "n6"], "{shape:?}");
+        }
+    }
+
+    #[test]
+    fn input_cut_mid_batch_keeps_the_lines_before_it() {
+        let mut input = gzip(&flow_lines(200, &[]));
+        input.truncate(input.len() * 3 / 5);
+        let (sequential, want) = read_shaped(input.clone(), false, shapes()[0]);
+        let sequential = sequential.unwrap();
+        assert!(sequential.lines > 20 && sequential.lines < 200);
+        assert_eq!(
+            sequential.truncated.as_deref(),
+            Some("compressed stream is truncated (the file was cut short)")
+        );
+        for shape in shapes() {
+            let (report, nodes) = read_shaped(input.clone(), false, shape);
+            let report = report.unwrap();
+            assert_eq!(
+                format!("{report:?}"),
+                format!("{sequential:?}"),
+                "{shape:?}"
+            );
+            assert_eq!(nodes, want, "{shape:?}");
+            let (result, nodes) = read_shaped(input.clone(), true, shape);
+            let err = result.unwrap_err();
+            assert!(
+                matches!(&err, DumpError::StrictTruncated { line, .. } if *line == sequential.lines),
+                "{shape:?}: {err}"
+            );
+            assert_eq!(nodes, want, "{shape:?}");
+        }
     }
 }

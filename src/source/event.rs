@@ -4,7 +4,7 @@
 use crate::proto::{flow, observer, relay};
 
 /// One decoded line of a dump or one message of the live stream.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum SourceEvent {
     /// A flow, with the node that reported it (from the wrapper or the flow).
     Flow(Box<flow::Flow>),

@@ -4,4 +4,5 @@
 
 pub mod dump;
 pub mod event;
+mod parallel;
 pub mod relay;

@@ -127,7 +127,7 @@ impl Live {
                             }
                         }
                     }
-                    feed(&mut self.graph, &mut self.interpreter, event);
+                    feed(&mut self.graph, &mut self.interpreter, &event);
                 }
             }
         }
