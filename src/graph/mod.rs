@@ -10,7 +10,8 @@ pub mod baseline;
 pub mod evidence;
 pub mod stability;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
@@ -123,8 +124,8 @@ impl Coverage {
 #[derive(Debug, Clone, Default)]
 pub struct TrafficGraph {
     graph: DiGraph<NodeData, EdgeData>,
-    nodes: HashMap<Peer, NodeIndex>,
-    edges: HashMap<(NodeIndex, NodeIndex), EdgeIndex>,
+    nodes: FxHashMap<Peer, NodeIndex>,
+    edges: FxHashMap<(NodeIndex, NodeIndex), EdgeIndex>,
     pub coverage: Coverage,
 }
 

@@ -6,7 +6,7 @@
 //! Memory is bounded by the connections active within the window: entries
 //! idle longer than the window (in flow time) are pruned as flows arrive.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
 use super::l4::Proto;
@@ -25,7 +25,7 @@ pub struct ConnKey {
 #[derive(Debug)]
 pub struct ConnTracker {
     window_ns: i64,
-    seen: HashMap<ConnKey, i64>,
+    seen: FxHashMap<ConnKey, i64>,
     newest: i64,
     next_prune: usize,
 }
@@ -34,7 +34,7 @@ impl ConnTracker {
     pub fn new(window_ns: i64) -> ConnTracker {
         ConnTracker {
             window_ns,
-            seen: HashMap::new(),
+            seen: FxHashMap::default(),
             newest: i64::MIN,
             next_prune: 1 << 16,
         }

@@ -5,7 +5,7 @@
 //!
 //! Memory grows with distinct answered addresses, not with flows.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
 use crate::proto::flow::{self, layer7::Record};
@@ -13,7 +13,7 @@ use crate::proto::flow::{self, layer7::Record};
 /// The most recent name each address was resolved from.
 #[derive(Debug, Default)]
 pub struct DnsCache {
-    by_ip: HashMap<IpAddr, String>,
+    by_ip: FxHashMap<IpAddr, String>,
 }
 
 /// Normalizes a DNS name: lower case, no trailing dot.

@@ -15,7 +15,8 @@ pub mod labels;
 pub mod peer;
 pub mod selector;
 
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -132,9 +133,9 @@ pub struct Interpreter {
     cfg: InterpretConfig,
     dns: DnsCache,
     conns: ConnTracker,
-    endpoints: HashMap<u64, (Vec<String>, String, u32, Arc<EndpointKind>)>,
+    endpoints: FxHashMap<u64, (Vec<String>, String, u32, Arc<EndpointKind>)>,
     /// Workload identity last seen per pod address, to repair proxy flows.
-    pod_ips: HashMap<IpAddr, Arc<EndpointKind>>,
+    pod_ips: FxHashMap<IpAddr, Arc<EndpointKind>>,
     pub stats: InterpretStats,
 }
 
@@ -145,8 +146,8 @@ impl Interpreter {
             cfg,
             dns: DnsCache::default(),
             conns,
-            endpoints: HashMap::new(),
-            pod_ips: HashMap::new(),
+            endpoints: FxHashMap::default(),
+            pod_ips: FxHashMap::default(),
             stats: InterpretStats::default(),
         }
     }
@@ -276,7 +277,7 @@ impl Interpreter {
     }
 
     fn classify_cached(&mut self, e: &flow::Endpoint) -> Arc<EndpointKind> {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut h = rustc_hash::FxHasher::default();
         e.identity.hash(&mut h);
         e.namespace.hash(&mut h);
         e.labels.hash(&mut h);
