@@ -74,13 +74,7 @@ fn check(path: PathBuf) -> usize {
 
 #[test]
 fn documents_from_every_real_dump_validate() {
-    let dir = common::shared_dir().join("data/flows");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "jsonl"))
-        .collect();
-    files.sort();
+    let files = common::real_dumps();
     let total: usize = files.into_iter().map(check).sum();
     assert!(total > 50, "only {total} documents checked");
 }

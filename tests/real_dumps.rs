@@ -1,24 +1,13 @@
 //! Every real Hubble dump in ../shared/data/flows decodes with zero malformed
 //! lines: field-masked exporter lines, `{"flow":…}`-only lines and all.
 
-use std::path::PathBuf;
+mod common;
 
 use flowpolicy::source::dump::{read_dumps, DumpOptions};
 
-fn shared_flows() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/flows");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "jsonl"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn every_real_dump_reads_without_malformed_lines() {
-    let files = shared_flows();
+    let files = common::real_dumps();
     assert!(
         files.len() >= 14,
         "expected the real dumps, found {}",

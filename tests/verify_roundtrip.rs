@@ -11,14 +11,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 fn dumps() -> Vec<PathBuf> {
-    let dir = common::shared_dir().join("data/flows");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "jsonl"))
-        .collect();
-    files.sort();
-    files
+    common::real_dumps()
 }
 
 /// Runs the pipe and returns verify's JSON report.

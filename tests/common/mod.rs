@@ -61,3 +61,15 @@ pub fn validate_policy_yaml(doc: &Value) -> Result<(), Vec<String>> {
         Err(errors)
     }
 }
+
+/// Every real Hubble dump in `../shared/data/flows`, sorted.
+pub fn real_dumps() -> Vec<PathBuf> {
+    let dir = shared_dir().join("data/flows");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "jsonl"))
+        .collect();
+    files.sort();
+    files
+}
