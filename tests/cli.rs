@@ -12,6 +12,13 @@ fn demo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.jsonpb.zst")
 }
 
+/// A real dump from ../shared/data/flows.
+fn real_dump(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/flows")
+        .join(name)
+}
+
 fn flowpolicy() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("flowpolicy").unwrap()
 }
@@ -75,11 +82,7 @@ fn stdout_gets_a_multi_document_stream() {
     flowpolicy()
         .args(["recommend", "-", "--no-foundation"])
         .write_stdin(
-            std::fs::read(
-                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("../shared/data/flows/cilium_hubble-otel__basic-sample-10-flows.json"),
-            )
-            .unwrap(),
+            std::fs::read(real_dump("cilium_hubble-otel__basic-sample-10-flows.json")).unwrap(),
         )
         .assert()
         .success()
@@ -121,11 +124,8 @@ fn wrong_file_is_named_with_its_line() {
 fn malformed_lines_are_reported_and_strict_fails() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("flows.jsonpb");
-    let good = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/data/flows/cilium_hubble-otel__basic-sample-10-flows.json"),
-    )
-    .unwrap();
+    let good = std::fs::read_to_string(real_dump("cilium_hubble-otel__basic-sample-10-flows.json"))
+        .unwrap();
     std::fs::write(
         &f,
         format!("{good}{{\"flow\": {{\"verdict\": \nnot json at all\n"),
@@ -152,10 +152,9 @@ fn malformed_lines_are_reported_and_strict_fails() {
 fn truncated_gzip_keeps_what_was_read_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("flows.jsonpb.gz");
-    let raw = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/data/flows/cilium_hubble-otel__basic-sample-400-tcp-flows.json"),
-    )
+    let raw = std::fs::read(real_dump(
+        "cilium_hubble-otel__basic-sample-400-tcp-flows.json",
+    ))
     .unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&raw).unwrap();
@@ -180,8 +179,7 @@ fn existing_output_directory_is_never_silently_clobbered() {
     let out = dir.path().join("policies");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("mine.yaml"), "keep: me\n").unwrap();
-    let flows = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/flows/cilium_hubble-otel__basic-sample-10-flows.json");
+    let flows = real_dump("cilium_hubble-otel__basic-sample-10-flows.json");
     flowpolicy()
         .args([
             "recommend",
