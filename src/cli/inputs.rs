@@ -222,6 +222,11 @@ pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
             .collect();
         eprintln!("  skipped flows: {}", parts.join(", "));
     }
+    if let Some(guessed) = r.interpret.basis.get("port-heuristic").filter(|n| **n > 0) {
+        eprintln!(
+            "  {guessed} flows had no is_reply, reply flag or SYN: their direction was inferred from ports (see docs/interpretation.md)"
+        );
+    }
     if r.interpret.dropped > 0 {
         eprintln!(
             "  {} DROPPED flows are kept as evidence but not learned (pass --include-dropped to allow them)",

@@ -149,7 +149,7 @@ impl Stability {
                     "still learning: {} new edge{} in the last {} ({why}; last new edge {} before the last flow)",
                     self.recent_new,
                     if self.recent_new == 1 { "" } else { "s" },
-                    span(RECENT),
+                    span(RECENT.min(self.window())),
                     span(self.quiet()),
                 )
             }
