@@ -128,14 +128,34 @@ pub struct InterpretStats {
     pub skipped: BTreeMap<SkipReason, u64>,
 }
 
+/// An endpoint's classification, cached per identity; workloads and entities
+/// carry their peer, built once, so a busy identity costs no allocation per
+/// flow. World peers depend on the address and are resolved per flow.
+#[derive(Debug)]
+struct Classified {
+    kind: EndpointKind,
+    peer: Option<Arc<Peer>>,
+}
+
+impl Classified {
+    fn new(kind: EndpointKind) -> Classified {
+        let peer = match &kind {
+            EndpointKind::Workload(w) => Some(Arc::new(Peer::Workload(w.clone()))),
+            EndpointKind::Entity(e) => Some(Arc::new(Peer::Entity(*e))),
+            EndpointKind::World | EndpointKind::Unknown => None,
+        };
+        Classified { kind, peer }
+    }
+}
+
 /// Turns flows into observations, keeping the small state this needs.
 pub struct Interpreter {
     cfg: InterpretConfig,
     dns: DnsCache,
     conns: ConnTracker,
-    endpoints: FxHashMap<u64, (Vec<String>, String, u32, Arc<EndpointKind>)>,
+    endpoints: FxHashMap<u64, (Vec<String>, String, u32, Arc<Classified>)>,
     /// Workload identity last seen per pod address, to repair proxy flows.
-    pod_ips: FxHashMap<IpAddr, Arc<EndpointKind>>,
+    pod_ips: FxHashMap<IpAddr, Arc<Classified>>,
     pub stats: InterpretStats,
 }
 
@@ -180,20 +200,22 @@ impl Interpreter {
         if orientation == Orientation::Related {
             return Err(SkipReason::IcmpRelated);
         }
-        *self
-            .stats
-            .basis
-            .entry(basis_name(basis).to_string())
-            .or_default() += 1;
+        match self.stats.basis.get_mut(basis_name(basis)) {
+            Some(n) => *n += 1,
+            None => {
+                self.stats.basis.insert(basis_name(basis).to_string(), 1);
+            }
+        }
         let (src_ip, dst_ip) = ips(f);
         self.dns.remember(&f.destination_names, dst_ip);
         self.dns.remember(&f.source_names, src_ip);
         let src = self.endpoint(f.source.as_ref(), src_ip)?;
         let dst = self.endpoint(f.destination.as_ref(), dst_ip)?;
-        if matches!(*src, EndpointKind::Unknown) || matches!(*dst, EndpointKind::Unknown) {
+        if matches!(src.kind, EndpointKind::Unknown) || matches!(dst.kind, EndpointKind::Unknown) {
             return Err(SkipReason::UnknownPeer);
         }
-        if !matches!(*src, EndpointKind::Workload(_)) && !matches!(*dst, EndpointKind::Workload(_))
+        if !matches!(src.kind, EndpointKind::Workload(_))
+            && !matches!(dst.kind, EndpointKind::Workload(_))
         {
             return Err(SkipReason::NoWorkload);
         }
@@ -257,12 +279,12 @@ impl Interpreter {
         &mut self,
         ep: Option<&flow::Endpoint>,
         ip: Option<IpAddr>,
-    ) -> Result<Arc<EndpointKind>, SkipReason> {
+    ) -> Result<Arc<Classified>, SkipReason> {
         let Some(e) = ep else {
-            return Ok(Arc::new(EndpointKind::Unknown));
+            return Ok(Arc::new(Classified::new(EndpointKind::Unknown)));
         };
         let kind = self.classify_cached(e);
-        match (&*kind, ip) {
+        match (&kind.kind, ip) {
             (EndpointKind::Workload(_), Some(ip)) => {
                 if self.pod_ips.get(&ip).is_none_or(|k| !Arc::ptr_eq(k, &kind)) {
                     self.pod_ips.insert(ip, kind.clone());
@@ -276,7 +298,7 @@ impl Interpreter {
         }
     }
 
-    fn classify_cached(&mut self, e: &flow::Endpoint) -> Arc<EndpointKind> {
+    fn classify_cached(&mut self, e: &flow::Endpoint) -> Arc<Classified> {
         let mut h = rustc_hash::FxHasher::default();
         e.identity.hash(&mut h);
         e.namespace.hash(&mut h);
@@ -287,7 +309,7 @@ impl Interpreter {
                 return kind.clone();
             }
         }
-        let kind = Arc::new(peer::classify_endpoint(Some(e)));
+        let kind = Arc::new(Classified::new(peer::classify_endpoint(Some(e))));
         self.endpoints.insert(
             key,
             (
@@ -300,15 +322,14 @@ impl Interpreter {
         kind
     }
 
-    fn resolve(
-        &self,
-        kind: &EndpointKind,
-        ip: Option<IpAddr>,
-        names: Option<&[String]>,
-    ) -> Arc<Peer> {
-        Arc::new(match kind {
-            EndpointKind::Workload(w) => Peer::Workload(w.clone()),
-            EndpointKind::Entity(e) => Peer::Entity(*e),
+    fn resolve(&self, c: &Classified, ip: Option<IpAddr>, names: Option<&[String]>) -> Arc<Peer> {
+        if let Some(peer) = &c.peer {
+            return peer.clone();
+        }
+        Arc::new(match &c.kind {
+            EndpointKind::Workload(_) | EndpointKind::Entity(_) => {
+                unreachable!("workload and entity peers are built once, when classified")
+            }
             EndpointKind::World => match names {
                 // Responders: named when possible, never grouped (grouping
                 // destinations would open egress to a whole prefix).
