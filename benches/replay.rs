@@ -163,6 +163,7 @@ fn run(path: &Path) -> (f64, u64, usize, usize, f64) {
         strict: true,
         cidr_groups: vec![],
         conn_window: 120,
+        guess_direction: false,
     };
     let start = Instant::now();
     let (graph, report) = load_graph(&args).unwrap();

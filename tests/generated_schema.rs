@@ -17,6 +17,7 @@ fn inputs(path: PathBuf) -> InputArgs {
         strict: true,
         cidr_groups: vec!["10.0.0.0/8".parse().unwrap()],
         conn_window: 120,
+        guess_direction: false,
     }
 }
 

@@ -14,6 +14,7 @@ fn demo_policies(cfg: &SynthConfig) -> String {
         strict: true,
         cidr_groups: vec!["10.0.0.0/8".parse().unwrap()],
         conn_window: 120,
+        guess_direction: false,
     };
     let (graph, _) = load_graph(&args).unwrap();
     yaml::stream(&yaml::documents(&synthesize(&graph, cfg)))

@@ -31,6 +31,7 @@ fn whole_corpus_compiles_and_verifies() {
         strict: true,
         cidr_groups: Vec::new(),
         conn_window: 120,
+        guess_direction: false,
     };
     let graph = flowpolicy::cli::inputs::load_graph(&args).unwrap().0;
     let report = verify(&graph, &loaded, &VerifyOptions::default());

@@ -38,6 +38,11 @@ pub struct InputArgs {
     /// Flows of one 5-tuple within this many seconds are one connection.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub conn_window: u64,
+    /// Learn flows whose direction no evidence decides (no is_reply, SYN, earlier packet,
+    /// traffic_direction with a known local side, or one clear service port) by taking the
+    /// lower port as the server. Off by default: such flows are listed, not learned.
+    #[arg(long)]
+    pub guess_direction: bool,
 }
 
 impl InputArgs {
@@ -54,6 +59,7 @@ impl InputArgs {
             cidr_groups: self.cidr_groups.clone(),
             conn_window_ns: i64::try_from(self.conn_window).unwrap_or(i64::MAX / 1_000_000_000)
                 * 1_000_000_000,
+            guess_direction: self.guess_direction,
         }
     }
 }
@@ -222,11 +228,7 @@ pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
             .collect();
         eprintln!("  skipped flows: {}", parts.join(", "));
     }
-    if let Some(guessed) = r.interpret.basis.get("port-heuristic").filter(|n| **n > 0) {
-        eprintln!(
-            "  {guessed} flows had no is_reply, reply flag or SYN: their direction was inferred from ports (see docs/interpretation.md)"
-        );
-    }
+    print_direction_report(&r.interpret);
     if r.interpret.dropped > 0 {
         eprintln!(
             "  {} DROPPED flows are kept as evidence but not learned (pass --include-dropped to allow them)",
@@ -256,6 +258,43 @@ pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
         eprintln!(
             "warning: nodes unavailable to the relay at some point: {}",
             nodes.join(", ")
+        );
+    }
+}
+
+/// Most undecided peer pairs printed in the summary.
+const UNDECIDED_SHOWN: usize = 5;
+
+/// How directions were decided, and the peer pairs nothing decided.
+fn print_direction_report(s: &InterpretStats) {
+    let basis: Vec<String> = crate::interpret::direction::Basis::ALL
+        .iter()
+        .filter_map(|b| s.basis.get(b.as_str()).map(|n| format!("{b} {n}")))
+        .collect();
+    if !basis.is_empty() {
+        eprintln!("  direction decided by: {}", basis.join(", "));
+    }
+    if let Some(guessed) = s.basis.get("port-guess").filter(|n| **n > 0) {
+        eprintln!(
+            "warning: {guessed} flows had no evidence of their direction and were learned by --guess-direction (lower port = server)"
+        );
+    }
+    if s.undecided.is_empty() {
+        return;
+    }
+    eprintln!(
+        "warning: {} flows in {} peer pairs: nothing decided which end initiated, so they are not in the policy (see docs/interpretation.md; --guess-direction learns them by port order):",
+        s.undecided.flows(),
+        s.undecided.edges.len()
+    );
+    let ranked = s.undecided.ranked();
+    for (e, t) in ranked.iter().take(UNDECIDED_SHOWN) {
+        eprintln!("    {}", crate::interpret::undecided::describe(e, t));
+    }
+    if ranked.len() > UNDECIDED_SHOWN {
+        eprintln!(
+            "    … and {} more peer pairs",
+            ranked.len() - UNDECIDED_SHOWN
         );
     }
 }

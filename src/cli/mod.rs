@@ -2,6 +2,7 @@
 //! pipeline stages together. No domain logic lives here.
 
 pub mod duration;
+pub mod explain;
 pub mod graph;
 pub mod inputs;
 pub mod merge;
@@ -45,6 +46,8 @@ pub enum Command {
     Recommend(recommend::RecommendArgs),
     /// Check policies against observed flows: what would be dropped, what is allowed but unused.
     Verify(verify::VerifyArgs),
+    /// Show, for every rule of a policy set, the observed connections that justify it.
+    Explain(explain::ExplainArgs),
     /// Follow Hubble Relay and build or continue a baseline file.
     Observe(Box<observe::ObserveArgs>),
     /// Combine baselines (and dumps) into one baseline.
@@ -58,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Recommend(a) => recommend::run(&a).map(|_| std::process::ExitCode::SUCCESS),
         Command::Verify(a) => verify::run(&a),
+        Command::Explain(a) => explain::run(&a),
         Command::Observe(a) => observe::run(&a),
         Command::Merge(a) => merge::run(&a).map(|_| std::process::ExitCode::SUCCESS),
         Command::Graph(a) => graph::run(&a).map(|_| std::process::ExitCode::SUCCESS),

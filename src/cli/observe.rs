@@ -113,6 +113,11 @@ pub struct ObserveArgs {
     /// Flows of one 5-tuple within this many seconds are one connection [default: 120].
     #[arg(long, value_name = "SECONDS")]
     pub conn_window: Option<u64>,
+    /// Learn flows whose direction no evidence decides (no is_reply, SYN, earlier packet,
+    /// traffic_direction with a known local side, or one clear service port) by taking the
+    /// lower port as the server. Off by default: such flows are listed, not learned.
+    #[arg(long)]
+    pub guess_direction: bool,
     /// First reconnect delay (doubles up to 30s, with jitter).
     #[arg(long, value_parser = parse_duration, default_value = "500ms", hide = true)]
     pub reconnect_delay: Duration,
@@ -240,6 +245,7 @@ pub fn run(args: &ObserveArgs) -> Result<ExitCode> {
         )
         .unwrap_or(i64::MAX / 1_000_000_000)
         .saturating_mul(1_000_000_000),
+        guess_direction: args.guess_direction,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -46,12 +46,13 @@ pub struct VerifyArgs {
     pub include_dropped: bool,
 }
 
-fn load_policies(args: &VerifyArgs) -> Result<LoadedPolicies> {
-    let stdin_policies = args.policies.iter().any(|p| p.as_os_str() == "-");
-    if stdin_policies && args.input.inputs.iter().any(|p| p.as_os_str() == "-") {
+/// Loads `--policies`, printing notes and warnings (shared with `explain`).
+pub fn load_policies(policies: &[PathBuf], input: &InputArgs) -> Result<LoadedPolicies> {
+    let stdin_policies = policies.iter().any(|p| p.as_os_str() == "-");
+    if stdin_policies && input.inputs.iter().any(|p| p.as_os_str() == "-") {
         bail!("`--policies -` and flows from `-` cannot both read stdin");
     }
-    let loaded = load_paths(&args.policies)?;
+    let loaded = load_paths(policies)?;
     for i in &loaded.invalid {
         eprintln!("warning: {i}");
     }
@@ -68,7 +69,7 @@ fn load_policies(args: &VerifyArgs) -> Result<LoadedPolicies> {
     if loaded.policies.is_empty() {
         eprintln!(
             "warning: no policy documents in {} ({} invalid, {} other documents): no policy enforces anything",
-            args.policies
+            policies
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
@@ -81,7 +82,7 @@ fn load_policies(args: &VerifyArgs) -> Result<LoadedPolicies> {
 }
 
 pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
-    let loaded = load_policies(args)?;
+    let loaded = load_policies(&args.policies, &args.input)?;
     let (graph, load_report) = inputs::load_graph(&args.input)?;
     inputs::print_load_report(&load_report, &graph);
     let report = verify::verify(
@@ -105,12 +106,25 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
                     "invalid_documents".into(),
                     loaded.invalid.iter().map(|i| i.to_string()).collect(),
                 );
+                o.insert(
+                    "undecided".into(),
+                    serde_json::to_value(&load_report.interpret.undecided)?,
+                );
             }
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         }
         Format::Text => {
             out.write_all(verify::text::render(&report, args.explain).as_bytes())?;
+            let undecided = &load_report.interpret.undecided;
+            if !undecided.is_empty() {
+                writeln!(
+                    out,
+                    "\n{} flows in {} peer pairs were not verified: nothing decided which end initiated (listed in the warnings; see docs/interpretation.md)",
+                    undecided.flows(),
+                    undecided.edges.len()
+                )?;
+            }
             if !loaded.invalid.is_empty() {
                 writeln!(
                     out,

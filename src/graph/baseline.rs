@@ -182,6 +182,8 @@ pub fn add_stats(mine: &mut InterpretStats, o: &InterpretStats) {
     for (k, v) in &o.skipped {
         *mine.skipped.entry(*k).or_default() += v;
     }
+    mine.undecided.merge(&o.undecided);
+    mine.undecided_resolved += o.undecided_resolved;
 }
 
 /// Encodes a graph and its metadata without copying the graph (the

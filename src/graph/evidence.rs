@@ -1,8 +1,11 @@
 //! Evidence kept on the graph: per responder port, how many connections and
 //! flows, first and last seen, and one sample flow in a readable line.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use crate::interpret::direction::Basis;
 use crate::proto::flow::{self, layer4::Protocol};
 
 /// Counts for one verdict class of one (edge, port).
@@ -15,11 +18,21 @@ pub struct Tally {
     pub last_seen: i64,
     /// The earliest flow seen, as one readable line.
     pub sample: String,
+    /// Flows per evidence that decided their direction (why this is the
+    /// initiator's side).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub direction: BTreeMap<Basis, u64>,
 }
 
 impl Tally {
-    pub fn record(&mut self, time_ns: i64, new_connection: bool, f: &flow::Flow) {
+    pub fn record(&mut self, time_ns: i64, new_connection: bool, f: &flow::Flow, basis: Basis) {
         self.flows += 1;
+        match self.direction.get_mut(&basis) {
+            Some(n) => *n += 1,
+            None => {
+                self.direction.insert(basis, 1);
+            }
+        }
         if new_connection {
             self.connections += 1;
         }
@@ -40,6 +53,9 @@ impl Tally {
 
     /// Combines two tallies; commutative and associative.
     pub fn merge(&mut self, other: &Tally) {
+        for (b, n) in &other.direction {
+            *self.direction.entry(*b).or_default() += n;
+        }
         self.connections += other.connections;
         self.flows += other.flows;
         let take_other = match (self.first_seen, other.first_seen) {

@@ -154,7 +154,7 @@ impl TrafficGraph {
             }
             VerdictClass::Dropped => stats.dropped.get_or_insert_with(Tally::default),
         };
-        tally.record(o.time_ns, o.new_connection, o.flow);
+        tally.record(o.time_ns, o.new_connection, o.flow, o.basis);
     }
 
     fn node(&mut self, peer: &Peer, t: i64) -> NodeIndex {

@@ -224,6 +224,7 @@ mod tests {
                     first_seen: t,
                     last_seen: t,
                     sample: String::new(),
+                    ..Tally::default()
                 }),
                 ..PortStats::default()
             };

@@ -66,6 +66,14 @@ impl ConnTracker {
         is_new
     }
 
+    /// True when `key` was seen within the window of `time_ns` (a lookup
+    /// that records nothing).
+    pub fn seen(&self, key: &ConnKey, time_ns: i64) -> bool {
+        self.seen
+            .get(key)
+            .is_some_and(|last| time_ns.abs_diff(*last) <= self.window_ns.unsigned_abs())
+    }
+
     fn prune(&mut self) {
         let horizon = self.newest.saturating_sub(self.window_ns);
         self.seen.retain(|_, last| *last >= horizon);

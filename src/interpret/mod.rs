@@ -14,6 +14,7 @@ pub mod l4;
 pub mod labels;
 pub mod peer;
 pub mod selector;
+pub mod undecided;
 
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -26,10 +27,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::proto::flow;
 use conntrack::{ConnKey, ConnTracker};
-use direction::{Basis, Orientation};
+use direction::{Basis, Orientation, Side};
 use dns::DnsCache;
 use l4::PortKey;
-use peer::{EndpointKind, Peer};
+use peer::{EndpointKind, Entity, Peer};
+use undecided::{Doubt, Parked, Seen, Undecided};
 
 /// Tunables of interpretation.
 #[derive(Debug, Clone)]
@@ -40,6 +42,9 @@ pub struct InterpretConfig {
     pub cidr_groups: Vec<IpNet>,
     /// Flows of one 5-tuple within this window are one connection.
     pub conn_window_ns: i64,
+    /// Learn flows whose direction no evidence decides by taking the lower
+    /// port as the server (off by default: such flows are only reported).
+    pub guess_direction: bool,
 }
 
 impl Default for InterpretConfig {
@@ -47,6 +52,7 @@ impl Default for InterpretConfig {
         InterpretConfig {
             cidr_groups: Vec::new(),
             conn_window_ns: 120 * 1_000_000_000,
+            guess_direction: false,
         }
     }
 }
@@ -82,6 +88,11 @@ pub enum SkipReason {
     UnresolvedPod,
     /// Neither end is a workload (node-to-node, host-to-world…): no pod policy applies.
     NoWorkload,
+    /// The responder's port is absent or 0: there is no port to allow, and
+    /// `port: "0"` would mean every port.
+    NoPort,
+    /// Nothing decided which end initiated (listed in the summary).
+    Undecided,
 }
 
 impl SkipReason {
@@ -96,6 +107,8 @@ impl SkipReason {
                 "pods reported as world by the proxy, never seen with their identity"
             }
             SkipReason::NoWorkload => "no workload on either side",
+            SkipReason::NoPort => "no destination port (absent or 0)",
+            SkipReason::Undecided => "direction undecided",
         }
     }
 }
@@ -114,6 +127,8 @@ pub struct Observation<'f> {
     pub verdict: VerdictClass,
     /// True for the first flow of a connection (within the window).
     pub new_connection: bool,
+    /// The evidence that decided which end initiated.
+    pub basis: Basis,
 }
 
 /// Counters for the summary.
@@ -126,6 +141,14 @@ pub struct InterpretStats {
     pub audit: u64,
     pub basis: BTreeMap<String, u64>,
     pub skipped: BTreeMap<SkipReason, u64>,
+    /// Peer pairs whose direction nothing decided (not learned unless
+    /// `--guess-direction`).
+    #[serde(default, skip_serializing_if = "Undecided::is_empty")]
+    pub undecided: Undecided,
+    /// Undecided flows later found to belong to a decided connection (a
+    /// reply seen before its opener).
+    #[serde(default)]
+    pub undecided_resolved: u64,
 }
 
 /// An endpoint's classification, cached per identity; workloads and entities
@@ -154,6 +177,7 @@ pub struct Interpreter {
     dns: DnsCache,
     conns: ConnTracker,
     endpoints: FxHashMap<u64, (Vec<String>, String, u32, Arc<Classified>)>,
+    parked: Parked,
     /// Workload identity last seen per pod address, to repair proxy flows.
     pod_ips: FxHashMap<IpAddr, Arc<Classified>>,
     pub stats: InterpretStats,
@@ -167,6 +191,7 @@ impl Interpreter {
             dns: DnsCache::default(),
             conns,
             endpoints: FxHashMap::default(),
+            parked: Parked::default(),
             pod_ips: FxHashMap::default(),
             stats: InterpretStats::default(),
         }
@@ -196,15 +221,12 @@ impl Interpreter {
     fn observe<'f>(&mut self, f: &'f flow::Flow) -> Result<Observation<'f>, SkipReason> {
         let verdict = verdict_class(f)?;
         let l4 = direction::l4_of(f).ok_or(SkipReason::NoL4)?;
-        let (orientation, basis, port) = direction::orient(f, &l4);
-        if orientation == Orientation::Related {
+        let icmp = l4
+            .proto
+            .is_icmp()
+            .then(|| direction::icmp_orientation(l4.proto, l4.dst_port));
+        if icmp.is_some_and(|(o, _)| o == Orientation::Related) {
             return Err(SkipReason::IcmpRelated);
-        }
-        match self.stats.basis.get_mut(basis_name(basis)) {
-            Some(n) => *n += 1,
-            None => {
-                self.stats.basis.insert(basis_name(basis).to_string(), 1);
-            }
         }
         let (src_ip, dst_ip) = ips(f);
         self.dns.remember(&f.destination_names, dst_ip);
@@ -219,6 +241,29 @@ impl Interpreter {
         {
             return Err(SkipReason::NoWorkload);
         }
+        if icmp.is_none() && l4.src_port == 0 && l4.dst_port == 0 {
+            return Err(SkipReason::NoPort);
+        }
+        let time_ns = time_ns(f);
+        let (orientation, basis) = match icmp {
+            Some((o, _)) => (o, Basis::Icmp),
+            None => self.decide(f, &l4, &src, &dst, (src_ip, dst_ip), time_ns)?,
+        };
+        let port = PortKey {
+            proto: l4.proto,
+            port: match icmp {
+                Some((_, ty)) => ty,
+                None => direction::responder_port(orientation, &l4),
+            },
+        };
+        if port.port == 0 && !l4.proto.is_icmp() {
+            return Err(SkipReason::NoPort);
+        }
+        *self
+            .stats
+            .basis
+            .entry(basis.as_str().to_string())
+            .or_default() += 1;
         let reverse = orientation == Orientation::Reverse;
         if reverse {
             self.stats.replies_inverted += 1;
@@ -244,18 +289,35 @@ impl Interpreter {
                 l4.src_port,
             )
         };
-        let time_ns = time_ns(f);
         let new_connection = match (i_ip, r_ip) {
-            (Some(i), Some(r)) => self.conns.observe(
-                ConnKey {
-                    initiator: i,
-                    initiator_port: i_port,
-                    responder: r,
-                    responder_port: port.port,
-                    proto: port.proto,
-                },
-                time_ns,
-            ),
+            (Some(i), Some(r)) => {
+                if let Some((edge, pair, n)) = self.parked.take(
+                    (i, i_port),
+                    (r, port.port),
+                    port.proto,
+                    time_ns,
+                    self.cfg.conn_window_ns,
+                ) {
+                    self.stats.undecided.resolve(&edge, pair, n);
+                    self.stats.undecided_resolved += n;
+                    if let Some(c) = self.stats.skipped.get_mut(&SkipReason::Undecided) {
+                        *c = c.saturating_sub(n);
+                        if *c == 0 {
+                            self.stats.skipped.remove(&SkipReason::Undecided);
+                        }
+                    }
+                }
+                self.conns.observe(
+                    ConnKey {
+                        initiator: i,
+                        initiator_port: i_port,
+                        responder: r,
+                        responder_port: port.port,
+                        proto: port.proto,
+                    },
+                    time_ns,
+                )
+            }
             _ => l4.proto != l4::Proto::Tcp || l4.syn,
         };
         Ok(Observation {
@@ -268,7 +330,103 @@ impl Interpreter {
             port,
             verdict,
             new_connection,
+            basis,
         })
+    }
+
+    /// Decides which end of a TCP/UDP/SCTP flow initiated, from the
+    /// strongest evidence available (see [`direction`]); an undecided flow
+    /// is listed and parked, or guessed when the user opted in.
+    fn decide(
+        &mut self,
+        f: &flow::Flow,
+        l4: &direction::L4,
+        src: &Classified,
+        dst: &Classified,
+        (src_ip, dst_ip): (Option<IpAddr>, Option<IpAddr>),
+        time_ns: i64,
+    ) -> Result<(Orientation, Basis), SkipReason> {
+        if let Some(d) = direction::stated(f, l4) {
+            return Ok(d);
+        }
+        if let (Some(s), Some(d)) = (src_ip, dst_ip) {
+            let key = |i, ip, r, rp| ConnKey {
+                initiator: i,
+                initiator_port: ip,
+                responder: r,
+                responder_port: rp,
+                proto: l4.proto,
+            };
+            let forward = self
+                .conns
+                .seen(&key(s, l4.src_port, d, l4.dst_port), time_ns);
+            let backward = self
+                .conns
+                .seen(&key(d, l4.dst_port, s, l4.src_port), time_ns);
+            match (forward, backward) {
+                (true, false) => return Ok((Orientation::Forward, Basis::ConnectionTable)),
+                (false, true) => return Ok((Orientation::Reverse, Basis::ConnectionTable)),
+                _ => {}
+            }
+        }
+        let is_pod = |c: &Classified| matches!(c.kind, EndpointKind::Workload(_));
+        let is_remote = |c: &Classified| {
+            matches!(
+                c.kind,
+                EndpointKind::World
+                    | EndpointKind::Entity(
+                        Entity::RemoteNode | Entity::KubeApiserver | Entity::World
+                    )
+            )
+        };
+        let local: Option<Side> = direction::local_side(
+            f,
+            is_pod(src),
+            is_pod(dst),
+            if is_pod(src) {
+                is_remote(dst)
+            } else {
+                is_remote(src)
+            },
+        );
+        if let Some(o) = direction::by_traffic_direction(f, local) {
+            return Ok((o, Basis::TrafficDirection));
+        }
+        let doubt = match direction::by_ports(l4.src_port, l4.dst_port) {
+            Ok(o) => return Ok((o, Basis::Ports)),
+            Err(d) => d,
+        };
+        if self.cfg.guess_direction {
+            return Ok((direction::guess(l4.src_port, l4.dst_port), Basis::Guess));
+        }
+        let why = Doubt {
+            ports: doubt,
+            direction_without_local_side: f.traffic_direction() != flow::TrafficDirection::Unknown,
+        };
+        let (src_peer, dst_peer) = (
+            self.resolve(src, src_ip, None),
+            self.resolve(dst, dst_ip, None),
+        );
+        let listed = self.stats.undecided.add(&Seen {
+            src: &src_peer,
+            dst: &dst_peer,
+            proto: l4.proto,
+            src_port: l4.src_port,
+            dst_port: l4.dst_port,
+            time_ns,
+            why,
+        });
+        if let (Some(listed), Some(s), Some(d)) = (listed, src_ip, dst_ip) {
+            self.parked.park(
+                (s, l4.src_port),
+                (d, l4.dst_port),
+                l4.proto,
+                listed,
+                time_ns,
+                self.cfg.conn_window_ns,
+            );
+        }
+        Err(SkipReason::Undecided)
     }
 
     /// Classifies an endpoint, caching by identity and labels so the labels of
@@ -352,16 +510,6 @@ impl Interpreter {
     /// Connections currently tracked for deduplication.
     pub fn tracked_connections(&self) -> usize {
         self.conns.tracked()
-    }
-}
-
-fn basis_name(b: Basis) -> &'static str {
-    match b {
-        Basis::Icmp => "icmp-type",
-        Basis::IsReply => "is_reply",
-        Basis::LegacyReply => "legacy-reply",
-        Basis::TcpFlags => "tcp-flags",
-        Basis::PortHeuristic => "port-heuristic",
     }
 }
 

@@ -4,8 +4,10 @@
 //! World detection follows Cilium's identity model, not just `reserved:world`:
 //! dual-stack clusters label the outside `reserved:world-ipv4/-ipv6`, and
 //! locally scoped CIDR/FQDN identities (bit 24 set) carry `cidr:`/`fqdn:`
-//! labels. The kube-apiserver identity also carries `reserved:remote-node` or
-//! `reserved:host`; `kube-apiserver` wins, as it is the narrower entity.
+//! labels. Reserved numeric identities decide before labels: identity 1 is
+//! the local host even on a control-plane node, where it also carries
+//! `reserved:kube-apiserver`; a remote control-plane node (identity 7, or
+//! `reserved:remote-node` + `reserved:kube-apiserver`) is the kube-apiserver.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -43,6 +45,23 @@ impl Entity {
             Entity::Init => "init",
             Entity::Unmanaged => "unmanaged",
             Entity::World => "world",
+        }
+    }
+
+    /// Of two reserved labels on one identity, the one that names it: the
+    /// local host is the host even on a control-plane node (it also carries
+    /// `reserved:kube-apiserver`); a remote control-plane node is the
+    /// kube-apiserver (narrower than `remote-node`).
+    fn narrower(self, other: Entity) -> Entity {
+        let rank = |e: Entity| match e {
+            Entity::Host => 0,
+            Entity::KubeApiserver => 1,
+            _ => 2,
+        };
+        if rank(other) < rank(self) {
+            other
+        } else {
+            self
         }
     }
 
@@ -145,11 +164,20 @@ pub enum EndpointKind {
     Unknown,
 }
 
-/// Classifies a Hubble endpoint by its labels, then its numeric identity.
+/// Classifies a Hubble endpoint: reserved numeric identities first (identity
+/// 1 is the local host whatever else it carries, 7 the kube-apiserver, 2/9/10
+/// the world), then labels (`reserved:host` wins over `reserved:kube-apiserver`,
+/// which wins over `reserved:remote-node`), then pod labels and namespace.
 pub fn classify_endpoint(ep: Option<&flow::Endpoint>) -> EndpointKind {
     let Some(ep) = ep else {
         return EndpointKind::Unknown;
     };
+    if matches!(ep.identity, 2 | 9 | 10) {
+        return EndpointKind::World;
+    }
+    if let Some(e) = Entity::from_identity(ep.identity) {
+        return EndpointKind::Entity(e);
+    }
     let mut entity: Option<Entity> = None;
     let mut world = false;
     let mut has_k8s = false;
@@ -157,12 +185,17 @@ pub fn classify_endpoint(ep: Option<&flow::Endpoint>) -> EndpointKind {
         let l = labels::parse(raw);
         match l.source {
             "reserved" => match l.key {
-                "kube-apiserver" => entity = Some(Entity::KubeApiserver),
                 "world" | "world-ipv4" | "world-ipv6" => world = true,
                 other => {
-                    if entity != Some(Entity::KubeApiserver) {
-                        entity = reserved_entity(other).or(entity);
-                    }
+                    let e = if other == "kube-apiserver" {
+                        Some(Entity::KubeApiserver)
+                    } else {
+                        reserved_entity(other)
+                    };
+                    entity = match (entity, e) {
+                        (Some(a), Some(b)) => Some(a.narrower(b)),
+                        (a, b) => a.or(b),
+                    };
                 }
             },
             "cidr" | "fqdn" => world = true,
@@ -173,7 +206,7 @@ pub fn classify_endpoint(ep: Option<&flow::Endpoint>) -> EndpointKind {
     if let Some(e) = entity {
         return EndpointKind::Entity(e);
     }
-    if world || matches!(ep.identity, 2 | 9 | 10) {
+    if world {
         return EndpointKind::World;
     }
     if has_k8s || !ep.namespace.is_empty() {
@@ -193,10 +226,7 @@ pub fn classify_endpoint(ep: Option<&flow::Endpoint>) -> EndpointKind {
         // Locally scoped CIDR/FQDN identity whose labels were masked away.
         return EndpointKind::World;
     }
-    match Entity::from_identity(ep.identity) {
-        Some(e) => EndpointKind::Entity(e),
-        None => EndpointKind::Unknown,
-    }
+    EndpointKind::Unknown
 }
 
 fn reserved_entity(key: &str) -> Option<Entity> {

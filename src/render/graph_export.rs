@@ -229,6 +229,7 @@ mod tests {
                 first_seen: 1,
                 last_seen: 2,
                 sample: String::new(),
+                ..Tally::default()
             }),
             ..PortStats::default()
         };

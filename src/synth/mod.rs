@@ -84,6 +84,10 @@ pub struct Context<'g> {
     pub selectors: BTreeMap<WorkloadKey, Selector>,
     pub resolvers: Vec<Resolver>,
     pub neighbourhoods: BTreeMap<&'g WorkloadKey, Neighbourhood<'g>>,
+    /// Learned edge ports without a port (only in baselines written before
+    /// flowpolicy refused them): never allowed, since `port: "0"` or a
+    /// missing `toPorts` would allow every port.
+    pub portless: usize,
 }
 
 impl<'g> Context<'g> {
@@ -91,11 +95,16 @@ impl<'g> Context<'g> {
         let selectors = selector::choose_selectors(graph.workloads());
         let resolvers = resolver::detect(graph);
         let mut neighbourhoods: BTreeMap<&WorkloadKey, Neighbourhood> = BTreeMap::new();
+        let mut portless = 0;
         for (from, to, edge) in graph.edges_sorted() {
             for (port, stats) in &edge.ports {
                 let learned =
                     stats.allowed.is_some() || (cfg.include_dropped && stats.dropped.is_some());
                 if !learned {
+                    continue;
+                }
+                if port.port == 0 && !port.proto.is_icmp() {
+                    portless += 1;
                     continue;
                 }
                 if let Some(w) = to.as_workload() {
@@ -124,6 +133,7 @@ impl<'g> Context<'g> {
             selectors,
             resolvers,
             neighbourhoods,
+            portless,
         }
     }
 
@@ -153,6 +163,12 @@ pub fn synthesize(graph: &TrafficGraph, cfg: &SynthConfig) -> PolicySet {
             "no DNS resolver seen in the flows (no answers on UDP/TCP 53 or 5353): DNS rules and toFQDNs cannot be scoped to it"
                 .to_string(),
         );
+    }
+    if ctx.portless > 0 {
+        set.warnings.push(format!(
+            "{} learned edge ports have no port (port 0, from a baseline written by an older flowpolicy): not allowed, since port \"0\" means every port",
+            ctx.portless
+        ));
     }
     let mut names = workload::PolicyNames::default();
     for (w, hood) in &ctx.neighbourhoods {

@@ -12,6 +12,7 @@
 //! CIDR groups) is `unknown`, never guessed. Semantics: docs/verify.md.
 
 pub mod engine;
+pub mod explain;
 pub mod findings;
 pub mod model;
 pub mod peers;

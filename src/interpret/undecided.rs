@@ -1,0 +1,343 @@
+//! Flows whose direction nothing decided: kept out of the graph (unless the
+//! user passes `--guess-direction`), and listed — peers, ports, why — in the
+//! summary, in baselines and in `verify`'s report.
+//!
+//! A reply can arrive before its connection's opener (two nodes, merged
+//! streams): such a flow is also parked in a small per-5-tuple table for the
+//! connection window, and when a later flow of the same 5-tuple is decided,
+//! the parked flows are taken back out of the list (they were part of a
+//! decided connection). Memory is bounded: the table is pruned by flow time
+//! and the list keeps at most [`MAX_EDGES`] peer pairs (more are counted).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::direction::PortDoubt;
+use super::l4::Proto;
+use super::peer::Peer;
+
+/// Most peer pairs listed; further undecided flows are only counted.
+pub const MAX_EDGES: usize = 10_000;
+/// Most port pairs remembered per peer pair.
+pub const MAX_PORT_PAIRS: usize = 8;
+
+/// Two peers and a protocol, in a canonical order (`a` ≤ `b`), so both
+/// directions of one connection land on one entry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct UndecidedEdge {
+    pub a: Peer,
+    pub b: Peer,
+    pub proto: Proto,
+}
+
+/// Why nothing decided the direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Doubt {
+    pub ports: PortDoubt,
+    /// `traffic_direction` was present but neither end was known to be the
+    /// endpoint local to the agent.
+    pub direction_without_local_side: bool,
+}
+
+impl std::fmt::Display for Doubt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no is_reply, SYN, policy-verdict or earlier packet of the connection; {}; {}",
+            if self.direction_without_local_side {
+                "traffic_direction without a known local endpoint"
+            } else {
+                "no traffic_direction"
+            },
+            self.ports.describe()
+        )
+    }
+}
+
+/// What is known about one undecided peer pair.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndecidedTally {
+    pub flows: u64,
+    /// Port pairs `(port of a, port of b)`, at most [`MAX_PORT_PAIRS`].
+    pub ports: BTreeSet<(u16, u16)>,
+    /// Port pairs not remembered.
+    #[serde(default)]
+    pub more_ports: u64,
+    pub why: BTreeSet<Doubt>,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Entry {
+    #[serde(flatten)]
+    edge: UndecidedEdge,
+    #[serde(flatten)]
+    tally: UndecidedTally,
+}
+
+/// The undecided peer pairs of a run (serialized as a list).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Listed", into = "Listed")]
+pub struct Undecided {
+    pub edges: BTreeMap<UndecidedEdge, UndecidedTally>,
+    /// Flows not listed because [`MAX_EDGES`] pairs were listed already.
+    pub overflow_flows: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Listed {
+    #[serde(default)]
+    edges: Vec<Entry>,
+    #[serde(default)]
+    overflow_flows: u64,
+}
+
+impl From<Listed> for Undecided {
+    fn from(l: Listed) -> Undecided {
+        let mut u = Undecided {
+            overflow_flows: l.overflow_flows,
+            ..Undecided::default()
+        };
+        for e in l.edges {
+            u.merge_one(&e.edge, &e.tally);
+        }
+        u
+    }
+}
+
+impl From<Undecided> for Listed {
+    fn from(u: Undecided) -> Listed {
+        Listed {
+            edges: u
+                .edges
+                .into_iter()
+                .map(|(edge, tally)| Entry { edge, tally })
+                .collect(),
+            overflow_flows: u.overflow_flows,
+        }
+    }
+}
+
+/// One undecided flow, oriented as it was seen.
+pub struct Seen<'a> {
+    pub src: &'a Peer,
+    pub dst: &'a Peer,
+    pub proto: Proto,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub time_ns: i64,
+    pub why: Doubt,
+}
+
+impl Undecided {
+    /// Total undecided flows (listed or not).
+    pub fn flows(&self) -> u64 {
+        self.edges.values().map(|t| t.flows).sum::<u64>() + self.overflow_flows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.edges.is_empty() && self.overflow_flows == 0
+    }
+
+    /// Records one flow; returns its canonical edge and port pair, or `None`
+    /// when the list is full.
+    pub fn add(&mut self, s: &Seen<'_>) -> Option<(UndecidedEdge, (u16, u16))> {
+        let (edge, pair) = canonical(s);
+        if !self.edges.contains_key(&edge) && self.edges.len() >= MAX_EDGES {
+            self.overflow_flows += 1;
+            return None;
+        }
+        let t = self.edges.entry(edge.clone()).or_default();
+        t.flows += 1;
+        if t.ports.len() < MAX_PORT_PAIRS || t.ports.contains(&pair) {
+            t.ports.insert(pair);
+        } else {
+            t.more_ports += 1;
+        }
+        t.why.insert(s.why);
+        if s.time_ns != 0 {
+            t.first_seen = if t.first_seen == 0 {
+                s.time_ns
+            } else {
+                t.first_seen.min(s.time_ns)
+            };
+            t.last_seen = t.last_seen.max(s.time_ns);
+        }
+        Some((edge, pair))
+    }
+
+    /// Takes `flows` flows of a connection that was decided later back out.
+    pub fn resolve(&mut self, edge: &UndecidedEdge, pair: (u16, u16), flows: u64) {
+        if let Some(t) = self.edges.get_mut(edge) {
+            t.flows = t.flows.saturating_sub(flows);
+            t.ports.remove(&pair);
+            if t.flows == 0 {
+                self.edges.remove(edge);
+            }
+        }
+    }
+
+    /// Folds another run's list in (commutative, associative).
+    pub fn merge(&mut self, o: &Undecided) {
+        for (e, t) in &o.edges {
+            self.merge_one(e, t);
+        }
+        self.overflow_flows += o.overflow_flows;
+    }
+
+    fn merge_one(&mut self, e: &UndecidedEdge, o: &UndecidedTally) {
+        if !self.edges.contains_key(e) && self.edges.len() >= MAX_EDGES {
+            self.overflow_flows += o.flows;
+            return;
+        }
+        let t = self.edges.entry(e.clone()).or_default();
+        t.flows += o.flows;
+        for p in &o.ports {
+            if t.ports.len() < MAX_PORT_PAIRS || t.ports.contains(p) {
+                t.ports.insert(*p);
+            } else {
+                t.more_ports += 1;
+            }
+        }
+        t.more_ports += o.more_ports;
+        t.why.extend(o.why.iter().copied());
+        for time in [o.first_seen, o.last_seen] {
+            if time != 0 {
+                t.first_seen = if t.first_seen == 0 {
+                    time
+                } else {
+                    t.first_seen.min(time)
+                };
+                t.last_seen = t.last_seen.max(time);
+            }
+        }
+    }
+
+    /// The listed pairs, most flows first (ties by edge).
+    pub fn ranked(&self) -> Vec<(&UndecidedEdge, &UndecidedTally)> {
+        let mut v: Vec<_> = self.edges.iter().collect();
+        v.sort_by(|x, y| y.1.flows.cmp(&x.1.flows).then_with(|| x.0.cmp(y.0)));
+        v
+    }
+}
+
+fn canonical(s: &Seen<'_>) -> (UndecidedEdge, (u16, u16)) {
+    if (s.src, s.src_port) <= (s.dst, s.dst_port) {
+        (
+            UndecidedEdge {
+                a: s.src.clone(),
+                b: s.dst.clone(),
+                proto: s.proto,
+            },
+            (s.src_port, s.dst_port),
+        )
+    } else {
+        (
+            UndecidedEdge {
+                a: s.dst.clone(),
+                b: s.src.clone(),
+                proto: s.proto,
+            },
+            (s.dst_port, s.src_port),
+        )
+    }
+}
+
+/// An address/port pair.
+type Socket = (IpAddr, u16);
+
+/// A connection's unordered 5-tuple.
+type Tuple = (Socket, Socket, Proto);
+
+/// Where a parked connection is listed, how many flows, last seen.
+type ParkedFlows = (UndecidedEdge, (u16, u16), u64, i64);
+
+/// Undecided flows parked per 5-tuple (unordered), waiting for a decided
+/// flow of the same connection within the window.
+#[derive(Debug, Default)]
+pub struct Parked {
+    by_tuple: FxHashMap<Tuple, ParkedFlows>,
+    newest: i64,
+    next_prune: usize,
+}
+
+fn tuple(a: Socket, b: Socket, proto: Proto) -> Tuple {
+    if a <= b {
+        (a, b, proto)
+    } else {
+        (b, a, proto)
+    }
+}
+
+impl Parked {
+    /// Parks one undecided flow of the connection `a`–`b`.
+    pub fn park(
+        &mut self,
+        a: Socket,
+        b: Socket,
+        proto: Proto,
+        listed: (UndecidedEdge, (u16, u16)),
+        time_ns: i64,
+        window_ns: i64,
+    ) {
+        self.newest = self.newest.max(time_ns);
+        let e = self
+            .by_tuple
+            .entry(tuple(a, b, proto))
+            .or_insert((listed.0, listed.1, 0, time_ns));
+        e.2 += 1;
+        e.3 = e.3.max(time_ns);
+        if self.by_tuple.len() >= self.next_prune.max(1 << 14) {
+            let horizon = self.newest.saturating_sub(window_ns);
+            self.by_tuple.retain(|_, v| v.3 >= horizon);
+            self.next_prune = self.by_tuple.len() * 2;
+        }
+    }
+
+    /// A flow of `a`–`b` was decided: the parked flows of that connection
+    /// (if still within the window) are returned to be taken off the list.
+    pub fn take(
+        &mut self,
+        a: Socket,
+        b: Socket,
+        proto: Proto,
+        time_ns: i64,
+        window_ns: i64,
+    ) -> Option<(UndecidedEdge, (u16, u16), u64)> {
+        if self.by_tuple.is_empty() {
+            return None;
+        }
+        let (edge, pair, n, last) = self.by_tuple.remove(&tuple(a, b, proto))?;
+        (time_ns.abs_diff(last) <= window_ns.unsigned_abs()).then_some((edge, pair, n))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_tuple.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_tuple.is_empty()
+    }
+}
+
+/// One line for a listed pair: peers, protocol, port pairs, flows, why.
+pub fn describe(e: &UndecidedEdge, t: &UndecidedTally) -> String {
+    let mut ports: Vec<String> = t.ports.iter().map(|(a, b)| format!("{a}↔{b}")).collect();
+    if t.more_ports > 0 {
+        ports.push(format!("and {} more", t.more_ports));
+    }
+    let why: Vec<String> = t.why.iter().map(ToString::to_string).collect();
+    format!(
+        "{} ↔ {} {} ports {}: {} flows ({})",
+        e.a,
+        e.b,
+        e.proto.as_str(),
+        ports.join(", "),
+        t.flows,
+        why.join("; ")
+    )
+}
