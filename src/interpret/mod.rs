@@ -259,11 +259,12 @@ impl Interpreter {
         if port.port == 0 && !l4.proto.is_icmp() {
             return Err(SkipReason::NoPort);
         }
-        *self
-            .stats
-            .basis
-            .entry(basis.as_str().to_string())
-            .or_default() += 1;
+        match self.stats.basis.get_mut(basis.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                self.stats.basis.insert(basis.as_str().to_string(), 1);
+            }
+        }
         let reverse = orientation == Orientation::Reverse;
         if reverse {
             self.stats.replies_inverted += 1;

@@ -110,6 +110,10 @@ pub fn explain(model: &Model, graph: &TrafficGraph, opts: &VerifyOptions) -> Vec
     for (ri, rule) in model.rules.iter().enumerate() {
         for dir in [Direction::Ingress, Direction::Egress] {
             for (si, section) in rule.sections(dir, false).iter().enumerate() {
+                // `{}` (no peer at all) allows nothing: the default-deny idiom.
+                if section.peers.is_empty() {
+                    continue;
+                }
                 out.push(RuleEvidence {
                     policy: model.policies[rule.policy].clone(),
                     rule: section.path.clone(),
