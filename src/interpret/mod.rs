@@ -319,7 +319,9 @@ impl Interpreter {
                     time_ns,
                 )
             }
-            _ => l4.proto != l4::Proto::Tcp || l4.syn,
+            // No addresses to track the connection by: a SYN opens one, and
+            // so does a flagless TCP flow (minimal JSON), which has no other.
+            _ => l4.proto != l4::Proto::Tcp || l4.syn || !l4.ack,
         };
         Ok(Observation {
             flow: f,
