@@ -1,9 +1,13 @@
 //! The binary end to end: the README's demo command (with the release build),
 //! and bad input of every kind giving a clear message and exit code 2, never a
-//! panic.
+//! panic. Inputs are the in-repo samples (`tests/data/flows`); the tests that
+//! depend on what a dump holds also run on the real dumps when the corpus is
+//! present.
+
+mod common;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use predicates::prelude::*;
@@ -12,12 +16,8 @@ fn demo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.jsonpb.zst")
 }
 
-/// A real dump from ../shared/data/flows.
-fn real_dump(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/flows")
-        .join(name)
-}
+const REAL_10: &str = "cilium_hubble-otel__basic-sample-10-flows.json";
+const REAL_400_TCP: &str = "cilium_hubble-otel__basic-sample-400-tcp-flows.json";
 
 fn flowpolicy() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("flowpolicy").unwrap()
@@ -79,11 +79,21 @@ fn release_binary_on_the_demo_prints_the_summary() {
 
 #[test]
 fn stdout_gets_a_multi_document_stream() {
+    stdout_stream(&common::sample("ten.jsonpb"));
+}
+
+#[test]
+fn stdout_gets_a_multi_document_stream_from_a_real_dump() {
+    if let Some(real) = common::real_dump("a real dump on stdin", REAL_10) {
+        stdout_stream(&real);
+    }
+}
+
+/// A 10-flow dump on stdin gives a YAML stream of policies on stdout.
+fn stdout_stream(ten_flows: &Path) {
     flowpolicy()
         .args(["recommend", "-", "--no-foundation"])
-        .write_stdin(
-            std::fs::read(real_dump("cilium_hubble-otel__basic-sample-10-flows.json")).unwrap(),
-        )
+        .write_stdin(std::fs::read(ten_flows).unwrap())
         .assert()
         .success()
         .stdout(predicate::str::starts_with(
@@ -122,10 +132,21 @@ fn wrong_file_is_named_with_its_line() {
 
 #[test]
 fn malformed_lines_are_reported_and_strict_fails() {
+    malformed_lines(&common::sample("ten.jsonpb"));
+}
+
+#[test]
+fn malformed_lines_after_a_real_dump() {
+    if let Some(real) = common::real_dump("malformed lines after a real dump", REAL_10) {
+        malformed_lines(&real);
+    }
+}
+
+/// Ten good lines, then two malformed ones (lines 11 and 12).
+fn malformed_lines(ten_flows: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("flows.jsonpb");
-    let good = std::fs::read_to_string(real_dump("cilium_hubble-otel__basic-sample-10-flows.json"))
-        .unwrap();
+    let good = std::fs::read_to_string(ten_flows).unwrap();
     std::fs::write(
         &f,
         format!("{good}{{\"flow\": {{\"verdict\": \nnot json at all\n"),
@@ -150,12 +171,20 @@ fn malformed_lines_are_reported_and_strict_fails() {
 
 #[test]
 fn truncated_gzip_keeps_what_was_read_and_says_so() {
+    truncated_gzip(&common::sample("tcp-400.jsonpb"));
+}
+
+#[test]
+fn truncated_gzip_of_a_real_dump() {
+    if let Some(real) = common::real_dump("a truncated gzip of a real dump", REAL_400_TCP) {
+        truncated_gzip(&real);
+    }
+}
+
+fn truncated_gzip(dump: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("flows.jsonpb.gz");
-    let raw = std::fs::read(real_dump(
-        "cilium_hubble-otel__basic-sample-400-tcp-flows.json",
-    ))
-    .unwrap();
+    let raw = std::fs::read(dump).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&raw).unwrap();
     let bytes = gz.finish().unwrap();
@@ -179,7 +208,7 @@ fn existing_output_directory_is_never_silently_clobbered() {
     let out = dir.path().join("policies");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("mine.yaml"), "keep: me\n").unwrap();
-    let flows = real_dump("cilium_hubble-otel__basic-sample-10-flows.json");
+    let flows = common::sample("ten.jsonpb");
     flowpolicy()
         .args([
             "recommend",

@@ -1,6 +1,9 @@
 //! Sanity checks of the bundled demo fixture `fixtures/demo.jsonpb.zst`: every line decodes as a
 //! Hubble `GetFlowsResponse`, the expected traffic classes are present, and regenerating it from
-//! the seed topology (`../shared`, skipped when absent) gives byte-identical output.
+//! the seed topology (`<corpus>/seed-cluster`, skipped when the corpus is absent) gives
+//! byte-identical output.
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -18,10 +21,6 @@ fn manifest_dir() -> &'static Path {
 
 fn fixture_path() -> PathBuf {
     manifest_dir().join("fixtures/demo.jsonpb.zst")
-}
-
-fn topology_path() -> PathBuf {
-    manifest_dir().join("../shared/data/seed-cluster/cluster-topology.json")
 }
 
 fn read_fixture() -> Vec<GetFlowsResponse> {
@@ -133,14 +132,10 @@ fn fixture_contains_the_traffic_classes_and_seed_mismatches() {
 
 #[test]
 fn regenerating_from_the_seed_topology_is_byte_identical() {
-    let topology = topology_path();
-    if !topology.exists() {
-        eprintln!(
-            "skipping: {} is absent (../shared not checked out beside the repo)",
-            topology.display()
-        );
+    let Some(seed) = common::corpus("regenerating the demo fixture", "seed-cluster") else {
         return;
-    }
+    };
+    let topology = seed.join("cluster-topology.json");
     let text = std::fs::read_to_string(&topology).expect("topology readable");
     let (bytes, _) = gen_demo::generate(&text).expect("generation succeeds");
     let dir = tempfile::tempdir().expect("temp dir");

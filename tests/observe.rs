@@ -1,12 +1,16 @@
 //! `flowpolicy observe`, `merge`, `graph` and baseline inputs, end to end:
 //! the real binary against the in-process Observer server
-//! (`tests/support/observer_server.rs`) serving real dumps from
-//! `../shared/data/flows`. Every wait is bounded; nothing asserts on time.
+//! (`tests/support/observer_server.rs`) serving the in-repo samples
+//! (`tests/data/flows`). The tests that depend on what the dumps hold run
+//! twice, as `<test>::samples` and, when the corpus is present, as
+//! `<test>::real_dumps` on real dumps. Every wait is bounded; nothing
+//! asserts on time.
 //!
 //! Each observe run is ended by `--until` = the last fixture flow plus a
 //! sentinel flow one second later in the server's buffer: the server ends
 //! the stream there, as Hubble does, and observe saves and exits.
 
+mod common;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -20,27 +24,83 @@ use flowpolicy::proto::observer::{GetFlowsResponse, ServerStatusResponse};
 use flowpolicy::source::dump;
 use serde_json::Value;
 use support::certs::TestPki;
-use support::observer_server::{self, shared_dump, time_of, Cut, RunningServer, ServerOptions};
+use support::observer_server::{self, load_dump, time_of, Cut, RunningServer, ServerOptions};
 
 /// Upper bound for any one command.
 const BOUND: Duration = Duration::from_secs(90);
 
 const BIN: &str = env!("CARGO_BIN_EXE_flowpolicy");
 
-/// Several real dumps, sorted by time. Some samples contain the same flows
-/// (the HTTP and L7 samples overlap); byte-identical responses are one
+/// The dumps a test serves: a 400-flow TCP dump, an HTTP dump, and a mix of
+/// several kinds of traffic.
+struct Dumps {
+    tcp: PathBuf,
+    http: PathBuf,
+    mixed: Vec<PathBuf>,
+}
+
+/// The in-repo samples.
+fn samples() -> Dumps {
+    Dumps {
+        tcp: common::sample("tcp-400.jsonpb"),
+        http: common::sample("http.jsonpb"),
+        mixed: ["dns.jsonpb", "http.jsonpb", "tcp-400.jsonpb"]
+            .map(common::sample)
+            .to_vec(),
+    }
+}
+
+/// The real dumps of the corpus, `None` (after the skip line) without it.
+fn real(what: &str) -> Option<Dumps> {
+    let dir = common::corpus(&format!("{what} on real dumps"), "flows")?;
+    let at = |name: &str| {
+        let path = dir.join(name);
+        assert!(path.is_file(), "{} is missing", path.display());
+        path
+    };
+    Some(Dumps {
+        tcp: at("cilium_hubble-otel__basic-sample-400-tcp-flows.json"),
+        http: at("cilium_hubble-otel__basic-sample-348-http-flows.json"),
+        mixed: [
+            "cilium_hubble-otel__basic-sample-330-dns-flows.json",
+            "cilium_hubble-otel__basic-sample-348-http-flows.json",
+            "cilium_hubble-otel__basic-sample-400-tcp-flows.json",
+            "cilium_hubble-otel__basic-sample-400-udp-flows.json",
+            "cilium_hubble-otel__basic-sample-400-l7-redirected-flows.json",
+        ]
+        .map(at)
+        .to_vec(),
+    })
+}
+
+/// Runs `async fn $name(&Dumps)` as two tests: `$name::samples` and
+/// `$name::real_dumps` (skipped without the corpus).
+macro_rules! on_samples_and_real_dumps {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn samples() {
+                super::$name(&super::samples()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn real_dumps() {
+                if let Some(dumps) = super::real(stringify!($name)) {
+                    super::$name(&dumps).await;
+                }
+            }
+        }
+    };
+}
+
+/// The mixed dumps, sorted by time. Some real samples contain the same
+/// flows (the HTTP and L7 samples overlap); byte-identical responses are one
 /// event (a relay never sends one twice, and resume dedup relies on it), so
 /// they are kept once.
-fn fixture() -> Vec<GetFlowsResponse> {
+fn fixture(d: &Dumps) -> Vec<GetFlowsResponse> {
     let mut all = Vec::new();
-    for name in [
-        "cilium_hubble-otel__basic-sample-330-dns-flows.json",
-        "cilium_hubble-otel__basic-sample-348-http-flows.json",
-        "cilium_hubble-otel__basic-sample-400-tcp-flows.json",
-        "cilium_hubble-otel__basic-sample-400-udp-flows.json",
-        "cilium_hubble-otel__basic-sample-400-l7-redirected-flows.json",
-    ] {
-        all.extend(shared_dump(name));
+    for path in &d.mixed {
+        all.extend(load_dump(path));
     }
     all.sort_by_key(time_of);
     let mut seen = std::collections::HashSet::new();
@@ -48,8 +108,10 @@ fn fixture() -> Vec<GetFlowsResponse> {
     all
 }
 
-fn tcp_fixture() -> Vec<GetFlowsResponse> {
-    let mut v = shared_dump("cilium_hubble-otel__basic-sample-400-tcp-flows.json");
+/// The TCP dump (400 flows in both sets, which the counts below rely on).
+fn tcp_fixture(d: &Dumps) -> Vec<GetFlowsResponse> {
+    let mut v = load_dump(&d.tcp);
+    assert_eq!(v.len(), 400, "{}", d.tcp.display());
     v.sort_by_key(time_of);
     v
 }
@@ -222,10 +284,11 @@ fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn observe_then_recommend_equals_recommend_on_the_dump() {
+on_samples_and_real_dumps!(observe_then_recommend_equals_recommend_on_the_dump);
+
+async fn observe_then_recommend_equals_recommend_on_the_dump(d: &Dumps) {
     let dir = tempfile::tempdir().unwrap();
-    let flows = fixture();
+    let flows = fixture(d);
     let dump_path = dir.path().join("all.jsonpb");
     write_dump(&dump_path, &flows);
     let (server, until) = serve(flows.clone(), None, Cut::Error).await;
@@ -274,10 +337,11 @@ async fn observe_then_recommend_equals_recommend_on_the_dump() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cut_streams_give_the_uncut_baseline() {
+on_samples_and_real_dumps!(cut_streams_give_the_uncut_baseline);
+
+async fn cut_streams_give_the_uncut_baseline(d: &Dumps) {
     let dir = tempfile::tempdir().unwrap();
-    let flows = fixture();
+    let flows = fixture(d);
     let (server, until) = serve(flows.clone(), None, Cut::Error).await;
     let whole = dir.path().join("whole.baseline");
     ok(&run(observe_args(&server.address(), &whole, &until, &[])).await);
@@ -304,7 +368,7 @@ async fn cut_streams_give_the_uncut_baseline() {
 async fn observe_over_mtls() {
     const NAME: &str = "relay.test.example";
     let pki = TestPki::new(&[NAME]);
-    let flows = tcp_fixture();
+    let flows = tcp_fixture(&samples());
     let (until, sentinel) = until_and_sentinel(&flows);
     let mut all = flows.clone();
     all.push(sentinel);
@@ -343,9 +407,10 @@ async fn observe_over_mtls() {
     assert!(!refused.exists());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_events_and_unavailable_nodes_are_reported_and_kept() {
-    let mut flows = tcp_fixture();
+on_samples_and_real_dumps!(lost_events_and_unavailable_nodes_are_reported_and_kept);
+
+async fn lost_events_and_unavailable_nodes_are_reported_and_kept(d: &Dumps) {
+    let mut flows = tcp_fixture(d);
     let t = time_of(&flows[100]);
     flows.insert(
         101,
@@ -401,7 +466,7 @@ async fn lost_events_and_unavailable_nodes_are_reported_and_kept() {
 /// progress line showing every buffered flow, then sends SIGINT `times`
 /// times with `kill -INT`.
 async fn interrupt_after_all_flows(times: usize) -> (std::process::ExitStatus, String, Baseline) {
-    let flows = tcp_fixture();
+    let flows = tcp_fixture(&samples());
     let server = observer_server::start(ServerOptions {
         responses: flows.clone(),
         ..ServerOptions::default()
@@ -481,10 +546,11 @@ async fn second_sigint_exits_at_once_with_the_checkpoint_intact() {
     assert_eq!(b.graph.coverage.flows, 400, "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_run_continues_from_the_saved_resume_point() {
+on_samples_and_real_dumps!(a_second_run_continues_from_the_saved_resume_point);
+
+async fn a_second_run_continues_from_the_saved_resume_point(d: &Dumps) {
     let dir = tempfile::tempdir().unwrap();
-    let flows = tcp_fixture();
+    let flows = tcp_fixture(d);
     let (server, until) = serve(flows.clone(), None, Cut::Error).await;
     let whole = dir.path().join("whole.baseline");
     ok(&run(observe_args(&server.address(), &whole, &until, &[])).await);
@@ -540,7 +606,7 @@ fn strip_connections(v: &Value) -> Value {
 async fn damaged_or_newer_baselines_are_rejected_and_never_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let dump_path = dir.path().join("tcp.jsonpb");
-    write_dump(&dump_path, &tcp_fixture());
+    write_dump(&dump_path, &tcp_fixture(&samples()));
     let good = dir.path().join("good.baseline");
     ok(&run(args(&[
         "merge",
@@ -607,15 +673,14 @@ fn split_by_connection(
     flows.iter().cloned().partition(|r| key(r) % 2 == 0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn merge_of_two_halves_equals_the_whole() {
+on_samples_and_real_dumps!(merge_of_two_halves_equals_the_whole);
+
+async fn merge_of_two_halves_equals_the_whole(d: &Dumps) {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
     // TCP and HTTP: no DNS answer in one half could name a peer of the other.
-    let mut flows = tcp_fixture();
-    flows.extend(shared_dump(
-        "cilium_hubble-otel__basic-sample-348-http-flows.json",
-    ));
+    let mut flows = tcp_fixture(d);
+    flows.extend(load_dump(&d.http));
     flows.sort_by_key(time_of);
     let (a, b) = split_by_connection(&flows);
     assert!(!a.is_empty() && !b.is_empty());
@@ -689,10 +754,11 @@ async fn merge_of_two_halves_equals_the_whole() {
     assert_eq!(tree(Path::new(&p("pw"))), tree(Path::new(&p("pab"))));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn record_replays_to_the_same_graph() {
+on_samples_and_real_dumps!(record_replays_to_the_same_graph);
+
+async fn record_replays_to_the_same_graph(d: &Dumps) {
     let dir = tempfile::tempdir().unwrap();
-    let flows = fixture();
+    let flows = fixture(d);
     let (server, until) = serve(flows.clone(), Some(301), Cut::Error).await;
     let baseline = dir.path().join("live.baseline");
     let rec = dir.path().join("live.jsonpb.zst");
@@ -722,11 +788,12 @@ async fn record_replays_to_the_same_graph() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graph_export_is_the_same_from_dump_and_baseline() {
+on_samples_and_real_dumps!(graph_export_is_the_same_from_dump_and_baseline);
+
+async fn graph_export_is_the_same_from_dump_and_baseline(d: &Dumps) {
     let dir = tempfile::tempdir().unwrap();
     let dump_path = dir.path().join("all.jsonpb");
-    write_dump(&dump_path, &fixture());
+    write_dump(&dump_path, &fixture(d));
     let baseline = dir.path().join("all.baseline");
     let d = dump_path.to_str().unwrap();
     ok(&run(args(&["merge", d, "-o", baseline.to_str().unwrap()])).await);

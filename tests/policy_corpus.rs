@@ -1,4 +1,5 @@
-//! Loads every real-world policy in `../shared/data/policies` and checks:
+//! Loads every real-world policy of the corpus (`<corpus>/policies`; every
+//! test here is skipped, with one line, when the corpus is absent) and checks:
 //! which documents load, which are skipped and which are invalid (exact
 //! sets); that the loaded kinds match `INDEX.tsv`; that parsing is lossless
 //! except for the known notes; and that every loaded policy re-serializes
@@ -12,8 +13,9 @@ use std::path::{Path, PathBuf};
 
 use flowpolicy::policy::{load_paths, load_str, to_yaml, LoadedPolicies, SkipReason};
 
+/// `<corpus>/policies`, whether or not it exists (for relative names).
 fn corpus_dir() -> PathBuf {
-    common::shared_dir().join("data/policies")
+    common::corpus_root().join("policies")
 }
 
 fn rel(path: &Path) -> String {
@@ -23,15 +25,19 @@ fn rel(path: &Path) -> String {
         .into_owned()
 }
 
-fn load_corpus() -> LoadedPolicies {
-    load_paths(&[corpus_dir()]).expect("corpus readable")
+/// The loaded corpus, `None` (after the skip line) without it.
+fn load_corpus(what: &str) -> Option<LoadedPolicies> {
+    let dir = common::corpus(what, "policies")?;
+    Some(load_paths(&[dir]).expect("corpus readable"))
 }
 
 const TEMPLATED: &str = "cilium-cli-connectivity/templated/";
 
 #[test]
 fn corpus_counts_and_exact_skips_and_failures() {
-    let loaded = load_corpus();
+    let Some(loaded) = load_corpus("policy corpus counts") else {
+        return;
+    };
 
     // Go templates with unquoted `{{ … }}` are not YAML; nothing else fails.
     let invalid: BTreeSet<(String, usize)> = loaded
@@ -131,7 +137,9 @@ fn corpus_counts_and_exact_skips_and_failures() {
 /// Every non-templated file of INDEX.tsv loads with exactly its kinds.
 #[test]
 fn corpus_matches_index() {
-    let loaded = load_corpus();
+    let Some(loaded) = load_corpus("policy corpus against INDEX.tsv") else {
+        return;
+    };
     let mut found = BTreeMap::<String, Vec<String>>::new();
     for p in &loaded.policies {
         found
@@ -150,8 +158,8 @@ fn corpus_matches_index() {
         let expected: Vec<String> = kinds.split(',').map(str::to_owned).collect();
         if let Some(seed) = file.strip_prefix("seed-repo/networkpolicies/") {
             // INDEX lists a seed-cluster file that lives outside policies/.
-            let path = common::shared_dir()
-                .join("data/seed-cluster/networkpolicies")
+            let path = common::corpus_root()
+                .join("seed-cluster/networkpolicies")
                 .join(seed);
             let l = load_paths(&[path]).unwrap();
             let kinds: Vec<String> = l.iter().map(|p| p.kind().kind().to_owned()).collect();
@@ -167,7 +175,9 @@ fn corpus_matches_index() {
 /// Parsing drops nothing and changes nothing except these known spots.
 #[test]
 fn corpus_parse_is_lossless_except_known_notes() {
-    let loaded = load_corpus();
+    let Some(loaded) = load_corpus("lossless parsing of the policy corpus") else {
+        return;
+    };
     let notes: Vec<String> = loaded
         .policies
         .iter()
@@ -190,7 +200,9 @@ fn corpus_parse_is_lossless_except_known_notes() {
 
 #[test]
 fn corpus_round_trips_through_schema_valid_yaml() {
-    let loaded = load_corpus();
+    let Some(loaded) = load_corpus("schema round trip of the policy corpus") else {
+        return;
+    };
     let mut schema_failures = BTreeSet::new();
     for p in &loaded.policies {
         let yaml = to_yaml(&p.policy).unwrap();
@@ -220,7 +232,10 @@ fn corpus_round_trips_through_schema_valid_yaml() {
 
 #[test]
 fn markdown_file_is_handled_gracefully() {
-    let md = corpus_dir().join("Tsuguya_home-cluster/docs__network-policies.md");
+    let Some(dir) = common::corpus("a markdown file in the policy corpus", "policies") else {
+        return;
+    };
+    let md = dir.join("Tsuguya_home-cluster/docs__network-policies.md");
     let loaded = load_paths(&[md]).unwrap();
     assert!(loaded.policies.is_empty());
     // Its `---` rule splits it into two "documents", neither of them YAML.
@@ -232,7 +247,10 @@ fn markdown_file_is_handled_gracefully() {
 /// API objects, Cilium BGP/LB-IPAM objects and a JSON topology file.
 #[test]
 fn seed_cluster_directory_loads() {
-    let loaded = load_paths(&[common::shared_dir().join("data/seed-cluster")]).unwrap();
+    let Some(dir) = common::corpus("loading the seed cluster manifests", "seed-cluster") else {
+        return;
+    };
+    let loaded = load_paths(&[dir]).unwrap();
     assert!(loaded.invalid.is_empty(), "{:?}", loaded.invalid);
     assert_eq!(loaded.policies.len(), 4);
     assert_eq!(loaded.skipped.len(), 25);

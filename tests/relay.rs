@@ -2,13 +2,16 @@
 //! (`tests/support/observer_server.rs`): resume across cut streams, TLS and
 //! mTLS, clear errors, pass-through of lost events and node status, server
 //! status numbers, deadline and shutdown. Every test is bounded by a tokio
-//! timeout.
+//! timeout. The server serves the in-repo samples (`tests/data/flows`); the
+//! resume tests also run on the real dumps when the corpus is present.
 
+mod common;
 mod support;
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::ops::ControlFlow;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use flowpolicy::proto::flow::{Flow, LostEvent};
@@ -21,7 +24,7 @@ use flowpolicy::source::relay::{
 };
 use prost::Message;
 use support::certs::TestPki;
-use support::observer_server::{self, shared_dump, Cut, RunningServer, ServerOptions};
+use support::observer_server::{self, load_dump, Cut, RunningServer, ServerOptions};
 
 /// Upper bound for any single test step.
 const BOUND: Duration = Duration::from_secs(20);
@@ -103,13 +106,16 @@ async fn collect(
     (result, seen)
 }
 
-/// The real 400-flow TCP dump, with each run of three responses stamped
+const REAL_10: &str = "cilium_hubble-otel__basic-sample-10-flows.json";
+const REAL_400_TCP: &str = "cilium_hubble-otel__basic-sample-400-tcp-flows.json";
+
+/// A 400-flow TCP dump, with each run of three responses stamped
 /// (envelope `time`, which the server and the client go by) with the first
 /// one's time, so resumes land on boundaries shared by several flows. The
 /// flows keep their own times: some are otherwise identical packets of one
 /// connection, and byte-identical responses count as one event.
-fn tcp_dump_with_shared_timestamps() -> Vec<GetFlowsResponse> {
-    let mut flows = shared_dump("cilium_hubble-otel__basic-sample-400-tcp-flows.json");
+fn tcp_dump_with_shared_timestamps(dump: &Path) -> Vec<GetFlowsResponse> {
+    let mut flows = load_dump(dump);
     flows.sort_by_key(observer_server::time_of);
     for group in flows.chunks_mut(3) {
         let t = group[0].time;
@@ -120,8 +126,9 @@ fn tcp_dump_with_shared_timestamps() -> Vec<GetFlowsResponse> {
     flows
 }
 
-async fn cut_streams_deliver_everything_once(cut: Cut) {
-    let flows = tcp_dump_with_shared_timestamps();
+async fn cut_streams_deliver_everything_once(cut: Cut, dump: &Path) {
+    let flows = tcp_dump_with_shared_timestamps(dump);
+    assert_eq!(flows.len(), 400, "{}", dump.display());
     let distinct: HashSet<Vec<u8>> = flows.iter().map(|f| f.encode_to_vec()).collect();
     assert_eq!(distinct.len(), flows.len(), "dump flows are distinct");
     let server = observer_server::start(ServerOptions {
@@ -153,7 +160,9 @@ async fn cut_streams_deliver_everything_once(cut: Cut) {
     assert!(seen.reconnecting.iter().all(|(attempt, ..)| *attempt == 1));
     assert_eq!(
         resume.last_time,
-        Some(FlowTime::from_timestamp(flows[399].time.as_ref().unwrap()))
+        Some(FlowTime::from_timestamp(
+            flows.last().unwrap().time.as_ref().unwrap()
+        ))
     );
     assert_eq!(resume.boundary.len(), 1, "400 = 133*3 + 1 flow at the end");
 
@@ -183,17 +192,38 @@ async fn cut_streams_deliver_everything_once(cut: Cut) {
 
 #[tokio::test]
 async fn cut_with_error_every_7_delivers_every_flow_once_in_order() {
-    cut_streams_deliver_everything_once(Cut::Error).await;
+    cut_streams_deliver_everything_once(Cut::Error, &common::sample("tcp-400.jsonpb")).await;
 }
 
 #[tokio::test]
 async fn cut_by_ending_the_stream_every_7_delivers_every_flow_once_in_order() {
-    cut_streams_deliver_everything_once(Cut::End).await;
+    cut_streams_deliver_everything_once(Cut::End, &common::sample("tcp-400.jsonpb")).await;
+}
+
+#[tokio::test]
+async fn cut_streams_of_a_real_dump_deliver_every_flow_once_in_order() {
+    let what = "cut streams of a real dump";
+    if let Some(real) = common::real_dump(what, REAL_400_TCP) {
+        cut_streams_deliver_everything_once(Cut::Error, &real).await;
+        cut_streams_deliver_everything_once(Cut::End, &real).await;
+    }
 }
 
 #[tokio::test]
 async fn persisted_resume_state_continues_without_repeats() {
-    let flows = shared_dump("cilium_hubble-otel__basic-sample-10-flows.json");
+    persisted_resume(&common::sample("ten.jsonpb")).await;
+}
+
+#[tokio::test]
+async fn persisted_resume_state_of_a_real_dump() {
+    if let Some(real) = common::real_dump("persisted resume over a real dump", REAL_10) {
+        persisted_resume(&real).await;
+    }
+}
+
+/// Follows six of a 10-flow dump, stores the resume state, and continues.
+async fn persisted_resume(ten_flows: &Path) {
+    let flows = load_dump(ten_flows);
     let server = observer_server::start(ServerOptions {
         responses: flows.clone(),
         ..ServerOptions::default()
@@ -302,7 +332,7 @@ const RELAY_NAME: &str = "instance.hubble-relay.cilium.io";
 
 async fn tls_server(pki: &TestPki, require_client: bool) -> RunningServer {
     observer_server::start(ServerOptions {
-        responses: shared_dump("cilium_hubble-otel__basic-sample-5-dns-flows.json"),
+        responses: load_dump(&common::sample("ten.jsonpb")),
         status: status_response(),
         tls: Some(pki.server_tls(require_client)),
         ..ServerOptions::default()

@@ -1,7 +1,8 @@
-//! Every real policy in ../shared/data/policies loads into the
-//! verification model (documents the loader rejects are reported with
-//! file and document index, not crashed on), and verifying the whole
-//! corpus against real flows works end to end through the CLI.
+//! Every real policy of the corpus (`<corpus>/policies`, skipped when the
+//! corpus is absent) loads into the verification model (documents the
+//! loader rejects are reported with file and document index, not crashed
+//! on), and verifying the whole corpus against real flows works end to end
+//! through the CLI.
 
 mod common;
 
@@ -12,7 +13,12 @@ use serde_json::Value;
 
 #[test]
 fn whole_corpus_compiles_and_verifies() {
-    let dir = common::shared_dir().join("data/policies");
+    let what = "verifying the real policy corpus";
+    let Some(dir) = common::corpus(what, "policies") else {
+        return;
+    };
+    let flows = common::real_dump(what, "cilium_hubble-otel__basic-sample-348-http-flows.json")
+        .expect("the corpus has flows beside its policies");
     let loaded = load_paths(std::slice::from_ref(&dir)).unwrap();
     assert!(loaded.policies.len() >= 150, "{}", loaded.policies.len());
     let model = Model::compile(&loaded);
@@ -26,8 +32,7 @@ fn whole_corpus_compiles_and_verifies() {
     }
 
     let args = flowpolicy::cli::inputs::InputArgs {
-        inputs: vec![common::shared_dir()
-            .join("data/flows/cilium_hubble-otel__basic-sample-348-http-flows.json")],
+        inputs: vec![flows],
         strict: true,
         cidr_groups: Vec::new(),
         conn_window: 120,
@@ -42,12 +47,17 @@ fn whole_corpus_compiles_and_verifies() {
 
 #[test]
 fn cli_reports_invalid_documents_and_decides_every_connection() {
-    let shared = common::shared_dir();
+    let what = "the CLI verifying the real policy corpus";
+    let Some(policies) = common::corpus(what, "policies") else {
+        return;
+    };
+    let flows = common::real_dump(what, "cilium_hubble-otel__basic-sample-400-tcp-flows.json")
+        .expect("the corpus has flows beside its policies");
     let out = Command::cargo_bin("flowpolicy")
         .unwrap()
         .args(["verify", "-o", "json", "--explain", "--policies"])
-        .arg(shared.join("data/policies"))
-        .arg(shared.join("data/flows/cilium_hubble-otel__basic-sample-400-tcp-flows.json"))
+        .arg(policies)
+        .arg(flows)
         .output()
         .unwrap();
     assert!(

@@ -1,30 +1,109 @@
 //! Helpers shared by integration tests.
 //!
-//! `validate_policy_yaml` checks a policy document (already parsed into a
-//! JSON value) against the JSON schema of its kind from
-//! `../shared/data/schemas`: CiliumNetworkPolicy and
-//! CiliumClusterwideNetworkPolicy (Cilium 1.18 CRDs) and Kubernetes
-//! NetworkPolicy. Schema validation lives in tests only.
+//! - `validate_policy_yaml` checks a policy document (already parsed into a
+//!   JSON value) against the JSON schema of its kind, vendored in `schemas/`
+//!   (CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy from the Cilium
+//!   1.18 CRDs, Kubernetes NetworkPolicy). Schema validation lives in tests
+//!   only, and always runs.
+//! - `corpus` finds the optional external corpus (real dumps and real
+//!   policies): `FLOWPOLICY_CORPUS`, else `../shared/data` beside the
+//!   checkout. Tests that need it skip with one line on stderr when it is
+//!   absent, and fail when it is present but empty.
+//! - `sample_dumps` lists the in-repo flow files in `tests/data/flows`.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
-/// `../shared` beside the checkout.
-pub fn shared_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
+/// The repository root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The corpus root: `FLOWPOLICY_CORPUS` if set (relative to the repository
+/// root), else `../shared/data` beside the checkout.
+pub fn corpus_root() -> PathBuf {
+    match std::env::var_os("FLOWPOLICY_CORPUS") {
+        Some(dir) if !dir.is_empty() => repo().join(dir),
+        _ => repo().join("../shared/data"),
+    }
+}
+
+/// `<corpus>/<sub>` when that directory exists. Otherwise prints one line
+/// naming `what` was skipped (straight to stderr, so the test harness does
+/// not swallow it) and returns `None`: the caller returns and passes.
+pub fn corpus(what: &str, sub: &str) -> Option<PathBuf> {
+    let dir = corpus_root().join(sub);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipping {what}: corpus not found at {} (set FLOWPOLICY_CORPUS)",
+        dir.display()
+    );
+    None
+}
+
+/// Every real Hubble dump in `<corpus>/flows`, sorted; `None` (after the
+/// skip line) without the corpus. An empty directory is a failure.
+pub fn real_dumps(what: &str) -> Option<Vec<PathBuf>> {
+    let dir = corpus(what, "flows")?;
+    let files = dump_files(&dir, &["json", "jsonl"]);
+    assert!(!files.is_empty(), "no dumps in {}", dir.display());
+    Some(files)
+}
+
+/// One real dump by file name, `None` (after the skip line) without the corpus.
+pub fn real_dump(what: &str, name: &str) -> Option<PathBuf> {
+    let path = corpus(what, "flows")?.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing from the corpus",
+        path.display()
+    );
+    Some(path)
+}
+
+/// The in-repo flow files (`tests/data/flows/*.jsonpb`), sorted.
+pub fn sample_dumps() -> Vec<PathBuf> {
+    let files = dump_files(&sample_dir(), &["jsonpb"]);
+    assert!(files.len() >= 4, "in-repo samples: {files:?}");
+    files
+}
+
+/// `tests/data/flows`.
+pub fn sample_dir() -> PathBuf {
+    repo().join("tests/data/flows")
+}
+
+/// One in-repo flow file by name.
+pub fn sample(name: &str) -> PathBuf {
+    sample_dir().join(name)
+}
+
+fn dump_files(dir: &Path, extensions: &[&str]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| extensions.iter().any(|e| x == *e))
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 fn schema_file(kind: &str) -> Option<&'static str> {
     Some(match kind {
-        "CiliumNetworkPolicy" => "datreeio_CRDs-catalog__cilium.io__ciliumnetworkpolicy_v2.json",
-        "CiliumClusterwideNetworkPolicy" => {
-            "datreeio_CRDs-catalog__cilium.io__ciliumclusterwidenetworkpolicy_v2.json"
-        }
-        "NetworkPolicy" => "ctrl-research_k8s-schemas__networking.k8s.io__networkpolicy_v1.json",
+        "CiliumNetworkPolicy" => "ciliumnetworkpolicy_v2.json",
+        "CiliumClusterwideNetworkPolicy" => "ciliumclusterwidenetworkpolicy_v2.json",
+        "NetworkPolicy" => "networkpolicy_v1.json",
         _ => return None,
     })
 }
@@ -37,7 +116,7 @@ fn validator(kind: &str) -> Result<&'static jsonschema::Validator, String> {
     if let Some(v) = cache.get(file) {
         return Ok(v);
     }
-    let path = shared_dir().join("data/schemas").join(file);
+    let path = repo().join("schemas").join(file);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let schema: Value = serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))?;
     let v = jsonschema::validator_for(&schema).map_err(|e| format!("{file}: {e}"))?;
@@ -60,16 +139,4 @@ pub fn validate_policy_yaml(doc: &Value) -> Result<(), Vec<String>> {
     } else {
         Err(errors)
     }
-}
-
-/// Every real Hubble dump in `../shared/data/flows`, sorted.
-pub fn real_dumps() -> Vec<PathBuf> {
-    let dir = shared_dir().join("data/flows");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "jsonl"))
-        .collect();
-    files.sort();
-    files
 }

@@ -1,7 +1,7 @@
 //! An in-process Hubble Observer (relay) server for tests, on 127.0.0.1:0.
 //!
 //! It holds a time-ordered buffer of `GetFlowsResponse`s (built in the test
-//! or read from the jsonpb dumps in `../shared/data/flows`) and answers
+//! or read from a jsonpb dump with [`load_dump`]) and answers
 //! `GetFlows` the way Hubble does:
 //! - `since` set: every buffered response with time >= since (inclusive),
 //!   regardless of `number`;
@@ -165,17 +165,11 @@ pub async fn start(opts: ServerOptions) -> RunningServer {
 
 /// Reads a `hubble observe -o jsonpb` dump (one `GetFlowsResponse` a line).
 pub fn load_dump(path: &Path) -> Vec<GetFlowsResponse> {
-    let text = std::fs::read_to_string(path).unwrap();
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-/// A real dump from `../shared/data/flows`.
-pub fn shared_dump(name: &str) -> Vec<GetFlowsResponse> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/flows");
-    load_dump(&dir.join(name))
 }
 
 /// Response time as (seconds, nanos): the envelope time, else the flow's.
