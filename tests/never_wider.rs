@@ -281,6 +281,8 @@ fn a_flow_with_only_a_destination_port_is_read_forward() {
     );
     // The flow with no port at all is counted, not learned.
     assert_eq!(stats.skipped.get(&SkipReason::NoPort), Some(&1));
+    // verify reads them the same way: the recommended policies allow them.
+    round_trip_allows_everything(&minimal_flows());
     let yaml = policy_yaml(&g);
     assert!(!yaml.contains("port: '0'"), "{yaml}");
     for doc in yaml.split("\n---\n") {
