@@ -32,3 +32,66 @@ fn man_page_is_roff_with_every_subcommand() {
         assert!(text.contains(&format!(".SH \"FLOWPOLICY {sub}\"")), "{sub}");
     }
 }
+
+fn demo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.jsonpb.zst")
+}
+
+/// The `flowpolicy verify …` lines of a rollout plan.
+fn verify_commands(plan: &str) -> Vec<String> {
+    plan.lines()
+        .filter(|l| l.starts_with("flowpolicy verify "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn order_puts_the_users_namespaces_first_and_every_step_has_a_working_verify_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("policies");
+    flowpolicy()
+        .arg("recommend")
+        .arg(demo())
+        .args(["--cidr-group", "10.0.0.0/8", "--out"])
+        .arg(&out)
+        .args([
+            "--order",
+            "external-secrets,dbms",
+            "--order",
+            "nope,flux-system",
+        ])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(
+            "--order names namespaces without policies (not in the plan): nope",
+        ));
+    let plan = std::fs::read_to_string(out.join("ROLLOUT.md")).unwrap();
+    let steps: Vec<&str> = plan
+        .lines()
+        .filter_map(|l| l.strip_prefix("### Step "))
+        .collect();
+    assert_eq!(
+        &steps[..3],
+        &["1: external-secrets", "2: dbms", "3: flux-system"],
+        "{plan}"
+    );
+    let commands = verify_commands(&plan);
+    // The foundation, then one per namespace step.
+    assert_eq!(commands.len(), steps.len() + 1, "{plan}");
+    assert!(commands[2].starts_with("flowpolicy verify -p cluster/ -p dbms/ "));
+    // The commands run as written from the output directory and pass
+    // (the foundation, the first ordered step, and the last step).
+    let bin = assert_cmd::cargo::cargo_bin("flowpolicy");
+    for cmd in [&commands[0], &commands[1], commands.last().unwrap()] {
+        let args = cmd.strip_prefix("flowpolicy ").unwrap();
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("'{}' {args}", bin.display()))
+            .current_dir(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{cmd}: {status}");
+    }
+}

@@ -49,6 +49,11 @@ pub struct RecommendArgs {
     /// Only generate per-workload policies for this namespace (repeatable).
     #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE")]
     pub namespaces: Vec<String>,
+    /// Roll these namespaces out first, in this order, in ROLLOUT.md (comma-separated or
+    /// repeated), e.g. `--order external-secrets,dbms,actions-runner-system,flux-system`;
+    /// the rest follow, fewest dependents first.
+    #[arg(long, value_name = "NS,NS,…", value_delimiter = ',')]
+    pub order: Vec<String>,
 }
 
 impl RecommendArgs {
@@ -65,6 +70,42 @@ impl RecommendArgs {
     }
 }
 
+/// The capture as the plan's verify commands name it: absolute paths (the
+/// commands run from the output directory), shell-quoted.
+fn plan_flows(args: &RecommendArgs) -> Vec<String> {
+    args.input
+        .inputs
+        .iter()
+        .map(|p| {
+            if p.as_os_str() == "-" {
+                return "<your capture>".to_string();
+            }
+            let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+            shell_quote(&abs.to_string_lossy())
+        })
+        .collect()
+}
+
+/// Single-quotes a word for sh unless it is plainly safe.
+pub fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./-:=@+,%".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+fn plan_options(args: &RecommendArgs) -> plan::PlanOptions {
+    plan::PlanOptions {
+        order: args.order.clone(),
+        flows: plan_flows(args),
+        ..plan::PlanOptions::default()
+    }
+}
+
 pub fn run(args: &RecommendArgs) -> Result<()> {
     let (graph, report) = inputs::load_graph(&args.input)?;
     let set = synth::synthesize(&graph, &args.synth_config());
@@ -74,7 +115,7 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
             let mut files = docs;
             files.push(Document {
                 path: "ROLLOUT.md".into(),
-                text: plan::rollout_plan(&set, &graph),
+                text: plan::rollout_plan_with(&set, &graph, &plan_options(args)),
             });
             layout::write_dir(dir, &files, args.force)?
         }
@@ -88,6 +129,13 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
     inputs::print_load_report(&report, &graph);
     for w in &set.warnings {
         eprintln!("warning: {w}");
+    }
+    let unknown = plan::unknown_priorities(&set, &graph, &args.order);
+    if !unknown.is_empty() {
+        eprintln!(
+            "warning: --order names namespaces without policies (not in the plan): {}",
+            unknown.join(", ")
+        );
     }
     super::stability::print(&graph);
     let resolvers: Vec<String> = set.resolvers.iter().map(|r| r.peer.to_string()).collect();
