@@ -7,6 +7,7 @@ pub mod graph;
 pub mod inputs;
 pub mod merge;
 pub mod observe;
+pub mod progress;
 pub mod recommend;
 pub mod stability;
 pub mod verify;
