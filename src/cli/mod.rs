@@ -11,6 +11,7 @@ pub mod progress;
 pub mod recommend;
 pub mod stability;
 pub mod verify;
+pub mod write_out;
 
 use clap::{Parser, Subcommand};
 

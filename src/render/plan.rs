@@ -24,13 +24,37 @@ struct Namespace {
     connections: u64,
 }
 
-fn namespaces(set: &PolicySet, graph: &TrafficGraph) -> BTreeMap<String, Namespace> {
+/// What the plan needs from a policy set of either format.
+#[derive(Debug, Clone, Default)]
+pub struct PlanPolicies {
+    /// The namespace of every namespaced policy.
+    pub namespaces: Vec<String>,
+    /// Whether foundation (clusterwide) policies were generated.
+    pub foundation: bool,
+    /// Why there is no foundation, when there is none.
+    pub foundation_note: Option<String>,
+    /// Observed traffic the policies cannot allow (`--format k8s`).
+    pub not_expressible: Vec<String>,
+}
+
+impl PlanPolicies {
+    pub fn from_set(set: &PolicySet) -> Self {
+        Self {
+            namespaces: set
+                .namespaced
+                .iter()
+                .map(|p| p.metadata.namespace.clone().unwrap_or_default())
+                .collect(),
+            foundation: !set.clusterwide.is_empty(),
+            ..Self::default()
+        }
+    }
+}
+
+fn namespaces(set: &PlanPolicies, graph: &TrafficGraph) -> BTreeMap<String, Namespace> {
     let mut out: BTreeMap<String, Namespace> = BTreeMap::new();
-    for p in &set.namespaced {
-        let ns = out
-            .entry(p.metadata.namespace.clone().unwrap_or_default())
-            .or_default();
-        ns.policies += 1;
+    for p in &set.namespaces {
+        out.entry(p.clone()).or_default().policies += 1;
     }
     for (from, to, edge) in graph.edges_sorted() {
         let Some(dst) = to.as_workload() else {
@@ -64,10 +88,10 @@ pub struct PlanOptions {
     pub order: Vec<String>,
     /// How the verify commands name the capture (shell words, already quoted).
     pub flows: Vec<String>,
-    /// The foundation's directory, relative to where the commands run.
-    pub foundation_dir: String,
-    /// A namespace's directory: `{namespace}` is replaced.
-    pub namespace_dir: String,
+    /// The foundation's files or directories, relative to where the commands run.
+    pub foundation_paths: Vec<String>,
+    /// Each namespace's files or directories (default: `<namespace>/`).
+    pub namespace_paths: BTreeMap<String, Vec<String>>,
     /// Where the commands run (shown once at the top).
     pub workdir: String,
 }
@@ -77,16 +101,19 @@ impl Default for PlanOptions {
         Self {
             order: Vec::new(),
             flows: vec!["<your latest capture or baseline>".into()],
-            foundation_dir: "cluster/".into(),
-            namespace_dir: "{namespace}/".into(),
+            foundation_paths: vec!["cluster/".into()],
+            namespace_paths: BTreeMap::new(),
             workdir: "the directory of this file".into(),
         }
     }
 }
 
 impl PlanOptions {
-    fn ns_dir(&self, ns: &str) -> String {
-        self.namespace_dir.replace("{namespace}", ns)
+    fn ns_paths(&self, ns: &str) -> Vec<String> {
+        self.namespace_paths
+            .get(ns)
+            .cloned()
+            .unwrap_or_else(|| vec![format!("{ns}/")])
     }
 }
 
@@ -94,7 +121,7 @@ impl PlanOptions {
 /// have policies), then fewest dependents first. Also returns the ordered
 /// namespaces that have no policies (so the caller can say so).
 fn ordered(
-    set: &PolicySet,
+    set: &PlanPolicies,
     graph: &TrafficGraph,
     priorities: &[String],
 ) -> (Vec<(String, Namespace, bool)>, Vec<String>) {
@@ -121,7 +148,11 @@ fn ordered(
 }
 
 /// `--order` namespaces that have no policy in the set (nothing to roll out).
-pub fn unknown_priorities(set: &PolicySet, graph: &TrafficGraph, order: &[String]) -> Vec<String> {
+pub fn unknown_priorities(
+    set: &PlanPolicies,
+    graph: &TrafficGraph,
+    order: &[String],
+) -> Vec<String> {
     ordered(set, graph, order).1
 }
 
@@ -140,13 +171,22 @@ fn verify_command(opts: &PlanOptions, dirs: &[String]) -> String {
     cmd
 }
 
+/// `-f a -f b`.
+fn kubectl_files(paths: &[String]) -> String {
+    paths
+        .iter()
+        .map(|p| format!("-f {p}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The plan as Markdown, with the default paths of the flat layout.
 pub fn rollout_plan(set: &PolicySet, graph: &TrafficGraph) -> String {
-    rollout_plan_with(set, graph, &PlanOptions::default())
+    rollout_plan_with(&PlanPolicies::from_set(set), graph, &PlanOptions::default())
 }
 
 /// The plan as Markdown.
-pub fn rollout_plan_with(set: &PolicySet, graph: &TrafficGraph, opts: &PlanOptions) -> String {
+pub fn rollout_plan_with(set: &PlanPolicies, graph: &TrafficGraph, opts: &PlanOptions) -> String {
     let (order, missing) = ordered(set, graph, &opts.order);
     let c = &graph.coverage;
     let mut md = String::new();
@@ -165,16 +205,23 @@ pub fn rollout_plan_with(set: &PolicySet, graph: &TrafficGraph, opts: &PlanOptio
     );
     let mut applied: Vec<String> = Vec::new();
     let _ = writeln!(md, "## 1. Foundation (changes nothing for any pod)\n");
-    if set.clusterwide.is_empty() {
-        let _ = writeln!(md, "No foundation policies were generated.\n");
-    } else {
-        applied.push(opts.foundation_dir.clone());
+    if !set.foundation {
         let _ = writeln!(
             md,
-            "```sh\n{}\nkubectl apply -f {}\n```\n\nThese set `enableDefaultDeny: false`: they only add allows. The DNS rule sends DNS through \
+            "No foundation policies were generated{}.\n",
+            set.foundation_note
+                .as_ref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
+        );
+    } else {
+        applied.extend(opts.foundation_paths.iter().cloned());
+        let _ = writeln!(
+            md,
+            "```sh\n{}\nkubectl apply {}\n```\n\nThese set `enableDefaultDeny: false`: they only add allows. The DNS rule sends DNS through \
              Cilium's proxy, so names become visible in Hubble for the next capture.\n",
             verify_command(opts, &applied),
-            opts.foundation_dir,
+            kubectl_files(&opts.foundation_paths),
         );
     }
     let heading = if opts.order.is_empty() {
@@ -225,15 +272,27 @@ pub fn rollout_plan_with(set: &PolicySet, graph: &TrafficGraph, opts: &PlanOptio
          (no policy selects the pods any more).\n"
     );
     for (i, (name, _, _)) in order.iter().enumerate() {
-        let dir = opts.ns_dir(name);
+        let paths = opts.ns_paths(name);
+        let files = kubectl_files(&paths);
         let mut dirs = applied.clone();
-        dirs.push(dir.clone());
+        dirs.extend(paths);
         let _ = writeln!(
             md,
-            "### Step {}: {name}\n\n```sh\n{}\nkubectl apply -f {dir}\nhubble observe --verdict DROPPED --namespace {name} --follow\nkubectl delete -f {dir}   # rollback\n```\n",
+            "### Step {}: {name}\n\n```sh\n{}\nkubectl apply {files}\nhubble observe --verdict DROPPED --namespace {name} --follow\nkubectl delete {files}   # rollback\n```\n",
             i + 1,
             verify_command(opts, &dirs),
         );
+    }
+    if !set.not_expressible.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Not expressible\n\nObserved traffic these policies cannot allow; once they are applied it is dropped \
+             unless another policy allows it (a CiliumNetworkPolicy from `recommend --format cilium` can):\n"
+        );
+        for n in &set.not_expressible {
+            let _ = writeln!(md, "- {n}");
+        }
+        let _ = writeln!(md);
     }
     let _ = writeln!(
         md,
