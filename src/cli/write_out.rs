@@ -2,6 +2,7 @@
 //! refreshing one that exists (only changed files written, hand-added rules
 //! kept, foreign files never overwritten; `--dry-run` shows the diff).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
@@ -131,6 +132,18 @@ pub fn write(
                 KustomizationEdit::Unusable(why) => r.notes.push(why),
             }
         }
+    }
+    let targets: BTreeSet<PathBuf> = files
+        .iter()
+        .map(|f| f.path.clone())
+        .chain(std::iter::once(rollout.path.clone()))
+        .collect();
+    let namespaces: BTreeSet<String> = args.namespaces.iter().cloned().collect();
+    for s in refresh::stale_files(&t.root, &targets, &namespaces) {
+        r.notes.push(format!(
+            "{}: written by flowpolicy but not generated this time (its workloads were not observed, or another --format/--layout wrote it); left in place, delete it if it is obsolete",
+            t.root.join(s).display()
+        ));
     }
     for x in &r.refused {
         eprintln!("warning: {x}");

@@ -208,7 +208,7 @@ fn plan_file(root: &Path, f: &OutFile, r: &mut Refresh) -> Result<()> {
         if fp::is_generated(&e.value) {
             push_change(r, id.clone(), &all_atoms(&e.value), &BTreeSet::new());
             r.notes.push(format!(
-                "{}: {id} is no longer generated (its workload was not observed): removed from the file",
+                "{}: {id} is no longer generated (its workload was not observed, or another --format wrote it): removed from the file",
                 full.display()
             ));
             changed = true;
@@ -344,6 +344,65 @@ fn normalize_doc_text(t: &str) -> String {
         s.push('\n');
     }
     s
+}
+
+/// Files under `root` that hold flowpolicy-generated policies but are not
+/// among `targets` (paths relative to `root`): their workloads were not
+/// observed this time. Only reported, never deleted. With `namespaces`
+/// non-empty, only files with a policy in one of them count.
+pub fn stale_files(
+    root: &Path,
+    targets: &BTreeSet<PathBuf>,
+    namespaces: &BTreeSet<String>,
+) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(ft) = e.file_type() else { continue };
+            if name.starts_with('.') || ft.is_symlink() {
+                continue;
+            }
+            if ft.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+                continue;
+            }
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+            if targets.contains(&rel) || !holds_generated(&path, namespaces) {
+                continue;
+            }
+            out.push(rel);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn holds_generated(path: &Path, namespaces: &BTreeSet<String>) -> bool {
+    let Ok(text) = fs::read_to_string(path) else {
+        return false;
+    };
+    if !text.contains(fp::MANAGED_BY.1) {
+        return false;
+    }
+    split_documents(&text).iter().any(|d| {
+        serde_yaml::from_str::<Value>(&d.padded()).is_ok_and(|v| {
+            fp::is_generated(&v)
+                && fp::annotation(&v, ALLOWED_HASH).is_some()
+                && (namespaces.is_empty()
+                    || v.pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .is_some_and(|ns| namespaces.contains(ns)))
+        })
+    })
 }
 
 /// Writes every change: all temporary files first, then the renames.
