@@ -95,3 +95,98 @@ fn order_puts_the_users_namespaces_first_and_every_step_has_a_working_verify_com
         assert!(status.success(), "{cmd}: {status}");
     }
 }
+
+#[test]
+fn k8s_format_in_the_flat_layout_lists_what_it_cannot_express_and_refreshes_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("netpol");
+    let run = |extra: &[&str]| {
+        flowpolicy()
+            .arg("recommend")
+            .arg(demo())
+            .args([
+                "--cidr-group",
+                "10.0.0.0/8",
+                "--format",
+                "k8s",
+                "--layout",
+                "flat",
+                "--out",
+            ])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let first = run(&[]);
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{err}");
+    assert!(
+        err.contains("95 NetworkPolicy (109 observed peer/port sets not expressible)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("not expressible: dbms/postgres-18 egress entity:kube-apiserver (6443/TCP)"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(out.join("dbms_postgres-18.yaml")).unwrap();
+    assert!(
+        text.starts_with("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"),
+        "{text}"
+    );
+    let plan = std::fs::read_to_string(out.join("ROLLOUT.md")).unwrap();
+    assert!(plan.contains("## Not expressible"), "{plan}");
+    assert!(plan.contains(
+        "No foundation policies were generated: no foundation: NetworkPolicy cannot allow"
+    ));
+    assert!(
+        plan.contains("kubectl apply -f dbms_cloudnative-pg.yaml -f dbms_dragonfly"),
+        "{plan}"
+    );
+    // Again: nothing changes, nothing is written; --dry-run prints no diff.
+    let before = std::fs::metadata(out.join("dbms_postgres-18.yaml"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let again = run(&["--dry-run"]);
+    assert!(again.status.success());
+    assert!(
+        again.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    let again = run(&[]);
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("; 0 files written"), "{err}");
+    let after = std::fs::metadata(out.join("dbms_postgres-18.yaml"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after);
+    // Gitops without --root, and a template leaving the root, are refused up front.
+    flowpolicy()
+        .arg("recommend")
+        .arg(demo())
+        .args(["--layout", "gitops"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "--layout gitops needs --root DIR",
+        ));
+    flowpolicy()
+        .arg("recommend")
+        .arg(demo())
+        .args([
+            "--layout",
+            "gitops",
+            "--root",
+            "x",
+            "--app-template",
+            "../{app}",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "must be a relative path inside --root",
+        ));
+}

@@ -486,3 +486,70 @@ pub fn summary_text(r: &Refresh) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::CiliumNetworkPolicy;
+    use crate::policy::{EgressRule, Rule};
+
+    fn generated(name: &str, egress: Vec<EgressRule>) -> OutFile {
+        let mut p = CiliumNetworkPolicy::new(name, "ns");
+        p.metadata
+            .labels
+            .insert(fp::MANAGED_BY.0.into(), fp::MANAGED_BY.1.into());
+        p.spec = Some(Rule {
+            egress,
+            ..Rule::default()
+        });
+        let mut g = GenPolicy::Cnp(p);
+        g.stamp();
+        OutFile {
+            path: PathBuf::from("ns/a.yaml"),
+            policies: vec![g],
+        }
+    }
+
+    #[test]
+    fn broken_yaml_is_never_overwritten_and_unchanged_files_are_not_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = generated("a", vec![EgressRule::default()]);
+        fs::create_dir_all(tmp.path().join("ns")).unwrap();
+        fs::write(tmp.path().join("ns/a.yaml"), "a: [\n").unwrap();
+        let r = plan(tmp.path(), std::slice::from_ref(&f), &[]).unwrap();
+        assert!(r.changes.is_empty());
+        assert!(r.refused[0].contains("not valid YAML"), "{:?}", r.refused);
+        fs::write(tmp.path().join("ns/a.yaml"), f.text()).unwrap();
+        let r = plan(tmp.path(), &[f], &[]).unwrap();
+        assert!(r.changes.is_empty());
+        assert_eq!(r.unchanged, 1);
+    }
+
+    #[test]
+    fn a_hand_rule_that_cannot_be_carried_over_leaves_the_policy_as_it_is() {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = generated("a", vec![EgressRule::default()]);
+        let mut v: Value = serde_yaml::from_str(&old.text()).unwrap();
+        v["spec"]["egress"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"toCIDR": ["192.0.2.1/32"], "someFutureField": true}));
+        fs::create_dir_all(tmp.path().join("ns")).unwrap();
+        let text = serde_yaml::to_string(&v).unwrap();
+        fs::write(tmp.path().join("ns/a.yaml"), &text).unwrap();
+        let new = generated(
+            "a",
+            vec![EgressRule {
+                to_cidr: vec!["198.51.100.1/32".into()],
+                ..EgressRule::default()
+            }],
+        );
+        let r = plan(tmp.path(), &[new], &[]).unwrap();
+        assert!(
+            r.notes[0].contains("could not be carried over exactly"),
+            "{:?}",
+            r.notes
+        );
+        assert!(r.changes.is_empty() || r.changes[0].new == text);
+    }
+}
