@@ -87,6 +87,7 @@ fn order_puts_the_users_namespaces_first_and_every_step_has_a_working_verify_com
         let status = std::process::Command::new("sh")
             .arg("-c")
             .arg(format!("'{}' {args}", bin.display()))
+            .env("FLOWS", demo())
             .current_dir(&out)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

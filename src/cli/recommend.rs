@@ -117,38 +117,9 @@ impl RecommendArgs {
     }
 }
 
-/// The capture as the plan's verify commands name it: absolute paths (the
-/// commands run from the output directory), shell-quoted.
-fn plan_flows(args: &RecommendArgs) -> Vec<String> {
-    args.input
-        .inputs
-        .iter()
-        .map(|p| {
-            if p.as_os_str() == "-" {
-                return "<your capture>".to_string();
-            }
-            let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
-            shell_quote(&abs.to_string_lossy())
-        })
-        .collect()
-}
-
-/// Single-quotes a word for sh unless it is plainly safe.
-pub fn shell_quote(s: &str) -> String {
-    let safe = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_./-:=@+,%".contains(c));
-    if safe {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
 fn plan_options(args: &RecommendArgs) -> plan::PlanOptions {
     plan::PlanOptions {
         order: args.order.clone(),
-        flows: plan_flows(args),
         ..plan::PlanOptions::default()
     }
 }

@@ -15,6 +15,7 @@ use crate::render::output::{self, Layout, OutPolicy, GITOPS_FILE, GITOPS_FOUNDAT
 use crate::render::plan::{self, PlanOptions, PlanPolicies};
 use crate::render::refresh::{self, TextFile};
 use crate::render::yaml::Document;
+use crate::render::{diff, tree};
 
 /// Where and how to write.
 #[derive(Debug, Clone)]
@@ -76,9 +77,11 @@ pub fn write(
     let (foundation, namespaces) = output::plan_paths(&files, &t.layout);
     opts.foundation_paths = foundation;
     opts.namespace_paths = namespaces;
-    opts.workdir = format!("`{}`", t.root.display());
     let plan_path = match t.layout {
-        Layout::Gitops { .. } => PathBuf::from(GITOPS_FOUNDATION_DIR).join("ROLLOUT.md"),
+        Layout::Gitops { .. } => {
+            opts.workdir = "the apps root (--root, the parent of this file's directory)".into();
+            PathBuf::from(GITOPS_FOUNDATION_DIR).join("ROLLOUT.md")
+        }
         _ => PathBuf::from("ROLLOUT.md"),
     };
     let rollout = TextFile {
@@ -139,7 +142,7 @@ pub fn write(
         .chain(std::iter::once(rollout.path.clone()))
         .collect();
     let namespaces: BTreeSet<String> = args.namespaces.iter().cloned().collect();
-    for s in refresh::stale_files(&t.root, &targets, &namespaces) {
+    for s in tree::stale_files(&t.root, &targets, &namespaces) {
         r.notes.push(format!(
             "{}: written by flowpolicy but not generated this time (its workloads were not observed, or another --format/--layout wrote it); left in place, delete it if it is obsolete",
             t.root.join(s).display()
@@ -166,7 +169,7 @@ pub fn write(
     if args.dry_run {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        out.write_all(refresh::dry_run_text(&t.root, &r).as_bytes())?;
+        out.write_all(diff::dry_run_text(&t.root, &r).as_bytes())?;
         out.flush()?;
         return Ok(format!(
             "dry run: {} files would change ({} kustomizations), {} unchanged, {} not overwritten; nothing written",
@@ -176,8 +179,8 @@ pub fn write(
             r.refused.len()
         ));
     }
-    refresh::apply(&t.root, &r.changes)?;
-    eprint!("{}", refresh::summary_text(&r));
+    tree::apply(&t.root, &r.changes)?;
+    eprint!("{}", diff::summary_text(&r));
     Ok(format!(
         "{} files written under {} ({} kustomizations edited), {} unchanged, {} not overwritten",
         r.changes.len(),

@@ -1,6 +1,7 @@
 //! Rendering: policy sets to YAML documents and file layouts. Decides
 //! nothing about policy content.
 
+pub mod diff;
 pub mod fingerprint;
 pub mod graph_export;
 pub mod kustomize;
@@ -8,4 +9,5 @@ pub mod layout;
 pub mod output;
 pub mod plan;
 pub mod refresh;
+pub mod tree;
 pub mod yaml;
