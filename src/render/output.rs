@@ -10,7 +10,10 @@
 //! - `gitops`: `<namespace>/<app>/app/networkpolicy.yaml` beside the app's
 //!   other manifests (the directory from a template); workloads that map to
 //!   the same app share that file as one document each, sorted by name. The
-//!   foundation goes to `flowpolicy-foundation/`, with ROLLOUT.md.
+//!   foundation goes to `flowpolicy-foundation/`, with ROLLOUT.md, and
+//!   namespace-wide policies (`--same-namespace`), which belong to no app, to
+//!   `flowpolicy-foundation/<namespace>/`. The plan names gitops files one
+//!   by one: an app directory holds the app's other manifests.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -229,6 +232,10 @@ pub fn files(policies: Vec<OutPolicy>, layout: &Layout) -> Vec<OutFile> {
             (Layout::Flat, None) => PathBuf::from(format!("cluster_{file}")),
             (Layout::Flat, Some(ns)) => PathBuf::from(format!("{ns}_{file}")),
             (Layout::Gitops { .. }, None) => PathBuf::from(GITOPS_FOUNDATION_DIR).join(file),
+            // Namespace-wide policies (--same-namespace) belong to no app.
+            (Layout::Gitops { .. }, Some(ns)) if workload.is_none() => {
+                PathBuf::from(GITOPS_FOUNDATION_DIR).join(ns).join(file)
+            }
             (Layout::Gitops { app_template }, Some(_)) => {
                 gitops_dir(app_template, &policy, workload.as_ref()).join(GITOPS_FILE)
             }
@@ -260,7 +267,6 @@ pub fn plan_paths(
             (Layout::Namespace, Some(ns)) => {
                 namespaces.insert(ns.to_string(), vec![format!("{ns}/")]);
             }
-            (Layout::Gitops { .. }, None) => foundation = vec![format!("{GITOPS_FOUNDATION_DIR}/")],
             (_, None) => foundation.push(path),
             (_, Some(ns)) => namespaces.entry(ns.to_string()).or_default().push(path),
         }
