@@ -154,6 +154,7 @@ fn gitops_tree_refreshes_without_churn_and_keeps_hand_edits() {
     let (ok, _, err) = recommend(&root, &[&demo()], &[]);
     assert!(ok, "{err}");
     assert!(err.contains("; 0 files written"), "{err}");
+    assert!(!err.contains("edited by hand"), "no false positives: {err}");
     assert_eq!(changed(&first, &snapshot(&root)), Vec::<String>::new());
 
     // A rule added by hand to a generated file.
@@ -173,6 +174,12 @@ fn gitops_tree_refreshes_without_churn_and_keeps_hand_edits() {
     let (ok, _, err) = recommend(&root, &[&demo()], &[]);
     assert!(ok, "{err}");
     assert_eq!(changed(&edited, &snapshot(&root)), Vec::<String>::new());
+    assert_eq!(
+        err.matches("edited by hand since it was generated").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("dbms/postgres-18: edited by hand"), "{err}");
 
     // A superset baseline: --dry-run shows the diff and writes nothing.
     let extra = tmp.path().join("extra.jsonpb");

@@ -190,6 +190,13 @@ fn plan_file(root: &Path, f: &OutFile, r: &mut Refresh) -> Result<()> {
         used[i] = true;
         let new_hash = fp::annotation(&new_v, ALLOWED_HASH).unwrap_or_default();
         if fp::annotation(&old.value, ALLOWED_HASH) == Some(new_hash) {
+            if fp::allowed_hash(&old.value) != new_hash {
+                r.notes.push(format!(
+                    "{}: {}: edited by hand since it was generated; kept as it is (what flowpolicy generates for it did not change)",
+                    full.display(),
+                    p.id()
+                ));
+            }
             texts.push(old.text.clone());
             continue;
         }
