@@ -111,3 +111,33 @@ fn names_become_addresses_entities_and_icmp_are_listed() {
     );
     assert!(set.notes.iter().any(|n| n.starts_with("no foundation")));
 }
+
+#[test]
+fn a_name_at_the_address_cap_is_listed_as_partly_expressible() {
+    let ips: Vec<String> = (0..70).map(|i| format!("198.51.100.{i}")).collect();
+    let refs: Vec<&str> = ips.iter().map(String::as_str).collect();
+    let mut flows = udp_exchange(&web(), &coredns(), 50000, 53, 0);
+    flows.push(dns_answer(&web(), &coredns(), "cdn.example.com", &refs, 0));
+    for (i, ip) in ips.iter().enumerate() {
+        let dst = ident(2, &["reserved:world"], ip);
+        flows.extend(tcp_conn(&web(), &dst, 41000 + i as u32, 443, 1 + i as i64));
+    }
+    let set = synthesize_k8s(&graph_of(&flows), &SynthConfig::default());
+    let web_np = policy(&set.policies, "shop", "web");
+    let blocks: usize = web_np
+        .spec
+        .egress
+        .iter()
+        .flat_map(|r| &r.to)
+        .filter(|p| p.ip_block.is_some())
+        .count();
+    assert_eq!(blocks, flowpolicy::graph::MAX_ADDRESSES);
+    assert!(
+        set.not_expressible
+            .iter()
+            .any(|n| n.peer == "fqdn:cdn.example.com"
+                && n.reason.contains("only the first 64 addresses")),
+        "{:?}",
+        set.not_expressible
+    );
+}

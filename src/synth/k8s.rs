@@ -6,7 +6,8 @@
 //!   `kubernetes.io/metadata.name` across namespaces).
 //! - World addresses and groups become `ipBlock`s; a world name becomes the
 //!   addresses it was observed at (`/32`, `/128`), or is listed as not
-//!   expressible when none were kept; the `world` entity (a world peer with no
+//!   expressible when none were kept (and listed too when the graph's cap on
+//!   remembered addresses was reached); the `world` entity (a world peer with no
 //!   address) becomes `0.0.0.0/0` and `::/0`, which is what Cilium's `world`
 //!   entity is.
 //! - Other entities (host, remote-node, kube-apiserver, health, ingress,
@@ -29,7 +30,7 @@ use ipnet::IpNet;
 use super::ports::runs;
 use super::workload::{policy_name, workload_annotations, PolicyNames};
 use super::{Context, Neighbourhood, SynthConfig, MANAGED_BY};
-use crate::graph::{PortStats, TrafficGraph};
+use crate::graph::{PortStats, TrafficGraph, MAX_ADDRESSES};
 use crate::interpret::l4::{PortKey, Proto};
 use crate::interpret::peer::{Entity, Peer, WorkloadKey};
 use crate::policy::k8s::{
@@ -186,6 +187,13 @@ fn k8s_ports(set: &BTreeSet<PortKey>) -> (Vec<NetworkPolicyPort>, Vec<String>) {
     (ports, icmp)
 }
 
+fn all_ports(set: &BTreeSet<PortKey>) -> String {
+    set.iter()
+        .map(PortKey::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One direction's rules: pods per peer, ipBlocks grouped by port set.
 fn rules(
     ctx: &Context<'_>,
@@ -216,12 +224,19 @@ fn rules(
             if direction == "ingress" && **peer == Peer::Entity(Entity::Host) {
                 reason.push_str("; Cilium allows the local node's traffic to its pods by default (allow-localhost)");
             }
-            let all: Vec<String> = set.iter().map(PortKey::to_string).collect();
-            miss(all.join(", "), reason);
+            miss(all_ports(&set), reason);
             continue;
         }
         if !icmp.is_empty() {
             miss(icmp.join(", "), "NetworkPolicy has no ICMP".into());
+        }
+        if let (Peer::Fqdn(name), K8sPeer::Blocks(nets)) = (*peer, &k8s_peer) {
+            if nets.len() >= MAX_ADDRESSES && !np_ports.is_empty() {
+                miss(
+                    all_ports(&set),
+                    format!("only the first {MAX_ADDRESSES} addresses of {name} were kept: connections to its other addresses are not allowed"),
+                );
+            }
         }
         if np_ports.is_empty() {
             continue;
