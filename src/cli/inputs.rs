@@ -7,9 +7,8 @@
 //! `.baseline`) is decoded and merged in; anything else is replayed as a
 //! Hubble dump. Every command that reads flows goes through [`load_graph`].
 
-use std::io::{BufRead, IsTerminal};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
@@ -93,14 +92,14 @@ pub fn load_graph(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
     let mut graph = TrafficGraph::new();
     let mut interpreter = Interpreter::new(args.interpret_config());
     let mut report = LoadReport::default();
-    let progress = spinner();
+    let progress = super::progress::ReadProgress::start(&args.inputs);
     let opts = DumpOptions {
         strict: args.strict,
     };
     let mut dumps = 0usize;
     for path in &args.inputs {
         let name = dump::display_name(path);
-        let mut reader = dump::open_input(path)?;
+        let mut reader = dump::open_input_counted(path, Some(progress.counter()))?;
         if is_baseline(path, &mut reader) {
             let b = Baseline::decode(&name, reader)?;
             report.files.push(FileReport {
@@ -121,21 +120,17 @@ pub fn load_graph(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
         dumps += 1;
         let file = dump::read_one(&name, reader, opts, &mut |event| {
             feed(&mut graph, &mut interpreter, event);
-            if let Some(p) = &progress {
-                if interpreter.stats.flows.is_multiple_of(8192) {
-                    p.set_message(format!(
-                        "{} flows, {} edges",
-                        interpreter.stats.flows,
-                        graph.edge_count()
-                    ));
-                }
+            if progress.is_shown() && interpreter.stats.flows.is_multiple_of(8192) {
+                progress.message(format!(
+                    "{} flows, {} edges",
+                    interpreter.stats.flows,
+                    graph.edge_count()
+                ));
             }
         })?;
         report.files.push(file);
     }
-    if let Some(p) = progress {
-        p.finish_and_clear();
-    }
+    progress.finish();
     baseline::add_stats(&mut report.interpret, &interpreter.stats);
     if dumps > 0 {
         report.meta.merge(&BaselineMeta {
@@ -187,16 +182,6 @@ pub fn feed(graph: &mut TrafficGraph, interpreter: &mut Interpreter, event: &Sou
             *graph.coverage.node_status.entry(state.clone()).or_default() += 1;
         }
     }
-}
-
-fn spinner() -> Option<indicatif::ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let p = indicatif::ProgressBar::new_spinner();
-    p.enable_steady_tick(Duration::from_millis(120));
-    p.set_message("reading flows");
-    Some(p)
 }
 
 /// Prints what was read, skipped and lost to stderr.

@@ -1,15 +1,18 @@
 //! The command line: clap definitions and one file per subcommand wiring the
 //! pipeline stages together. No domain logic lives here.
 
+pub mod completions;
 pub mod duration;
 pub mod explain;
 pub mod graph;
 pub mod inputs;
 pub mod merge;
 pub mod observe;
+pub mod progress;
 pub mod recommend;
 pub mod stability;
 pub mod verify;
+pub mod write_out;
 
 use clap::{Parser, Subcommand};
 
@@ -54,6 +57,10 @@ pub enum Command {
     Merge(merge::MergeArgs),
     /// Export the traffic graph as DOT, Mermaid or JSON.
     Graph(graph::GraphArgs),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff).
+    Man(completions::ManArgs),
 }
 
 /// Runs the parsed command; the result's error is printed by main.
@@ -65,5 +72,9 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Observe(a) => observe::run(&a),
         Command::Merge(a) => merge::run(&a).map(|_| std::process::ExitCode::SUCCESS),
         Command::Graph(a) => graph::run(&a).map(|_| std::process::ExitCode::SUCCESS),
+        Command::Completions(a) => {
+            completions::run_completions(&a).map(|_| std::process::ExitCode::SUCCESS)
+        }
+        Command::Man(a) => completions::run_man(&a).map(|_| std::process::ExitCode::SUCCESS),
     }
 }

@@ -5,32 +5,79 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::inputs::{self, InputArgs};
-use crate::render::yaml::Document;
-use crate::render::{layout, plan, yaml};
+use super::write_out;
+use crate::graph::TrafficGraph;
+use crate::render::output::{GenPolicy, OutPolicy, DEFAULT_APP_TEMPLATE};
+use crate::render::{plan, yaml};
 use crate::synth::{self, SynthConfig};
+
+/// Output format of `recommend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyFormat {
+    /// CiliumNetworkPolicy per workload + foundation CiliumClusterwideNetworkPolicies.
+    Cilium,
+    /// Kubernetes NetworkPolicy per workload, for what NetworkPolicy can express.
+    K8s,
+}
+
+/// How `--out`/`--root` is organised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// `cluster/<name>.yaml`, `<namespace>/<name>.yaml`.
+    Namespace,
+    /// Every file in one directory: `cluster_<name>.yaml`, `<namespace>_<name>.yaml`.
+    Flat,
+    /// Beside each app in a GitOps tree: `<root>/<namespace>/<app>/app/networkpolicy.yaml`.
+    Gitops,
+}
 
 /// Generate least-privilege Cilium policies from observed flows.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     hubble observe --all -o jsonpb > flows.jsonpb\n  \
     flowpolicy recommend flows.jsonpb --out policies/\n  \
-    flowpolicy recommend day1.jsonpb.gz day2.jsonpb.zst --cidr-group 10.0.0.0/8 > policies.yaml\n\n\
+    flowpolicy recommend day1.jsonpb.gz day2.jsonpb.zst --cidr-group 10.0.0.0/8 > policies.yaml\n  \
+    flowpolicy recommend week.baseline --layout gitops --root kubernetes/main/apps --dry-run\n  \
+    flowpolicy recommend flows.jsonpb --format k8s --out netpol/\n\n\
 Every observed workload gets a CiliumNetworkPolicy that allows exactly what it did and denies\n\
 everything else; foundation CiliumClusterwideNetworkPolicies (DNS to the detected resolver,\n\
-kube-apiserver) only add allows and never switch pods into default-deny.")]
+kube-apiserver) only add allows and never switch pods into default-deny.\n\n\
+Re-running into an existing directory refreshes it: only policies whose allowed set changed\n\
+are rewritten, rules added by hand are kept and reported, files flowpolicy did not write are\n\
+never overwritten.")]
 pub struct RecommendArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Write one file per policy under this directory (`cluster/…`, `<namespace>/…`), plus a
-    /// ROLLOUT.md plan, instead of stdout.
-    #[arg(long, short, value_name = "DIR")]
+    /// Write one file per policy under this directory, plus a ROLLOUT.md plan, instead of
+    /// stdout. An existing directory is refreshed (see --dry-run), or replaced with --force.
+    #[arg(long, short, value_name = "DIR", conflicts_with = "root")]
     pub out: Option<PathBuf>,
-    /// Replace an existing --out directory.
+    /// Replace an existing --out directory instead of refreshing it.
     #[arg(long)]
     pub force: bool,
+    /// Policy format: Cilium policies, or Kubernetes NetworkPolicy (what it cannot express is
+    /// listed, never widened).
+    #[arg(long, value_enum, default_value_t = PolicyFormat::Cilium)]
+    pub format: PolicyFormat,
+    /// Directory layout of --out (namespace, flat) or of a GitOps tree (gitops, with --root).
+    #[arg(long, value_enum, default_value_t = LayoutArg::Namespace)]
+    pub layout: LayoutArg,
+    /// The GitOps apps directory to write into (`--layout gitops`), e.g. kubernetes/main/apps:
+    /// each workload's policies go beside its app; the foundation and ROLLOUT.md go to
+    /// flowpolicy-foundation/.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Where an app's policies go under --root: `{namespace}`, `{app}` (app.kubernetes.io/name,
+    /// else app.kubernetes.io/instance, else the workload name) and `{name}` (the policy's).
+    #[arg(long, value_name = "TEMPLATE", default_value = DEFAULT_APP_TEMPLATE)]
+    pub app_template: String,
+    /// Print a unified diff per file and the allowed peers/ports added and removed per policy,
+    /// and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Also allow traffic that Cilium DROPPED while observing.
     #[arg(long)]
     pub include_dropped: bool,
@@ -49,6 +96,11 @@ pub struct RecommendArgs {
     /// Only generate per-workload policies for this namespace (repeatable).
     #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE")]
     pub namespaces: Vec<String>,
+    /// Roll these namespaces out first, in this order, in ROLLOUT.md (comma-separated or
+    /// repeated), e.g. `--order external-secrets,dbms,actions-runner-system,flux-system`;
+    /// the rest follow, fewest dependents first.
+    #[arg(long, value_name = "NS,NS,…", value_delimiter = ',')]
+    pub order: Vec<String>,
 }
 
 impl RecommendArgs {
@@ -65,37 +117,154 @@ impl RecommendArgs {
     }
 }
 
+fn plan_options(args: &RecommendArgs) -> plan::PlanOptions {
+    plan::PlanOptions {
+        order: args.order.clone(),
+        ..plan::PlanOptions::default()
+    }
+}
+
+/// The generated policies in a format-neutral form, with what the plan and
+/// the summary need.
+struct Generated {
+    policies: Vec<OutPolicy>,
+    stream: String,
+    plan: plan::PlanPolicies,
+    notes: Vec<String>,
+    counts: String,
+}
+
+fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<String>) {
+    let cfg = args.synth_config();
+    let workloads = synth::policy_workloads(graph, &cfg);
+    let workload = |ns: Option<&String>, name: &str| {
+        ns.and_then(|ns| workloads.get(&(ns.clone(), name.to_string())))
+            .cloned()
+    };
+    match args.format {
+        PolicyFormat::Cilium => {
+            let set = synth::synthesize(graph, &cfg);
+            let mut policies: Vec<OutPolicy> = set
+                .clusterwide
+                .iter()
+                .map(|p| OutPolicy {
+                    policy: GenPolicy::Ccnp(p.clone()),
+                    workload: None,
+                })
+                .collect();
+            policies.extend(set.namespaced.iter().map(|p| OutPolicy {
+                workload: workload(p.metadata.namespace.as_ref(), &p.metadata.name),
+                policy: GenPolicy::Cnp(p.clone()),
+            }));
+            let resolvers: Vec<String> = set.resolvers.iter().map(|r| r.peer.to_string()).collect();
+            let mut notes = Vec::new();
+            if !resolvers.is_empty() {
+                notes.push(format!("  DNS resolver: {}", resolvers.join(", ")));
+            }
+            let generated = Generated {
+                policies,
+                stream: yaml::stream(&yaml::documents(&set)),
+                plan: plan::PlanPolicies::from_set(&set),
+                notes,
+                counts: format!(
+                    "{} policies ({} CiliumNetworkPolicy, {} CiliumClusterwideNetworkPolicy)",
+                    set.len(),
+                    set.namespaced.len(),
+                    set.clusterwide.len()
+                ),
+            };
+            (generated, set.warnings)
+        }
+        PolicyFormat::K8s => {
+            let set = synth::k8s::synthesize_k8s(graph, &cfg);
+            let policies = set
+                .policies
+                .iter()
+                .map(|p| OutPolicy {
+                    workload: workload(p.metadata.namespace.as_ref(), &p.metadata.name),
+                    policy: GenPolicy::K8s(p.clone()),
+                })
+                .collect();
+            let missing: Vec<String> = set.not_expressible.iter().map(|n| n.to_string()).collect();
+            let mut notes: Vec<String> = set.notes.iter().map(|n| format!("  note: {n}")).collect();
+            for m in missing.iter().take(MAX_LISTED) {
+                notes.push(format!("  not expressible: {m}"));
+            }
+            if missing.len() > MAX_LISTED {
+                notes.push(format!(
+                    "  … {} more not expressible (all listed in ROLLOUT.md with --out)",
+                    missing.len() - MAX_LISTED
+                ));
+            }
+            let generated = Generated {
+                stream: yaml::stream(&yaml::k8s_documents(&set)),
+                plan: plan::PlanPolicies {
+                    namespaces: set
+                        .policies
+                        .iter()
+                        .map(|p| p.metadata.namespace.clone().unwrap_or_default())
+                        .collect(),
+                    foundation: false,
+                    foundation_note: set.notes.first().cloned(),
+                    not_expressible: missing.clone(),
+                },
+                policies,
+                notes,
+                counts: format!(
+                    "{} NetworkPolicy ({} observed peer/port sets not expressible)",
+                    set.policies.len(),
+                    missing.len()
+                ),
+            };
+            (generated, Vec::new())
+        }
+    }
+}
+
+/// Not-expressible lines printed on stderr before pointing at ROLLOUT.md.
+const MAX_LISTED: usize = 20;
+
 pub fn run(args: &RecommendArgs) -> Result<()> {
+    let target = write_out::target(args)?;
     let (graph, report) = inputs::load_graph(&args.input)?;
-    let set = synth::synthesize(&graph, &args.synth_config());
-    let docs = yaml::documents(&set);
-    match &args.out {
-        Some(dir) => {
-            let mut files = docs;
-            files.push(Document {
-                path: "ROLLOUT.md".into(),
-                text: plan::rollout_plan(&set, &graph),
-            });
-            layout::write_dir(dir, &files, args.force)?
+    let (generated, warnings) = generate(args, &graph);
+    let written = match &target {
+        Some(t) => {
+            let opts = plan_options(args);
+            Some(write_out::write(
+                t,
+                args,
+                &graph,
+                generated.policies.clone(),
+                &generated.plan,
+                opts,
+            )?)
         }
         None => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
-            out.write_all(yaml::stream(&docs).as_bytes())?;
+            out.write_all(generated.stream.as_bytes())?;
             out.flush()?;
+            None
         }
-    }
+    };
     inputs::print_load_report(&report, &graph);
-    for w in &set.warnings {
+    for w in &warnings {
         eprintln!("warning: {w}");
     }
+    let unknown = plan::unknown_priorities(&generated.plan, &graph, &args.order);
+    if !unknown.is_empty() {
+        eprintln!(
+            "warning: --order names namespaces without policies (not in the plan): {}",
+            unknown.join(", ")
+        );
+    }
     super::stability::print(&graph);
-    let resolvers: Vec<String> = set.resolvers.iter().map(|r| r.peer.to_string()).collect();
-    if !resolvers.is_empty() {
-        eprintln!("  DNS resolver: {}", resolvers.join(", "));
+    for n in &generated.notes {
+        eprintln!("{n}");
     }
     eprintln!(
-        "flowpolicy: {} flows read from {} input{} ({} malformed lines, {} flows skipped), {} workloads, {} edges, {} policies ({} CiliumNetworkPolicy, {} CiliumClusterwideNetworkPolicy){}",
+        "flowpolicy: {} flows read from {} input{} ({} malformed lines, {} flows skipped), {} workloads, {} edges, {}{}",
         report.interpret.flows,
         report.files.len(),
         if report.files.len() == 1 { "" } else { "s" },
@@ -103,10 +272,8 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
         report.skipped(),
         graph.workloads().len(),
         graph.edge_count(),
-        set.len(),
-        set.namespaced.len(),
-        set.clusterwide.len(),
-        args.out.as_ref().map(|d| format!(" written to {}", d.display())).unwrap_or_default(),
+        generated.counts,
+        written.map(|w| format!("; {w}")).unwrap_or_default(),
     );
     Ok(())
 }

@@ -23,7 +23,7 @@ use crate::interpret::{Observation, VerdictClass};
 pub use evidence::Tally;
 
 /// Most addresses remembered per FQDN/workload node (evidence, not identity).
-const MAX_ADDRESSES: usize = 64;
+pub const MAX_ADDRESSES: usize = 64;
 
 /// A node of the graph.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,7 +15,7 @@
 
 pub mod any;
 pub mod cilium;
-mod documents;
+pub(crate) mod documents;
 mod drift;
 pub mod entity;
 pub mod k8s;

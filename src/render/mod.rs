@@ -1,7 +1,13 @@
 //! Rendering: policy sets to YAML documents and file layouts. Decides
 //! nothing about policy content.
 
+pub mod diff;
+pub mod fingerprint;
 pub mod graph_export;
+pub mod kustomize;
 pub mod layout;
+pub mod output;
 pub mod plan;
+pub mod refresh;
+pub mod tree;
 pub mod yaml;

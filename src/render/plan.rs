@@ -2,7 +2,8 @@
 //! the seed's phases made concrete for this graph — foundation first, then
 //! namespaces in order of how many other namespaces depend on them (fewest
 //! first, so an early mistake breaks the least), each with its evidence and
-//! the commands to apply, watch and roll back.
+//! the commands to verify, apply, watch and roll back. The user's own
+//! priorities (`--order NS,NS,…`) go first, the rest keep that order.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -23,13 +24,37 @@ struct Namespace {
     connections: u64,
 }
 
-fn namespaces(set: &PolicySet, graph: &TrafficGraph) -> BTreeMap<String, Namespace> {
+/// What the plan needs from a policy set of either format.
+#[derive(Debug, Clone, Default)]
+pub struct PlanPolicies {
+    /// The namespace of every namespaced policy.
+    pub namespaces: Vec<String>,
+    /// Whether foundation (clusterwide) policies were generated.
+    pub foundation: bool,
+    /// Why there is no foundation, when there is none.
+    pub foundation_note: Option<String>,
+    /// Observed traffic the policies cannot allow (`--format k8s`).
+    pub not_expressible: Vec<String>,
+}
+
+impl PlanPolicies {
+    pub fn from_set(set: &PolicySet) -> Self {
+        Self {
+            namespaces: set
+                .namespaced
+                .iter()
+                .map(|p| p.metadata.namespace.clone().unwrap_or_default())
+                .collect(),
+            foundation: !set.clusterwide.is_empty(),
+            ..Self::default()
+        }
+    }
+}
+
+fn namespaces(set: &PlanPolicies, graph: &TrafficGraph) -> BTreeMap<String, Namespace> {
     let mut out: BTreeMap<String, Namespace> = BTreeMap::new();
-    for p in &set.namespaced {
-        let ns = out
-            .entry(p.metadata.namespace.clone().unwrap_or_default())
-            .or_default();
-        ns.policies += 1;
+    for p in &set.namespaces {
+        out.entry(p.clone()).or_default().policies += 1;
     }
     for (from, to, edge) in graph.edges_sorted() {
         let Some(dst) = to.as_workload() else {
@@ -56,46 +81,180 @@ fn namespaces(set: &PolicySet, graph: &TrafficGraph) -> BTreeMap<String, Namespa
     out
 }
 
-/// The plan as Markdown.
-pub fn rollout_plan(set: &PolicySet, graph: &TrafficGraph) -> String {
-    let mut order: Vec<(String, Namespace)> = namespaces(set, graph).into_iter().collect();
-    order.sort_by(|a, b| {
+/// Where the plan's commands find things, and the user's priorities.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// Namespaces to roll out first, in this order (`--order`).
+    pub order: Vec<String>,
+    /// How the verify commands name the capture (shell words, already quoted).
+    pub flows: Vec<String>,
+    /// The foundation's files or directories, relative to where the commands run.
+    pub foundation_paths: Vec<String>,
+    /// Each namespace's files or directories (default: `<namespace>/`).
+    pub namespace_paths: BTreeMap<String, Vec<String>>,
+    /// Where the commands run (shown once at the top).
+    pub workdir: String,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self {
+            order: Vec::new(),
+            flows: vec!["\"$FLOWS\"".into()],
+            foundation_paths: vec!["cluster/".into()],
+            namespace_paths: BTreeMap::new(),
+            workdir: "the directory of this file".into(),
+        }
+    }
+}
+
+impl PlanOptions {
+    fn ns_paths(&self, ns: &str) -> Vec<String> {
+        self.namespace_paths
+            .get(ns)
+            .cloned()
+            .unwrap_or_else(|| vec![format!("{ns}/")])
+    }
+}
+
+/// The namespaces in rollout order: the user's `--order` first (those that
+/// have policies), then fewest dependents first. Also returns the ordered
+/// namespaces that have no policies (so the caller can say so).
+fn ordered(
+    set: &PlanPolicies,
+    graph: &TrafficGraph,
+    priorities: &[String],
+) -> (Vec<(String, Namespace, bool)>, Vec<String>) {
+    let mut all = namespaces(set, graph);
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for ns in priorities {
+        match all.remove(ns) {
+            Some(n) => out.push((ns.clone(), n, true)),
+            None if !out.iter().any(|(o, _, _)| o == ns) => missing.push(ns.clone()),
+            None => {}
+        }
+    }
+    let mut rest: Vec<(String, Namespace)> = all.into_iter().collect();
+    rest.sort_by(|a, b| {
         (a.1.dependents.len(), a.1.external_clients, &a.0).cmp(&(
             b.1.dependents.len(),
             b.1.external_clients,
             &b.0,
         ))
     });
+    out.extend(rest.into_iter().map(|(k, v)| (k, v, false)));
+    (out, missing)
+}
+
+/// `--order` namespaces that have no policy in the set (nothing to roll out).
+pub fn unknown_priorities(
+    set: &PlanPolicies,
+    graph: &TrafficGraph,
+    order: &[String],
+) -> Vec<String> {
+    ordered(set, graph, order).1
+}
+
+/// The `flowpolicy verify` command proving a step: the foundation plus the
+/// step's policies, against the capture.
+fn verify_command(opts: &PlanOptions, dirs: &[String]) -> String {
+    let mut cmd = String::from("flowpolicy verify");
+    for d in dirs {
+        cmd.push_str(" -p ");
+        cmd.push_str(d);
+    }
+    for f in &opts.flows {
+        cmd.push(' ');
+        cmd.push_str(f);
+    }
+    cmd
+}
+
+/// `-f a -f b`.
+fn kubectl_files(paths: &[String]) -> String {
+    paths
+        .iter()
+        .map(|p| format!("-f {p}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The plan as Markdown, with the default paths of the flat layout.
+pub fn rollout_plan(set: &PolicySet, graph: &TrafficGraph) -> String {
+    rollout_plan_with(&PlanPolicies::from_set(set), graph, &PlanOptions::default())
+}
+
+/// The plan as Markdown.
+pub fn rollout_plan_with(set: &PlanPolicies, graph: &TrafficGraph, opts: &PlanOptions) -> String {
+    let (order, missing) = ordered(set, graph, &opts.order);
     let c = &graph.coverage;
     let mut md = String::new();
     let _ = writeln!(md, "# Rollout plan\n");
     let _ = writeln!(
         md,
-        "Generated by flowpolicy from {} flows observed {} to {}{}. Verify before each step:\n\n```sh\nflowpolicy verify --policies . <your latest capture or baseline>\n```\n",
+        "Generated by flowpolicy from {} flows observed {} to {}{}. Run the commands from {}, with `FLOWS` \
+         set to the capture or baseline these policies were generated from, or a newer one \
+         (`export FLOWS=/data/main.baseline`). Before each step, its `flowpolicy verify` command must exit 0: with the foundation and that step's \
+         policies, no observed connection is dropped. Each namespace's policies select only its own pods, so \
+         steps that verify on their own also verify together.\n",
         c.flows,
         format_time(c.first_flow),
         format_time(c.last_flow),
         if c.total_lost() > 0 { format!(" ({} events lost: capture longer before enforcing)", c.total_lost()) } else { String::new() },
+        opts.workdir,
     );
+    let mut applied: Vec<String> = Vec::new();
     let _ = writeln!(md, "## 1. Foundation (changes nothing for any pod)\n");
-    if set.clusterwide.is_empty() {
-        let _ = writeln!(md, "No foundation policies were generated.\n");
-    } else {
+    if !set.foundation {
         let _ = writeln!(
             md,
-            "```sh\nkubectl apply -f cluster/\n```\n\nThese set `enableDefaultDeny: false`: they only add allows. The DNS rule sends DNS through \
-             Cilium's proxy, so names become visible in Hubble for the next capture.\n"
+            "No foundation policies were generated{}.\n",
+            set.foundation_note
+                .as_ref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
+        );
+    } else {
+        applied.extend(opts.foundation_paths.iter().cloned());
+        let _ = writeln!(
+            md,
+            "```sh\n{}\nkubectl apply {}\n```\n\nThese set `enableDefaultDeny: false`: they only add allows. The DNS rule sends DNS through \
+             Cilium's proxy, so names become visible in Hubble for the next capture.\n",
+            verify_command(opts, &applied),
+            kubectl_files(&opts.foundation_paths),
         );
     }
-    let _ = writeln!(md, "## 2. Namespaces, fewest dependents first\n");
+    let heading = if opts.order.is_empty() {
+        "## 2. Namespaces, fewest dependents first\n".to_string()
+    } else {
+        format!(
+            "## 2. Namespaces: {} first (--order), then fewest dependents first\n",
+            opts.order
+                .iter()
+                .filter(|o| !missing.contains(o))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let _ = writeln!(md, "{heading}");
+    if !missing.is_empty() {
+        let _ = writeln!(
+            md,
+            "Not in the plan although ordered first (no policies generated for them): {}.\n",
+            missing.join(", ")
+        );
+    }
     let _ = writeln!(md, "| step | namespace | policies | workloads receiving traffic | namespaces depending on it | external clients | connections in |");
     let _ = writeln!(md, "|---:|---|---:|---:|---|---|---:|");
-    for (i, (name, ns)) in order.iter().enumerate() {
+    for (i, (name, ns, prio)) in order.iter().enumerate() {
         let deps: Vec<&str> = ns.dependents.iter().map(String::as_str).collect();
         let _ = writeln!(
             md,
-            "| {} | {name} | {} | {} | {} | {} | {} |",
+            "| {} | {name}{} | {} | {} | {} | {} | {} |",
             i + 1,
+            if *prio { " (ordered)" } else { "" },
             ns.policies,
             ns.workloads.len(),
             if deps.is_empty() {
@@ -109,8 +268,36 @@ pub fn rollout_plan(set: &PolicySet, graph: &TrafficGraph) -> String {
     }
     let _ = writeln!(
         md,
-        "\nFor each namespace `NS`, in this order:\n\n```sh\nkubectl apply -f NS/\nhubble observe --verdict DROPPED --namespace NS --follow   # anything here is traffic the baseline missed\nkubectl delete -f NS/                                       # rollback: no policy selects the pods any more\n```\n\n\
-         To stage a namespace first, put its endpoints in policy audit mode (`cilium-dbg endpoint config <id> PolicyAuditMode=Enabled` \
+        "\nFor each step: verify (exit code 0, or read what it would drop), apply, watch for drops \
+         (anything there is traffic the baseline missed), and roll back by deleting the same files \
+         (no policy selects the pods any more).\n"
+    );
+    for (i, (name, _, _)) in order.iter().enumerate() {
+        let paths = opts.ns_paths(name);
+        let files = kubectl_files(&paths);
+        let mut dirs = applied.clone();
+        dirs.extend(paths);
+        let _ = writeln!(
+            md,
+            "### Step {}: {name}\n\n```sh\n{}\nkubectl apply {files}\nhubble observe --verdict DROPPED --namespace {name} --follow\nkubectl delete {files}   # rollback\n```\n",
+            i + 1,
+            verify_command(opts, &dirs),
+        );
+    }
+    if !set.not_expressible.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Not expressible\n\nObserved traffic these policies cannot allow; once they are applied it is dropped \
+             unless another policy allows it (a CiliumNetworkPolicy from `recommend --format cilium` can):\n"
+        );
+        for n in &set.not_expressible {
+            let _ = writeln!(md, "- {n}");
+        }
+        let _ = writeln!(md);
+    }
+    let _ = writeln!(
+        md,
+        "To stage a namespace first, put its endpoints in policy audit mode (`cilium-dbg endpoint config <id> PolicyAuditMode=Enabled` \
          on each node; Cilium has no per-namespace audit) and watch `--verdict AUDIT` instead."
     );
     md

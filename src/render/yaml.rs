@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::synth::k8s::K8sSet;
 use crate::synth::PolicySet;
 
 /// One rendered file (a policy document, or the rollout plan) and where it
@@ -38,6 +39,19 @@ pub fn documents(set: &PolicySet) -> Vec<Document> {
         });
     }
     docs
+}
+
+/// Every NetworkPolicy of a `--format k8s` set as its own document
+/// (`<namespace>/<name>.yaml`).
+pub fn k8s_documents(set: &K8sSet) -> Vec<Document> {
+    set.policies
+        .iter()
+        .map(|p| Document {
+            path: PathBuf::from(p.metadata.namespace.clone().unwrap_or_default())
+                .join(format!("{}.yaml", p.metadata.name)),
+            text: to_yaml(p),
+        })
+        .collect()
 }
 
 /// All documents as one multi-document YAML stream.

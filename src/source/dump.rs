@@ -13,6 +13,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::proto::{flow, observer};
 use crate::source::event::SourceEvent;
@@ -110,7 +112,32 @@ pub fn display_name(path: &Path) -> String {
 
 /// Opens an input (file or `-`), sniffing and undoing its compression.
 pub fn open_input(path: &Path) -> Result<Input, DumpError> {
-    let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+    open_input_counted(path, None)
+}
+
+/// Counts the bytes read through it into a shared counter: one atomic add
+/// per read call (the buffered reader above asks for 256 KiB at a time), so
+/// progress costs nothing per line.
+struct CountingReader<R> {
+    inner: R,
+    consumed: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Like [`open_input`], and adds the raw (still compressed) bytes read from
+/// the file or stdin to `consumed`, for a progress bar over the file sizes.
+pub fn open_input_counted(
+    path: &Path,
+    consumed: Option<Arc<AtomicU64>>,
+) -> Result<Input, DumpError> {
+    let mut raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
         Box::new(io::stdin())
     } else {
         Box::new(File::open(path).map_err(|cause| DumpError::Open {
@@ -118,6 +145,12 @@ pub fn open_input(path: &Path) -> Result<Input, DumpError> {
             cause,
         })?)
     };
+    if let Some(consumed) = consumed {
+        raw = Box::new(CountingReader {
+            inner: raw,
+            consumed,
+        });
+    }
     let mut buffered = BufReader::with_capacity(256 * 1024, raw);
     let head = buffered.fill_buf().map_err(|cause| DumpError::Open {
         file: display_name(path),

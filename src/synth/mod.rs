@@ -7,6 +7,7 @@
 //! themselves. Pure: no I/O, deterministic for a given graph and config.
 
 pub mod foundation;
+pub mod k8s;
 pub mod peers;
 pub mod ports;
 pub mod resolver;
@@ -144,6 +145,25 @@ impl<'g> Context<'g> {
     pub fn is_resolver(&self, p: &Peer) -> bool {
         self.resolvers.iter().any(|r| &r.peer == p)
     }
+}
+
+/// The workload behind each per-workload policy, by `(namespace, name)`:
+/// the same names [`synthesize`] and [`k8s::synthesize_k8s`] give.
+pub fn policy_workloads(
+    graph: &TrafficGraph,
+    cfg: &SynthConfig,
+) -> BTreeMap<(String, String), WorkloadKey> {
+    let ctx = Context::new(graph, cfg);
+    let mut names = workload::PolicyNames::default();
+    let mut out = BTreeMap::new();
+    for w in ctx.neighbourhoods.keys() {
+        if !cfg.namespaces.is_empty() && !cfg.namespaces.contains(&w.namespace) {
+            continue;
+        }
+        let name = workload::policy_name(&ctx, w, &mut names);
+        out.insert((w.namespace.clone(), name), (*w).clone());
+    }
+    out
 }
 
 /// Runs synthesis.

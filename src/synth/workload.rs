@@ -97,6 +97,44 @@ impl Totals {
     }
 }
 
+/// The evidence behind a workload's rules, summed over its neighbourhood.
+fn totals(ctx: &Context<'_>, hood: &Neighbourhood<'_>) -> Totals {
+    let mut totals = Totals::default();
+    for ports in hood.ingress.values().chain(hood.egress.values()) {
+        for stats in ports.values() {
+            totals.add(stats, ctx.cfg.include_dropped);
+        }
+    }
+    totals
+}
+
+/// `flowpolicy.io/connections`, `flows`, `first-seen`, `last-seen`.
+fn evidence_annotations(totals: &Totals) -> BTreeMap<String, String> {
+    [
+        ("connections", totals.connections.to_string()),
+        ("flows", totals.flows.to_string()),
+        ("first-seen", format_time(totals.first)),
+        ("last-seen", format_time(totals.last)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("{ANNOTATION_PREFIX}{k}"), v))
+    .collect()
+}
+
+/// The evidence annotations of a workload's policy (the same for every
+/// output format).
+pub fn workload_annotations(
+    ctx: &Context<'_>,
+    hood: &Neighbourhood<'_>,
+) -> BTreeMap<String, String> {
+    evidence_annotations(&totals(ctx, hood))
+}
+
+/// The policy name for a workload (unique in its namespace through `names`).
+pub fn policy_name(ctx: &Context<'_>, w: &WorkloadKey, names: &mut PolicyNames) -> String {
+    names.claim(&w.namespace, &sel_name(w, &ctx.selector(w).labels))
+}
+
 /// Builds the workload's policy; also returns warnings.
 pub fn workload_policy(
     ctx: &Context<'_>,
@@ -106,13 +144,8 @@ pub fn workload_policy(
 ) -> (CiliumNetworkPolicy, Vec<String>) {
     let mut warnings = Vec::new();
     let sel = ctx.selector(w);
-    let name = names.claim(&w.namespace, &sel_name(w, &sel.labels));
-    let mut totals = Totals::default();
-    for ports in hood.ingress.values().chain(hood.egress.values()) {
-        for stats in ports.values() {
-            totals.add(stats, ctx.cfg.include_dropped);
-        }
-    }
+    let name = policy_name(ctx, w, names);
+    let totals = totals(ctx, hood);
     let mut ingress = ingress_rules(ctx, w, hood);
     let mut egress = egress_rules(ctx, w, hood, &mut warnings);
     // An empty rule turns on default-deny for a direction with nothing observed.
@@ -138,23 +171,7 @@ pub fn workload_policy(
     cnp.metadata
         .labels
         .insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
-    let ann = &mut cnp.metadata.annotations;
-    ann.insert(
-        format!("{ANNOTATION_PREFIX}connections"),
-        totals.connections.to_string(),
-    );
-    ann.insert(
-        format!("{ANNOTATION_PREFIX}flows"),
-        totals.flows.to_string(),
-    );
-    ann.insert(
-        format!("{ANNOTATION_PREFIX}first-seen"),
-        format_time(totals.first),
-    );
-    ann.insert(
-        format!("{ANNOTATION_PREFIX}last-seen"),
-        format_time(totals.last),
-    );
+    cnp.metadata.annotations = evidence_annotations(&totals);
     cnp.spec = Some(Rule {
         endpoint_selector: Some(EndpointSelector::from_labels(sel.labels.clone())),
         ingress,

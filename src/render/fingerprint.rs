@@ -1,0 +1,266 @@
+//! Fingerprints of what a policy allows, so a refresh can tell "the same
+//! intent" from "changed" without looking at evidence counters or
+//! descriptions, and tell generated rules from rules added by hand.
+//!
+//! Everything works on JSON values with keys sorted at every level (so it
+//! does not depend on serde_json's map order), hashed with 64-bit FNV-1a:
+//! stable across runs, platforms and Rust versions.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+/// Annotation holding the hash of the generated allowed set.
+pub const ALLOWED_HASH: &str = "flowpolicy.io/allowed-hash";
+/// Annotation listing the hashes of the generated rules.
+pub const GENERATED_RULES: &str = "flowpolicy.io/generated-rules";
+/// The label that marks a document as written by flowpolicy.
+pub const MANAGED_BY: (&str, &str) = crate::synth::MANAGED_BY;
+
+/// Rule lists a policy document can carry, in each spec.
+pub const RULE_KEYS: [&str; 4] = ["ingress", "ingressDeny", "egress", "egressDeny"];
+
+/// Compact JSON with object keys sorted at every level.
+pub fn canonical(v: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String((*k).clone()).to_string());
+                out.push(':');
+                write_canonical(&m[*k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// 64-bit FNV-1a.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The specs of a policy document: `spec` and every `specs[]` entry.
+pub fn specs(doc: &Value) -> Vec<&Value> {
+    let mut out: Vec<&Value> = doc.get("spec").into_iter().collect();
+    if let Some(Value::Array(a)) = doc.get("specs") {
+        out.extend(a.iter());
+    }
+    out
+}
+
+/// The hash of what a document allows: kind, namespace, name and its specs
+/// without `description` (which carries evidence counters).
+pub fn allowed_hash(doc: &Value) -> String {
+    let mut specs: Vec<Value> = specs(doc).into_iter().cloned().collect();
+    for s in &mut specs {
+        if let Value::Object(m) = s {
+            m.remove("description");
+        }
+    }
+    let key = serde_json::json!({
+        "kind": doc.get("kind"),
+        "namespace": doc.pointer("/metadata/namespace"),
+        "name": doc.pointer("/metadata/name"),
+        "specs": specs,
+    });
+    format!("{:016x}", fnv1a(canonical(&key).as_bytes()))
+}
+
+/// The hash of one rule under its list's key (`ingress`, `egress`, …) and
+/// spec index.
+pub fn rule_hash(spec_index: usize, key: &str, rule: &Value) -> String {
+    let text = format!("{spec_index}/{key}/{}", canonical(rule));
+    format!("{:08x}", fnv1a(text.as_bytes()) as u32)
+}
+
+/// One rule of a document, with where it sits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleRef {
+    pub spec_index: usize,
+    pub key: &'static str,
+    pub rule: Value,
+    pub hash: String,
+}
+
+/// Every rule of a document, in order.
+pub fn rules(doc: &Value) -> Vec<RuleRef> {
+    let mut out = Vec::new();
+    for (i, spec) in specs(doc).into_iter().enumerate() {
+        for key in RULE_KEYS {
+            if let Some(Value::Array(list)) = spec.get(key) {
+                for r in list {
+                    out.push(RuleRef {
+                        spec_index: i,
+                        key,
+                        hash: rule_hash(i, key, r),
+                        rule: r.clone(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The rule hashes recorded in a document's annotation.
+pub fn recorded_rules(doc: &Value) -> BTreeSet<String> {
+    annotation(doc, GENERATED_RULES)
+        .map(|s| s.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// A document's annotation.
+pub fn annotation<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
+    doc.pointer("/metadata/annotations")
+        .and_then(|a| a.get(key))
+        .and_then(Value::as_str)
+}
+
+/// Whether flowpolicy wrote this document (its `managed-by` label).
+pub fn is_generated(doc: &Value) -> bool {
+    doc.pointer("/metadata/labels")
+        .and_then(|l| l.get(MANAGED_BY.0))
+        .and_then(Value::as_str)
+        == Some(MANAGED_BY.1)
+}
+
+/// What one rule allows, as `(peer, port)` atoms for a change summary:
+/// every peer entry (selectors, entities, CIDRs, names, ipBlocks) times every
+/// port entry (or `any port`).
+pub fn atoms(key: &str, rule: &Value) -> BTreeSet<String> {
+    let Value::Object(m) = rule else {
+        return BTreeSet::new();
+    };
+    let mut peers: Vec<String> = Vec::new();
+    let mut ports: Vec<String> = Vec::new();
+    for (k, v) in m {
+        match k.as_str() {
+            "toPorts" => {
+                for pr in v.as_array().into_iter().flatten() {
+                    for p in pr
+                        .get("ports")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        ports.push(port_text(p));
+                    }
+                    if let Some(r) = pr.get("rules") {
+                        ports.push(format!("L7 {}", canonical(r)));
+                    }
+                }
+            }
+            "ports" => ports.extend(v.as_array().into_iter().flatten().map(port_text)),
+            "icmps" => {
+                for i in v.as_array().into_iter().flatten() {
+                    for f in i
+                        .get("fields")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        ports.push(format!("ICMP {}", canonical(f)));
+                    }
+                }
+            }
+            _ => match v {
+                Value::Array(list) => {
+                    peers.extend(list.iter().map(|x| format!("{k} {}", short(x))))
+                }
+                other => peers.push(format!("{k} {}", short(other))),
+            },
+        }
+    }
+    if peers.is_empty() {
+        peers.push("any peer".into());
+    }
+    if ports.is_empty() {
+        ports.push("any port".into());
+    }
+    let mut out = BTreeSet::new();
+    for peer in &peers {
+        for port in &ports {
+            out.insert(format!("{key} {peer} {port}"));
+        }
+    }
+    out
+}
+
+fn short(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => canonical(other),
+    }
+}
+
+fn port_text(p: &Value) -> String {
+    let get = |k: &str| p.get(k).map(short);
+    let port = get("port").unwrap_or_else(|| "any".into());
+    let proto = get("protocol").unwrap_or_else(|| "ANY".into());
+    match get("endPort") {
+        Some(end) => format!("{port}-{end}/{proto}"),
+        None => format!("{port}/{proto}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hashes_ignore_key_order_and_descriptions() {
+        let a = json!({"kind": "K", "metadata": {"name": "a", "annotations": {"flowpolicy.io/flows": "1"}},
+            "spec": {"description": "one", "ingress": [{"fromEntities": ["world"], "toPorts": []}]}});
+        let b = json!({"metadata": {"name": "a", "annotations": {"flowpolicy.io/flows": "9"}}, "kind": "K",
+            "spec": {"ingress": [{"toPorts": [], "fromEntities": ["world"]}], "description": "two"}});
+        assert_eq!(allowed_hash(&a), allowed_hash(&b));
+        let c = json!({"kind": "K", "metadata": {"name": "a"}, "spec": {"ingress": [{"fromEntities": ["host"]}]}});
+        assert_ne!(allowed_hash(&a), allowed_hash(&c));
+        assert_eq!(rules(&a)[0].hash, rules(&b)[0].hash);
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+    }
+
+    #[test]
+    fn atoms_cross_peers_and_ports() {
+        let r = json!({"toEndpoints": [{"matchLabels": {"app": "db"}}],
+            "toPorts": [{"ports": [{"port": "5432", "protocol": "TCP"}, {"port": "6432", "protocol": "TCP"}]}]});
+        let a = atoms("egress", &r);
+        assert_eq!(a.len(), 2);
+        assert!(
+            a.contains("egress toEndpoints {\"matchLabels\":{\"app\":\"db\"}} 5432/TCP"),
+            "{a:?}"
+        );
+        let k = json!({"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"port": 80, "endPort": 90, "protocol": "TCP"}]});
+        assert!(atoms("ingress", &k)
+            .contains("ingress from {\"ipBlock\":{\"cidr\":\"10.0.0.0/8\"}} 80-90/TCP"));
+    }
+}

@@ -1,0 +1,110 @@
+//! The file side of a refresh: writing a set of changes (every temporary
+//! file first, then the renames, so a failure leaves no file half-written
+//! and, before the renames, nothing changed), and finding generated files
+//! that a run no longer produces.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use super::fingerprint::{self as fp, ALLOWED_HASH};
+use super::refresh::FileChange;
+use crate::policy::documents::split_documents;
+
+/// Files under `root` that hold flowpolicy-generated policies but are not
+/// among `targets` (paths relative to `root`): their workloads were not
+/// observed this time. Only reported, never deleted. With `namespaces`
+/// non-empty, only files with a policy in one of them count.
+pub fn stale_files(
+    root: &Path,
+    targets: &BTreeSet<PathBuf>,
+    namespaces: &BTreeSet<String>,
+) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(ft) = e.file_type() else { continue };
+            if name.starts_with('.') || ft.is_symlink() {
+                continue;
+            }
+            if ft.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+                continue;
+            }
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+            if targets.contains(&rel) || !holds_generated(&path, namespaces) {
+                continue;
+            }
+            out.push(rel);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn holds_generated(path: &Path, namespaces: &BTreeSet<String>) -> bool {
+    let Ok(text) = fs::read_to_string(path) else {
+        return false;
+    };
+    if !text.contains(fp::MANAGED_BY.1) {
+        return false;
+    }
+    split_documents(&text).iter().any(|d| {
+        serde_yaml::from_str::<Value>(&d.padded()).is_ok_and(|v| {
+            fp::is_generated(&v)
+                && fp::annotation(&v, ALLOWED_HASH).is_some()
+                && (namespaces.is_empty()
+                    || v.pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .is_some_and(|ns| namespaces.contains(ns)))
+        })
+    })
+}
+
+/// Writes every change: all temporary files first, then the renames.
+pub fn apply(root: &Path, changes: &[FileChange]) -> Result<()> {
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let result = (|| -> Result<()> {
+        for c in changes {
+            let target = root.join(&c.path);
+            let dir = target.parent().unwrap_or(root).to_path_buf();
+            fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let name = target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let tmp = dir.join(format!(".{name}.flowpolicy-tmp-{}", std::process::id()));
+            let mut f =
+                fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            staged.push((tmp.clone(), target));
+            f.write_all(c.new.as_bytes())
+                .and_then(|_| f.sync_all())
+                .with_context(|| format!("writing {}", tmp.display()))?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for (tmp, _) in &staged {
+            fs::remove_file(tmp).ok();
+        }
+        return Err(e);
+    }
+    for (tmp, target) in &staged {
+        fs::rename(tmp, target)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), target.display()))?;
+    }
+    Ok(())
+}
