@@ -19,6 +19,7 @@ fn demo_graph() -> TrafficGraph {
         strict: true,
         cidr_groups: vec!["10.0.0.0/8".parse().unwrap()],
         conn_window: 120,
+        guess_direction: false,
     };
     load_graph(&args).unwrap().0
 }
