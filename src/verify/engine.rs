@@ -266,12 +266,16 @@ impl<'a> Engine<'a> {
         why: &mut Why,
         hints: &mut Vec<String>,
     ) -> (Tri, Option<usize>) {
-        let mut peer = Tri::No;
+        let mut peer = if cidrs_cover_every_address(section, other) {
+            Tri::Yes
+        } else {
+            Tri::No
+        };
         for pm in &section.peers {
-            peer = peer.or(self.peer(rule, section, pm, endpoint, other, why, hints));
             if peer.is_yes() {
                 break;
             }
+            peer = peer.or(self.peer(rule, section, pm, endpoint, other, why, hints));
         }
         if peer == Tri::No {
             return (Tri::No, None);
@@ -365,4 +369,27 @@ fn push_hint(hints: &mut Vec<String>, h: String) {
     if !hints.contains(&h) {
         hints.push(h);
     }
+}
+
+/// A DNS-named peer stands for connections to each of its addresses; a
+/// section whose CIDR peers together cover every one of them (one `ipBlock`
+/// or `toCIDR` entry per address, as NetworkPolicy output writes them)
+/// allows all of those connections.
+fn cidrs_cover_every_address(section: &Section, other: PeerInfo<'_>) -> bool {
+    if !matches!(other.peer, Peer::Fqdn(_)) || other.addresses.is_empty() {
+        return false;
+    }
+    let cidrs: Vec<&super::peers::CidrMatch> = section
+        .peers
+        .iter()
+        .filter_map(|pm| match pm {
+            PeerMatcher::Cidr(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    !cidrs.is_empty()
+        && other
+            .addresses
+            .iter()
+            .all(|a| cidrs.iter().any(|c| c.covers(*a)))
 }

@@ -108,6 +108,12 @@ impl CidrMatch {
         Tri::Yes
     }
 
+    /// Whether one address lies in this CIDR and in none of its exceptions.
+    pub fn covers(&self, a: IpAddr) -> bool {
+        let net = IpNet::from(a);
+        contains(&self.net, &net) && !self.except.iter().any(|e| contains(e, &net))
+    }
+
     /// Whether the peer's address(es) lie in this CIDR (minus `except`).
     pub fn matches(&self, p: PeerInfo<'_>, why: &mut Why) -> Tri {
         match p.peer {
