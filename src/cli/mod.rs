@@ -2,6 +2,7 @@
 //! pipeline stages together. No domain logic lives here.
 
 pub mod duration;
+pub mod flood;
 pub mod graph;
 pub mod inputs;
 pub mod merge;

@@ -14,6 +14,7 @@ pub mod l4;
 pub mod labels;
 pub mod peer;
 pub mod selector;
+pub mod validate;
 
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;

@@ -1,6 +1,7 @@
 //! Rendering: policy sets to YAML documents and file layouts. Decides
 //! nothing about policy content.
 
+pub mod brief;
 pub mod graph_export;
 pub mod layout;
 pub mod plan;
