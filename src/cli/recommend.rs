@@ -1,7 +1,7 @@
 //! `flowpolicy recommend`: flows → graph → least-privilege policies, written
 //! to stdout or an output directory, with a summary on stderr.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -9,8 +9,8 @@ use clap::Args;
 
 use super::inputs::{self, InputArgs};
 use crate::render::yaml::Document;
-use crate::render::{layout, plan, yaml};
-use crate::synth::{self, SynthConfig};
+use crate::render::{brief, check, layout, plan, yaml};
+use crate::synth::{self, SynthConfig, Warning, WarningKind};
 
 /// Generate least-privilege Cilium policies from observed flows.
 #[derive(Debug, Args)]
@@ -69,6 +69,8 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
     let (graph, report) = inputs::load_graph(&args.input)?;
     let set = synth::synthesize(&graph, &args.synth_config());
     let docs = yaml::documents(&set);
+    // Nothing is written (or printed) unless every document is valid.
+    check::check_documents(&docs)?;
     match &args.out {
         Some(dir) => {
             let mut files = docs;
@@ -86,20 +88,21 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
         }
     }
     inputs::print_load_report(&report, &graph);
-    for w in &set.warnings {
-        eprintln!("warning: {w}");
-    }
+    print_warnings(&set.warnings);
     super::stability::print(&graph);
-    let resolvers: Vec<String> = set.resolvers.iter().map(|r| r.peer.to_string()).collect();
-    if !resolvers.is_empty() {
-        eprintln!("  DNS resolver: {}", resolvers.join(", "));
+    if !set.resolvers.is_empty() {
+        eprintln!(
+            "  DNS resolver: {}",
+            brief::list(set.resolvers.iter().map(|r| &r.peer))
+        );
     }
     eprintln!(
-        "flowpolicy: {} flows read from {} input{} ({} malformed lines, {} flows skipped), {} workloads, {} edges, {} policies ({} CiliumNetworkPolicy, {} CiliumClusterwideNetworkPolicy){}",
+        "flowpolicy: {} flows read from {} input{} ({} malformed lines, {} flows rejected, {} flows skipped), {} workloads, {} edges, {} policies ({} CiliumNetworkPolicy, {} CiliumClusterwideNetworkPolicy){}",
         report.interpret.flows,
         report.files.len(),
         if report.files.len() == 1 { "" } else { "s" },
         report.malformed(),
+        report.rejected().total(),
         report.skipped(),
         graph.workloads().len(),
         graph.edge_count(),
@@ -109,4 +112,25 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
         args.out.as_ref().map(|d| format!(" written to {}", d.display())).unwrap_or_default(),
     );
     Ok(())
+}
+
+/// Warnings grouped by kind, a handful of each: a damaged or huge input
+/// must not bury the summary.
+fn print_warnings(warnings: &[Warning]) {
+    let mut by_kind: BTreeMap<WarningKind, Vec<&Warning>> = BTreeMap::new();
+    for w in warnings {
+        by_kind.entry(w.kind).or_default().push(w);
+    }
+    for (kind, list) in by_kind {
+        for w in list.iter().take(brief::CAP) {
+            eprintln!("warning: {w}");
+        }
+        if list.len() > brief::CAP {
+            eprintln!(
+                "warning: … and {} more {}",
+                list.len() - brief::CAP,
+                kind.describe()
+            );
+        }
+    }
 }

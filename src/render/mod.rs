@@ -2,6 +2,7 @@
 //! nothing about policy content.
 
 pub mod brief;
+pub mod check;
 pub mod graph_export;
 pub mod layout;
 pub mod plan;
