@@ -338,6 +338,7 @@ async fn observe(
         ..LoadReport::default()
     };
     inputs::print_load_report(&report, &live.graph);
+    inputs::print_rejections(&live.rejections);
     super::stability::print(&live.graph);
     eprintln!(
         "flowpolicy: observe {why} after {}: {} flows this run ({} in the baseline), {} workloads, {} edges, {} lost events, {} reconnects; baseline {}{}",
