@@ -232,23 +232,51 @@ fn spinner() -> Option<indicatif::ProgressBar> {
 
 /// Prints what was read, skipped and lost to stderr.
 pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
+    // A handful of examples over all inputs, then counts per input (five
+    // inputs at most): many damaged files must not flood the terminal.
+    let mut shown = 0usize;
+    let mut more: Vec<String> = Vec::new();
     for f in &r.files {
-        for e in &f.first_errors {
+        let mut printed = 0u64;
+        for e in f.first_errors.iter().take(brief::CAP.saturating_sub(shown)) {
             eprintln!("warning: malformed line {e}");
+            printed += 1;
         }
-        if f.malformed > f.first_errors.len() as u64 {
-            eprintln!(
-                "warning: {}: {} more malformed lines",
+        shown += printed as usize;
+        if f.malformed > printed {
+            more.push(format!(
+                "{}: {} more malformed lines",
                 f.file,
-                f.malformed - f.first_errors.len() as u64
-            );
+                f.malformed - printed
+            ));
         }
-        if let Some(t) = &f.truncated {
-            eprintln!(
-                "warning: {}: input ends early after line {}: {t}; the flows before it were used",
-                f.file, f.lines
-            );
-        }
+    }
+    for m in more.iter().take(brief::CAP) {
+        eprintln!("warning: {m}");
+    }
+    if more.len() > brief::CAP {
+        eprintln!(
+            "warning: … and {} more inputs with malformed lines",
+            more.len() - brief::CAP
+        );
+    }
+    let truncated: Vec<String> = r
+        .files
+        .iter()
+        .filter_map(|f| {
+            f.truncated
+                .as_ref()
+                .map(|t| format!("{}: input ends early after line {}: {t}", f.file, f.lines))
+        })
+        .collect();
+    for t in truncated.iter().take(brief::CAP) {
+        eprintln!("warning: {t}; the flows before it were used");
+    }
+    if truncated.len() > brief::CAP {
+        eprintln!(
+            "warning: … and {} more inputs end early",
+            truncated.len() - brief::CAP
+        );
     }
     print_rejections(&r.rejected());
     if let Some(flood) = &r.flood {

@@ -425,7 +425,7 @@ fn print_status(server: &str, s: &ServerStatus) {
         let names = if s.unavailable_nodes.is_empty() {
             String::new()
         } else {
-            format!(": {}", s.unavailable_nodes.join(", "))
+            format!(": {}", crate::render::brief::list(&s.unavailable_nodes))
         };
         eprintln!(
             "warning: {unavailable} node{} unavailable to the relay{names}; their flows are missing until they return (recorded as a coverage gap)",

@@ -97,12 +97,15 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
         );
     }
     eprintln!(
-        "flowpolicy: {} flows read from {} input{} ({} malformed lines, {} flows rejected, {} flows skipped), {} workloads, {} edges, {} policies ({} CiliumNetworkPolicy, {} CiliumClusterwideNetworkPolicy){}",
+        "flowpolicy: {} flows read from {} input{} ({} malformed lines{}, {} flows skipped), {} workloads, {} edges, {} policies ({} CiliumNetworkPolicy, {} CiliumClusterwideNetworkPolicy){}",
         report.interpret.flows,
         report.files.len(),
         if report.files.len() == 1 { "" } else { "s" },
         report.malformed(),
-        report.rejected().total(),
+        match report.rejected().total() {
+            0 => String::new(),
+            n => format!(", {n} flows rejected"),
+        },
         report.skipped(),
         graph.workloads().len(),
         graph.edge_count(),

@@ -52,8 +52,14 @@ fn load_policies(args: &VerifyArgs) -> Result<LoadedPolicies> {
         bail!("`--policies -` and flows from `-` cannot both read stdin");
     }
     let loaded = load_paths(&args.policies)?;
-    for i in &loaded.invalid {
+    for i in loaded.invalid.iter().take(crate::render::brief::CAP) {
         eprintln!("warning: {i}");
+    }
+    if loaded.invalid.len() > crate::render::brief::CAP {
+        eprintln!(
+            "warning: … and {} more invalid documents",
+            loaded.invalid.len() - crate::render::brief::CAP
+        );
     }
     for p in &loaded.policies {
         for n in &p.notes {

@@ -19,6 +19,7 @@
 //! | `time` | 2000-01-01 ≤ t < 2100-01-01, nanos < 10⁹ |
 //! | `IP.source/destination`, DNS answer IPs | an IP address when present |
 //! | `source_names`, `destination_names`, DNS query | DNS name |
+//! | `node_name` | `[cluster/]` + RFC 1123 subdomain |
 //!
 //! Empty strings are "absent", never an error: field-masked exporters omit
 //! whatever they were not asked for.
@@ -62,6 +63,7 @@ pub enum Reason {
     Time,
     Address,
     DnsName,
+    NodeName,
 }
 
 impl Reason {
@@ -81,6 +83,7 @@ impl Reason {
             Reason::Time => "time out of range",
             Reason::Address => "invalid IP address",
             Reason::DnsName => "invalid DNS name",
+            Reason::NodeName => "invalid node name",
         }
     }
 
@@ -99,6 +102,7 @@ impl Reason {
             Reason::Icmp => "not an ICMP type or code: both are at most 255",
             Reason::Time => "not a flow time: times lie between 2000-01-01 and 2100-01-01, nanoseconds below 1000000000",
             Reason::Address => "not an IP address",
+            Reason::NodeName => "not a node name: an RFC 1123 subdomain, after the relay's optional cluster-name/ prefix",
             Reason::DnsName => "not a DNS name: dot-separated labels of 1 to 63 letters, digits, '-' or '_', at most 253 characters",
         }
     }
@@ -138,6 +142,9 @@ fn reject_number(reason: Reason, field: impl Into<String>, value: impl ToString)
 /// Checks every field of a flow that interpretation or a policy could use.
 pub fn check_flow(f: &flow::Flow) -> Result<(), Rejection> {
     check_time(f.time.as_ref())?;
+    if !f.node_name.is_empty() && !is_node_name(&f.node_name) {
+        return Err(reject(Reason::NodeName, "node_name", &f.node_name));
+    }
     for (side, ep) in [("source", &f.source), ("destination", &f.destination)] {
         if let Some(ep) = ep {
             check_endpoint(side, ep)?;
@@ -274,6 +281,14 @@ fn names_other_namespace(raw: &str, namespace: &str) -> bool {
     l.source == "k8s"
         && (l.key == NAMESPACE_LABEL || l.key == NS_NAME_LABEL)
         && l.value != namespace
+}
+
+/// `kind-worker`, or `cluster/node` as Hubble Relay writes it.
+fn is_node_name(s: &str) -> bool {
+    match s.split_once('/') {
+        Some((cluster, node)) => is_dns1123_subdomain(cluster) && is_dns1123_subdomain(node),
+        None => is_dns1123_subdomain(s),
+    }
 }
 
 /// A Kubernetes kind: `Deployment`, `StatefulSet`, `Cluster`.
@@ -581,6 +596,24 @@ mod tests {
         assert_eq!(
             message(|f| f.time.as_mut().unwrap().nanos = -1),
             format!("time.nanos = -1: {time_rule}")
+        );
+    }
+
+    #[test]
+    fn node_names() {
+        for name in [
+            "k8s-1",
+            "kind-kind/kind-worker",
+            "ip-192-168-85-176.ap-northeast-2.compute.internal",
+            "10.10.21.166",
+        ] {
+            let mut f = good();
+            f.node_name = name.into();
+            assert_eq!(check_flow(&f), Ok(()), "{name}");
+        }
+        assert_eq!(
+            message(|f| f.node_name = "k8s 1".into()),
+            r#"node_name = "k8s 1": not a node name: an RFC 1123 subdomain, after the relay's optional cluster-name/ prefix"#
         );
     }
 

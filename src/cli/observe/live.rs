@@ -126,7 +126,7 @@ impl Live {
                             if state == "NODE_UNAVAILABLE" {
                                 self.progress.println(&format!(
                                     "warning: relay reports nodes unavailable: {}",
-                                    nodes.join(", ")
+                                    crate::render::brief::list(nodes)
                                 ));
                             }
                         }
