@@ -87,3 +87,65 @@ impl Spread {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interpret::l4::{PortKey, Proto};
+    use crate::interpret::peer::Entity;
+    use crate::interpret::VerdictClass;
+    use crate::proto::flow;
+
+    fn workload(app: &str) -> Arc<Peer> {
+        Arc::new(Peer::Workload(WorkloadKey {
+            namespace: "shop".into(),
+            labels: [("app".to_string(), app.to_string())].into(),
+        }))
+    }
+
+    fn see(spread: &mut Spread, f: &flow::Flow, peer: &Arc<Peer>, at: Position) {
+        let o = Observation {
+            flow: f,
+            time_ns: 0,
+            initiator: peer.clone(),
+            responder: Arc::new(Peer::Entity(Entity::World)),
+            initiator_ip: None,
+            responder_ip: None,
+            port: PortKey {
+                proto: Proto::Tcp,
+                port: 443,
+            },
+            verdict: VerdictClass::Allowed,
+            new_connection: true,
+        };
+        spread.see(&o, at);
+    }
+
+    #[test]
+    fn many_single_flow_workloads_are_a_flood_with_their_lines() {
+        let f = flow::Flow::default();
+        let files = ["a.jsonpb".to_string()];
+        let mut spread = Spread::default();
+        let web = workload("web");
+        for line in 1..=100 {
+            see(&mut spread, &f, &web, (0, line));
+        }
+        assert_eq!(spread.flood(&files), None);
+        let damaged: Vec<Arc<Peer>> = (0..12).map(|i| workload(&format!("wxb{i}"))).collect();
+        for (i, peer) in damaged.iter().enumerate().rev() {
+            see(&mut spread, &f, peer, (0, 1000 + i as u64));
+        }
+        let flood = spread.flood(&files).unwrap();
+        assert_eq!((flood.workloads, flood.single_flow), (13, 12));
+        assert_eq!(
+            flood.lines,
+            [
+                "a.jsonpb:1000",
+                "a.jsonpb:1001",
+                "a.jsonpb:1002",
+                "a.jsonpb:1003",
+                "a.jsonpb:1004"
+            ]
+        );
+    }
+}

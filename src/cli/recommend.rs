@@ -70,7 +70,10 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
     let set = synth::synthesize(&graph, &args.synth_config());
     let docs = yaml::documents(&set);
     // Nothing is written (or printed) unless every document is valid.
-    check::check_documents(&docs)?;
+    if let Err(refused) = check::check_documents(&docs) {
+        inputs::print_load_report(&report, &graph);
+        return Err(refused.into());
+    }
     match &args.out {
         Some(dir) => {
             let mut files = docs;
