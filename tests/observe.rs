@@ -814,3 +814,41 @@ async fn graph_export_is_the_same_from_dump_and_baseline(d: &Dumps) {
     let v: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert!(v["edges"].as_array().unwrap().len() > 10);
 }
+
+/// Issue #11 on the live path: damaged flows from the relay are rejected at
+/// the door (named by relay node), never learned, and summed up at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_relay_flows_are_rejected_and_not_learned() {
+    let mut flows = tcp_fixture(&samples());
+    let mut damaged = 0;
+    for r in flows.iter_mut().skip(10).step_by(50) {
+        if let Some(ResponseTypes::Flow(f)) = &mut r.response_types {
+            if let Some(src) = &mut f.source {
+                src.pod_name = "bad pod".into();
+                damaged += 1;
+            }
+        }
+    }
+    assert!(damaged > 0);
+    let (until, sentinel) = until_and_sentinel(&flows);
+    flows.push(sentinel);
+    let server = observer_server::start(ServerOptions {
+        responses: flows,
+        ..ServerOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("damaged.baseline");
+    let err = ok(&run(observe_args(&server.address(), &baseline, &until, &[])).await);
+    assert!(
+        err.contains(r#"warning: rejected flow from relay node "#),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "warning: {damaged} flows rejected ({damaged} invalid pod name)"
+        )),
+        "{err}"
+    );
+    assert_eq!(load(&baseline).graph.coverage.flows, 400 - damaged);
+}

@@ -69,7 +69,7 @@ impl Pod {
         labels.push(format!("k8s:io.cilium.k8s.policy.cluster={cluster_name}"));
         labels.push(format!(
             "k8s:io.cilium.k8s.policy.serviceaccount={}",
-            self.service_account
+            super::workloads::object_name(&self.service_account)
         ));
         labels.push(format!(
             "k8s:io.kubernetes.pod.namespace={}",

@@ -8,6 +8,7 @@ use flowpolicy::proto::flow::{Endpoint, Workload};
 
 use super::rng::fnv1a;
 use super::sim::Sim;
+use super::workloads::object_name;
 
 /// First locally scoped (CIDR) identity.
 const LOCAL_IDENTITY_BASE: u32 = 1 << 24;
@@ -106,9 +107,9 @@ impl<'c> Sim<'c> {
                     cluster_name: c.name.clone(),
                     namespace: p.namespace.clone(),
                     labels: p.identity_labels(&c.name),
-                    pod_name: p.name.clone(),
+                    pod_name: object_name(&p.name),
                     workloads: vec![Workload {
-                        name: p.workload.clone(),
+                        name: object_name(&p.workload),
                         kind: p.workload_kind.clone(),
                     }],
                 }

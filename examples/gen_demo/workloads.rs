@@ -52,6 +52,23 @@ fn split_name_and_note(raw: &str) -> (String, String) {
     }
 }
 
+/// The topology's names are prose at times ("volsync controller"); what a
+/// flow shows must be a Kubernetes object name (RFC 1123 subdomain): lower
+/// case, anything else `-`. Applied where names are written, so the
+/// simulation (hashed on the topology's names) is unchanged.
+pub(crate) fn object_name(raw: &str) -> String {
+    raw.to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
 fn note_says_host_network(note: &str) -> bool {
     note == "hostNetwork" || note.ends_with(", hostNetwork")
 }

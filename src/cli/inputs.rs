@@ -6,6 +6,10 @@
 //! first bytes are `{"format": "flowpolicy-baseline"`, or its name ends in
 //! `.baseline`) is decoded and merged in; anything else is replayed as a
 //! Hubble dump. Every command that reads flows goes through [`load_graph`].
+//!
+//! Flows that fail validation never get here: the dump reader rejects them
+//! at the door and counts them per file ([`FileReport::rejected`]). The
+//! report prints bounded lists only (see [`crate::render::brief`]).
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -14,9 +18,12 @@ use anyhow::Result;
 use clap::Args;
 use ipnet::IpNet;
 
+use super::flood::{Flood, Spread};
 use crate::graph::baseline::{self, Baseline, BaselineMeta};
 use crate::graph::TrafficGraph;
+use crate::interpret::validate::Rejections;
 use crate::interpret::{InterpretConfig, InterpretStats, Interpreter};
+use crate::render::brief;
 use crate::source::dump::{self, DumpOptions, FileReport};
 use crate::source::event::SourceEvent;
 
@@ -27,7 +34,8 @@ pub struct InputArgs {
     /// flowpolicy baselines (`observe --baseline`), or `-` for stdin.
     #[arg(required = true, value_name = "FLOWS")]
     pub inputs: Vec<PathBuf>,
-    /// Fail on the first malformed line or truncated file instead of skipping it.
+    /// Fail on the first malformed line, rejected flow (invalid name, label, port, time…)
+    /// or truncated file instead of skipping it.
     #[arg(long)]
     pub strict: bool,
     /// Group world clients (connection initiators) inside this prefix into one peer (repeatable),
@@ -73,6 +81,8 @@ pub struct LoadReport {
     /// Run facts, settings and resume points of the baselines (merged),
     /// plus the settings the dumps were read with.
     pub meta: BaselineMeta,
+    /// Set when many workloads were seen in a single flow each.
+    pub flood: Option<Flood>,
 }
 
 impl LoadReport {
@@ -82,6 +92,15 @@ impl LoadReport {
 
     pub fn skipped(&self) -> u64 {
         self.interpret.skipped.values().sum()
+    }
+
+    /// Flows rejected at the door, all inputs together.
+    pub fn rejected(&self) -> Rejections {
+        let mut all = Rejections::default();
+        for f in &self.files {
+            all.merge(&f.rejected);
+        }
+        all
     }
 }
 
@@ -97,6 +116,8 @@ pub fn load_graph(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
         strict: args.strict,
     };
     let mut dumps = 0usize;
+    let mut spread = Spread::default();
+    let mut names: Vec<String> = Vec::new();
     for path in &args.inputs {
         let name = dump::display_name(path);
         let mut reader = dump::open_input_counted(path, Some(progress.counter()))?;
@@ -118,8 +139,12 @@ pub fn load_graph(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
             continue;
         }
         dumps += 1;
-        let file = dump::read_one(&name, reader, opts, &mut |event| {
-            feed(&mut graph, &mut interpreter, event);
+        let index = names.len();
+        names.push(name.clone());
+        let file = dump::read_one_at(&name, reader, opts, &mut |line, event| {
+            feed_seen(&mut graph, &mut interpreter, event, &mut |o| {
+                spread.see(o, (index, line))
+            });
             if progress.is_shown() && interpreter.stats.flows.is_multiple_of(8192) {
                 progress.message(format!(
                     "{} flows, {} edges",
@@ -132,6 +157,7 @@ pub fn load_graph(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
     }
     progress.finish();
     baseline::add_stats(&mut report.interpret, &interpreter.stats);
+    report.flood = spread.flood(&names);
     if dumps > 0 {
         report.meta.merge(&BaselineMeta {
             settings: args.settings(),
@@ -155,12 +181,23 @@ fn is_baseline(path: &Path, reader: &mut impl BufRead) -> bool {
 
 /// Adds one source event to the graph.
 pub fn feed(graph: &mut TrafficGraph, interpreter: &mut Interpreter, event: &SourceEvent) {
+    feed_seen(graph, interpreter, event, &mut |_| {})
+}
+
+/// [`feed`], also showing each observation to `seen`.
+fn feed_seen(
+    graph: &mut TrafficGraph,
+    interpreter: &mut Interpreter,
+    event: &SourceEvent,
+    seen: &mut dyn FnMut(&crate::interpret::Observation<'_>),
+) {
     match event {
         SourceEvent::Flow(f) => {
             graph.coverage.flows += 1;
             let t = crate::interpret::time_ns(f);
             graph.coverage.see_time(t);
             if let Some(o) = interpreter.interpret(f) {
+                seen(&o);
                 graph.record(&o);
             }
         }
@@ -186,23 +223,60 @@ pub fn feed(graph: &mut TrafficGraph, interpreter: &mut Interpreter, event: &Sou
 
 /// Prints what was read, skipped and lost to stderr.
 pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
+    // A handful of examples over all inputs, then counts per input (five
+    // inputs at most): many damaged files must not flood the terminal.
+    let mut shown = 0usize;
+    let mut more: Vec<String> = Vec::new();
     for f in &r.files {
-        for e in &f.first_errors {
+        let mut printed = 0u64;
+        for e in f.first_errors.iter().take(brief::CAP.saturating_sub(shown)) {
             eprintln!("warning: malformed line {e}");
+            printed += 1;
         }
-        if f.malformed > f.first_errors.len() as u64 {
-            eprintln!(
-                "warning: {}: {} more malformed lines",
+        shown += printed as usize;
+        if f.malformed > printed {
+            more.push(format!(
+                "{}: {} more malformed lines",
                 f.file,
-                f.malformed - f.first_errors.len() as u64
-            );
+                f.malformed - printed
+            ));
         }
-        if let Some(t) = &f.truncated {
-            eprintln!(
-                "warning: {}: input ends early after line {}: {t}; the flows before it were used",
-                f.file, f.lines
-            );
-        }
+    }
+    for m in more.iter().take(brief::CAP) {
+        eprintln!("warning: {m}");
+    }
+    if more.len() > brief::CAP {
+        eprintln!(
+            "warning: … and {} more inputs with malformed lines",
+            more.len() - brief::CAP
+        );
+    }
+    let truncated: Vec<String> = r
+        .files
+        .iter()
+        .filter_map(|f| {
+            f.truncated
+                .as_ref()
+                .map(|t| format!("{}: input ends early after line {}: {t}", f.file, f.lines))
+        })
+        .collect();
+    for t in truncated.iter().take(brief::CAP) {
+        eprintln!("warning: {t}; the flows before it were used");
+    }
+    if truncated.len() > brief::CAP {
+        eprintln!(
+            "warning: … and {} more inputs end early",
+            truncated.len() - brief::CAP
+        );
+    }
+    print_rejections(&r.rejected());
+    if let Some(flood) = &r.flood {
+        eprintln!(
+            "warning: {} of {} workloads were seen in a single flow each (first at {}): damaged names look like this; check the input",
+            flood.single_flow,
+            flood.workloads,
+            brief::list_counted(&flood.lines, flood.single_flow as u64)
+        );
     }
     if !r.interpret.skipped.is_empty() {
         let parts: Vec<String> = r
@@ -222,27 +296,19 @@ pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
     }
     let lost = graph.coverage.total_lost();
     if lost > 0 {
-        let per: Vec<String> = graph
-            .coverage
-            .lost_events
-            .iter()
-            .map(|(n, c)| format!("{n}: {c}"))
-            .collect();
-        eprintln!(
-            "warning: {lost} events were lost by Hubble ({}): the baseline is incomplete",
-            per.join(", ")
+        let per = brief::list(
+            graph
+                .coverage
+                .lost_events
+                .iter()
+                .map(|(n, c)| format!("{}: {c}", escaped(n))),
         );
+        eprintln!("warning: {lost} events were lost by Hubble ({per}): the baseline is incomplete");
     }
     if !graph.coverage.unavailable_nodes.is_empty() {
-        let nodes: Vec<&str> = graph
-            .coverage
-            .unavailable_nodes
-            .iter()
-            .map(String::as_str)
-            .collect();
         eprintln!(
             "warning: nodes unavailable to the relay at some point: {}",
-            nodes.join(", ")
+            brief::list(graph.coverage.unavailable_nodes.iter().map(|n| escaped(n)))
         );
     }
 }
@@ -281,5 +347,39 @@ fn print_direction_report(s: &InterpretStats) {
             "    … and {} more peer pairs",
             ranked.len() - UNDECIDED_SHOWN
         );
+    }
+}
+
+/// A node name from the input, escaped when it is not plain.
+fn escaped(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_graphic()) && s.len() <= 64 {
+        s.to_string()
+    } else {
+        crate::policy::names::shown(s)
+    }
+}
+
+/// One line per reason: how many flows, and the first few positions with
+/// what was wrong with the first of them.
+pub fn print_rejections(r: &Rejections) {
+    if r.is_empty() {
+        return;
+    }
+    let parts = brief::list_of(
+        r.counts
+            .iter()
+            .map(|(k, n)| format!("{n} {}", k.describe())),
+        usize::MAX,
+    );
+    eprintln!(
+        "warning: {} flows rejected ({parts}); they were not learned",
+        r.total()
+    );
+    for (reason, n) in &r.counts {
+        let Some(first) = r.first.get(reason).and_then(|v| v.first()) else {
+            continue;
+        };
+        let places = brief::list_counted(r.first[reason].iter().map(|(at, _)| at), *n);
+        eprintln!("warning: rejected flow at {places}: {}", first.1);
     }
 }

@@ -4,6 +4,7 @@
 pub mod completions;
 pub mod duration;
 pub mod explain;
+pub mod flood;
 pub mod graph;
 pub mod inputs;
 pub mod merge;

@@ -344,6 +344,7 @@ async fn observe(
         ..LoadReport::default()
     };
     inputs::print_load_report(&report, &live.graph);
+    inputs::print_rejections(&live.rejections);
     super::stability::print(&live.graph);
     eprintln!(
         "flowpolicy: observe {why} after {}: {} flows this run ({} in the baseline), {} workloads, {} edges, {} lost events, {} reconnects; baseline {}{}",
@@ -430,7 +431,7 @@ fn print_status(server: &str, s: &ServerStatus) {
         let names = if s.unavailable_nodes.is_empty() {
             String::new()
         } else {
-            format!(": {}", s.unavailable_nodes.join(", "))
+            format!(": {}", crate::render::brief::list(&s.unavailable_nodes))
         };
         eprintln!(
             "warning: {unavailable} node{} unavailable to the relay{names}; their flows are missing until they return (recorded as a coverage gap)",

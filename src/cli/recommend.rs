@@ -11,8 +11,9 @@ use super::inputs::{self, InputArgs};
 use super::write_out;
 use crate::graph::TrafficGraph;
 use crate::render::output::{GenPolicy, OutPolicy, DEFAULT_APP_TEMPLATE};
-use crate::render::{plan, yaml};
-use crate::synth::{self, SynthConfig};
+use crate::render::yaml::Document;
+use crate::render::{brief, check, plan, yaml};
+use crate::synth::{self, SynthConfig, Warning, WarningKind};
 
 /// Output format of `recommend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -128,13 +129,15 @@ fn plan_options(args: &RecommendArgs) -> plan::PlanOptions {
 /// the summary need.
 struct Generated {
     policies: Vec<OutPolicy>,
+    /// The documents as they would be printed, checked before anything is written.
+    docs: Vec<Document>,
     stream: String,
     plan: plan::PlanPolicies,
     notes: Vec<String>,
     counts: String,
 }
 
-fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<String>) {
+fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warning>) {
     let cfg = args.synth_config();
     let workloads = synth::policy_workloads(graph, &cfg);
     let workload = |ns: Option<&String>, name: &str| {
@@ -156,14 +159,18 @@ fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Strin
                 workload: workload(p.metadata.namespace.as_ref(), &p.metadata.name),
                 policy: GenPolicy::Cnp(p.clone()),
             }));
-            let resolvers: Vec<String> = set.resolvers.iter().map(|r| r.peer.to_string()).collect();
             let mut notes = Vec::new();
-            if !resolvers.is_empty() {
-                notes.push(format!("  DNS resolver: {}", resolvers.join(", ")));
+            if !set.resolvers.is_empty() {
+                notes.push(format!(
+                    "  DNS resolver: {}",
+                    brief::list(set.resolvers.iter().map(|r| &r.peer))
+                ));
             }
+            let docs = yaml::documents(&set);
             let generated = Generated {
                 policies,
-                stream: yaml::stream(&yaml::documents(&set)),
+                stream: yaml::stream(&docs),
+                docs,
                 plan: plan::PlanPolicies::from_set(&set),
                 notes,
                 counts: format!(
@@ -196,8 +203,10 @@ fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Strin
                     missing.len() - MAX_LISTED
                 ));
             }
+            let docs = yaml::k8s_documents(&set);
             let generated = Generated {
-                stream: yaml::stream(&yaml::k8s_documents(&set)),
+                stream: yaml::stream(&docs),
+                docs,
                 plan: plan::PlanPolicies {
                     namespaces: set
                         .policies
@@ -228,6 +237,11 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
     let target = write_out::target(args)?;
     let (graph, report) = inputs::load_graph(&args.input)?;
     let (generated, warnings) = generate(args, &graph);
+    // Nothing is written (or printed) unless every document is valid.
+    if let Err(refused) = check::check_documents(&generated.docs) {
+        inputs::print_load_report(&report, &graph);
+        return Err(refused.into());
+    }
     let written = match &target {
         Some(t) => {
             let opts = plan_options(args);
@@ -249,9 +263,7 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
         }
     };
     inputs::print_load_report(&report, &graph);
-    for w in &warnings {
-        eprintln!("warning: {w}");
-    }
+    print_warnings(&warnings);
     let unknown = plan::unknown_priorities(&generated.plan, &graph, &args.order);
     if !unknown.is_empty() {
         eprintln!(
@@ -264,11 +276,15 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
         eprintln!("{n}");
     }
     eprintln!(
-        "flowpolicy: {} flows read from {} input{} ({} malformed lines, {} flows skipped), {} workloads, {} edges, {}{}",
+        "flowpolicy: {} flows read from {} input{} ({} malformed lines{}, {} flows skipped), {} workloads, {} edges, {}{}",
         report.interpret.flows,
         report.files.len(),
         if report.files.len() == 1 { "" } else { "s" },
         report.malformed(),
+        match report.rejected().total() {
+            0 => String::new(),
+            n => format!(", {n} flows rejected"),
+        },
         report.skipped(),
         graph.workloads().len(),
         graph.edge_count(),
@@ -276,4 +292,26 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
         written.map(|w| format!("; {w}")).unwrap_or_default(),
     );
     Ok(())
+}
+
+/// Warnings grouped by kind, a handful of each: a damaged or huge input
+/// must not bury the summary.
+fn print_warnings(warnings: &[Warning]) {
+    let mut by_kind: std::collections::BTreeMap<WarningKind, Vec<&Warning>> =
+        std::collections::BTreeMap::new();
+    for w in warnings {
+        by_kind.entry(w.kind).or_default().push(w);
+    }
+    for (kind, list) in by_kind {
+        for w in list.iter().take(brief::CAP) {
+            eprintln!("warning: {w}");
+        }
+        if list.len() > brief::CAP {
+            eprintln!(
+                "warning: … and {} more {}",
+                list.len() - brief::CAP,
+                kind.describe()
+            );
+        }
+    }
 }

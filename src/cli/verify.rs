@@ -53,8 +53,14 @@ pub fn load_policies(policies: &[PathBuf], input: &InputArgs) -> Result<LoadedPo
         bail!("`--policies -` and flows from `-` cannot both read stdin");
     }
     let loaded = load_paths(policies)?;
-    for i in &loaded.invalid {
+    for i in loaded.invalid.iter().take(crate::render::brief::CAP) {
         eprintln!("warning: {i}");
+    }
+    if loaded.invalid.len() > crate::render::brief::CAP {
+        eprintln!(
+            "warning: … and {} more invalid documents",
+            loaded.invalid.len() - crate::render::brief::CAP
+        );
     }
     for p in &loaded.policies {
         for n in &p.notes {

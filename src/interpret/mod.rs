@@ -15,6 +15,7 @@ pub mod labels;
 pub mod peer;
 pub mod selector;
 pub mod undecided;
+pub mod validate;
 
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;

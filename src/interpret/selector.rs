@@ -74,12 +74,11 @@ fn choose(w: &WorkloadKey, peers: &[&WorkloadKey]) -> Selector {
     let all = pod_labels(w);
     let clash = others_matching(w, &all, peers);
     let warning = (!clash.is_empty()).then(|| {
-        let names: Vec<String> = clash.iter().map(|o| o.display_name()).collect();
         format!(
             "no label set tells {}/{} apart from {}; the policy would also select them",
             w.namespace,
             w.display_name(),
-            names.join(", ")
+            crate::render::brief::list(clash.iter().map(|o| o.display_name()))
         )
     });
     Selector {

@@ -22,6 +22,7 @@ pub mod k8s;
 pub mod l7;
 pub mod load;
 pub mod meta;
+pub mod names;
 pub mod ports;
 pub mod rule;
 pub mod scalar;

@@ -1,6 +1,8 @@
 //! Rendering: policy sets to YAML documents and file layouts. Decides
 //! nothing about policy content.
 
+pub mod brief;
+pub mod check;
 pub mod diff;
 pub mod fingerprint;
 pub mod graph_export;

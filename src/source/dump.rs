@@ -8,6 +8,11 @@
 //! so memory does not grow with the file and the result does not depend on
 //! the thread count. Bad lines are counted and the first few are kept with
 //! file:line for the report; `strict` turns them into an error.
+//!
+//! Each decoded flow is also checked at the door
+//! ([`crate::interpret::validate`], on the decoder threads): a flow with a
+//! damaged name or an absurd number is never handed on; it is counted by
+//! reason with its file:line, like a malformed line, and fatal with `strict`.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -16,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::interpret::validate::{self, Rejection, Rejections};
 use crate::proto::{flow, observer};
 use crate::source::event::SourceEvent;
 use crate::source::parallel::{self, Item, Shape};
@@ -75,6 +81,8 @@ pub struct FileReport {
     pub first_errors: Vec<LineError>,
     /// Set when the input ended early (truncated or corrupt compression, I/O error).
     pub truncated: Option<String>,
+    /// Flows that decoded but failed validation (not counted in `flows`).
+    pub rejected: Rejections,
 }
 
 /// Everything that went wrong in a way the user must hear about.
@@ -84,6 +92,12 @@ pub enum DumpError {
     Open { file: String, cause: io::Error },
     #[error("{0} (--strict: malformed lines are errors)")]
     Strict(LineError),
+    #[error("{file}:{line}: rejected flow: {rejection} (--strict: flows with invalid names or values are errors)")]
+    StrictRejected {
+        file: String,
+        line: u64,
+        rejection: Rejection,
+    },
     #[error("{file}: input ends early after line {line}: {message} (--strict)")]
     StrictTruncated {
         file: String,
@@ -201,6 +215,22 @@ pub fn decode_line(line: &[u8]) -> Result<Option<SourceEvent>, String> {
     Ok(Some(SourceEvent::Flow(Box::new(bare))))
 }
 
+/// Why a line gave no event.
+#[derive(Debug)]
+enum Fault {
+    Malformed(String),
+    Rejected(Rejection),
+}
+
+/// [`decode_line`], then the door check of a flow.
+fn decode_checked(line: &[u8]) -> Result<Option<SourceEvent>, Fault> {
+    let event = decode_line(line).map_err(Fault::Malformed)?;
+    if let Some(SourceEvent::Flow(f)) = &event {
+        validate::check_flow(f).map_err(Fault::Rejected)?;
+    }
+    Ok(event)
+}
+
 /// Reads every input in order and hands each event to `sink`.
 pub fn read_dumps(
     paths: &[PathBuf],
@@ -223,6 +253,16 @@ pub fn read_one(
     opts: DumpOptions,
     sink: &mut impl FnMut(&SourceEvent),
 ) -> Result<FileReport, DumpError> {
+    read_one_at(name, reader, opts, &mut |_, event| sink(event))
+}
+
+/// [`read_one`], also handing the sink each event's line number.
+pub fn read_one_at(
+    name: &str,
+    reader: impl BufRead + Send + 'static,
+    opts: DumpOptions,
+    sink: &mut impl FnMut(u64, &SourceEvent),
+) -> Result<FileReport, DumpError> {
     read_with(name, reader, opts, Shape::for_this_machine(), sink)
 }
 
@@ -232,14 +272,14 @@ fn read_with(
     reader: impl BufRead + Send + 'static,
     opts: DumpOptions,
     shape: Shape,
-    sink: &mut impl FnMut(&SourceEvent),
+    sink: &mut impl FnMut(u64, &SourceEvent),
 ) -> Result<FileReport, DumpError> {
     let mut report = FileReport {
         file: name.to_string(),
         ..FileReport::default()
     };
     let mut decoded = 0u64;
-    let outcome = parallel::for_each_line(reader, shape, decode_line, |item| {
+    let outcome = parallel::for_each_line(reader, shape, decode_checked, |item| {
         let line = match item {
             Item::Line(line) => line,
             Item::ReadError(e) => {
@@ -265,9 +305,23 @@ fn read_with(
                     SourceEvent::Lost { .. } => report.lost_event_lines += 1,
                     SourceEvent::NodeStatus { .. } => report.node_status_lines += 1,
                 }
-                sink(event);
+                sink(report.lines, event);
             }
-            Err(message) => {
+            Err(Fault::Rejected(rejection)) => {
+                decoded += 1;
+                if opts.strict {
+                    return ControlFlow::Break(DumpError::StrictRejected {
+                        file: name.to_string(),
+                        line: report.lines,
+                        rejection: rejection.clone(),
+                    });
+                }
+                let line = report.lines;
+                report
+                    .rejected
+                    .add(|| format!("{name}:{line}"), rejection.clone());
+            }
+            Err(Fault::Malformed(message)) => {
                 let err = LineError {
                     file: name.to_string(),
                     line: report.lines,
@@ -428,7 +482,7 @@ mod tests {
             BufReader::with_capacity(64, reader),
             DumpOptions { strict },
             shape,
-            &mut |e| match e {
+            &mut |_, e| match e {
                 SourceEvent::Flow(f) => nodes.push(f.node_name.clone()),
                 _ => nodes.push("other".into()),
             },

@@ -56,7 +56,63 @@ pub struct PolicySet {
     /// Per-workload (and optional same-namespace) policies, sorted by namespace and name.
     pub namespaced: Vec<CiliumNetworkPolicy>,
     pub resolvers: Vec<Resolver>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Something the user should know about the generated set. Warnings of one
+/// kind are printed together, a handful at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub kind: WarningKind,
+    pub message: String,
+}
+
+/// The kinds of [`Warning`], in the order they are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WarningKind {
+    /// A selector also matches other observed workloads.
+    SelectorOverlap,
+    /// No DNS resolver was seen.
+    NoResolver,
+    /// A `toFQDNs` companion DNS rule had to assume kube-dns.
+    AssumedKubeDns,
+    /// Learned edge ports without a port (old baselines): never allowed.
+    Portless,
+}
+
+impl WarningKind {
+    /// Plural description for "and N more …".
+    pub fn describe(self) -> &'static str {
+        match self {
+            WarningKind::SelectorOverlap => "workloads whose selector also selects others",
+            WarningKind::NoResolver => "missing-resolver warnings",
+            WarningKind::AssumedKubeDns => "workloads whose DNS rule assumes kube-system/kube-dns",
+            WarningKind::Portless => "port-less edge warnings",
+        }
+    }
+}
+
+impl Warning {
+    pub fn new(kind: WarningKind, message: impl Into<String>) -> Warning {
+        Warning {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A warning reads as its message.
+impl std::ops::Deref for Warning {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.message
+    }
 }
 
 impl PolicySet {
@@ -175,19 +231,23 @@ pub fn synthesize(graph: &TrafficGraph, cfg: &SynthConfig) -> PolicySet {
     };
     for s in ctx.selectors.values() {
         if let Some(warning) = &s.warning {
-            set.warnings.push(warning.clone());
+            set.warnings
+                .push(Warning::new(WarningKind::SelectorOverlap, warning.clone()));
         }
     }
     if ctx.resolvers.is_empty() {
-        set.warnings.push(
-            "no DNS resolver seen in the flows (no answers on UDP/TCP 53 or 5353): DNS rules and toFQDNs cannot be scoped to it"
-                .to_string(),
-        );
+        set.warnings.push(Warning::new(
+            WarningKind::NoResolver,
+            "no DNS resolver seen in the flows (no answers on UDP/TCP 53 or 5353): DNS rules and toFQDNs cannot be scoped to it",
+        ));
     }
     if ctx.portless > 0 {
-        set.warnings.push(format!(
-            "{} learned edge ports have no port (port 0, from a baseline written by an older flowpolicy): not allowed, since port \"0\" means every port",
-            ctx.portless
+        set.warnings.push(Warning::new(
+            WarningKind::Portless,
+            format!(
+                "{} learned edge ports have no port (port 0, from a baseline written by an older flowpolicy): not allowed, since port \"0\" means every port",
+                ctx.portless
+            ),
         ));
     }
     let mut names = workload::PolicyNames::default();

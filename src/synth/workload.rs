@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use super::peers::{self, NS_SELECTOR_KEY};
 use super::ports::{l4_rules, L4Rules};
 use super::resolver::{is_dns_port, DNS_PORTS};
-use super::{Context, Neighbourhood, ANNOTATION_PREFIX, MANAGED_BY};
+use super::{Context, Neighbourhood, Warning, WarningKind, ANNOTATION_PREFIX, MANAGED_BY};
 use crate::graph::evidence::format_time;
 use crate::graph::PortStats;
 use crate::interpret::l4::PortKey;
@@ -25,6 +25,10 @@ use crate::policy::{
     IngressRule, L7Rules, PortProtocol, PortRule, Protocol, Rule,
 };
 
+/// Names of the other namespaced policies synthesis writes: never given
+/// to a workload.
+const RESERVED_NAMES: &[&str] = &["flowpolicy-same-namespace"];
+
 /// Keeps generated policy names unique per namespace.
 #[derive(Debug, Default)]
 pub struct PolicyNames {
@@ -32,12 +36,15 @@ pub struct PolicyNames {
 }
 
 impl PolicyNames {
-    /// A DNS-1123 name for the workload, unique in its namespace.
+    /// A valid object name (RFC 1123 subdomain, at most 63 characters) for
+    /// the workload, unique in its namespace.
     pub fn claim(&mut self, namespace: &str, wanted: &str) -> String {
         let base = dns1123(wanted);
         let mut name = base.clone();
         let mut n = 2;
-        while !self.used.insert((namespace.to_string(), name.clone())) {
+        while RESERVED_NAMES.contains(&name.as_str())
+            || !self.used.insert((namespace.to_string(), name.clone()))
+        {
             name = format!("{base}-{n}");
             n += 1;
         }
@@ -45,9 +52,11 @@ impl PolicyNames {
     }
 }
 
-/// Lower-case alphanumerics and '-', at most 63 characters, never empty.
+/// An RFC 1123 subdomain of at most 57 characters (room for a `-N`
+/// suffix): lower-case alphanumerics, '-' and '.', each dot-separated part
+/// starting and ending with an alphanumeric; never empty.
 pub fn dns1123(s: &str) -> String {
-    let mut out: String = s
+    let mapped: String = s
         .to_ascii_lowercase()
         .chars()
         .map(|c| {
@@ -57,9 +66,14 @@ pub fn dns1123(s: &str) -> String {
                 '-'
             }
         })
+        .take(57)
         .collect();
-    out.truncate(57);
-    let out = out.trim_matches(|c: char| c == '-' || c == '.').to_string();
+    let out = mapped
+        .split('.')
+        .map(|part| part.trim_matches('-'))
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(".");
     if out.is_empty() {
         "workload".to_string()
     } else {
@@ -141,7 +155,7 @@ pub fn workload_policy(
     w: &WorkloadKey,
     hood: &Neighbourhood<'_>,
     names: &mut PolicyNames,
-) -> (CiliumNetworkPolicy, Vec<String>) {
+) -> (CiliumNetworkPolicy, Vec<Warning>) {
     let mut warnings = Vec::new();
     let sel = ctx.selector(w);
     let name = policy_name(ctx, w, names);
@@ -326,7 +340,7 @@ fn egress_rules(
     ctx: &Context<'_>,
     w: &WorkloadKey,
     hood: &Neighbourhood<'_>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Vec<EgressRule> {
     let mut rules = Vec::new();
     let mut cidrs: BTreeMap<BTreeSet<PortKey>, BTreeSet<IpNet>> = BTreeMap::new();
@@ -412,7 +426,7 @@ fn fqdn_fallback_cidrs(ctx: &Context<'_>, peer: &Peer) -> Option<Vec<IpNet>> {
 fn companion_dns_rule(
     ctx: &Context<'_>,
     w: &WorkloadKey,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> EgressRule {
     let mut rule = EgressRule::default();
     match ctx.resolvers.first() {
@@ -431,10 +445,13 @@ fn companion_dns_rule(
             rule.to_ports = vec![dns_port_rule(&r.ports)];
         }
         None => {
-            warnings.push(format!(
-                "{}/{}: toFQDNs needs a DNS rule, but no resolver and no address for the names were observed; assuming kube-system/kube-dns",
-                w.namespace,
-                w.display_name()
+            warnings.push(Warning::new(
+                WarningKind::AssumedKubeDns,
+                format!(
+                    "{}/{}: toFQDNs needs a DNS rule, but no resolver and no address for the names were observed; assuming kube-system/kube-dns",
+                    w.namespace,
+                    w.display_name()
+                ),
             ));
             rule.to_endpoints = vec![EndpointSelector::from_labels([
                 (NS_SELECTOR_KEY, "kube-system"),
@@ -444,4 +461,44 @@ fn companion_dns_rule(
         }
     }
     rule
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::names::is_dns1123_subdomain;
+
+    #[test]
+    fn policy_names_are_valid_subdomains_whatever_the_labels() {
+        for (wanted, name) in [
+            ("web", "web"),
+            ("Web App", "web-app"),
+            ("a..b", "a.b"),
+            ("-.a-.-b.", "a.b"),
+            ("x.-y", "x.y"),
+            ("...", "workload"),
+            ("é", "workload"),
+        ] {
+            assert_eq!(dns1123(wanted), name, "{wanted}");
+        }
+        for wanted in [
+            "a".repeat(300),
+            format!("{}.{}", "b".repeat(56), "c".repeat(9)),
+        ] {
+            let name = dns1123(&wanted);
+            assert!(name.len() <= 57 && is_dns1123_subdomain(&name), "{name}");
+        }
+    }
+
+    #[test]
+    fn claimed_names_are_unique_and_avoid_the_same_namespace_policy() {
+        let mut names = PolicyNames::default();
+        assert_eq!(names.claim("a", "web"), "web");
+        assert_eq!(names.claim("a", "WEB"), "web-2");
+        assert_eq!(names.claim("b", "web"), "web");
+        assert_eq!(
+            names.claim("a", "flowpolicy-same-namespace"),
+            "flowpolicy-same-namespace-2"
+        );
+    }
 }

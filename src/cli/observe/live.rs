@@ -12,6 +12,7 @@ use super::record::Recorder;
 use crate::cli::inputs::feed;
 use crate::graph::baseline::{self, Baseline, BaselineMeta};
 use crate::graph::TrafficGraph;
+use crate::interpret::validate::{self, Rejection, Rejections};
 use crate::interpret::{InterpretConfig, InterpretStats, Interpreter};
 use crate::render::layout::write_file_atomic;
 use crate::source::event::SourceEvent;
@@ -41,6 +42,8 @@ pub struct Live {
     pub progress: Progress,
     /// A failure inside the sink (recording); stops the loop.
     pub fatal: Option<anyhow::Error>,
+    /// Flows of this run rejected at the door (never learned).
+    pub rejections: Rejections,
 }
 
 impl Live {
@@ -70,6 +73,7 @@ impl Live {
             recorder,
             progress: Progress::new(),
             fatal: None,
+            rejections: Rejections::default(),
         }
     }
 
@@ -122,9 +126,15 @@ impl Live {
                             if state == "NODE_UNAVAILABLE" {
                                 self.progress.println(&format!(
                                     "warning: relay reports nodes unavailable: {}",
-                                    nodes.join(", ")
+                                    crate::render::brief::list(nodes)
                                 ));
                             }
+                        }
+                    }
+                    if let SourceEvent::Flow(f) = &event {
+                        if let Err(r) = validate::check_flow(f) {
+                            self.reject(&f.node_name, r);
+                            return true;
                         }
                     }
                     feed(&mut self.graph, &mut self.interpreter, &event);
@@ -132,6 +142,21 @@ impl Live {
             }
         }
         true
+    }
+
+    /// Counts a rejected flow; the first few of each reason are shown as
+    /// they happen, the rest in the summary.
+    fn reject(&mut self, node: &str, r: Rejection) {
+        let node = if node.is_empty() { "unknown" } else { node };
+        let at = format!("relay node {}", crate::policy::names::shown(node));
+        let first =
+            self.rejections.counts.get(&r.reason).copied().unwrap_or(0) < Rejections::KEPT as u64;
+        if first {
+            self.progress.println(&format!(
+                "warning: rejected flow from {at}: {r}; not learned"
+            ));
+        }
+        self.rejections.add(|| at, r);
     }
 
     fn numbers(&self) -> Numbers {
