@@ -8,6 +8,7 @@ pub mod inputs;
 pub mod merge;
 pub mod observe;
 pub mod recommend;
+pub mod report;
 pub mod stability;
 pub mod verify;
 
@@ -54,6 +55,8 @@ pub enum Command {
     Merge(merge::MergeArgs),
     /// Export the traffic graph as DOT, Mermaid or JSON.
     Graph(graph::GraphArgs),
+    /// Write a review report (Markdown or HTML): graph, peers per namespace, risk findings.
+    Report(report::ReportArgs),
 }
 
 /// Runs the parsed command; the result's error is printed by main.
@@ -65,5 +68,6 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Observe(a) => observe::run(&a),
         Command::Merge(a) => merge::run(&a).map(|_| std::process::ExitCode::SUCCESS),
         Command::Graph(a) => graph::run(&a).map(|_| std::process::ExitCode::SUCCESS),
+        Command::Report(a) => report::run(&a).map(|_| std::process::ExitCode::SUCCESS),
     }
 }
