@@ -421,3 +421,60 @@ fn html_page_opens_in_headless_chromium() {
         std::fs::copy(&shot, to).unwrap();
     }
 }
+
+#[test]
+fn a_policy_set_section_lists_would_be_drops_and_over_permissive_rules() {
+    let web = pod("shop", &[("app", "web")], "10.42.0.90");
+    let api = pod("shop", &[("app", "api")], "10.42.0.91");
+    let mut flows = tcp_conn(&web, &api, 40000, 8080, 0);
+    flows.extend(tcp_conn(&web, &api, 40001, 9090, 1));
+    let g = graph_of(&flows);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("api.yaml"),
+        r#"apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: api
+  namespace: shop
+spec:
+  endpointSelector:
+    matchLabels:
+      app: api
+  ingress:
+    - fromEndpoints:
+        - matchLabels:
+            app: web
+      toPorts:
+        - ports:
+            - port: "8080"
+              protocol: TCP
+    - fromEntities:
+        - world
+"#,
+    )
+    .unwrap();
+    let loaded = flowpolicy::policy::load::load_paths(&[dir.path().to_path_buf()]).unwrap();
+    let section = report::policies::section("policies/", &loaded, &g);
+    assert_eq!(section.summary.policies, 1);
+    assert_eq!(section.would_drop.len(), 1, "{section:#?}");
+    assert_eq!(section.would_drop[0].port, "9090/TCP");
+    assert!(section
+        .over_permissive
+        .iter()
+        .any(|o| o.kind == "broad-peer" && o.rule.contains("ingress[1]")));
+    assert_eq!((section.rules, section.rules_justified), (2, 1));
+    let r = report::build(
+        &g,
+        report::Inputs {
+            policy_sets: vec![section],
+            ..report::Inputs::default()
+        },
+    );
+    let md = markdown::render(&r);
+    assert!(md.contains("## Policy set `policies/`"), "{md}");
+    assert!(md.contains("**1 would be dropped**"), "{md}");
+    assert!(md.contains("**Over-permissive rules**"));
+    let page = html::render(&r, &Err("no dot".into()));
+    assert!(page.contains("Over-permissive rules"));
+}

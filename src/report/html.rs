@@ -280,6 +280,9 @@ fn policy_set(out: &mut String, p: &PolicySetSection) {
         s.unknown.connections,
         p.invalid_documents
     );
+    if s.policies == 0 {
+        out.push_str("<p>No policy documents were found there: nothing would be enforced.</p>\n");
+    }
     drop_table(out, "Would be dropped", &p.would_drop, p.would_drop_more);
     drop_table(out, "Undecidable offline", &p.unknown, p.unknown_more);
     if !p.over_permissive.is_empty() {

@@ -267,6 +267,12 @@ fn policy_set(out: &mut String, p: &PolicySetSection) {
             String::new()
         }
     );
+    if s.policies == 0 {
+        let _ = writeln!(
+            out,
+            "No policy documents were found there: nothing would be enforced.\n"
+        );
+    }
     drop_table(out, "Would be dropped", &p.would_drop, p.would_drop_more);
     drop_table(out, "Undecidable offline", &p.unknown, p.unknown_more);
     if !p.over_permissive.is_empty() {
