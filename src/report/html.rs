@@ -32,11 +32,27 @@ pub fn escape(s: &str) -> String {
 const STYLE: &str = "body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;color:#1f2328;max-width:110em}\
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}\
 th,td{border:1px solid #d0d7de;padding:.25em .6em;text-align:left;vertical-align:top}\
-th{background:#f6f8fa}td.n{text-align:right}code{font-size:.95em}\
+th{background:#f6f8fa}td.n{text-align:right}td.t{white-space:nowrap}code{font-size:.95em}\
 .sev{font-weight:bold;text-transform:uppercase;font-size:.8em}\
 .critical{color:#fff;background:#a40e26}.high{color:#fff;background:#d1242f}.medium{background:#fff8c5}.low{background:#ddf4ff}\
 figure{margin:0;overflow:auto;border:1px solid #d0d7de;padding:.5em}figure svg{max-width:100%;height:auto}\
 pre{background:#f6f8fa;padding:1em;overflow:auto}.why{color:#57606a}";
+
+/// Escapes prose, turning `backticked` words into `<code>`.
+fn prose(s: &str) -> String {
+    s.split('`')
+        .enumerate()
+        .map(
+            |(i, part)| {
+                if i % 2 == 1 {
+                    code(part)
+                } else {
+                    escape(part)
+                }
+            },
+        )
+        .collect()
+}
 
 fn code(s: &str) -> String {
     format!("<code>{}</code>", escape(s))
@@ -54,8 +70,9 @@ pub fn render(r: &Report, image: &GraphImage) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>flowpolicy report</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
     );
     overview(&mut out, r);
-    findings(&mut out, r);
+    finding_counts(&mut out, r);
     diagram(&mut out, r, image);
+    finding_tables(&mut out, r);
     for p in &r.policy_sets {
         policy_set(&mut out, p);
     }
@@ -88,7 +105,7 @@ fn overview(out: &mut String, r: &Report) {
     );
 }
 
-fn findings(out: &mut String, r: &Report) {
+fn finding_counts(out: &mut String, r: &Report) {
     let _ = writeln!(out, "<h2 id=\"findings\">Findings</h2>");
     let _ = writeln!(
         out,
@@ -117,6 +134,12 @@ fn findings(out: &mut String, r: &Report) {
         );
     }
     out.push_str("</table>\n");
+}
+
+fn finding_tables(out: &mut String, r: &Report) {
+    if !r.findings.is_empty() {
+        out.push_str("<h2 id=\"finding-details\">Finding details</h2>\n");
+    }
     for kind in FindingKind::ALL {
         let list: Vec<&Finding> = r.findings.iter().filter(|f| f.kind == kind).collect();
         if list.is_empty() {
@@ -128,7 +151,7 @@ fn findings(out: &mut String, r: &Report) {
             kind.as_str(),
             escape(kind.title()),
             list.len(),
-            escape(kind.why())
+            prose(kind.why())
         );
         out.push_str("<table><tr><th>Severity</th><th>Subject</th><th>Peer</th><th>Ports</th><th>Connections</th><th>Flows</th><th>First seen</th><th>Last seen</th><th>Detail</th></tr>\n");
         for f in list {
@@ -149,7 +172,7 @@ fn findings(out: &mut String, r: &Report) {
             let sev = f.severity.as_str();
             let _ = writeln!(
                 out,
-                "<tr><td><span class=\"sev {sev}\">{sev}</span></td><td>{}</td><td>{peer}</td><td>{}</td><td class=\"n\">{conns}</td><td class=\"n\">{flows}</td><td>{first}</td><td>{last}</td><td>{}</td></tr>",
+                "<tr><td><span class=\"sev {sev}\">{sev}</span></td><td>{}</td><td>{peer}</td><td>{}</td><td class=\"n\">{conns}</td><td class=\"n\">{flows}</td><td class=\"t\">{first}</td><td class=\"t\">{last}</td><td>{}</td></tr>",
                 code(&f.subject),
                 codes(&f.ports),
                 escape(&f.detail)
@@ -193,7 +216,7 @@ fn peer_table(out: &mut String, heading: &str, cols: (&str, &str), rows: &[PeerR
     for r in rows {
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td></tr>",
             code(&r.workload),
             code(&r.peer),
             codes(&r.ports),

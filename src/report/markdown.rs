@@ -44,8 +44,9 @@ fn codes(v: &[String]) -> String {
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     overview(&mut out, r);
-    findings(&mut out, r);
+    finding_counts(&mut out, r);
     diagram(&mut out, r);
+    finding_tables(&mut out, r);
     for p in &r.policy_sets {
         policy_set(&mut out, p);
     }
@@ -86,7 +87,7 @@ fn overview(out: &mut String, r: &Report) {
     }
 }
 
-fn findings(out: &mut String, r: &Report) {
+fn finding_counts(out: &mut String, r: &Report) {
     let _ = writeln!(out, "## Findings\n");
     let _ = writeln!(out, "| Finding | Severity | Count |\n|---|---|---:|");
     for kind in FindingKind::ALL {
@@ -100,6 +101,12 @@ fn findings(out: &mut String, r: &Report) {
         );
     }
     out.push('\n');
+}
+
+fn finding_tables(out: &mut String, r: &Report) {
+    if !r.findings.is_empty() {
+        let _ = writeln!(out, "## Finding details\n");
+    }
     for kind in FindingKind::ALL {
         let list: Vec<&Finding> = r.findings.iter().filter(|f| f.kind == kind).collect();
         if list.is_empty() {
