@@ -21,8 +21,12 @@ fn program() -> String {
 /// `dot -Tsvg` of `source`: the `<svg …>…</svg>` element (XML prolog and
 /// doctype removed, ready to inline), or why there is none.
 pub fn render(source: &str, timeout: Duration) -> Result<String, String> {
-    let prog = program();
-    let mut child = Command::new(&prog)
+    render_with(&program(), source, timeout)
+}
+
+/// [`render`] with a given program (called as `PROG -Tsvg`).
+pub fn render_with(prog: &str, source: &str, timeout: Duration) -> Result<String, String> {
+    let mut child = Command::new(prog)
         .arg("-Tsvg")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -82,8 +86,33 @@ mod tests {
 
     #[test]
     fn a_missing_program_is_a_reason_not_a_panic() {
-        // Only the error path is portable; tests/report.rs renders with a real dot.
-        let r = Command::new("flowpolicy-no-such-program-xyz").spawn();
-        assert!(r.is_err());
+        let e = render_with("flowpolicy-no-such-dot", "digraph {}", TIMEOUT).unwrap_err();
+        assert!(e.contains("could not be started"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_hanging_program_is_stopped() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let prog = dir.path().join("slow-dot");
+        std::fs::write(&prog, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let start = Instant::now();
+        let e = render_with(
+            prog.to_str().unwrap(),
+            "digraph {}",
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(e.contains("took longer"), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_failing_program_is_a_reason() {
+        let e = render_with("false", "digraph {}", TIMEOUT).unwrap_err();
+        assert!(e.contains("failed"), "{e}");
     }
 }
