@@ -364,6 +364,22 @@ fn namespace_graph_renders_with_real_graphviz() {
     let page = report_text(&[&demo(), "--cidr-group", "10.0.0.0/8", "--html"]);
     assert!(page.contains("<svg"), "the page inlines the SVG");
     assert!(page.contains("<figure>"));
+    // Self-contained: no script, stylesheet link, image or frame source.
+    for bad in ["<script", "<link", " src=", "<iframe", "@import"] {
+        assert!(!page.contains(bad), "the page has {bad}");
+    }
+    let again = report_text(&[&demo(), "--cidr-group", "10.0.0.0/8", "--html"]);
+    assert_eq!(page, again, "the HTML page is deterministic too");
+}
+
+#[test]
+fn the_model_serializes() {
+    let r = build(&hostile());
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["finding_counts"]["seen-once"], 1);
+    assert_eq!(v["finding_counts"]["world-to-datastore"], 0);
+    assert!(v["findings"].is_array());
+    assert_eq!(v["namespaces"][0]["name"], "shop");
 }
 
 #[test]
