@@ -33,7 +33,7 @@ impl Role {
         match self {
             Role::Datastore => "database / cache",
             Role::SecretStore => "secret store",
-            Role::ClusterAdmin => "CI runner / GitOps controller (cluster-admin-like)",
+            Role::ClusterAdmin => "CI runner / GitOps controller, cluster-admin-like",
         }
     }
 }
