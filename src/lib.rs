@@ -11,6 +11,7 @@ pub mod interpret;
 pub mod policy;
 pub mod proto;
 pub mod render;
+pub mod report;
 pub mod source;
 pub mod synth;
 pub mod verify;

@@ -11,6 +11,7 @@ pub mod merge;
 pub mod observe;
 pub mod progress;
 pub mod recommend;
+pub mod report;
 pub mod stability;
 pub mod verify;
 pub mod write_out;
@@ -62,6 +63,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff).
     Man(completions::ManArgs),
+    /// Write a review report (Markdown or HTML): graph, peers per namespace, risk findings.
+    Report(report::ReportArgs),
 }
 
 /// Runs the parsed command; the result's error is printed by main.
@@ -77,5 +80,6 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             completions::run_completions(&a).map(|_| std::process::ExitCode::SUCCESS)
         }
         Command::Man(a) => completions::run_man(&a).map(|_| std::process::ExitCode::SUCCESS),
+        Command::Report(a) => report::run(&a).map(|_| std::process::ExitCode::SUCCESS),
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod baseline;
 pub mod evidence;
+pub mod namespaces;
 pub mod stability;
 
 use rustc_hash::FxHashMap;

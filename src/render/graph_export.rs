@@ -1,6 +1,7 @@
 //! Exports of the namespace/workload traffic graph: Graphviz DOT (one
 //! cluster per namespace), Mermaid flowchart (one subgraph per namespace)
-//! and JSON. Deterministic: nodes and edges are sorted by peer, node ids are
+//! and JSON, of the workload graph or of its namespace view
+//! ([`NamespaceGraph`]), through one emitter per format. Deterministic: nodes and edges are sorted by peer, node ids are
 //! their positions in that order.
 
 use std::collections::BTreeMap;
@@ -8,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::graph::evidence::format_time;
+use crate::graph::namespaces::{NamespaceGraph, NsNode};
 use crate::graph::stability::edge_span;
 use crate::graph::{EdgeData, NodeData, TrafficGraph};
 use crate::interpret::peer::Peer;
@@ -59,17 +61,130 @@ fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Graphviz DOT.
-pub fn to_dot(graph: &TrafficGraph) -> String {
+/// A Mermaid label in quotes: `"`, `#`, `<` and `>` as Mermaid entity codes
+/// (inside quotes every other character is literal).
+pub fn mermaid_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("#quot;"),
+            '#' => out.push_str("#35;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One drawn node.
+struct DrawNode {
+    id: String,
+    label: String,
+    /// Outside the cluster's workloads (drawn rounded).
+    round: bool,
+}
+
+/// What both emitters draw: nodes grouped into clusters (`None`: top
+/// level), and labelled edges (dashed: seen only DROPPED).
+struct Drawing {
+    groups: Vec<(Option<String>, Vec<DrawNode>)>,
+    edges: Vec<(String, String, String, bool)>,
+}
+
+/// The workload-level drawing: one cluster per namespace.
+fn workload_drawing(graph: &TrafficGraph) -> Drawing {
     let (nodes, ids) = ids(graph);
-    let mut out = String::from(
-        "digraph flowpolicy {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n",
-    );
     let mut by_ns: BTreeMap<Option<&str>, Vec<&NodeData>> = BTreeMap::new();
     for n in &nodes {
         by_ns.entry(namespace(&n.peer)).or_default().push(n);
     }
-    for (i, (ns, members)) in by_ns.iter().enumerate() {
+    let groups = by_ns
+        .into_iter()
+        .map(|(ns, members)| {
+            let members = members
+                .into_iter()
+                .map(|n| DrawNode {
+                    id: ids[&n.peer].clone(),
+                    label: label(&n.peer),
+                    round: n.peer.as_workload().is_none(),
+                })
+                .collect();
+            (ns.map(str::to_string), members)
+        })
+        .collect();
+    let edges = graph
+        .edges_sorted()
+        .into_iter()
+        .map(|(from, to, e)| {
+            (
+                ids[from].clone(),
+                ids[to].clone(),
+                ports_label(e),
+                only_dropped(e),
+            )
+        })
+        .collect();
+    Drawing { groups, edges }
+}
+
+/// Most ports named on a namespace-level edge before it says `N ports`.
+const NS_PORTS_NAMED: usize = 3;
+
+/// The namespace-level drawing: namespaces, entities, CIDR groups and
+/// `world` as nodes; edges between different nodes labelled with their
+/// ports (or how many), traffic inside a namespace left out.
+fn namespace_drawing(g: &NamespaceGraph) -> Drawing {
+    let ids: BTreeMap<&NsNode, String> = g
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n, format!("n{i}")))
+        .collect();
+    let members = g
+        .nodes
+        .iter()
+        .map(|n| DrawNode {
+            id: ids[n].clone(),
+            label: n.to_string(),
+            round: !n.is_namespace(),
+        })
+        .collect();
+    let edges = g
+        .crossing()
+        .map(|(a, b, e)| {
+            let ports = if e.ports.len() <= NS_PORTS_NAMED {
+                e.ports
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                format!("{} ports", e.ports.len())
+            };
+            let label = if e.only_dropped {
+                format!("{ports} (dropped)")
+            } else {
+                ports
+            };
+            let id = |n: &NsNode| ids.get(n).cloned().unwrap_or_default();
+            (id(a), id(b), label, e.only_dropped)
+        })
+        .collect();
+    Drawing {
+        groups: vec![(None, members)],
+        edges,
+    }
+}
+
+fn dot(d: &Drawing) -> String {
+    let mut out = String::from(
+        "digraph flowpolicy {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n",
+    );
+    for (i, (ns, members)) in d.groups.iter().enumerate() {
         let indent = if ns.is_some() { "    " } else { "  " };
         if let Some(ns) = ns {
             out.push_str(&format!(
@@ -78,77 +193,75 @@ pub fn to_dot(graph: &TrafficGraph) -> String {
             ));
         }
         for n in members {
-            let shape = if n.peer.as_workload().is_some() {
-                ""
-            } else {
-                ", shape=ellipse"
-            };
+            let shape = if n.round { ", shape=ellipse" } else { "" };
             out.push_str(&format!(
                 "{indent}{} [label={}{shape}];\n",
-                ids[&n.peer],
-                quote(&label(&n.peer))
+                n.id,
+                quote(&n.label)
             ));
         }
         if ns.is_some() {
             out.push_str("  }\n");
         }
     }
-    for (from, to, e) in graph.edges_sorted() {
-        let style = if only_dropped(e) {
+    for (from, to, label, dashed) in &d.edges {
+        let style = if *dashed {
             ", style=dashed, color=red"
         } else {
             ""
         };
         out.push_str(&format!(
-            "  {} -> {} [label={}{style}];\n",
-            ids[from],
-            ids[to],
-            quote(&ports_label(e))
+            "  {from} -> {to} [label={}{style}];\n",
+            quote(label)
         ));
     }
     out.push_str("}\n");
     out
 }
 
-/// Mermaid flowchart.
-pub fn to_mermaid(graph: &TrafficGraph) -> String {
-    let (nodes, ids) = ids(graph);
-    let text = |s: &str| format!("\"{}\"", s.replace('"', "#quot;"));
+fn mermaid(d: &Drawing) -> String {
     let mut out = String::from("flowchart LR\n");
-    let mut by_ns: BTreeMap<Option<&str>, Vec<&NodeData>> = BTreeMap::new();
-    for n in &nodes {
-        by_ns.entry(namespace(&n.peer)).or_default().push(n);
-    }
-    for (i, (ns, members)) in by_ns.iter().enumerate() {
+    for (i, (ns, members)) in d.groups.iter().enumerate() {
         if let Some(ns) = ns {
-            out.push_str(&format!("  subgraph ns{i}[{}]\n", text(ns)));
+            out.push_str(&format!("  subgraph ns{i}[{}]\n", mermaid_text(ns)));
         }
         for n in members {
-            let (open, close) = if n.peer.as_workload().is_some() {
-                ("[", "]")
-            } else {
-                ("([", "])")
-            };
+            let (open, close) = if n.round { ("([", "])") } else { ("[", "]") };
             out.push_str(&format!(
                 "    {}{open}{}{close}\n",
-                ids[&n.peer],
-                text(&label(&n.peer))
+                n.id,
+                mermaid_text(&n.label)
             ));
         }
         if ns.is_some() {
             out.push_str("  end\n");
         }
     }
-    for (from, to, e) in graph.edges_sorted() {
-        let arrow = if only_dropped(e) { "-.->" } else { "-->" };
-        out.push_str(&format!(
-            "  {} {arrow}|{}| {}\n",
-            ids[from],
-            text(&ports_label(e)),
-            ids[to]
-        ));
+    for (from, to, label, dashed) in &d.edges {
+        let arrow = if *dashed { "-.->" } else { "-->" };
+        out.push_str(&format!("  {from} {arrow}|{}| {to}\n", mermaid_text(label)));
     }
     out
+}
+
+/// Graphviz DOT.
+pub fn to_dot(graph: &TrafficGraph) -> String {
+    dot(&workload_drawing(graph))
+}
+
+/// Mermaid flowchart.
+pub fn to_mermaid(graph: &TrafficGraph) -> String {
+    mermaid(&workload_drawing(graph))
+}
+
+/// Graphviz DOT of the namespace view.
+pub fn namespace_dot(g: &NamespaceGraph) -> String {
+    dot(&namespace_drawing(g))
+}
+
+/// Mermaid flowchart of the namespace view.
+pub fn namespace_mermaid(g: &NamespaceGraph) -> String {
+    mermaid(&namespace_drawing(g))
 }
 
 /// JSON: `{"nodes": [...], "edges": [...]}` with ids, peers, first/last
@@ -274,8 +387,22 @@ mod tests {
             "{m}"
         );
         assert!(m.starts_with("flowchart LR\n"));
+        assert_eq!(mermaid_text("a\"b#c<d>"), "\"a#quot;b#35;c#lt;d#gt;\"");
         let j: Value = serde_json::from_str(&to_json(&sample())).unwrap();
         assert_eq!(j["edges"].as_array().unwrap().len(), 3);
         assert_eq!(j["nodes"].as_array().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn namespace_view_draws_namespaces_and_crossing_edges() {
+        let ns = NamespaceGraph::of(&sample());
+        let m = namespace_mermaid(&ns);
+        assert!(m.contains("([\"world\"])"), "{m}");
+        assert!(m.contains("[\"ops\"]") && m.contains("[\"shop\"]"), "{m}");
+        assert!(m.contains("-.->|\"443/TCP (dropped)\"|"), "{m}");
+        assert!(!m.contains("5432"), "traffic inside shop is not drawn: {m}");
+        let d = namespace_dot(&ns);
+        assert_eq!(d.matches(" -> ").count(), 2, "{d}");
+        assert!(!d.contains("subgraph"), "{d}");
     }
 }
