@@ -89,6 +89,17 @@ pub struct WorkloadKey {
 }
 
 impl WorkloadKey {
+    /// A workload from its namespace and (unprefixed) label pairs.
+    pub fn from_pairs(namespace: &str, labels: &[(&str, &str)]) -> WorkloadKey {
+        WorkloadKey {
+            namespace: namespace.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
     /// A short human name from the most descriptive label present.
     pub fn display_name(&self) -> String {
         const KEYS: &[&str] = &[

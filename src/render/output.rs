@@ -279,13 +279,7 @@ mod tests {
     use super::*;
 
     fn wl(ns: &str, labels: &[(&str, &str)]) -> WorkloadKey {
-        WorkloadKey {
-            namespace: ns.into(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
+        WorkloadKey::from_pairs(ns, labels)
     }
 
     #[test]
