@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use super::findings::{Finding, FindingKind};
+use super::grid::{self, Cell, Grid};
 use super::policies::{DropRow, PolicySetSection};
 use super::tables::{NamespaceSection, PeerRow};
 use super::Report;
@@ -204,30 +205,37 @@ fn diagram(out: &mut String, r: &Report, image: &GraphImage) {
     }
 }
 
-fn peer_table(out: &mut String, heading: &str, cols: (&str, &str), rows: &[PeerRow]) {
-    if rows.is_empty() {
+/// A grid as an HTML table under an `h4` heading (nothing when empty).
+fn table(out: &mut String, g: &Grid) {
+    if g.rows.is_empty() {
         return;
     }
-    let _ = writeln!(
-        out,
-        "<h4>{heading}</h4>\n<table><tr><th>{}</th><th>{}</th><th>Ports</th><th>Connections</th><th>Flows</th><th>Dropped flows</th><th>First seen</th><th>Last seen</th></tr>",
-        cols.0, cols.1
-    );
-    for r in rows {
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td></tr>",
-            code(&r.workload),
-            code(&r.peer),
-            codes(&r.ports),
-            r.connections,
-            r.flows,
-            r.dropped_flows,
-            escape(&r.first_seen),
-            escape(&r.last_seen)
-        );
+    let head: String = g.columns.iter().map(|c| format!("<th>{c}</th>")).collect();
+    let _ = writeln!(out, "<h4>{}</h4>\n<table><tr>{head}</tr>", g.heading);
+    for row in &g.rows {
+        let cells: String = row.iter().map(cell).collect();
+        let _ = writeln!(out, "<tr>{cells}</tr>");
     }
     out.push_str("</table>\n");
+}
+
+fn cell(c: &Cell) -> String {
+    match c {
+        Cell::Code(s) => format!("<td>{}</td>", code(s)),
+        Cell::Codes(v) => format!("<td>{}</td>", codes(v)),
+        Cell::Num(n) => format!("<td class=\"n\">{n}</td>"),
+        Cell::Time(t) => format!("<td class=\"t\">{}</td>", escape(t)),
+        Cell::Text(t) => format!("<td>{}</td>", escape(t)),
+    }
+}
+
+fn peer_table(
+    out: &mut String,
+    heading: &str,
+    cols: (&'static str, &'static str),
+    rows: &[PeerRow],
+) {
+    table(out, &grid::peers(heading, cols, rows));
 }
 
 fn namespaces(out: &mut String, sections: &[NamespaceSection]) {
@@ -261,23 +269,7 @@ fn drop_table(out: &mut String, heading: &str, rows: &[DropRow], more: usize) {
     if rows.is_empty() {
         return;
     }
-    let _ = writeln!(
-        out,
-        "<h4>{heading}</h4>\n<table><tr><th>Source</th><th>Destination</th><th>Port</th><th>Connections</th><th>Flows</th><th>Why</th></tr>"
-    );
-    for r in rows {
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-            code(&r.source),
-            code(&r.destination),
-            code(&r.port),
-            r.connections,
-            r.flows,
-            escape(&r.reason)
-        );
-    }
-    out.push_str("</table>\n");
+    table(out, &grid::drops(heading, rows));
     if more > 0 {
         let _ = writeln!(
             out,

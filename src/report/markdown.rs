@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use super::findings::{Finding, FindingKind};
+use super::grid::{self, Cell, Grid};
 use super::policies::{DropRow, PolicySetSection};
 use super::tables::{NamespaceSection, PeerRow};
 use super::Report;
@@ -172,30 +173,44 @@ fn diagram(out: &mut String, r: &Report) {
     let _ = writeln!(out, "```mermaid\n{}```\n", r.diagram.mermaid);
 }
 
-fn peer_table(out: &mut String, heading: &str, cols: (&str, &str), rows: &[PeerRow]) {
+/// A grid as a Markdown table under a bold heading (nothing when empty).
+fn table(out: &mut String, g: &Grid) {
+    if g.rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "**{}**\n", g.heading);
+    let align: Vec<&str> = g
+        .numeric
+        .iter()
+        .map(|n| if *n { "---:" } else { "---" })
+        .collect();
+    let _ = writeln!(out, "| {} |\n|{}|", g.columns.join(" | "), align.join("|"));
+    for row in &g.rows {
+        let cells: Vec<String> = row.iter().map(cell).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+}
+
+fn cell(c: &Cell) -> String {
+    match c {
+        Cell::Code(s) => code(s),
+        Cell::Codes(v) => codes(v),
+        Cell::Num(n) => n.to_string(),
+        Cell::Time(t) => t.clone(),
+        Cell::Text(t) => escape(t),
+    }
+}
+
+fn peer_table(
+    out: &mut String,
+    heading: &str,
+    cols: (&'static str, &'static str),
+    rows: &[PeerRow],
+) {
     if rows.is_empty() {
         return;
     }
-    let _ = writeln!(out, "**{heading}**\n");
-    let _ = writeln!(
-        out,
-        "| {} | {} | Ports | Connections | Flows | Dropped flows | First seen | Last seen |\n|---|---|---|---:|---:|---:|---|---|",
-        cols.0, cols.1
-    );
-    for r in rows {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            code(&r.workload),
-            code(&r.peer),
-            codes(&r.ports),
-            r.connections,
-            r.flows,
-            r.dropped_flows,
-            r.first_seen,
-            r.last_seen
-        );
-    }
+    table(out, &grid::peers(heading, cols, rows));
     out.push('\n');
 }
 
@@ -230,23 +245,7 @@ fn drop_table(out: &mut String, heading: &str, rows: &[DropRow], more: usize) {
     if rows.is_empty() {
         return;
     }
-    let _ = writeln!(out, "**{heading}**\n");
-    let _ = writeln!(
-        out,
-        "| Source | Destination | Port | Connections | Flows | Why |\n|---|---|---|---:|---:|---|"
-    );
-    for r in rows {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} |",
-            code(&r.source),
-            code(&r.destination),
-            code(&r.port),
-            r.connections,
-            r.flows,
-            escape(&r.reason)
-        );
-    }
+    table(out, &grid::drops(heading, rows));
     if more > 0 {
         let _ = writeln!(out, "\n… and {more} more (run `flowpolicy verify`).");
     }

@@ -11,6 +11,7 @@
 
 pub mod classify;
 pub mod findings;
+pub mod grid;
 pub mod html;
 pub mod markdown;
 pub mod names;
