@@ -137,18 +137,16 @@ impl LoadedPolicies {
 /// A fatal error: a path that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The I/O error is part of the message, not a source: printed with its
+    // chain, it would otherwise appear twice.
+    #[error("cannot read {}: {cause}", path.display())]
+    Io { path: PathBuf, cause: std::io::Error },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
-    move |source| LoadError::Io {
+    move |cause| LoadError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     }
 }
 
