@@ -140,7 +140,10 @@ pub enum LoadError {
     // The I/O error is part of the message, not a source: printed with its
     // chain, it would otherwise appear twice.
     #[error("cannot read {}: {cause}", path.display())]
-    Io { path: PathBuf, cause: std::io::Error },
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
