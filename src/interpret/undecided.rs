@@ -341,3 +341,80 @@ pub fn describe(e: &UndecidedEdge, t: &UndecidedTally) -> String {
         why.join("; ")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interpret::peer::Entity;
+
+    fn seen<'a>(src: &'a Peer, dst: &'a Peer, sp: u16, dp: u16, t: i64) -> Seen<'a> {
+        Seen {
+            src,
+            dst,
+            proto: Proto::Tcp,
+            src_port: sp,
+            dst_port: dp,
+            time_ns: t,
+            why: Doubt {
+                ports: PortDoubt::BothEphemeral,
+                direction_without_local_side: false,
+            },
+        }
+    }
+
+    #[test]
+    fn both_directions_of_a_connection_are_one_pair_and_resolve_together() {
+        let (a, b) = (
+            Peer::Entity(Entity::Host),
+            Peer::Cidr("10.0.0.1/32".parse().unwrap()),
+        );
+        let mut u = Undecided::default();
+        let one = u.add(&seen(&a, &b, 45000, 50000, 10)).unwrap();
+        let two = u.add(&seen(&b, &a, 50000, 45000, 20)).unwrap();
+        assert_eq!(one, two, "canonical edge and port pair");
+        assert_eq!(u.flows(), 2);
+        assert_eq!(u.edges[&one.0].first_seen, 10);
+        assert_eq!(u.edges[&one.0].last_seen, 20);
+        u.resolve(&one.0, one.1, 2);
+        assert!(u.is_empty());
+    }
+
+    #[test]
+    fn the_list_is_bounded_and_survives_serialization_and_merge() {
+        let host = Peer::Entity(Entity::Host);
+        let peers: Vec<Peer> = (0..MAX_EDGES + 3)
+            .map(|i| Peer::Cidr(format!("10.{}.{}.1/32", i / 250, i % 250).parse().unwrap()))
+            .collect();
+        let mut u = Undecided::default();
+        for p in &peers {
+            u.add(&seen(&host, p, 45000, 50000, 1));
+        }
+        assert_eq!(u.edges.len(), MAX_EDGES);
+        assert_eq!(u.overflow_flows, 3);
+        assert_eq!(u.flows(), MAX_EDGES as u64 + 3);
+        let json = serde_json::to_string(&u).unwrap();
+        let back: Undecided = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, u);
+        let mut twice = back.clone();
+        twice.merge(&u);
+        assert_eq!(twice.flows(), 2 * u.flows());
+        assert_eq!(twice.edges.len(), MAX_EDGES);
+    }
+
+    #[test]
+    fn parked_flows_come_back_only_within_the_window() {
+        let (a, b) = (Peer::Entity(Entity::Host), Peer::Entity(Entity::World));
+        let mut u = Undecided::default();
+        let listed = u.add(&seen(&a, &b, 45000, 50000, 0)).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (x, y) = ((ip("10.0.0.1"), 45000), (ip("10.0.0.2"), 50000));
+        let mut p = Parked::default();
+        p.park(x, y, Proto::Tcp, listed.clone(), 0, 100);
+        assert_eq!(p.len(), 1);
+        // Either orientation of the 5-tuple finds it; too late, it is dropped.
+        assert!(p.take(y, x, Proto::Tcp, 50, 100).is_some());
+        p.park(x, y, Proto::Tcp, listed, 0, 100);
+        assert!(p.take(x, y, Proto::Tcp, 500, 100).is_none());
+        assert!(p.is_empty());
+    }
+}
