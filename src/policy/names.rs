@@ -59,29 +59,28 @@ pub fn is_label_value(value: &str) -> bool {
 /// A DNS name as `toFQDNs.matchName` accepts it (letters, digits, `-`,
 /// `_`), with an optional trailing dot.
 pub fn is_dns_name(name: &str) -> bool {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    !name.is_empty()
-        && name.len() <= MAX_SUBDOMAIN
-        && name.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= MAX_LABEL
-                && l.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        })
+    dns_labels(name, |c| {
+        c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_')
+    })
 }
 
 /// A DNS name pattern (`toFQDNs.matchPattern`, `fqdn:` identity labels):
 /// a DNS name whose labels may also contain `*`.
 pub fn is_dns_pattern(pattern: &str) -> bool {
-    let name = pattern.strip_suffix('.').unwrap_or(pattern);
+    dns_labels(pattern, |c| {
+        c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'*')
+    })
+}
+
+/// Non-empty dot-separated labels of at most 63 bytes each, at most 253 in
+/// all (a trailing dot allowed), every byte accepted by `byte_ok`.
+fn dns_labels(name: &str, byte_ok: impl Fn(u8) -> bool) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
     !name.is_empty()
         && name.len() <= MAX_SUBDOMAIN
-        && name.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= MAX_LABEL
-                && l.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'*'))
-        })
+        && name
+            .split('.')
+            .all(|l| !l.is_empty() && l.len() <= MAX_LABEL && l.bytes().all(&byte_ok))
 }
 
 /// A Cilium selector key: an optional source (`k8s:`, `any:`,
