@@ -1,163 +1,108 @@
-//! Replay benchmark: generates a large, deterministic jsonpb dump (zstd) of a
-//! synthetic cluster, then measures the whole `recommend` pipeline on it —
-//! read + decode + interpret + aggregate, then synthesize + render — and the
-//! peak memory, at two dump sizes with the same set of edges, to show that
-//! memory follows distinct edges, not flow count.
+//! Replay benchmark (issue #10): generates a deterministic jsonpb dump whose
+//! lines look like real agents' output ([`lines`]), writes it plain, zstd and
+//! gzip, and measures the whole `recommend` pipeline on each — read +
+//! decompress + decode + validate + interpret + aggregate, then synthesize +
+//! render — in a fresh child process, printing MB/s (of uncompressed jsonpb),
+//! flows/s and peak RSS.
 //!
-//! `cargo bench --bench replay` (env `FLOWPOLICY_BENCH_FLOWS`, default 600000).
-//! Targets (release build, this 2-core machine): ≥ 100k flows/s
-//! end to end, and peak RSS growing < 25 % when the flow count is 4× with
-//! the same edges.
+//! `cargo bench --bench replay`. Environment:
+//! - `FLOWPOLICY_BENCH_FLOWS` (default 500000): flows per dump;
+//! - `FLOWPOLICY_BENCH_RUNS` (default 1): runs of each input, back to back;
+//! - `FLOWPOLICY_BENCH_INPUTS` (default `plain,zstd,gzip,live`): which to
+//!   run; also `decode-full` and `decode-fast`: decoding and checking alone,
+//!   on one thread, from memory (the full decoder; the fast path);
+//! - `FLOWPOLICY_BENCH_DIR`: write (and keep) the dumps there, to profile;
+//! - `FLOWPOLICY_BENCH_RSS_FLOWS` (e.g. 10000000): also stream that many
+//!   flows through a pipe (`-`, nothing on disk) for the O(edges) peak-RSS
+//!   figure; its rate is bounded by the generator.
+//!
+//! Targets (release build, the project's 2-core machine): ≥ 1.2 GB/s plain,
+//! ≥ 1 GB/s zstd, gzip as fast as the inflate backend allows, ≥ 250k flows/s
+//! live, ≤ 64 MiB peak RSS at 10M flows over 2000 edges.
+
+#[path = "replay/lines.rs"]
+mod lines;
+#[path = "replay/live.rs"]
+mod live;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use flowpolicy::cli::inputs::{load_graph, InputArgs};
-use flowpolicy::proto::flow::{self, layer4::Protocol, Endpoint, Flow, Layer4, Tcp, TcpFlags};
-use flowpolicy::proto::observer::{get_flows_response::ResponseTypes, GetFlowsResponse};
 use flowpolicy::render::yaml;
+use flowpolicy::source::dump;
 use flowpolicy::synth::{synthesize, SynthConfig};
 
-const NAMESPACES: usize = 20;
-const APPS_PER_NS: usize = 15;
-const EDGES: usize = 2_000;
-
-/// splitmix64: a tiny deterministic PRNG.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
-fn endpoint(app: usize) -> (Endpoint, String) {
-    let ns = format!("ns-{}", app / APPS_PER_NS);
-    let name = format!("app-{app}");
-    let labels = vec![
-        format!("k8s:app.kubernetes.io/name={name}"),
-        "k8s:io.cilium.k8s.policy.cluster=bench".to_string(),
-        format!("k8s:io.cilium.k8s.policy.serviceaccount={name}"),
-        format!("k8s:io.kubernetes.pod.namespace={ns}"),
-    ];
-    let ip = format!("10.{}.{}.{}", 1 + app / 65536, (app / 256) % 256, app % 256);
-    (
-        Endpoint {
-            identity: 1000 + app as u32,
-            namespace: ns,
-            labels,
-            pod_name: format!("{name}-0"),
-            ..Default::default()
-        },
-        ip,
-    )
-}
-
-#[allow(clippy::too_many_arguments)] // one TCP packet: both ends, ports, flags, direction, time
-fn packet(
-    src: &(Endpoint, String),
-    dst: &(Endpoint, String),
-    sp: u32,
-    dp: u32,
-    syn: bool,
-    ack: bool,
-    reply: bool,
-    t: i64,
-) -> GetFlowsResponse {
-    let f = Flow {
-        time: Some(pbjson_types::Timestamp {
-            seconds: 1_800_000_000 + t / 1000,
-            nanos: ((t % 1000) * 1_000_000) as i32,
-        }),
-        verdict: flow::Verdict::Forwarded as i32,
-        ip: Some(flow::Ip {
-            source: src.1.clone(),
-            destination: dst.1.clone(),
-            ip_version: flow::IpVersion::IPv4 as i32,
-            ..Default::default()
-        }),
-        l4: Some(Layer4 {
-            protocol: Some(Protocol::Tcp(Tcp {
-                source_port: sp,
-                destination_port: dp,
-                flags: Some(TcpFlags {
-                    syn,
-                    ack,
-                    ..Default::default()
-                }),
-            })),
-        }),
-        source: Some(src.0.clone()),
-        destination: Some(dst.0.clone()),
-        r#type: flow::FlowType::L3L4 as i32,
-        node_name: "bench-node".into(),
-        is_reply: Some(pbjson_types::BoolValue { value: reply }),
-        traffic_direction: flow::TrafficDirection::Egress as i32,
-        ..Default::default()
-    };
-    GetFlowsResponse {
-        node_name: "bench-node".into(),
-        time: f.time,
-        response_types: Some(ResponseTypes::Flow(f)),
+/// Writes `flows` flows to each writer; returns (flows, uncompressed bytes).
+fn generate(flows: u64, out: &mut [&mut dyn Write]) -> (u64, u64) {
+    let mut g = lines::Generator::new();
+    let (mut n, mut bytes) = (0u64, 0u64);
+    while n < flows {
+        n += g.connection(&mut |line| {
+            bytes += line.len() as u64;
+            for w in out.iter_mut() {
+                w.write_all(line).unwrap();
+            }
+        }) as u64;
     }
+    (n, bytes)
 }
 
-/// Writes `flows` flows (connections of 3 packets over a fixed edge set).
-fn generate(path: &Path, flows: usize) -> u64 {
-    let apps = NAMESPACES * APPS_PER_NS;
-    let eps: Vec<_> = (0..apps).map(endpoint).collect();
-    let mut rng = Rng(42);
-    let edges: Vec<(usize, usize, u32)> = (0..EDGES)
-        .map(|_| {
-            (
-                rng.below(apps),
-                rng.below(apps),
-                [80, 443, 5432, 6379, 8080, 9090][rng.below(6)],
-            )
-        })
-        .collect();
-    let file = std::fs::File::create(path).unwrap();
-    let mut z = zstd::stream::write::Encoder::new(std::io::BufWriter::new(file), 1).unwrap();
-    let mut bytes = 0u64;
-    let mut t = 0i64;
-    for c in 0..flows / 3 {
-        let (a, b, port) = edges[rng.below(EDGES)];
-        let sport = 32768 + (c % 28000) as u32;
-        t += 7;
-        for resp in [
-            packet(&eps[a], &eps[b], sport, port, true, false, false, t),
-            packet(&eps[b], &eps[a], port, sport, true, true, true, t),
-            packet(&eps[a], &eps[b], sport, port, false, true, false, t),
-        ] {
-            let line = serde_json::to_string(&resp).unwrap();
-            bytes += line.len() as u64 + 1;
-            z.write_all(line.as_bytes()).unwrap();
-            z.write_all(b"\n").unwrap();
-        }
-    }
-    z.finish().unwrap().flush().unwrap();
-    bytes
-}
-
-fn peak_rss_kib() -> u64 {
+fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
-        .unwrap_or(0)
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
-fn run(path: &Path) -> (f64, u64, usize, usize, f64) {
+/// One row of the table.
+pub struct Row {
+    pub flows: u64,
+    pub seconds: f64,
+    pub edges: usize,
+    pub policies: usize,
+    pub synth: f64,
+}
+
+fn print_header() {
+    println!(
+        "{:<6} {:>9} {:>9} {:>7} {:>8} {:>10} {:>6} {:>8} {:>7} {:>8}",
+        "input", "flows", "raw MB", "load s", "MB/s", "flows/s", "edges", "policies", "synth s", "RSS MiB"
+    );
+}
+
+fn print_row(input: &str, raw: u64, r: &Row) {
+    println!(
+        "{:<6} {:>9} {:>9.1} {:>7.2} {:>8.0} {:>10.0} {:>6} {:>8} {:>7.3} {:>8.1}",
+        input,
+        r.flows,
+        raw as f64 / 1e6,
+        r.seconds,
+        raw as f64 / 1e6 / r.seconds,
+        r.flows as f64 / r.seconds,
+        r.edges,
+        r.policies,
+        r.synth,
+        peak_rss_mib()
+    );
+}
+
+/// `recommend` on one input: load the graph, synthesize, render.
+fn run(path: &Path) -> Row {
     let args = InputArgs {
         inputs: vec![path.to_path_buf()],
         strict: true,
@@ -167,7 +112,7 @@ fn run(path: &Path) -> (f64, u64, usize, usize, f64) {
     };
     let start = Instant::now();
     let (graph, report) = load_graph(&args).unwrap();
-    let load = start.elapsed().as_secs_f64();
+    let seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let set = synthesize(
         &graph,
@@ -176,60 +121,129 @@ fn run(path: &Path) -> (f64, u64, usize, usize, f64) {
             ..SynthConfig::default()
         },
     );
-    let docs = yaml::documents(&set);
-    let synth = start.elapsed().as_secs_f64();
-    std::hint::black_box(yaml::stream(&docs));
-    (
-        load,
-        report.interpret.flows,
-        graph.edge_count(),
-        set.len(),
-        synth,
-    )
+    std::hint::black_box(yaml::stream(&yaml::documents(&set)));
+    Row {
+        flows: report.interpret.flows,
+        seconds,
+        edges: graph.edge_count(),
+        policies: set.len(),
+        synth: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// Decoding alone, on one thread, from memory: the full decoder or the
+/// fast path (with its fallback), each line decoded and checked.
+fn decode_only(kind: &str, path: &Path) -> Row {
+    let text = std::fs::read(path).unwrap();
+    let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
+    let start = Instant::now();
+    let (mut flows, mut fast) = (0u64, 0u64);
+    for line in lines {
+        let ok = if kind == "decode-full" {
+            matches!(dump::decode_line_checked_full(line), Ok(Some(_)))
+        } else {
+            let d = dump::decode_line_checked(line);
+            fast += u64::from(d.fast);
+            matches!(d.outcome, Ok(Some(_)))
+        };
+        flows += u64::from(ok);
+    }
+    if kind == "decode-fast" {
+        eprintln!("(fast path: {fast} lines)");
+    }
+    Row {
+        flows,
+        seconds: start.elapsed().as_secs_f64(),
+        edges: 0,
+        policies: 0,
+        synth: 0.0,
+    }
+}
+
+/// The child: measures one input and prints its row.
+fn child(kind: &str, path: &str) {
+    let raw: u64 = env_or("FLOWPOLICY_BENCH_RAW", 0);
+    let row = match kind {
+        "live" => live::run(Path::new(path)),
+        "decode-full" | "decode-fast" => decode_only(kind, Path::new(path)),
+        _ => run(Path::new(path)),
+    };
+    print_row(kind, raw, &row);
+}
+
+fn spawn(kind: &str, path: &Path, raw: u64) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .env("FLOWPOLICY_BENCH_CHILD", kind)
+        .env("FLOWPOLICY_BENCH_PATH", path)
+        .env("FLOWPOLICY_BENCH_RAW", raw.to_string())
+        .stdin(if path.as_os_str() == "-" {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .spawn()
+        .unwrap()
 }
 
 fn main() {
     // Each measurement runs in a fresh child process so its peak RSS is its own.
-    if let Ok(path) = std::env::var("FLOWPOLICY_BENCH_CHILD") {
-        let (load, read, edges, policies, synth) = run(Path::new(&path));
-        let raw: f64 = std::env::var("FLOWPOLICY_BENCH_RAW")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        println!(
-            "{:>10} {:>10.1} {:>9.2} {:>12.0} {:>7} {:>9} {:>10.3} {:>12.1}",
-            read,
-            raw / 1e6,
-            load,
-            read as f64 / load,
-            edges,
-            policies,
-            synth,
-            peak_rss_kib() as f64 / 1024.0
-        );
+    if let Ok(kind) = std::env::var("FLOWPOLICY_BENCH_CHILD") {
+        child(&kind, &std::env::var("FLOWPOLICY_BENCH_PATH").unwrap());
         return;
     }
-    let flows: usize = std::env::var("FLOWPOLICY_BENCH_FLOWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(600_000);
-    let dir = tempfile::tempdir().unwrap();
-    println!(
-        "flowpolicy replay benchmark ({EDGES} edges among {} workloads)",
-        NAMESPACES * APPS_PER_NS
+    let flows: u64 = env_or("FLOWPOLICY_BENCH_FLOWS", 500_000);
+    let runs: usize = env_or("FLOWPOLICY_BENCH_RUNS", 1);
+    let inputs: String = env_or("FLOWPOLICY_BENCH_INPUTS", "plain,zstd,gzip,live".to_string());
+    let rss_flows: u64 = env_or("FLOWPOLICY_BENCH_RSS_FLOWS", 0);
+    // FLOWPOLICY_BENCH_DIR keeps the dumps (for profiling); else a temporary directory.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("FLOWPOLICY_BENCH_DIR").map_or(tmp.path().to_path_buf(), PathBuf::from);
+    let path = |ext: &str| -> PathBuf { dir.join(format!("bench.jsonpb{ext}")) };
+
+    let start = Instant::now();
+    let mut plain = std::io::BufWriter::new(std::fs::File::create(path("")).unwrap());
+    let mut zst = zstd::stream::write::Encoder::new(
+        std::io::BufWriter::new(std::fs::File::create(path(".zst")).unwrap()),
+        3,
+    )
+    .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(
+        std::io::BufWriter::new(std::fs::File::create(path(".gz")).unwrap()),
+        flate2::Compression::new(6),
     );
+    let (n, raw) = generate(flows, &mut [&mut plain, &mut zst, &mut gz]);
+    plain.flush().unwrap();
+    zst.finish().unwrap().flush().unwrap();
+    gz.finish().unwrap().flush().unwrap();
     println!(
-        "{:>10} {:>10} {:>9} {:>12} {:>7} {:>9} {:>10} {:>12}",
-        "flows", "MB (raw)", "load s", "flows/s", "edges", "policies", "synth s", "peak RSS MiB"
+        "flowpolicy replay benchmark: {n} flows, {:.1} MB jsonpb ({:.0} B/line), {} edges among {} workloads on {} nodes; generated in {:.1} s",
+        raw as f64 / 1e6,
+        raw as f64 / n as f64,
+        lines::EDGES,
+        lines::NAMESPACES * lines::APPS_PER_NS,
+        lines::NODES,
+        start.elapsed().as_secs_f64()
     );
-    for n in [flows / 4, flows] {
-        let path = dir.path().join(format!("bench-{n}.jsonpb.zst"));
-        let raw = generate(&path, n);
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .env("FLOWPOLICY_BENCH_CHILD", &path)
-            .env("FLOWPOLICY_BENCH_RAW", raw.to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
+    print_header();
+    for _ in 0..runs {
+        for kind in inputs.split(',') {
+            let file = match kind {
+                "plain" => path(""),
+                "zstd" => path(".zst"),
+                "gzip" => path(".gz"),
+                "live" | "decode-full" | "decode-fast" => path(""),
+                other => panic!("unknown input kind {other}"),
+            };
+            assert!(spawn(kind, &file, raw).wait().unwrap().success());
+        }
+    }
+    if rss_flows > 0 {
+        // Streamed through a pipe: nothing on disk, the rate is the generator's.
+        let mut child = spawn("pipe", Path::new("-"), 0);
+        let mut stdin = std::io::BufWriter::with_capacity(1 << 20, child.stdin.take().unwrap());
+        let (_, raw) = generate(rss_flows, &mut [&mut stdin]);
+        drop(stdin);
+        assert!(child.wait().unwrap().success());
+        println!("(pipe: {:.1} MB of jsonpb, rate bounded by the generator)", raw as f64 / 1e6);
     }
 }

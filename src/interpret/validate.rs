@@ -141,13 +141,23 @@ fn reject_number(reason: Reason, field: impl Into<String>, value: impl ToString)
 
 /// Checks every field of a flow that interpretation or a policy could use.
 pub fn check_flow(f: &flow::Flow) -> Result<(), Rejection> {
+    check_flow_with(f, &mut check_endpoint)
+}
+
+/// [`check_flow`] with the check of each endpoint (`"source"` or
+/// `"destination"`, and the endpoint) supplied by the caller, which may
+/// remember [`check_endpoint`]'s answer per distinct endpoint.
+pub fn check_flow_with(
+    f: &flow::Flow,
+    endpoint: &mut dyn FnMut(&str, &flow::Endpoint) -> Result<(), Rejection>,
+) -> Result<(), Rejection> {
     check_time(f.time.as_ref())?;
     if !f.node_name.is_empty() && !is_node_name(&f.node_name) {
         return Err(reject(Reason::NodeName, "node_name", &f.node_name));
     }
     for (side, ep) in [("source", &f.source), ("destination", &f.destination)] {
         if let Some(ep) = ep {
-            check_endpoint(side, ep)?;
+            endpoint(side, ep)?;
         }
     }
     if let Some(ip) = &f.ip {
@@ -223,7 +233,8 @@ fn check_l4(proto: &Protocol) -> Result<(), Rejection> {
     }
 }
 
-fn check_endpoint(side: &str, ep: &flow::Endpoint) -> Result<(), Rejection> {
+/// The endpoint rules of [`check_flow`]; `side` names the field in the rejection.
+pub fn check_endpoint(side: &str, ep: &flow::Endpoint) -> Result<(), Rejection> {
     if ep.identity >= MAX_IDENTITY {
         return Err(reject_number(
             Reason::Identity,

@@ -9,6 +9,11 @@
 //! the thread count. Bad lines are counted and the first few are kept with
 //! file:line for the report; `strict` turns them into an error.
 //!
+//! Most lines take the fast path ([`super::fast`]): only what is read
+//! downstream is built, each distinct endpoint is decoded and checked once.
+//! Any line it declines is decoded by the full decoder ([`decode_line`]),
+//! which then decides; the report counts both.
+//!
 //! Each decoded flow is also checked at the door
 //! ([`crate::interpret::validate`], on the decoder threads): a flow with a
 //! damaged name or an absurd number is never handed on; it is counted by
@@ -24,6 +29,7 @@ use std::sync::Arc;
 use crate::interpret::validate::{self, Rejection, Rejections};
 use crate::proto::{flow, observer};
 use crate::source::event::SourceEvent;
+use crate::source::fast::FastDecoder;
 use crate::source::parallel::{self, Item, Shape};
 
 /// An opened, decompressed input. `Send`, so that it can be read on a thread
@@ -83,6 +89,11 @@ pub struct FileReport {
     pub truncated: Option<String>,
     /// Flows that decoded but failed validation (not counted in `flows`).
     pub rejected: Rejections,
+    /// Lines decoded by the fast path.
+    pub fast_path: u64,
+    /// Lines the fast path declined that the full decoder turned into an
+    /// event or a fault (other responses, unusual lines, malformed ones).
+    pub full_decoder: u64,
 }
 
 /// Everything that went wrong in a way the user must hear about.
@@ -189,7 +200,8 @@ pub fn open_input_counted(
     Ok(reader)
 }
 
-/// Decodes one line: a `GetFlowsResponse`, or a bare flow (legacy JSON output).
+/// Decodes one line with the full decoder (the generated proto3 JSON
+/// mapping): a `GetFlowsResponse`, or a bare flow (legacy JSON output).
 /// `Ok(None)` for blank lines and empty responses.
 pub fn decode_line(line: &[u8]) -> Result<Option<SourceEvent>, String> {
     let trimmed = line.trim_ascii();
@@ -216,14 +228,48 @@ pub fn decode_line(line: &[u8]) -> Result<Option<SourceEvent>, String> {
 }
 
 /// Why a line gave no event.
-#[derive(Debug)]
-enum Fault {
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
     Malformed(String),
     Rejected(Rejection),
 }
 
-/// [`decode_line`], then the door check of a flow.
-fn decode_checked(line: &[u8]) -> Result<Option<SourceEvent>, Fault> {
+/// One line, decoded and checked.
+#[derive(Debug)]
+pub struct Decoded {
+    pub outcome: Result<Option<SourceEvent>, Fault>,
+    /// Taken by the fast path (else by the full decoder, or blank).
+    pub fast: bool,
+}
+
+thread_local! {
+    /// Each decoding thread's fast path (its endpoint cache).
+    static FAST: std::cell::RefCell<FastDecoder> = std::cell::RefCell::new(FastDecoder::default());
+}
+
+/// Decodes and checks one line: the fast path when it takes the line, else
+/// [`decode_line_checked_full`].
+pub fn decode_line_checked(line: &[u8]) -> Decoded {
+    let trimmed = line.trim_ascii();
+    if trimmed.first() == Some(&b'{') {
+        if let Some(fast) = FAST.with(|f| f.borrow_mut().decode(trimmed)) {
+            return Decoded {
+                outcome: match fast.check {
+                    Ok(()) => Ok(Some(SourceEvent::Flow(fast.flow))),
+                    Err(r) => Err(Fault::Rejected(r)),
+                },
+                fast: true,
+            };
+        }
+    }
+    Decoded {
+        outcome: decode_line_checked_full(line),
+        fast: false,
+    }
+}
+
+/// [`decode_line`] (the full decoder), then the door check of a flow.
+pub fn decode_line_checked_full(line: &[u8]) -> Result<Option<SourceEvent>, Fault> {
     let event = decode_line(line).map_err(Fault::Malformed)?;
     if let Some(SourceEvent::Flow(f)) = &event {
         validate::check_flow(f).map_err(Fault::Rejected)?;
@@ -279,7 +325,7 @@ fn read_with(
         ..FileReport::default()
     };
     let mut decoded = 0u64;
-    let outcome = parallel::for_each_line(reader, shape, decode_checked, |item| {
+    let outcome = parallel::for_each_line(reader, shape, decode_line_checked, |item| {
         let line = match item {
             Item::Line(line) => line,
             Item::ReadError(e) => {
@@ -296,7 +342,12 @@ fn read_with(
             }
         };
         report.lines += 1;
-        match line {
+        if line.fast {
+            report.fast_path += 1;
+        } else if !matches!(line.outcome, Ok(None)) {
+            report.full_decoder += 1;
+        }
+        match &line.outcome {
             Ok(None) => {}
             Ok(Some(event)) => {
                 decoded += 1;

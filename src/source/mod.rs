@@ -4,5 +4,7 @@
 
 pub mod dump;
 pub mod event;
+pub mod fast;
 mod parallel;
+mod scan;
 pub mod relay;

@@ -1,0 +1,532 @@
+//! The fast path of dump decoding: a `{"flow":{…},…}` line walked by a
+//! strict zero-copy scanner ([`super::scan`]) that mirrors the generated
+//! proto3 JSON mapping (pbjson) field by field — same names (proto and
+//! lowerCamel), same value types, duplicates refused, unknown fields
+//! skipped — without building what nothing downstream reads. `IP`, `l4`
+//! and `event_type` are walked here too; rarer messages (`l7`, services,
+//! policies) are decoded from their own text by their generated code, and
+//! enums and timestamps go through their generated code. Each endpoint (`source`, `destination`: most of a
+//! line) is decoded and validated once per distinct text, then reused.
+//!
+//! What differs from the full decoder, by design: `uuid`, `node_labels` and
+//! `Summary` are checked (a wrong type is still an error) but left empty in
+//! the flow; nothing reads them. Everything else is decoded as the full
+//! decoder does (for nested messages, with the very same generated code).
+//!
+//! Anything this path does not handle — another response kind, `null`
+//! values, escaped strings, numbers written as strings, any error at all —
+//! is declined (`None`), and the caller decodes the
+//! line with the full decoder, which then decides (and words) the outcome, so
+//! the fast path can only ever agree or step aside. `tests/fast_decode.rs`
+//! checks that on every real dump, the demo fixture and damaged lines.
+
+use rustc_hash::FxHashMap;
+use serde::de::value::{BorrowedStrDeserializer, Error as ValueError, U64Deserializer};
+use serde::Deserialize;
+
+use super::scan::{self, Scanner};
+use crate::interpret::validate::{self, Rejection};
+use crate::proto::flow;
+
+/// Distinct endpoint texts kept per decoding thread; the cache is emptied
+/// when full (a cluster's busy endpoints come back at once).
+const MAX_ENDPOINTS: usize = 2048;
+
+/// One distinct endpoint text: decoded, and its check per side (the side
+/// is part of a rejection's field name), computed when first needed.
+struct Interned {
+    endpoint: Option<flow::Endpoint>,
+    checked: [Option<Result<(), Rejection>>; 2],
+}
+
+/// Per-thread state of the fast path: the endpoint cache.
+#[derive(Default)]
+pub struct FastDecoder {
+    endpoints: FxHashMap<Box<[u8]>, Interned>,
+}
+
+/// A flow decoded by the fast path, with the result of its door check.
+pub struct FastFlow {
+    pub flow: Box<flow::Flow>,
+    pub check: Result<(), Rejection>,
+}
+
+impl FastDecoder {
+    /// Decodes a trimmed line that starts with `{`; `None` declines it.
+    pub fn decode(&mut self, line: &[u8]) -> Option<FastFlow> {
+        let mut scan = Scanner::new(scan::scannable(line)?);
+        let Response {
+            node_name,
+            time,
+            flow: Some(parts),
+        } = response(&mut scan)?
+        else {
+            return None;
+        };
+        if !scan.at_end() {
+            return None;
+        }
+        let Parts {
+            flow: mut f,
+            source,
+            destination,
+        } = parts;
+        f.source = self.endpoint(source)?.endpoint.clone();
+        f.destination = self.endpoint(destination)?.endpoint.clone();
+        // As `SourceEvent::from_response`: the wrapper's node and time fill in.
+        if f.node_name.is_empty() {
+            if let Some(n) = node_name {
+                f.node_name = n.to_string();
+            }
+        }
+        if f.time.is_none() {
+            f.time = time;
+        }
+        let endpoints = &mut self.endpoints;
+        let check = validate::check_flow_with(&f, &mut |side, ep| {
+            let (i, raw) = if side == "source" {
+                (0, source)
+            } else {
+                (1, destination)
+            };
+            match raw.and_then(|r| endpoints.get_mut(r.as_bytes())) {
+                Some(interned) => interned.checked[i]
+                    .get_or_insert_with(|| validate::check_endpoint(side, ep))
+                    .clone(),
+                None => validate::check_endpoint(side, ep),
+            }
+        });
+        Some(FastFlow { flow: f, check })
+    }
+
+    /// The decoded endpoint of a text, decoded once; `None` when it does
+    /// not decode (the line is then declined). Absent and `null` endpoints
+    /// are an empty entry.
+    fn endpoint(&mut self, raw: Option<&str>) -> Option<&Interned> {
+        static ABSENT: Interned = Interned {
+            endpoint: None,
+            checked: [None, None],
+        };
+        let Some(raw) = raw else {
+            return Some(&ABSENT);
+        };
+        let key = raw.as_bytes();
+        if !self.endpoints.contains_key(key) {
+            let endpoint: flow::Endpoint = serde_json::from_str(raw).ok()?;
+            if self.endpoints.len() >= MAX_ENDPOINTS {
+                self.endpoints.clear();
+            }
+            self.endpoints.insert(
+                key.into(),
+                Interned {
+                    endpoint: Some(endpoint),
+                    checked: [None, None],
+                },
+            );
+        }
+        self.endpoints.get(key)
+    }
+}
+
+/// The wrapper of a line: only `flow` responses are taken.
+struct Response<'a> {
+    node_name: Option<&'a str>,
+    time: Option<pbjson_types::Timestamp>,
+    flow: Option<Parts<'a>>,
+}
+
+/// A flow without its endpoints, which are kept as text for the cache.
+struct Parts<'a> {
+    flow: Box<flow::Flow>,
+    source: Option<&'a str>,
+    destination: Option<&'a str>,
+}
+
+/// Each field once, as the generated code requires (`null`, which the
+/// generated code lets a later duplicate overwrite, declines here).
+#[derive(Default)]
+struct Given(u64);
+
+impl Given {
+    fn once(&mut self, bit: u32) -> Option<()> {
+        if self.0 & (1 << bit) != 0 {
+            return None;
+        }
+        self.0 |= 1 << bit;
+        Some(())
+    }
+}
+
+fn response<'a>(scan: &mut Scanner<'a>) -> Option<Response<'a>> {
+    let mut r = Response {
+        node_name: None,
+        time: None,
+        flow: None,
+    };
+    let mut given = Given::default();
+    scan.object(|scan, key| {
+        match key {
+            "node_name" | "nodeName" => {
+                given.once(0)?;
+                r.node_name = Some(scan.string()?);
+            }
+            "time" => {
+                given.once(1)?;
+                r.time = Some(timestamp(scan)?);
+            }
+            "flow" => {
+                given.once(2)?;
+                r.flow = Some(flow(scan)?);
+            }
+            // Other responses are left to the full decoder.
+            "node_status" | "nodeStatus" | "lost_events" | "lostEvents" => return None,
+            _ => scan.skip()?,
+        }
+        Some(())
+    })?;
+    Some(r)
+}
+
+/// A message field decoded by its generated code, from its own text.
+fn message<'a, T: Deserialize<'a>>(scan: &mut Scanner<'a>) -> Option<Option<T>> {
+    if scan.null() {
+        return None;
+    }
+    serde_json::from_str(scan.raw()?).ok().map(Some)
+}
+
+fn timestamp(scan: &mut Scanner<'_>) -> Option<pbjson_types::Timestamp> {
+    let text = scan.string()?;
+    pbjson_types::Timestamp::deserialize(BorrowedStrDeserializer::<ValueError>::new(text)).ok()
+}
+
+/// An enum, by name or number, through its generated code.
+fn enumeration<'a, T: Deserialize<'a>>(scan: &mut Scanner<'a>) -> Option<T> {
+    if scan.next_is(b'"') {
+        T::deserialize(BorrowedStrDeserializer::<ValueError>::new(scan.string()?)).ok()
+    } else {
+        T::deserialize(U64Deserializer::<ValueError>::new(scan.unsigned()?)).ok()
+    }
+}
+
+fn u32_of(scan: &mut Scanner<'_>) -> Option<u32> {
+    u32::try_from(scan.unsigned()?).ok()
+}
+
+/// `{"source": "…", "destination": "…"}`, checked (nobody reads the MACs).
+fn ethernet(scan: &mut Scanner<'_>) -> Option<()> {
+    let mut given = Given::default();
+    scan.object(|scan, key| {
+        match key {
+            "source" => given.once(0)?,
+            "destination" => given.once(1)?,
+            _ => return scan.skip(),
+        }
+        scan.string().map(drop)
+    })
+}
+
+/// A `uint32` written as a plain integer.
+fn port(scan: &mut Scanner<'_>, given: &mut Given, bit: u32) -> Option<u32> {
+    given.once(bit)?;
+    u32_of(scan)
+}
+
+/// `l4`: one of TCP, UDP, SCTP, ICMPv4, ICMPv6 (two of them are a duplicate
+/// of the oneof, as in the generated code).
+fn layer4(scan: &mut Scanner<'_>) -> Option<flow::Layer4> {
+    use flow::layer4::Protocol;
+    let mut protocol = None;
+    scan.object(|scan, key| {
+        let ports = |scan: &mut Scanner<'_>, tcp: bool| {
+            let (mut src, mut dst, mut flags) = (0, 0, None);
+            let mut given = Given::default();
+            scan.object(|scan, key| {
+                match key {
+                    "source_port" | "sourcePort" => src = port(scan, &mut given, 0)?,
+                    "destination_port" | "destinationPort" => dst = port(scan, &mut given, 1)?,
+                    "flags" if tcp => {
+                        given.once(2)?;
+                        flags = Some(tcp_flags(scan)?);
+                    }
+                    _ => scan.skip()?,
+                }
+                Some(())
+            })?;
+            Some((src, dst, flags))
+        };
+        let icmp = |scan: &mut Scanner<'_>| {
+            let (mut ty, mut code) = (0, 0);
+            let mut given = Given::default();
+            scan.object(|scan, key| {
+                match key {
+                    "type" => ty = port(scan, &mut given, 0)?,
+                    "code" => code = port(scan, &mut given, 1)?,
+                    _ => scan.skip()?,
+                }
+                Some(())
+            })?;
+            Some((ty, code))
+        };
+        let p = match key {
+            "TCP" => {
+                let (source_port, destination_port, flags) = ports(scan, true)?;
+                Protocol::Tcp(flow::Tcp {
+                    source_port,
+                    destination_port,
+                    flags,
+                })
+            }
+            "UDP" => {
+                let (source_port, destination_port, _) = ports(scan, false)?;
+                Protocol::Udp(flow::Udp {
+                    source_port,
+                    destination_port,
+                })
+            }
+            "SCTP" => {
+                let (source_port, destination_port, _) = ports(scan, false)?;
+                Protocol::Sctp(flow::Sctp {
+                    source_port,
+                    destination_port,
+                })
+            }
+            "ICMPv4" => {
+                let (r#type, code) = icmp(scan)?;
+                Protocol::IcmPv4(flow::IcmPv4 { r#type, code })
+            }
+            "ICMPv6" => {
+                let (r#type, code) = icmp(scan)?;
+                Protocol::IcmPv6(flow::IcmPv6 { r#type, code })
+            }
+            _ => return scan.skip(),
+        };
+        if protocol.replace(p).is_some() {
+            return None;
+        }
+        Some(())
+    })?;
+    Some(flow::Layer4 { protocol })
+}
+
+fn tcp_flags(scan: &mut Scanner<'_>) -> Option<flow::TcpFlags> {
+    let mut f = flow::TcpFlags::default();
+    let mut given = Given::default();
+    scan.object(|scan, key| {
+        let (bit, slot) = match key {
+            "FIN" => (0, &mut f.fin),
+            "SYN" => (1, &mut f.syn),
+            "RST" => (2, &mut f.rst),
+            "PSH" => (3, &mut f.psh),
+            "ACK" => (4, &mut f.ack),
+            "URG" => (5, &mut f.urg),
+            "ECE" => (6, &mut f.ece),
+            "CWR" => (7, &mut f.cwr),
+            "NS" => (8, &mut f.ns),
+            _ => return scan.skip(),
+        };
+        given.once(bit)?;
+        *slot = scan.bool()?;
+        Some(())
+    })?;
+    Some(f)
+}
+
+fn ip(scan: &mut Scanner<'_>) -> Option<flow::Ip> {
+    let mut ip = flow::Ip::default();
+    let mut given = Given::default();
+    scan.object(|scan, key| {
+        match key {
+            "source" => {
+                given.once(0)?;
+                ip.source = scan.string()?.to_string();
+            }
+            "source_xlated" | "sourceXlated" => {
+                given.once(1)?;
+                ip.source_xlated = scan.string()?.to_string();
+            }
+            "destination" => {
+                given.once(2)?;
+                ip.destination = scan.string()?.to_string();
+            }
+            "ipVersion" => {
+                given.once(3)?;
+                ip.ip_version = enumeration::<flow::IpVersion>(scan)? as i32;
+            }
+            "encrypted" => {
+                given.once(4)?;
+                ip.encrypted = scan.bool()?;
+            }
+            _ => scan.skip()?,
+        }
+        Some(())
+    })?;
+    Some(ip)
+}
+
+fn event_type(scan: &mut Scanner<'_>) -> Option<flow::CiliumEventType> {
+    let mut e = flow::CiliumEventType::default();
+    let mut given = Given::default();
+    let int = |scan: &mut Scanner<'_>| i32::try_from(scan.unsigned()?).ok();
+    scan.object(|scan, key| {
+        match key {
+            "type" => {
+                given.once(0)?;
+                e.r#type = int(scan)?;
+            }
+            "sub_type" | "subType" => {
+                given.once(1)?;
+                e.sub_type = int(scan)?;
+            }
+            _ => scan.skip()?,
+        }
+        Some(())
+    })?;
+    Some(e)
+}
+
+fn flow<'a>(scan: &mut Scanner<'a>) -> Option<Parts<'a>> {
+    let mut f = Box::<flow::Flow>::default();
+    let (mut source, mut destination) = (None, None);
+    let mut given = Given::default();
+    scan.object(|scan, key| {
+        match key {
+            "time" => {
+                given.once(0)?;
+                f.time = Some(timestamp(scan)?);
+            }
+            "uuid" => {
+                given.once(1)?;
+                scan.string()?;
+            }
+            "verdict" => {
+                given.once(2)?;
+                f.verdict = enumeration::<flow::Verdict>(scan)? as i32;
+            }
+            "drop_reason" | "dropReason" => {
+                given.once(3)?;
+                f.drop_reason = u32_of(scan)?;
+            }
+            "ethernet" => {
+                given.once(4)?;
+                ethernet(scan)?;
+            }
+            "IP" => {
+                given.once(5)?;
+                f.ip = Some(ip(scan)?);
+            }
+            "l4" => {
+                given.once(6)?;
+                f.l4 = Some(layer4(scan)?);
+            }
+            "source" => {
+                given.once(7)?;
+                source = Some(scan.raw()?).filter(|r| *r != "null");
+            }
+            "destination" => {
+                given.once(8)?;
+                destination = Some(scan.raw()?).filter(|r| *r != "null");
+            }
+            "Type" => {
+                given.once(9)?;
+                f.r#type = enumeration::<flow::FlowType>(scan)? as i32;
+            }
+            "node_name" | "nodeName" => {
+                given.once(10)?;
+                f.node_name = scan.string()?.to_string();
+            }
+            "node_labels" | "nodeLabels" => {
+                given.once(11)?;
+                scan.skip_strings()?;
+            }
+            "source_names" | "sourceNames" => {
+                given.once(12)?;
+                f.source_names = scan.strings()?;
+            }
+            "destination_names" | "destinationNames" => {
+                given.once(13)?;
+                f.destination_names = scan.strings()?;
+            }
+            "l7" => {
+                given.once(14)?;
+                f.l7 = message(scan)?;
+            }
+            "reply" => {
+                given.once(15)?;
+                f.reply = scan.bool()?;
+            }
+            "event_type" | "eventType" => {
+                given.once(16)?;
+                f.event_type = Some(event_type(scan)?);
+            }
+            "source_service" | "sourceService" => {
+                given.once(17)?;
+                f.source_service = message(scan)?;
+            }
+            "destination_service" | "destinationService" => {
+                given.once(18)?;
+                f.destination_service = message(scan)?;
+            }
+            "traffic_direction" | "trafficDirection" => {
+                given.once(19)?;
+                f.traffic_direction = enumeration::<flow::TrafficDirection>(scan)? as i32;
+            }
+            "policy_match_type" | "policyMatchType" => {
+                given.once(20)?;
+                f.policy_match_type = u32_of(scan)?;
+            }
+            "trace_observation_point" | "traceObservationPoint" => {
+                given.once(21)?;
+                f.trace_observation_point =
+                    enumeration::<flow::TraceObservationPoint>(scan)? as i32;
+            }
+            "drop_reason_desc" | "dropReasonDesc" => {
+                given.once(22)?;
+                f.drop_reason_desc = enumeration::<flow::DropReason>(scan)? as i32;
+            }
+            "is_reply" | "isReply" => {
+                given.once(23)?;
+                f.is_reply = Some(pbjson_types::BoolValue { value: scan.bool()? });
+            }
+            "proxy_port" | "proxyPort" => {
+                given.once(24)?;
+                f.proxy_port = u32_of(scan)?;
+            }
+            "socket_cookie" | "socketCookie" => {
+                given.once(25)?;
+                f.socket_cookie = scan.unsigned()?;
+            }
+            "cgroup_id" | "cgroupId" => {
+                given.once(26)?;
+                f.cgroup_id = scan.unsigned()?;
+            }
+            "Summary" => {
+                given.once(27)?;
+                scan.string()?;
+            }
+            "egress_allowed_by" | "egressAllowedBy" => {
+                given.once(28)?;
+                f.egress_allowed_by = serde_json::from_str(scan.raw()?).ok()?;
+            }
+            "ingress_allowed_by" | "ingressAllowedBy" => {
+                given.once(29)?;
+                f.ingress_allowed_by = serde_json::from_str(scan.raw()?).ok()?;
+            }
+            "egress_denied_by" | "egressDeniedBy" => {
+                given.once(30)?;
+                f.egress_denied_by = serde_json::from_str(scan.raw()?).ok()?;
+            }
+            "ingress_denied_by" | "ingressDeniedBy" => {
+                given.once(31)?;
+                f.ingress_denied_by = serde_json::from_str(scan.raw()?).ok()?;
+            }
+            _ => scan.skip()?,
+        }
+        Some(())
+    })?;
+    Some(Parts {
+        flow: f,
+        source,
+        destination,
+    })
+}
