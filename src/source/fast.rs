@@ -8,9 +8,9 @@
 //! enums and timestamps go through their generated code. Each endpoint (`source`, `destination`: most of a
 //! line) is decoded and validated once per distinct text, then reused.
 //!
-//! What differs from the full decoder, by design: `uuid`, `node_labels` and
-//! `Summary` are checked (a wrong type is still an error) but left empty in
-//! the flow; nothing reads them. Everything else is decoded as the full
+//! What differs from the full decoder, by design: `uuid`, `ethernet`,
+//! `node_labels` and `Summary` are checked (a wrong type is still an error)
+//! but left empty in the flow; nothing reads them. Everything else is decoded as the full
 //! decoder does (for nested messages, with the very same generated code).
 //!
 //! Anything this path does not handle — another response kind, `null`
@@ -397,7 +397,7 @@ fn flow<'a>(scan: &mut Scanner<'a>) -> Option<Parts<'a>> {
             }
             "uuid" => {
                 given.once(1)?;
-                scan.string()?;
+                scan.skip_string()?;
             }
             "verdict" => {
                 given.once(2)?;
@@ -502,7 +502,7 @@ fn flow<'a>(scan: &mut Scanner<'a>) -> Option<Parts<'a>> {
             }
             "Summary" => {
                 given.once(27)?;
-                scan.string()?;
+                scan.skip_string()?;
             }
             "egress_allowed_by" | "egressAllowedBy" => {
                 given.once(28)?;

@@ -3,9 +3,9 @@
 //! values asked for and skips the rest at memory speed.
 //!
 //! It accepts a subset of what serde_json accepts, never more: the line
-//! must be valid UTF-8 with no control character and no backslash (so no
-//! string has an escape), numbers must be integers, nesting stays well
-//! below serde_json's limit. Anything else is `None`, and the caller
+//! must be valid UTF-8 with no control character, the strings it hands out
+//! have no escape (skipped ones may, except `\u`), numbers are integers,
+//! nesting stays well below serde_json's limit. Anything else is `None`, and the caller
 //! declines the line to the full decoder.
 
 /// Deeper than this declines (serde_json refuses 128).
@@ -18,12 +18,10 @@ pub struct Scanner<'a> {
     depth: u32,
 }
 
-/// The line may be scanned: UTF-8, no control character, no backslash.
+/// The line may be scanned: UTF-8, no control character.
 pub fn scannable(line: &[u8]) -> Option<&str> {
     // Branch-free over the bytes, so the compiler vectorizes it.
-    let bad = line
-        .iter()
-        .fold(false, |bad, &b| bad | (b < 0x20) | (b == b'\\'));
+    let bad = line.iter().fold(false, |bad, &b| bad | (b < 0x20));
     if bad {
         return None;
     }
@@ -59,13 +57,33 @@ impl<'a> Scanner<'a> {
         self.peek().is_none()
     }
 
-    /// A string (never escaped, see [`scannable`]).
+    /// A string without escapes (one with escapes is `None`).
     pub fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        let len = memchr::memchr(b'"', &self.bytes()[start..])?;
+        let len = memchr::memchr2(b'"', b'\\', &self.bytes()[start..])?;
+        if self.bytes()[start + len] != b'"' {
+            return None;
+        }
         self.at = start + len + 1;
         self.text.get(start..start + len)
+    }
+
+    /// Skips a string whose text nobody reads; escapes other than `\u`
+    /// (which serde_json checks for surrogates) are allowed.
+    pub fn skip_string(&mut self) -> Option<()> {
+        self.eat(b'"')?;
+        loop {
+            let len = memchr::memchr2(b'"', b'\\', &self.bytes()[self.at..])?;
+            self.at += len + 1;
+            if self.bytes()[self.at - 1] == b'"' {
+                return Some(());
+            }
+            match self.bytes().get(self.at)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
+                _ => return None,
+            }
+        }
     }
 
     /// `true` or `false`.
@@ -177,7 +195,7 @@ impl<'a> Scanner<'a> {
     /// Skips any value.
     pub fn skip(&mut self) -> Option<()> {
         match self.peek()? {
-            b'"' => self.string().map(drop),
+            b'"' => self.skip_string(),
             b'{' => self.object(|s, _| s.skip()),
             b'[' => self.array(|s| s.skip()),
             b't' | b'f' => self.bool().map(drop),
@@ -213,6 +231,6 @@ impl<'a> Scanner<'a> {
 
     /// A list of strings, checked and dropped.
     pub fn skip_strings(&mut self) -> Option<()> {
-        self.array(|s| s.string().map(drop))
+        self.array(|s| s.skip_string())
     }
 }
