@@ -69,10 +69,25 @@ fn peak_rss_mib() -> f64 {
         / 1024.0
 }
 
+/// CPU seconds (user + system) of the process (`self`) or of the calling
+/// thread (`thread-self`), from /proc: they show where the work goes even
+/// when other jobs share the cores and wall times wander.
+fn cpu_seconds(which: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{which}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// One row of the table.
 pub struct Row {
     pub flows: u64,
     pub seconds: f64,
+    /// CPU seconds of the whole process and of the consuming thread.
+    pub cpu: f64,
+    pub main_cpu: f64,
     pub edges: usize,
     pub policies: usize,
     pub synth: f64,
@@ -80,20 +95,22 @@ pub struct Row {
 
 fn print_header() {
     println!(
-        "{:<6} {:>9} {:>9} {:>7} {:>8} {:>10} {:>6} {:>8} {:>7} {:>8}",
-        "input", "flows", "raw MB", "load s", "MB/s", "flows/s", "edges", "policies", "synth s", "RSS MiB"
+        "{:<11} {:>9} {:>8} {:>7} {:>6} {:>8} {:>6} {:>7} {:>6} {:>8} {:>7} {:>8}",
+        "input", "flows", "raw MB", "load s", "MB/s", "flows/s", "cpu s", "main s", "edges", "policies", "synth s", "RSS MiB"
     );
 }
 
 fn print_row(input: &str, raw: u64, r: &Row) {
     println!(
-        "{:<6} {:>9} {:>9.1} {:>7.2} {:>8.0} {:>10.0} {:>6} {:>8} {:>7.3} {:>8.1}",
+        "{:<11} {:>9} {:>8.1} {:>7.2} {:>6.0} {:>8.0} {:>6.2} {:>7.2} {:>6} {:>8} {:>7.3} {:>8.1}",
         input,
         r.flows,
         raw as f64 / 1e6,
         r.seconds,
         raw as f64 / 1e6 / r.seconds,
         r.flows as f64 / r.seconds,
+        r.cpu,
+        r.main_cpu,
         r.edges,
         r.policies,
         r.synth,
@@ -111,8 +128,13 @@ fn run(path: &Path) -> Row {
         guess_direction: false,
     };
     let start = Instant::now();
+    let (cpu0, main0) = (cpu_seconds("self"), cpu_seconds("thread-self"));
     let (graph, report) = load_graph(&args).unwrap();
     let seconds = start.elapsed().as_secs_f64();
+    let (cpu, main_cpu) = (
+        cpu_seconds("self") - cpu0,
+        cpu_seconds("thread-self") - main0,
+    );
     let start = Instant::now();
     let set = synthesize(
         &graph,
@@ -125,6 +147,8 @@ fn run(path: &Path) -> Row {
     Row {
         flows: report.interpret.flows,
         seconds,
+        cpu,
+        main_cpu,
         edges: graph.edge_count(),
         policies: set.len(),
         synth: start.elapsed().as_secs_f64(),
@@ -137,6 +161,7 @@ fn decode_only(kind: &str, path: &Path) -> Row {
     let text = std::fs::read(path).unwrap();
     let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
     let start = Instant::now();
+    let cpu0 = cpu_seconds("self");
     let (mut flows, mut fast) = (0u64, 0u64);
     for line in lines {
         let ok = if kind == "decode-full" {
@@ -151,9 +176,12 @@ fn decode_only(kind: &str, path: &Path) -> Row {
     if kind == "decode-fast" {
         eprintln!("(fast path: {fast} lines)");
     }
+    let cpu = cpu_seconds("self") - cpu0;
     Row {
         flows,
         seconds: start.elapsed().as_secs_f64(),
+        cpu,
+        main_cpu: cpu,
         edges: 0,
         policies: 0,
         synth: 0.0,

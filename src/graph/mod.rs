@@ -14,6 +14,7 @@ pub mod stability;
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use serde::{Deserialize, Serialize};
@@ -121,11 +122,20 @@ impl Coverage {
     }
 }
 
+/// Shared peers remembered by address (see `TrafficGraph::by_arc`).
+const MAX_SHARED_PEERS: usize = 1 << 16;
+
 /// The aggregated traffic graph.
 #[derive(Debug, Clone, Default)]
 pub struct TrafficGraph {
     graph: DiGraph<NodeData, EdgeData>,
     nodes: FxHashMap<Peer, NodeIndex>,
+    /// Workload and entity peers are built once per identity and shared
+    /// ([`crate::interpret`]), so the same `Arc` comes back flow after
+    /// flow: its node is found by address instead of hashing the whole
+    /// peer (namespace and labels). The `Arc` is held, so an address is
+    /// never reused for another peer while it is in here.
+    by_arc: FxHashMap<usize, (Arc<Peer>, NodeIndex)>,
     edges: FxHashMap<(NodeIndex, NodeIndex), EdgeIndex>,
     pub coverage: Coverage,
 }
@@ -137,8 +147,8 @@ impl TrafficGraph {
 
     /// Adds one observation.
     pub fn record(&mut self, o: &Observation<'_>) {
-        let from = self.node(&o.initiator, o.time_ns);
-        let to = self.node(&o.responder, o.time_ns);
+        let from = self.shared_node(&o.initiator, o.time_ns);
+        let to = self.shared_node(&o.responder, o.time_ns);
         if let (Peer::Fqdn(_), Some(ip)) = (&*o.responder, o.responder_ip) {
             let addrs = &mut self.graph[to].addresses;
             if addrs.len() < MAX_ADDRESSES {
@@ -158,6 +168,27 @@ impl TrafficGraph {
         tally.record(o.time_ns, o.new_connection, o.flow, o.basis);
     }
 
+    /// [`Self::node`], remembering shared workload and entity peers by
+    /// address (world peers are built per flow and are not kept).
+    fn shared_node(&mut self, peer: &Arc<Peer>, t: i64) -> NodeIndex {
+        if !matches!(**peer, Peer::Workload(_) | Peer::Entity(_)) {
+            return self.node(peer, t);
+        }
+        let key = Arc::as_ptr(peer) as usize;
+        if let Some((_, idx)) = self.by_arc.get(&key) {
+            let idx = *idx;
+            self.seen(idx, t);
+            return idx;
+        }
+        let idx = self.node(peer, t);
+        if self.by_arc.len() >= MAX_SHARED_PEERS {
+            // Peers churned (identities recycled): start over, bounded.
+            self.by_arc.clear();
+        }
+        self.by_arc.insert(key, (peer.clone(), idx));
+        idx
+    }
+
     fn node(&mut self, peer: &Peer, t: i64) -> NodeIndex {
         let idx = match self.nodes.get(peer) {
             Some(i) => *i,
@@ -172,6 +203,11 @@ impl TrafficGraph {
                 i
             }
         };
+        self.seen(idx, t);
+        idx
+    }
+
+    fn seen(&mut self, idx: NodeIndex, t: i64) {
         let n = &mut self.graph[idx];
         if t != 0 {
             n.first_seen = if n.first_seen == 0 {
@@ -181,7 +217,6 @@ impl TrafficGraph {
             };
             n.last_seen = n.last_seen.max(t);
         }
-        idx
     }
 
     fn edge(&mut self, from: NodeIndex, to: NodeIndex) -> EdgeIndex {
