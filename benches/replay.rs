@@ -10,7 +10,8 @@
 //! - `FLOWPOLICY_BENCH_RUNS` (default 1): runs of each input, back to back;
 //! - `FLOWPOLICY_BENCH_INPUTS` (default `plain,zstd,gzip,live`): which to
 //!   run; also `decode-full` and `decode-fast`: decoding and checking alone,
-//!   on one thread, from memory (the full decoder; the fast path);
+//!   on one thread, from memory (the full decoder; the fast path); and
+//!   `read-plain`, `read-zstd`, `read-gzip`: reading and decompressing alone;
 //! - `FLOWPOLICY_BENCH_DIR`: write (and keep) the dumps there, to profile;
 //! - `FLOWPOLICY_BENCH_RSS_FLOWS` (e.g. 10000000): also stream that many
 //!   flows through a pipe (`-`, nothing on disk) for the O(edges) peak-RSS
@@ -188,12 +189,41 @@ fn decode_only(kind: &str, path: &Path) -> Row {
     }
 }
 
+/// Reading and decompressing alone (the ceiling the pipeline can reach).
+fn read_only(path: &Path) -> Row {
+    use std::io::BufRead;
+    let start = Instant::now();
+    let cpu0 = cpu_seconds("self");
+    let mut input = dump::open_input(path).unwrap();
+    let mut lines = 0u64;
+    loop {
+        let buf = input.fill_buf().unwrap();
+        if buf.is_empty() {
+            break;
+        }
+        lines += buf.iter().filter(|b| **b == b'\n').count() as u64;
+        let n = buf.len();
+        input.consume(n);
+    }
+    let cpu = cpu_seconds("self") - cpu0;
+    Row {
+        flows: lines,
+        seconds: start.elapsed().as_secs_f64(),
+        cpu,
+        main_cpu: cpu,
+        edges: 0,
+        policies: 0,
+        synth: 0.0,
+    }
+}
+
 /// The child: measures one input and prints its row.
 fn child(kind: &str, path: &str) {
     let raw: u64 = env_or("FLOWPOLICY_BENCH_RAW", 0);
     let row = match kind {
         "live" => live::run(Path::new(path)),
         "decode-full" | "decode-fast" => decode_only(kind, Path::new(path)),
+        "read-plain" | "read-zstd" | "read-gzip" => read_only(Path::new(path)),
         _ => run(Path::new(path)),
     };
     print_row(kind, raw, &row);
@@ -256,9 +286,9 @@ fn main() {
     for _ in 0..runs {
         for kind in inputs.split(',') {
             let file = match kind {
-                "plain" => path(""),
-                "zstd" => path(".zst"),
-                "gzip" => path(".gz"),
+                "plain" | "read-plain" => path(""),
+                "zstd" | "read-zstd" => path(".zst"),
+                "gzip" | "read-gzip" => path(".gz"),
                 "live" | "decode-full" | "decode-fast" => path(""),
                 other => panic!("unknown input kind {other}"),
             };
