@@ -2,6 +2,7 @@
 //! ([`relay`]). A source reads bytes, decodes them into the generated proto
 //! types and reports bad input; it never interprets a flow.
 
+pub mod checked;
 pub mod dump;
 pub mod event;
 pub mod fast;

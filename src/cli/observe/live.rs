@@ -12,9 +12,10 @@ use super::record::Recorder;
 use crate::cli::inputs::feed;
 use crate::graph::baseline::{self, Baseline, BaselineMeta};
 use crate::graph::TrafficGraph;
-use crate::interpret::validate::{self, Rejection, Rejections};
+use crate::interpret::validate::{Rejection, Rejections};
 use crate::interpret::{InterpretConfig, InterpretStats, Interpreter};
 use crate::render::layout::write_file_atomic;
+use crate::source::checked::CheckedEndpoints;
 use crate::source::event::SourceEvent;
 use crate::source::relay::{RelayEvent, ResumeState};
 
@@ -44,6 +45,8 @@ pub struct Live {
     pub fatal: Option<anyhow::Error>,
     /// Flows of this run rejected at the door (never learned).
     pub rejections: Rejections,
+    /// The door check, each distinct endpoint checked once.
+    checks: CheckedEndpoints,
 }
 
 impl Live {
@@ -74,6 +77,7 @@ impl Live {
             progress: Progress::new(),
             fatal: None,
             rejections: Rejections::default(),
+            checks: CheckedEndpoints::default(),
         }
     }
 
@@ -132,7 +136,7 @@ impl Live {
                         }
                     }
                     if let SourceEvent::Flow(f) = &event {
-                        if let Err(r) = validate::check_flow(f) {
+                        if let Err(r) = self.checks.check_flow(f) {
                             self.reject(&f.node_name, r);
                             return true;
                         }

@@ -101,12 +101,21 @@ pub struct Fingerprint(pub u64);
 
 impl Fingerprint {
     pub fn of(resp: &GetFlowsResponse) -> Fingerprint {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in resp.encode_to_vec() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        thread_local! {
+            /// Reused for every flow: encoding allocates nothing after the first.
+            static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        Fingerprint(hash)
+        ENCODED.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            buf.clear();
+            resp.encode_raw(&mut *buf);
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for &byte in buf.iter() {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            Fingerprint(hash)
+        })
     }
 }
 
