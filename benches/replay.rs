@@ -12,6 +12,8 @@
 //!   run; also `decode-full` and `decode-fast`: decoding and checking alone,
 //!   on one thread, from memory (the full decoder; the fast path); and
 //!   `read-plain`, `read-zstd`, `read-gzip`: reading and decompressing alone;
+//!   and `plain-full`, `zstd-full`, `gzip-full`: the pipeline with the fast
+//!   path off (`FLOWPOLICY_FULL_DECODE=1`, every line through pbjson);
 //! - `FLOWPOLICY_BENCH_DIR`: write (and keep) the dumps there, to profile;
 //! - `FLOWPOLICY_BENCH_RSS_FLOWS` (e.g. 10000000): also stream that many
 //!   flows through a pipe (`-`, nothing on disk) for the O(edges) peak-RSS
@@ -247,6 +249,10 @@ fn spawn(kind: &str, path: &Path, raw: u64) -> std::process::Child {
         .env("FLOWPOLICY_BENCH_PATH", path)
         .env("FLOWPOLICY_BENCH_RAW", raw.to_string())
         .env("FLOWPOLICY_BENCH_N", N.with(|n| n.get()).to_string())
+        .env(
+            "FLOWPOLICY_FULL_DECODE",
+            if kind.ends_with("-full") { "1" } else { "" },
+        )
         .stdin(if path.as_os_str() == "-" {
             Stdio::piped()
         } else {
@@ -300,9 +306,9 @@ fn main() {
     for _ in 0..runs {
         for kind in inputs.split(',') {
             let file = match kind {
-                "plain" | "read-plain" => path(""),
-                "zstd" | "read-zstd" => path(".zst"),
-                "gzip" | "read-gzip" => path(".gz"),
+                "plain" | "plain-full" | "read-plain" => path(""),
+                "zstd" | "zstd-full" | "read-zstd" => path(".zst"),
+                "gzip" | "gzip-full" | "read-gzip" => path(".gz"),
                 "live" | "decode-full" | "decode-fast" => path(""),
                 other => panic!("unknown input kind {other}"),
             };
