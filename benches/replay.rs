@@ -83,7 +83,12 @@ fn cpu_seconds(which: &str) -> f64 {
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -102,7 +107,18 @@ pub struct Row {
 fn print_header() {
     println!(
         "{:<11} {:>9} {:>8} {:>7} {:>6} {:>8} {:>6} {:>7} {:>6} {:>8} {:>7} {:>8}",
-        "input", "flows", "raw MB", "load s", "MB/s", "flows/s", "cpu s", "main s", "edges", "policies", "synth s", "RSS MiB"
+        "input",
+        "flows",
+        "raw MB",
+        "load s",
+        "MB/s",
+        "flows/s",
+        "cpu s",
+        "main s",
+        "edges",
+        "policies",
+        "synth s",
+        "RSS MiB"
     );
 }
 
@@ -270,11 +286,15 @@ fn main() {
     }
     let flows: u64 = env_or("FLOWPOLICY_BENCH_FLOWS", 500_000);
     let runs: usize = env_or("FLOWPOLICY_BENCH_RUNS", 1);
-    let inputs: String = env_or("FLOWPOLICY_BENCH_INPUTS", "plain,zstd,gzip,live".to_string());
+    let inputs: String = env_or(
+        "FLOWPOLICY_BENCH_INPUTS",
+        "plain,zstd,gzip,live".to_string(),
+    );
     let rss_flows: u64 = env_or("FLOWPOLICY_BENCH_RSS_FLOWS", 0);
     // FLOWPOLICY_BENCH_DIR keeps the dumps (for profiling); else a temporary directory.
     let tmp = tempfile::tempdir().unwrap();
-    let dir = std::env::var_os("FLOWPOLICY_BENCH_DIR").map_or(tmp.path().to_path_buf(), PathBuf::from);
+    let dir =
+        std::env::var_os("FLOWPOLICY_BENCH_DIR").map_or(tmp.path().to_path_buf(), PathBuf::from);
     let path = |ext: &str| -> PathBuf { dir.join(format!("bench.jsonpb{ext}")) };
 
     let start = Instant::now();
@@ -322,6 +342,9 @@ fn main() {
         let (_, raw) = generate(rss_flows, &mut [&mut stdin]);
         drop(stdin);
         assert!(child.wait().unwrap().success());
-        println!("(pipe: {:.1} MB of jsonpb, rate bounded by the generator)", raw as f64 / 1e6);
+        println!(
+            "(pipe: {:.1} MB of jsonpb, rate bounded by the generator)",
+            raw as f64 / 1e6
+        );
     }
 }

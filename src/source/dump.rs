@@ -29,7 +29,7 @@ use std::sync::Arc;
 use crate::interpret::validate::{self, Rejection, Rejections};
 use crate::proto::{flow, observer};
 use crate::source::event::SourceEvent;
-use crate::source::fast::FastDecoder;
+use crate::source::fast::{EndpointIds, FastDecoder};
 use crate::source::parallel::{self, Item, Shape};
 
 /// An opened, decompressed input. `Send`, so that it can be read on a thread
@@ -240,6 +240,17 @@ pub struct Decoded {
     pub outcome: Result<Option<SourceEvent>, Fault>,
     /// Taken by the fast path (else by the full decoder, or blank).
     pub fast: bool,
+    /// For [`recycle`]: the fast path's endpoints the flow holds copies of.
+    endpoints: EndpointIds,
+}
+
+/// Gives a decoded line back to the fast path of the thread that decoded
+/// it (called there by [`super::parallel`]), which keeps its endpoints as
+/// spares; anything else is simply dropped.
+pub fn recycle(mut decoded: Decoded) {
+    if let (true, Ok(Some(SourceEvent::Flow(f)))) = (decoded.fast, &mut decoded.outcome) {
+        FAST.with(|fast| fast.borrow_mut().recycle(f, decoded.endpoints));
+    }
 }
 
 thread_local! {
@@ -269,12 +280,14 @@ pub fn decode_line_checked(line: &[u8]) -> Decoded {
                     Err(r) => Err(Fault::Rejected(r)),
                 },
                 fast: true,
+                endpoints: fast.endpoints,
             };
         }
     }
     Decoded {
         outcome: decode_line_checked_full(line),
         fast: false,
+        endpoints: EndpointIds::default(),
     }
 }
 
@@ -335,7 +348,7 @@ fn read_with(
         ..FileReport::default()
     };
     let mut decoded = 0u64;
-    let outcome = parallel::for_each_line(reader, shape, decode_line_checked, |item| {
+    let outcome = parallel::for_each_line(reader, shape, decode_line_checked, recycle, |item| {
         let line = match item {
             Item::Line(line) => line,
             Item::ReadError(e) => {

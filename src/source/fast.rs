@@ -32,24 +32,44 @@ use crate::proto::flow;
 /// when full (a cluster's busy endpoints come back at once).
 const MAX_ENDPOINTS: usize = 2048;
 
-/// One distinct endpoint text: decoded, and its check per side (the side
-/// is part of a rejection's field name), computed when first needed.
+/// Spare copies kept per distinct endpoint, and in all (per thread): a
+/// few batches of flows are in flight, so a few hundred spares suffice and
+/// memory stays bounded whatever the cluster.
+const MAX_SPARES: usize = 32;
+const MAX_ALL_SPARES: usize = 1024;
+
+/// One distinct endpoint text: decoded, its check per side (the side is
+/// part of a rejection's field name), computed when first needed, and a
+/// number naming it for as long as it is remembered.
 struct Interned {
     endpoint: Option<flow::Endpoint>,
     checked: [Option<Result<(), Rejection>>; 2],
+    id: u64,
 }
 
-/// Per-thread state of the fast path: the endpoint cache.
+/// Per-thread state of the fast path: the endpoint cache, and spare copies
+/// of each endpoint taken back from flows the pipeline is done with, so a
+/// busy endpoint is not cloned (a dozen allocations) for every flow.
 #[derive(Default)]
 pub struct FastDecoder {
     endpoints: FxHashMap<Box<[u8]>, Interned>,
+    spares: FxHashMap<u64, Vec<flow::Endpoint>>,
+    /// Spares held, all endpoints together.
+    spare_count: usize,
+    next_id: u64,
 }
 
 /// A flow decoded by the fast path, with the result of its door check.
 pub struct FastFlow {
     pub flow: Box<flow::Flow>,
     pub check: Result<(), Rejection>,
+    /// Which remembered endpoints its source and destination are copies of.
+    pub endpoints: EndpointIds,
 }
+
+/// See [`FastFlow::endpoints`] and [`FastDecoder::recycle`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointIds([Option<u64>; 2]);
 
 impl FastDecoder {
     /// Decodes a trimmed line that starts with `{`; `None` declines it.
@@ -71,8 +91,9 @@ impl FastDecoder {
             source,
             destination,
         } = parts;
-        f.source = self.endpoint(source)?.endpoint.clone();
-        f.destination = self.endpoint(destination)?.endpoint.clone();
+        let mut ids = EndpointIds::default();
+        (f.source, ids.0[0]) = self.endpoint_copy(source)?;
+        (f.destination, ids.0[1]) = self.endpoint_copy(destination)?;
         // As `SourceEvent::from_response`: the wrapper's node and time fill in.
         if f.node_name.is_empty() {
             if let Some(n) = node_name {
@@ -96,7 +117,49 @@ impl FastDecoder {
                 None => validate::check_endpoint(side, ep),
             }
         });
-        Some(FastFlow { flow: f, check })
+        Some(FastFlow {
+            flow: f,
+            check,
+            endpoints: ids,
+        })
+    }
+
+    /// A copy of the decoded endpoint of a text (a spare one when there is
+    /// one), and the number of the remembered endpoint.
+    fn endpoint_copy(
+        &mut self,
+        raw: Option<&str>,
+    ) -> Option<(Option<flow::Endpoint>, Option<u64>)> {
+        let interned = self.endpoint(raw)?;
+        if interned.endpoint.is_none() {
+            return Some((None, None));
+        }
+        let id = interned.id;
+        if let Some(spare) = self.spares.get_mut(&id).and_then(Vec::pop) {
+            self.spare_count -= 1;
+            return Some((Some(spare), Some(id)));
+        }
+        Some((self.endpoint(raw)?.endpoint.clone(), Some(id)))
+    }
+
+    /// Takes the endpoints back from a flow the pipeline is done with (on
+    /// the thread that decoded it), as spares for the next flows of the
+    /// same endpoints. They are unchanged copies: the pipeline only ever
+    /// borrows a flow.
+    pub fn recycle(&mut self, flow: &mut flow::Flow, ids: EndpointIds) {
+        for (slot, id) in [
+            (&mut flow.source, ids.0[0]),
+            (&mut flow.destination, ids.0[1]),
+        ] {
+            if let (Some(id), Some(_)) = (id, slot.as_ref()) {
+                if let Some(spares) = self.spares.get_mut(&id) {
+                    if spares.len() < MAX_SPARES && self.spare_count < MAX_ALL_SPARES {
+                        spares.extend(slot.take());
+                        self.spare_count += 1;
+                    }
+                }
+            }
+        }
     }
 
     /// The decoded endpoint of a text, decoded once; `None` when it does
@@ -106,6 +169,7 @@ impl FastDecoder {
         static ABSENT: Interned = Interned {
             endpoint: None,
             checked: [None, None],
+            id: u64::MAX,
         };
         let Some(raw) = raw else {
             return Some(&ABSENT);
@@ -115,12 +179,20 @@ impl FastDecoder {
             let endpoint: flow::Endpoint = serde_json::from_str(raw).ok()?;
             if self.endpoints.len() >= MAX_ENDPOINTS {
                 self.endpoints.clear();
+                self.spares.clear();
+                self.spare_count = 0;
             }
+            // Numbers are never reused: a flow decoded before a clear
+            // cannot give its endpoints to a newer entry.
+            let id = self.next_id;
+            self.next_id += 1;
+            self.spares.insert(id, Vec::new());
             self.endpoints.insert(
                 key.into(),
                 Interned {
                     endpoint: Some(endpoint),
                     checked: [None, None],
+                    id,
                 },
             );
         }
@@ -486,7 +558,9 @@ fn flow<'a>(scan: &mut Scanner<'a>) -> Option<Parts<'a>> {
             }
             "is_reply" | "isReply" => {
                 given.once(23)?;
-                f.is_reply = Some(pbjson_types::BoolValue { value: scan.bool()? });
+                f.is_reply = Some(pbjson_types::BoolValue {
+                    value: scan.bool()?,
+                });
             }
             "proxy_port" | "proxyPort" => {
                 given.once(24)?;

@@ -7,5 +7,5 @@ pub mod dump;
 pub mod event;
 pub mod fast;
 mod parallel;
-mod scan;
 pub mod relay;
+mod scan;

@@ -85,28 +85,32 @@ pub enum Item<T> {
 
 /// Reads `reader` to its end (or its first read error), decodes every line
 /// with `decode` and hands the results to `consume` in order, until `consume`
-/// breaks.
-pub fn for_each_line<R, T, D, E>(
+/// breaks. Each result is then given back to `recycle` on the thread that
+/// decoded it (to free it there, or to reuse its parts).
+pub fn for_each_line<R, T, D, C, E>(
     reader: R,
     shape: Shape,
     decode: D,
+    recycle: C,
     consume: impl FnMut(Item<&T>) -> ControlFlow<E>,
 ) -> ControlFlow<E>
 where
     R: BufRead + Send + 'static,
     T: Send + 'static,
     D: Fn(&[u8]) -> T + Clone + Send + 'static,
+    C: Fn(T) + Clone + Send + 'static,
 {
     if shape.workers == 0 {
-        on_this_thread(reader, decode, consume)
+        on_this_thread(reader, decode, recycle, consume)
     } else {
-        pipelined(reader, shape, decode, consume)
+        pipelined(reader, shape, decode, recycle, consume)
     }
 }
 
 fn on_this_thread<T, E>(
     mut reader: impl BufRead,
     decode: impl Fn(&[u8]) -> T,
+    recycle: impl Fn(T),
     mut consume: impl FnMut(Item<&T>) -> ControlFlow<E>,
 ) -> ControlFlow<E> {
     let mut line = Vec::with_capacity(16 * 1024);
@@ -114,7 +118,11 @@ fn on_this_thread<T, E>(
         line.clear();
         match reader.read_until(b'\n', &mut line) {
             Ok(0) => return ControlFlow::Continue(()),
-            Ok(_) => consume(Item::Line(&decode(&line)))?,
+            Ok(_) => {
+                let decoded = decode(&line);
+                consume(Item::Line(&decoded))?;
+                recycle(decoded);
+            }
             Err(e) => return consume(Item::ReadError(e)),
         }
     }
@@ -172,16 +180,18 @@ struct Decoded<T> {
     end: Option<End>,
 }
 
-fn pipelined<R, T, D, E>(
+fn pipelined<R, T, D, C, E>(
     reader: R,
     shape: Shape,
     decode: D,
+    recycle: C,
     mut consume: impl FnMut(Item<&T>) -> ControlFlow<E>,
 ) -> ControlFlow<E>
 where
     R: BufRead + Send + 'static,
     T: Send + 'static,
     D: Fn(&[u8]) -> T + Clone + Send + 'static,
+    C: Fn(T) + Clone + Send + 'static,
 {
     let (free_tx, free_rx) = channel::<Batch>();
     let mut to_workers = Vec::with_capacity(shape.workers);
@@ -191,9 +201,9 @@ where
         let (batch_tx, batch_rx) = sync_channel(1);
         let (done_tx, done_rx) = sync_channel(1);
         let (spent_tx, spent_rx) = channel();
-        let (decode, free_tx) = (decode.clone(), free_tx.clone());
+        let (decode, recycle, free_tx) = (decode.clone(), recycle.clone(), free_tx.clone());
         spawn(format!("decode-{i}"), move || {
-            decode_batches(decode, batch_rx, done_tx, spent_rx, free_tx)
+            decode_batches(decode, recycle, batch_rx, done_tx, spent_rx, free_tx)
         });
         to_workers.push(batch_tx);
         results.push(done_rx);
@@ -254,6 +264,7 @@ fn deal(
 /// A decoder thread.
 fn decode_batches<T>(
     decode: impl Fn(&[u8]) -> T,
+    recycle: impl Fn(T),
     batches: Receiver<Batch>,
     done: SyncSender<Decoded<T>>,
     spent: Receiver<Vec<T>>,
@@ -264,7 +275,7 @@ fn decode_batches<T>(
         // The caller is done with these: drop their contents here, where
         // they were allocated, and reuse the vector.
         for mut old in spent.try_iter() {
-            old.clear();
+            old.drain(..).for_each(&recycle);
             spare = old;
         }
         let mut lines = std::mem::take(&mut spare);
@@ -332,7 +343,7 @@ mod tests {
     fn collect(input: impl BufRead + Send + 'static, shape: Shape) -> (Vec<u64>, Option<String>) {
         let mut lines = Vec::new();
         let mut error = None;
-        let flow = for_each_line(input, shape, parse, |item| {
+        let flow = for_each_line(input, shape, parse, drop, |item| {
             match item {
                 Item::Line(&n) => lines.push(n),
                 Item::ReadError(e) => {
@@ -401,7 +412,7 @@ mod tests {
     fn breaking_stops_at_that_line_and_returns() {
         for shape in shapes() {
             let mut seen = Vec::new();
-            let flow = for_each_line(Cursor::new(numbered(5000)), shape, parse, |item| {
+            let flow = for_each_line(Cursor::new(numbered(5000)), shape, parse, drop, |item| {
                 let Item::Line(&n) = item else { panic!() };
                 if n == 2500 {
                     return ControlFlow::Break(n);
@@ -434,7 +445,7 @@ mod tests {
                 parse(line)
             };
             panics_with("bad line", || {
-                let _ = for_each_line(Cursor::new(numbered(20)), shape, decode, |item| {
+                let _ = for_each_line(Cursor::new(numbered(20)), shape, decode, drop, |item| {
                     let Item::Line(&n) = item else { panic!() };
                     seen.push(n);
                     ControlFlow::<()>::Continue(())
@@ -461,7 +472,7 @@ mod tests {
             let mut seen = Vec::new();
             let reader = io::BufReader::with_capacity(4, PanicsAfter(Cursor::new(numbered(9))));
             panics_with("reader broke", || {
-                let _ = for_each_line(reader, shape, parse, |item| {
+                let _ = for_each_line(reader, shape, parse, drop, |item| {
                     let Item::Line(&n) = item else { panic!() };
                     seen.push(n);
                     ControlFlow::<()>::Continue(())
