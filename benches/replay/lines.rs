@@ -143,7 +143,7 @@ impl Generator {
         self.conn += 1;
         self.t_ms += 7;
         let sport = 32768 + (self.conn % 28000) as u32;
-        if self.conn % 10 == 0 {
+        if self.conn.is_multiple_of(10) {
             let a = self.rng.below(APPS);
             let q = format!("app-{}.ns-{}.svc.cluster.local.", a, a / APPS_PER_NS);
             for reply in [false, true] {

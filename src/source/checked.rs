@@ -13,10 +13,13 @@ use crate::proto::flow;
 /// Distinct endpoints remembered; emptied when full.
 const MAX_ENDPOINTS: usize = 4096;
 
-/// Remembered endpoint checks, per side (the side names the rejected field).
+/// An endpoint's check, per side (the side names the rejected field).
+type Checks = [Option<Result<(), Rejection>>; 2];
+
+/// Remembered endpoint checks.
 #[derive(Default)]
 pub struct CheckedEndpoints {
-    seen: FxHashMap<u64, (flow::Endpoint, [Option<Result<(), Rejection>>; 2])>,
+    seen: FxHashMap<u64, (flow::Endpoint, Checks)>,
 }
 
 impl CheckedEndpoints {
