@@ -191,7 +191,9 @@ fn decode_only(kind: &str, path: &Path) -> Row {
         } else {
             let d = dump::decode_line_checked(line);
             fast += u64::from(d.fast);
-            matches!(d.outcome, Ok(Some(_)))
+            let ok = matches!(d.outcome, Ok(Some(_)));
+            dump::recycle(d);
+            ok
         };
         flows += u64::from(ok);
     }
