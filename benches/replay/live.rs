@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use flowpolicy::cli::inputs::feed;
 use flowpolicy::graph::TrafficGraph;
-use flowpolicy::interpret::validate;
 use flowpolicy::interpret::{InterpretConfig, Interpreter};
 use flowpolicy::proto::observer::{GetFlowsRequest, GetFlowsResponse};
+use flowpolicy::source::checked::CheckedEndpoints;
 use flowpolicy::source::event::SourceEvent;
 use flowpolicy::source::relay::{self, FollowOptions, RelayConfig, RelayEvent, ResumeState};
 use prost::bytes::{Buf, BufMut};
@@ -141,6 +141,7 @@ pub fn run(dump: &Path) -> super::Row {
     let mut graph = TrafficGraph::new();
     let mut interpreter = Interpreter::new(InterpretConfig::default());
     let mut mirror = ResumeState::default();
+    let mut checks = CheckedEndpoints::default();
     let (mut flows, mut rejected) = (0u64, 0u64);
     let start = Instant::now();
     let cpu0 = super::cpu_seconds("self");
@@ -157,7 +158,7 @@ pub fn run(dump: &Path) -> super::Row {
                 if let Some(event) = SourceEvent::from_response(resp) {
                     if let SourceEvent::Flow(f) = &event {
                         flows += 1;
-                        if validate::check_flow(f).is_err() {
+                        if checks.check_flow(f).is_err() {
                             rejected += 1;
                             return ControlFlow::Continue(());
                         }

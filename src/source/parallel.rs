@@ -65,11 +65,7 @@ impl Shape {
     pub fn for_this_machine() -> Shape {
         let cores = thread::available_parallelism().map_or(1, |n| n.get());
         Shape {
-            workers: if cores < 2 {
-                0
-            } else {
-                cores.min(MAX_WORKERS)
-            },
+            workers: if cores < 2 { 0 } else { cores.min(MAX_WORKERS) },
             batch_lines: 128,
             batch_bytes: 256 * 1024,
         }
