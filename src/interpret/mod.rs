@@ -10,6 +10,7 @@
 pub mod conntrack;
 pub mod direction;
 pub mod dns;
+pub mod http;
 pub mod l4;
 pub mod labels;
 pub mod peer;
