@@ -413,3 +413,55 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn k8s_output_lists_l7_rules_as_not_expressible_and_keeps_l4() {
+    let set = flowpolicy::synth::k8s::synthesize_k8s(demo(), &cfg(true, true));
+    let l7: Vec<_> = set
+        .not_expressible
+        .iter()
+        .filter(|n| n.reason.contains("HTTP request classes"))
+        .collect();
+    assert!(
+        l7.iter()
+            .any(|n| n.policy == "downloads/sonarr" && n.direction == "ingress" && n.ports == "8989/TCP"),
+        "{l7:#?}"
+    );
+    assert!(set
+        .not_expressible
+        .iter()
+        .any(|n| n.reason.contains("queried DNS names")));
+    let plain = flowpolicy::synth::k8s::synthesize_k8s(demo(), &cfg(false, false));
+    assert_eq!(
+        yaml::k8s_documents(&set).len(),
+        yaml::k8s_documents(&plain).len()
+    );
+    assert_eq!(
+        yaml::stream(&yaml::k8s_documents(&set)),
+        yaml::stream(&yaml::k8s_documents(&plain))
+    );
+}
+
+#[test]
+fn cli_writes_schema_valid_l7_policies() {
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.jsonpb.zst");
+    let out = assert_cmd::Command::cargo_bin("flowpolicy")
+        .unwrap()
+        .args(["recommend", "--cidr-group", "10.0.0.0/8", "--l7", "http,dns"])
+        .args(["--l7-collapse", "0", "-n", "observability"])
+        .arg(&demo)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("path: '/api/v1/label/job/values(\\?.*)?'"), "no collapse with 0");
+    assert!(text.contains("matchName:"));
+    assert_cmd::Command::cargo_bin("flowpolicy")
+        .unwrap()
+        .args(["recommend", "--l7", "ftp"])
+        .arg(&demo)
+        .assert()
+        .failure();
+}
