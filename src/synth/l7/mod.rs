@@ -5,6 +5,7 @@
 
 pub mod dns;
 pub mod http;
+pub mod ports;
 
 /// Which L7 rules to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
