@@ -386,6 +386,23 @@ fn seen_of(requests: &[(String, String, Option<String>, Option<String>)]) -> Htt
     seen
 }
 
+/// An L7 HTTP request flow as Hubble records it.
+fn http_flow(method: &str, url: &str) -> flowpolicy::proto::flow::Flow {
+    use flowpolicy::proto::flow::{layer7::Record, Flow, Http, L7FlowType, Layer7};
+    Flow {
+        l7: Some(Layer7 {
+            r#type: L7FlowType::Request as i32,
+            record: Some(Record::Http(Http {
+                method: method.into(),
+                url: url.into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 fn target(p: &str, q: &Option<String>) -> String {
     match q {
         Some(q) => format!("{p}?{q}"),
@@ -412,6 +429,38 @@ proptest! {
             prop_assert!(
                 matched(&compiled, &m.to_ascii_uppercase(), &t, h.as_deref()),
                 "{} {} {:?} denied by {:#?}", m, t, h, rules
+            );
+        }
+    }
+
+    /// Any printable path (regex metacharacters, braces, backslashes, unicode) and query, read
+    /// from a Hubble URL as verify reads it, is let through by its own rule: literal text is
+    /// always escaped, and every rule is valid RE2.
+    #[test]
+    fn any_printable_url_matches_its_own_rule(
+        urls in prop::collection::vec(
+            ("(/[!-~\\p{L}&&[^/?#]]{0,10}){0,5}", prop::option::of("[ -~&&[^#]]{0,20}")),
+            1..10,
+        ),
+        collapse in prop::option::of(2usize..5),
+    ) {
+        let flows: Vec<flowpolicy::proto::flow::Flow> = urls
+            .iter()
+            .map(|(p, q)| {
+                let url = format!("http://api.shop:8080{}", target(p, q));
+                http_flow("GET", &url)
+            })
+            .collect();
+        let mut seen = HttpSeen::default();
+        for f in &flows {
+            seen.record(&HttpRequest::of(f).unwrap());
+        }
+        let rules = matchers(&http::rules(&seen, collapse));
+        for f in &flows {
+            let r = HttpRequest::of(f).unwrap();
+            prop_assert!(
+                matched(&rules, &r.method, &r.target(), r.host),
+                "{} denied", r.target()
             );
         }
     }
