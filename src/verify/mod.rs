@@ -14,6 +14,8 @@
 pub mod engine;
 pub mod explain;
 pub mod findings;
+pub mod http;
+pub mod l7;
 pub mod model;
 pub mod peers;
 pub mod ports;
