@@ -141,7 +141,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(if report.has_drops() {
+    Ok(if report.has_failures() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -203,6 +203,9 @@ pub fn decide(model: &Model, d: &DirDecision, port: PortKey, req: &RequestView<'
         out.allowed_by = Some(w);
         out.reason = "an L4-only section matching the peer wildcards L7 on this port".into();
     }
+    if allow == Tri::Yes && out.allowed_by.is_none() {
+        out.reason = "not in default deny, and no section with L7 rules selects it".into();
+    }
     if allow == Tri::Unknown {
         out.unknown = why.0;
     }
@@ -235,3 +238,7 @@ fn http_checks(
     }
     out
 }
+
+#[cfg(test)]
+#[path = "l7_tests.rs"]
+mod tests;

@@ -20,6 +20,7 @@ pub mod model;
 pub mod peers;
 pub mod ports;
 pub mod report;
+pub mod requests;
 pub mod selectors;
 pub mod text;
 pub mod tri;
