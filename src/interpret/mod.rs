@@ -13,6 +13,7 @@ pub mod dns;
 pub mod http;
 pub mod l4;
 pub mod labels;
+pub mod path_template;
 pub mod peer;
 pub mod selector;
 pub mod undecided;
