@@ -337,6 +337,20 @@ pub fn build(model: &Model, graph: &TrafficGraph, opts: &VerifyOptions) -> Repor
 
 /// The HTTP request classes the graph recorded on an edge-port, and the
 /// requests it saw beyond its class bound.
-fn http_classes(_stats: &PortStats) -> (Vec<ClassInput<'_>>, u64) {
-    (Vec::new(), 0)
+fn http_classes(stats: &PortStats) -> (Vec<ClassInput<'_>>, u64) {
+    let Some(http) = &stats.http else {
+        return (Vec::new(), 0);
+    };
+    let classes = http
+        .classes
+        .iter()
+        .map(|(class, st)| ClassInput {
+            method: &class.method,
+            path: &class.path,
+            host: class.host.as_deref(),
+            requests: st.requests,
+            samples: st.samples.iter().map(String::as_str).collect(),
+        })
+        .collect();
+    (classes, http.overflow)
 }
