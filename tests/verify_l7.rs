@@ -404,3 +404,34 @@ fn the_corpus_http_policies_compile_and_verify_without_panic() {
         serde_json::to_string(&r["summary"]["requests"]).unwrap()
     );
 }
+
+#[test]
+fn http_rules_no_observed_request_matched_are_over_permissive() {
+    let policy = API_POLICY.replace(
+        "        - {method: \"GET\", path: \"/api/v1/users/[0-9]+\"}",
+        "        - {method: \"GET\", path: \"/api/v1/users/[0-9]+\"}\n        - {method: \"PUT\", path: \"/api/v1/carts\"}",
+    );
+    let r = check(&policy, &traffic());
+    let unused: Vec<(&str, &str)> = r
+        .over_permissive
+        .iter()
+        .filter(|f| f.kind == "unused-http-rule")
+        .map(|f| (f.rule.as_str(), f.message.as_str()))
+        .collect();
+    assert_eq!(unused.len(), 1, "{unused:?}");
+    assert_eq!(unused[0].0, "spec.ingress[0]");
+    assert!(
+        unused[0]
+            .1
+            .starts_with("http rule PUT /api/v1/carts (toPorts[0].rules.http[1]) matched none of the 6 observed requests"),
+        "{}",
+        unused[0].1
+    );
+    // without L7 records nothing is reported: the rules were never checked
+    let l4_only: Vec<Flow> = traffic().into_iter().filter(|f| f.l7.is_none()).collect();
+    let r = check(&policy, &l4_only);
+    assert!(!r
+        .over_permissive
+        .iter()
+        .any(|f| f.kind == "unused-http-rule"));
+}

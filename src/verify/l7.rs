@@ -105,6 +105,9 @@ impl Section {
 /// One HTTP rule a request was checked against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleCheck {
+    /// Index of the `toPorts` entry, and of the rule in its `http` list.
+    pub entry: usize,
+    pub index: usize,
     /// The rule, as `GET /path host=…`.
     pub rule: String,
     pub verdict: Tri,
@@ -220,16 +223,18 @@ fn http_checks(
 ) -> Vec<RuleCheck> {
     let mut scratch = Why::default();
     let mut out = Vec::new();
-    for p in entries {
+    for (entry, p) in entries.iter().enumerate() {
         let L7Filter::Http(rules) = &p.filter else {
             continue;
         };
         if p.ports.matches(port, &mut scratch).0 == Tri::No {
             continue;
         }
-        for m in rules {
+        for (index, m) in rules.iter().enumerate() {
             let o = m.matches(req, why);
             out.push(RuleCheck {
+                entry,
+                index,
                 rule: m.to_string(),
                 verdict: o.verdict,
                 missed: o.missed,

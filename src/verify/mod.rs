@@ -15,6 +15,7 @@ pub mod engine;
 pub mod explain;
 pub mod findings;
 pub mod http;
+pub mod http_findings;
 pub mod l7;
 pub mod model;
 pub mod peers;

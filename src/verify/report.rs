@@ -311,6 +311,8 @@ pub fn build(model: &Model, graph: &TrafficGraph, opts: &VerifyOptions) -> Repor
         }
     }
     summary.requests = requests.summary;
+    let mut over_permissive = findings::analyse(model, graph, &used);
+    over_permissive.extend(super::http_findings::unused_rules(model, &requests.usage));
     let notes = model
         .notes
         .iter()
@@ -330,7 +332,7 @@ pub fn build(model: &Model, graph: &TrafficGraph, opts: &VerifyOptions) -> Repor
         observed_dropped: edges(was_dropped),
         requests_denied: requests.denied,
         requests_unknown: requests.unknown,
-        over_permissive: findings::analyse(model, graph, &used),
+        over_permissive,
         notes,
     }
 }

@@ -14,6 +14,8 @@
 //! classes (with their request counts) by that verdict, `samples` counts
 //! each sample by its own verdict.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::Serialize;
 
 use crate::interpret::l4::PortKey;
@@ -22,7 +24,7 @@ use crate::interpret::peer::Peer;
 use super::engine::{Decision, DirDecision, SectionRef};
 use super::http::RequestView;
 use super::l7::{self, DirRequest};
-use super::model::{Model, PolicyInfo};
+use super::model::{Direction, Model, PolicyInfo};
 use super::report::{peer_name, rule_ref, RuleRef};
 use super::tri::Tri;
 
@@ -122,12 +124,28 @@ pub struct RequestReport {
     pub directions: Vec<RequestDirReport>,
 }
 
+/// Which HTTP rules of an allow section observed requests were checked
+/// against, and which of them matched one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SectionUsage {
+    /// Request samples checked against the section's rules.
+    pub samples: u64,
+    /// `toPorts` entries whose rules were checked.
+    pub checked: BTreeSet<usize>,
+    /// `(entry, rule)` that matched at least one sample.
+    pub matched: BTreeSet<(usize, usize)>,
+}
+
+/// Usage per allow section `(rule, direction, section)`.
+pub type HttpUsage = BTreeMap<(usize, Direction, usize), SectionUsage>;
+
 /// Everything the request check found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestFindings {
     pub summary: RequestSummary,
     pub denied: Vec<RequestReport>,
     pub unknown: Vec<RequestReport>,
+    pub usage: HttpUsage,
 }
 
 fn verdict_name(t: Tri) -> &'static str {
@@ -173,7 +191,13 @@ impl RequestFindings {
                     host: class.host,
                     headers: None,
                 };
-                let r = report(model, dec, (client, server, port), class, &req);
+                let r = report(
+                    model,
+                    dec,
+                    (client, server, port),
+                    (class, &req),
+                    &mut self.usage,
+                );
                 let v = match r.verdict {
                     "denied" => Tri::No,
                     "unknown" => Tri::Unknown,
@@ -209,14 +233,26 @@ fn report(
     model: &Model,
     dec: &Decision,
     (client, server, port): (&Peer, &Peer, PortKey),
-    class: &ClassInput<'_>,
-    req: &RequestView<'_>,
+    (class, req): (&ClassInput<'_>, &RequestView<'_>),
+    usage: &mut HttpUsage,
 ) -> RequestReport {
     let dirs: Vec<(&DirDecision, DirRequest)> = [&dec.egress, &dec.ingress]
         .into_iter()
         .flatten()
         .map(|d| (d, l7::decide(model, d, port, req)))
         .collect();
+    for c in dirs.iter().flat_map(|(_, r)| &r.checked) {
+        let u = usage
+            .entry((c.section.rule, c.section.direction, c.section.section))
+            .or_default();
+        u.samples += 1;
+        for rc in c.rules.iter().flatten() {
+            u.checked.insert(rc.entry);
+            if rc.verdict.is_yes() {
+                u.matched.insert((rc.entry, rc.index));
+            }
+        }
+    }
     let verdict = dirs.iter().fold(Tri::Yes, |a, (_, r)| a.and(r.verdict));
     let deciding = dirs
         .iter()
