@@ -7,22 +7,29 @@
 //! DNS L7 rule (`matchPattern: "*"`) on both UDP and TCP, which `toFQDNs`
 //! needs; a policy with `toFQDNs` always gets such a rule, even when the
 //! workload's own DNS queries were not captured.
+//!
+//! With `--l7 http`, ports where HTTP requests were recorded get
+//! `rules.http` (see [`super::l7`]): on ingress for every peer of such a
+//! port (its own requests, or `{}` for a peer seen only at L4), on egress
+//! to in-cluster workloads for the requests this workload sent. With
+//! `--l7 dns`, the DNS rule lists the names the workload queried.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
 
+use super::l7;
 use super::peers::{self, NS_SELECTOR_KEY};
 use super::ports::{l4_rules, L4Rules};
 use super::resolver::{is_dns_port, DNS_PORTS};
 use super::{Context, Neighbourhood, Warning, WarningKind, ANNOTATION_PREFIX, MANAGED_BY};
 use crate::graph::evidence::format_time;
 use crate::graph::PortStats;
-use crate::interpret::l4::PortKey;
+use crate::interpret::l4::{PortKey, Proto};
 use crate::interpret::peer::{Peer, WorkloadKey};
 use crate::policy::{
-    CiliumNetworkPolicy, DefaultDenyConfig, EgressRule, EndpointSelector, FqdnSelector, IcmpRule,
-    IngressRule, L7Rules, PortProtocol, PortRule, Protocol, Rule,
+    CiliumNetworkPolicy, DefaultDenyConfig, EgressRule, EndpointSelector, FqdnSelector, HttpRule,
+    IcmpRule, IngressRule, L7Rules, PortProtocol, PortRule, Protocol, Rule,
 };
 
 /// Names of the other namespaced policies synthesis writes: never given
@@ -160,7 +167,7 @@ pub fn workload_policy(
     let sel = ctx.selector(w);
     let name = policy_name(ctx, w, names);
     let totals = totals(ctx, hood);
-    let mut ingress = ingress_rules(ctx, w, hood);
+    let mut ingress = ingress_rules(ctx, w, hood, &mut warnings);
     let mut egress = egress_rules(ctx, w, hood, &mut warnings);
     // An empty rule turns on default-deny for a direction with nothing observed.
     if ingress.is_empty() {
@@ -223,12 +230,131 @@ fn port_set(ports: &BTreeMap<PortKey, &PortStats>) -> BTreeSet<PortKey> {
     ports.keys().copied().collect()
 }
 
-fn ingress_rules(ctx: &Context<'_>, w: &WorkloadKey, hood: &Neighbourhood<'_>) -> Vec<IngressRule> {
+/// HTTP rules per port for one peer: on each of `l7_ports` it used, its own
+/// requests, or allow-all when it has none usable.
+type HttpPorts = BTreeMap<PortKey, Vec<HttpRule>>;
+
+/// A sortable key of [`HttpPorts`], to group world peers by identical rules.
+type HttpKey = Vec<(
+    PortKey,
+    Vec<(Option<String>, Option<String>, Option<String>)>,
+)>;
+
+fn http_key(http: &HttpPorts) -> HttpKey {
+    http.iter()
+        .map(|(p, rules)| {
+            let r = rules
+                .iter()
+                .map(|r| (r.method.clone(), r.path.clone(), r.host.clone()))
+                .collect();
+            (*p, r)
+        })
+        .collect()
+}
+
+/// The HTTP rules of a peer's ports: on every port of `l7_ports` the peer
+/// used, the rules for its own requests (allow-all when it has none
+/// usable: a selector without L7 rules on a port another selector
+/// redirects must still get every request through).
+fn http_ports(
+    ctx: &Context<'_>,
+    ports: &BTreeMap<PortKey, &PortStats>,
+    l7_ports: &BTreeSet<PortKey>,
+) -> HttpPorts {
+    let mut out = HttpPorts::new();
+    for (p, stats) in ports {
+        if !l7_ports.contains(p) {
+            continue;
+        }
+        let rules = l7::http::usable(stats.http.as_ref())
+            .map(|seen| l7::http::rules(seen, ctx.cfg.l7.collapse))
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(l7::http::allow_all);
+        out.insert(*p, rules);
+    }
+    out
+}
+
+/// Ports with usable HTTP evidence among `ports` (TCP only), when `--l7 http`.
+fn usable_http_ports<'a>(
+    ctx: &Context<'_>,
+    ports: impl IntoIterator<Item = (&'a PortKey, &'a &'a PortStats)>,
+) -> BTreeSet<PortKey> {
+    if !ctx.cfg.l7.http {
+        return BTreeSet::new();
+    }
+    ports
+        .into_iter()
+        .filter(|(p, s)| p.proto == Proto::Tcp && l7::http::usable(s.http.as_ref()).is_some())
+        .map(|(p, _)| *p)
+        .collect()
+}
+
+/// Warns about ports whose HTTP evidence overflowed (kept without rules).
+fn warn_overflow(
+    ctx: &Context<'_>,
+    w: &WorkloadKey,
+    direction: &str,
+    peer: &Peer,
+    ports: &BTreeMap<PortKey, &PortStats>,
+    warnings: &mut Vec<Warning>,
+) {
+    if !ctx.cfg.l7.http {
+        return;
+    }
+    for (p, stats) in ports {
+        if let Some(seen) = stats.http.as_ref().filter(|h| h.overflow > 0) {
+            warnings.push(Warning::new(
+                WarningKind::L7Overflow,
+                format!(
+                    "{}/{}: {direction} {peer} on {p}: {} of {} HTTP requests not recorded (too many distinct request classes); no HTTP rule for them",
+                    w.namespace,
+                    w.display_name(),
+                    seen.overflow,
+                    seen.requests()
+                ),
+            ));
+        }
+    }
+}
+
+/// `toPorts` and `icmps` for a port set, with `rules.http` on the ports of
+/// `http` (one `toPorts` entry each, after the plain ones).
+fn port_rules(set: &BTreeSet<PortKey>, http: &HttpPorts) -> L4Rules {
+    let plain: BTreeSet<PortKey> = set
+        .iter()
+        .filter(|p| !http.contains_key(p))
+        .copied()
+        .collect();
+    let mut l4 = l4_rules(&plain);
+    for (p, rules) in http {
+        l4.to_ports.push(PortRule {
+            ports: vec![PortProtocol::new(p.port, Protocol::TCP)],
+            rules: Some(L7Rules {
+                http: rules.clone(),
+                ..L7Rules::default()
+            }),
+            ..PortRule::default()
+        });
+    }
+    l4
+}
+
+fn ingress_rules(
+    ctx: &Context<'_>,
+    w: &WorkloadKey,
+    hood: &Neighbourhood<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Vec<IngressRule> {
     let mut rules = Vec::new();
-    let mut cidrs: BTreeMap<BTreeSet<PortKey>, Vec<String>> = BTreeMap::new();
+    let mut cidrs: BTreeMap<(BTreeSet<PortKey>, HttpKey), (HttpPorts, Vec<String>)> =
+        BTreeMap::new();
+    let l7_ports = usable_http_ports(ctx, hood.ingress.values().flat_map(|p| p.iter()));
     for (peer, ports) in &hood.ingress {
+        warn_overflow(ctx, w, "ingress from", peer, ports, warnings);
         let set = port_set(ports);
-        let L4Rules { to_ports, icmps } = l4_rules(&set);
+        let http = http_ports(ctx, ports, &l7_ports);
+        let L4Rules { to_ports, icmps } = port_rules(&set, &http);
         let mut rule = IngressRule {
             to_ports,
             icmps,
@@ -245,15 +371,20 @@ fn ingress_rules(ctx: &Context<'_>, w: &WorkloadKey, hood: &Neighbourhood<'_>) -
             Peer::Entity(e) => rule.from_entities = vec![peers::entity(*e)],
             Peer::Cidr(_) | Peer::Fqdn(_) => {
                 if let Some(c) = peers::cidr(peer) {
-                    cidrs.entry(set).or_default().push(c);
+                    let key = (set, http_key(&http));
+                    cidrs
+                        .entry(key)
+                        .or_insert_with(|| (http, Vec::new()))
+                        .1
+                        .push(c);
                 }
                 continue;
             }
         }
         rules.extend(split_icmp(rule));
     }
-    for (set, list) in cidrs {
-        let L4Rules { to_ports, icmps } = l4_rules(&set);
+    for ((set, _), (http, list)) in cidrs {
+        let L4Rules { to_ports, icmps } = port_rules(&set, &http);
         let rule = IngressRule {
             from_cidr: list,
             to_ports,
@@ -301,6 +432,11 @@ fn split_icmp<R: L4Parts>(mut rule: R) -> Vec<R> {
 /// The DNS port rule for a resolver: each DNS port on UDP and TCP, through
 /// Cilium's DNS proxy (`rules.dns`), which is what makes `toFQDNs` work.
 pub fn dns_port_rule(dns_ports: &BTreeSet<u16>) -> PortRule {
+    dns_port_rule_for(dns_ports, vec![FqdnSelector::pattern("*")])
+}
+
+/// [`dns_port_rule`] allowing only the names `dns` selects.
+pub fn dns_port_rule_for(dns_ports: &BTreeSet<u16>, dns: Vec<FqdnSelector>) -> PortRule {
     let mut ports = Vec::new();
     for p in dns_ports {
         ports.push(PortProtocol::new(*p, Protocol::UDP));
@@ -309,7 +445,7 @@ pub fn dns_port_rule(dns_ports: &BTreeSet<u16>) -> PortRule {
     PortRule {
         ports,
         rules: Some(L7Rules {
-            dns: vec![FqdnSelector::pattern("*")],
+            dns,
             ..L7Rules::default()
         }),
         ..PortRule::default()
@@ -317,23 +453,63 @@ pub fn dns_port_rule(dns_ports: &BTreeSet<u16>) -> PortRule {
 }
 
 /// Egress port rules to one peer: DNS ports of a resolver go through the DNS
-/// proxy; the rest are plain L4.
-fn egress_l4(ctx: &Context<'_>, peer: &Peer, set: &BTreeSet<PortKey>) -> (L4Rules, bool) {
+/// proxy (with `dns` as its rule); the rest are L4, with `http` rules.
+fn egress_l4(
+    ctx: &Context<'_>,
+    peer: &Peer,
+    set: &BTreeSet<PortKey>,
+    http: &HttpPorts,
+    dns: impl FnOnce() -> Vec<FqdnSelector>,
+) -> (L4Rules, bool) {
     if !ctx.is_resolver(peer) {
-        return (l4_rules(set), false);
+        return (port_rules(set, http), false);
     }
-    let dns: BTreeSet<u16> = set
+    let dns_ports: BTreeSet<u16> = set
         .iter()
         .filter(|p| is_dns_port(p))
         .map(|p| p.port)
         .collect();
-    if dns.is_empty() {
-        return (l4_rules(set), false);
+    if dns_ports.is_empty() {
+        return (port_rules(set, http), false);
     }
     let rest: BTreeSet<PortKey> = set.iter().filter(|p| !is_dns_port(p)).copied().collect();
-    let mut l4 = l4_rules(&rest);
-    l4.to_ports.insert(0, dns_port_rule(&dns));
+    let mut l4 = port_rules(&rest, http);
+    l4.to_ports.insert(0, dns_port_rule_for(&dns_ports, dns()));
     (l4, true)
+}
+
+/// The DNS selectors of a workload's rule to a resolver: `*`, or with
+/// `--l7 dns` the names it queried there plus its `toFQDNs` names.
+fn dns_selectors(
+    ctx: &Context<'_>,
+    w: &WorkloadKey,
+    peer: &Peer,
+    ports: &BTreeMap<PortKey, &PortStats>,
+    fqdns: &BTreeSet<String>,
+    warnings: &mut Vec<Warning>,
+) -> Vec<FqdnSelector> {
+    if !ctx.cfg.l7.dns {
+        return vec![FqdnSelector::pattern("*")];
+    }
+    let dns_stats = ports
+        .iter()
+        .filter(|(p, _)| is_dns_port(p))
+        .map(|(_, s)| *s);
+    match l7::dns::selectors(dns_stats, fqdns, ctx.cfg.fqdn_collapse) {
+        Ok(list) => list,
+        Err(why) => {
+            warnings.push(Warning::new(
+                WarningKind::DnsWildcard,
+                format!(
+                    "{}/{}: DNS to {peer} keeps matchPattern \"*\": {}",
+                    w.namespace,
+                    w.display_name(),
+                    why.describe()
+                ),
+            ));
+            vec![FqdnSelector::pattern("*")]
+        }
+    }
 }
 
 fn egress_rules(
@@ -346,8 +522,20 @@ fn egress_rules(
     let mut cidrs: BTreeMap<BTreeSet<PortKey>, BTreeSet<IpNet>> = BTreeMap::new();
     let mut fqdns: BTreeMap<BTreeSet<PortKey>, BTreeSet<String>> = BTreeMap::new();
     let mut has_dns_rule = false;
+    let fqdn_names: BTreeSet<String> = hood
+        .egress
+        .keys()
+        .filter_map(|p| match p {
+            Peer::Fqdn(name) if fqdn_fallback_cidrs(ctx, p).is_none() => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
     for (peer, ports) in &hood.egress {
         let set = port_set(ports);
+        let in_cluster = matches!(peer, Peer::Workload(_));
+        if in_cluster {
+            warn_overflow(ctx, w, "egress to", peer, ports, warnings);
+        }
         let mut rule = EgressRule::default();
         match peer {
             Peer::Workload(p) => {
@@ -375,7 +563,13 @@ fn egress_rules(
                 continue;
             }
         }
-        let (L4Rules { to_ports, icmps }, dns) = egress_l4(ctx, peer, &set);
+        let http = if in_cluster {
+            http_ports(ctx, ports, &usable_http_ports(ctx, ports.iter()))
+        } else {
+            HttpPorts::new()
+        };
+        let dns_rule = || dns_selectors(ctx, w, peer, ports, &fqdn_names, warnings);
+        let (L4Rules { to_ports, icmps }, dns) = egress_l4(ctx, peer, &set, &http, dns_rule);
         has_dns_rule |= dns;
         rule.to_ports = to_ports;
         rule.icmps = icmps;
@@ -429,6 +623,17 @@ fn companion_dns_rule(
     warnings: &mut Vec<Warning>,
 ) -> EgressRule {
     let mut rule = EgressRule::default();
+    if ctx.cfg.l7.dns {
+        warnings.push(Warning::new(
+            WarningKind::DnsWildcard,
+            format!(
+                "{}/{}: the DNS rule its toFQDNs needs keeps matchPattern \"*\": {}",
+                w.namespace,
+                w.display_name(),
+                l7::dns::Fallback::NoEvidence.describe()
+            ),
+        ));
+    }
     match ctx.resolvers.first() {
         Some(r) => {
             match &r.peer {
