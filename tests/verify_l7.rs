@@ -435,3 +435,81 @@ fn http_rules_no_observed_request_matched_are_over_permissive() {
         .iter()
         .any(|f| f.kind == "unused-http-rule"));
 }
+
+/// `recommend --l7 http FILE | verify --policies - FILE`: verify's JSON.
+fn l7_round_trip(file: &Path) -> Value {
+    let rec = Command::cargo_bin("flowpolicy")
+        .unwrap()
+        .args(["recommend", "--l7", "http"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        rec.status.success(),
+        "recommend {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&rec.stderr)
+    );
+    let out = Command::cargo_bin("flowpolicy")
+        .unwrap()
+        .args(["verify", "--policies", "-", "-o", "json"])
+        .arg(file)
+        .write_stdin(rec.stdout)
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}: {}",
+        file.display(),
+        serde_json::to_string_pretty(&r["requests_denied"]).unwrap()
+    );
+    assert_eq!(r["summary"]["requests"]["denied"]["requests"], 0);
+    assert_eq!(r["summary"]["requests"]["unknown"]["requests"], 0);
+    r
+}
+
+#[test]
+fn recommend_l7_http_round_trips_with_zero_403s_on_generated_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows.jsonpb");
+    write_dump(&flows, &traffic());
+    let r = l7_round_trip(&flows);
+    let q = &r["summary"]["requests"];
+    assert_eq!(q["evaluated"]["requests"], 7, "{q}");
+    assert_eq!(q["allowed"]["requests"], 7, "{q}");
+}
+
+#[test]
+fn recommend_l7_http_round_trips_on_the_real_http_dumps() {
+    for name in [
+        "cilium_hubble-otel__basic-sample-348-http-flows.json",
+        "cilium_hubble-otel__basic-sample-5-http-flows.json",
+    ] {
+        let Some(dump) = common::real_dump("L7 round trip of real HTTP dumps", name) else {
+            return;
+        };
+        let r = l7_round_trip(&dump);
+        let q = &r["summary"]["requests"];
+        eprintln!("{name}: {q}");
+        assert!(
+            q["evaluated"]["requests"].as_u64().unwrap() > 0,
+            "{name}: {q}"
+        );
+    }
+}
+
+#[test]
+fn recommend_l7_http_round_trips_on_the_demo_fixture() {
+    let demo = common::repo().join("fixtures/demo.jsonpb.zst");
+    let r = l7_round_trip(&demo);
+    eprintln!("demo: {}", r["summary"]["requests"]);
+    assert_eq!(r["summary"]["dropped"]["edge_ports"], 0);
+}
