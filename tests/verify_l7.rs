@@ -380,7 +380,7 @@ fn the_corpus_http_policies_compile_and_verify_without_panic() {
     ) else {
         return;
     };
-    let loaded = flowpolicy::policy::load_paths(&[dir.clone()]).unwrap();
+    let loaded = flowpolicy::policy::load_paths(std::slice::from_ref(&dir)).unwrap();
     let model = flowpolicy::verify::Model::compile(&loaded);
     let http_rules: usize = model
         .rules
