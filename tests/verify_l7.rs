@@ -285,6 +285,19 @@ fn the_cli_prints_403s_and_exits_1() {
     assert_eq!(section["rule"], "spec.ingress[0]");
     assert_eq!(section["policy"]["name"], "api");
     assert_eq!(section["http_rules"][0]["missed"][0], "method");
+    assert!(json.get("requests_allowed").is_none());
+    let explained: Value =
+        serde_json::from_slice(&run(&["-o", "json", "--explain"]).stdout).unwrap();
+    let allowed = explained["requests_allowed"].as_array().unwrap();
+    assert_eq!(allowed.len(), 4);
+    assert!(
+        allowed.iter().any(|a| a["client"] == "ops/admin"
+            && a["message"]
+                .as_str()
+                .unwrap()
+                .contains("no http rule applies to this connection")),
+        "{allowed:#?}"
+    );
 }
 
 const PROMETHEUS: &str = r#"

@@ -105,6 +105,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
             if !args.explain {
                 if let Some(o) = doc.as_object_mut() {
                     o.remove("allowed");
+                    o.remove("requests_allowed");
                 }
             }
             if let Some(o) = doc.as_object_mut() {

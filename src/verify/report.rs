@@ -126,6 +126,8 @@ pub struct Report {
     pub requests_denied: Vec<RequestReport>,
     /// Observed HTTP requests whose L7 verdict cannot be decided offline.
     pub requests_unknown: Vec<RequestReport>,
+    /// Observed HTTP requests the policies allow (only with `--explain`).
+    pub requests_allowed: Vec<RequestReport>,
     pub over_permissive: Vec<Finding>,
     /// Parts of the policies that were not evaluated.
     pub notes: Vec<String>,
@@ -332,6 +334,7 @@ pub fn build(model: &Model, graph: &TrafficGraph, opts: &VerifyOptions) -> Repor
         observed_dropped: edges(was_dropped),
         requests_denied: requests.denied,
         requests_unknown: requests.unknown,
+        requests_allowed: requests.allowed,
         over_permissive,
         notes,
     }

@@ -145,6 +145,8 @@ pub struct RequestFindings {
     pub summary: RequestSummary,
     pub denied: Vec<RequestReport>,
     pub unknown: Vec<RequestReport>,
+    /// Allowed samples (reported with `--explain`).
+    pub allowed: Vec<RequestReport>,
     pub usage: HttpUsage,
 }
 
@@ -206,7 +208,10 @@ impl RequestFindings {
                 class_verdict = class_verdict.and(v);
                 let s = &mut self.summary;
                 match v {
-                    Tri::Yes => add(&mut s.allowed, 0, 0, 1),
+                    Tri::Yes => {
+                        add(&mut s.allowed, 0, 0, 1);
+                        self.allowed.push(r);
+                    }
                     Tri::No => {
                         add(&mut s.denied, 0, 0, 1);
                         self.denied.push(r);
@@ -260,7 +265,7 @@ fn report(
         .or_else(|| dirs.iter().find(|(_, r)| r.verdict == Tri::Unknown));
     let message = match deciding {
         Some((d, r)) => message(model, d, r),
-        None => "allowed".to_string(),
+        None => allowed_message(model, &dirs),
     };
     RequestReport {
         method: req.method.to_string(),
@@ -275,6 +280,29 @@ fn report(
         direction: deciding.map(|(d, _)| d.direction.as_str()),
         message,
         directions: dirs.iter().map(|(d, r)| dir_report(model, d, r)).collect(),
+    }
+}
+
+/// What allowed a request: the sections whose rule (or wildcard) let it
+/// through, per direction that filters it at L7.
+fn allowed_message(model: &Model, dirs: &[(&DirDecision, DirRequest)]) -> String {
+    let parts: Vec<String> = dirs
+        .iter()
+        .filter(|(_, r)| !r.checked.is_empty())
+        .map(|(d, r)| {
+            let by = match r.allowed_by {
+                Some(s) if r.reason.is_empty() => {
+                    format!("an http rule of {}", section_name(model, &s))
+                }
+                _ => r.reason.clone(),
+            };
+            format!("{} at {}: {by}", d.direction.as_str(), d.endpoint)
+        })
+        .collect();
+    if parts.is_empty() {
+        "allowed: no http rule applies to this connection".to_string()
+    } else {
+        format!("allowed — {}", parts.join("; "))
     }
 }
 

@@ -145,6 +145,7 @@ pub fn render(r: &Report, explain: bool) -> String {
     );
     if explain {
         edges(&mut out, "ALLOWED", &r.allowed, false);
+        requests(&mut out, "HTTP ALLOWED", "ok ", &r.requests_allowed);
         edges(
             &mut out,
             "SEEN DROPPED BY HUBBLE",
