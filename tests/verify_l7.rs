@@ -526,3 +526,29 @@ fn recommend_l7_http_round_trips_on_the_demo_fixture() {
     eprintln!("demo: {}", r["summary"]["requests"]);
     assert_eq!(r["summary"]["dropped"]["edge_ports"], 0);
 }
+
+#[test]
+fn an_l4_only_rule_for_the_same_peer_in_another_policy_wildcards_l7() {
+    for extra in [
+        // L4-only on the same port
+        "    toPorts:\n    - ports: [{port: \"8080\", protocol: TCP}]\n",
+        // L3-only: an allow-all port-0 rule
+        "",
+    ] {
+        let policy = format!(
+            "{API_POLICY}---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: api-l4, namespace: shop}}\nspec:\n  endpointSelector: {{matchLabels: {{app: api}}}}\n  ingress:\n  - fromEndpoints: [{{matchLabels: {{app: frontend}}}}]\n{extra}"
+        );
+        let r = check(&policy, &traffic());
+        assert!(
+            r.requests_denied.is_empty(),
+            "{extra:?}: {:#?}",
+            r.requests_denied
+        );
+        assert_eq!(r.summary.requests.allowed.requests, 7);
+    }
+    // an L4-only rule on another port does not
+    let other = format!(
+        "{API_POLICY}---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: api-l4, namespace: shop}}\nspec:\n  endpointSelector: {{matchLabels: {{app: api}}}}\n  ingress:\n  - fromEndpoints: [{{matchLabels: {{app: frontend}}}}]\n    toPorts:\n    - ports: [{{port: \"9090\", protocol: TCP}}]\n"
+    );
+    assert_eq!(check(&other, &traffic()).requests_denied.len(), 3);
+}
