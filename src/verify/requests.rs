@@ -180,7 +180,8 @@ impl RequestFindings {
     ) {
         for class in classes {
             let n = class.samples.len() as u64;
-            if !dec.verdict.is_yes() {
+            // without a raw target there is nothing a rule could be checked on
+            if !dec.verdict.is_yes() || n == 0 {
                 add(&mut self.summary.not_evaluated, 1, class.requests, n);
                 continue;
             }
@@ -193,18 +194,13 @@ impl RequestFindings {
                     host: class.host,
                     headers: None,
                 };
-                let r = report(
+                let (v, r) = report(
                     model,
                     dec,
                     (client, server, port),
                     (class, &req),
                     &mut self.usage,
                 );
-                let v = match r.verdict {
-                    "denied" => Tri::No,
-                    "unknown" => Tri::Unknown,
-                    _ => Tri::Yes,
-                };
                 class_verdict = class_verdict.and(v);
                 let s = &mut self.summary;
                 match v {
@@ -240,7 +236,7 @@ fn report(
     (client, server, port): (&Peer, &Peer, PortKey),
     (class, req): (&ClassInput<'_>, &RequestView<'_>),
     usage: &mut HttpUsage,
-) -> RequestReport {
+) -> (Tri, RequestReport) {
     let dirs: Vec<(&DirDecision, DirRequest)> = [&dec.egress, &dec.ingress]
         .into_iter()
         .flatten()
@@ -267,7 +263,7 @@ fn report(
         Some((d, r)) => message(model, d, r),
         None => allowed_message(model, &dirs),
     };
-    RequestReport {
+    let report = RequestReport {
         method: req.method.to_string(),
         target: req.target.to_string(),
         host: req.host.map(str::to_string),
@@ -280,7 +276,8 @@ fn report(
         direction: deciding.map(|(d, _)| d.direction.as_str()),
         message,
         directions: dirs.iter().map(|(d, r)| dir_report(model, d, r)).collect(),
-    }
+    };
+    (verdict, report)
 }
 
 /// What allowed a request: the sections whose rule (or wildcard) let it
