@@ -219,9 +219,17 @@ fn unobserved_paths_and_methods_are_denied_in_the_demo_policies() {
         ("GET", "/api/v3/episode/7"),      // bazarr's, not seerr's
         ("POST", "/api/v3/command/../../config"),
     ] {
-        assert!(!any_allows(&seerr, method, target, host), "{method} {target}");
+        assert!(
+            !any_allows(&seerr, method, target, host),
+            "{method} {target}"
+        );
     }
-    assert!(!any_allows(&seerr, "GET", "/api/v3/series/42", Some("evil.example")));
+    assert!(!any_allows(
+        &seerr,
+        "GET",
+        "/api/v3/series/42",
+        Some("evil.example")
+    ));
     let onepassword = policy(&set, "external-secrets", "onepassword-connect");
     let eso = ingress_http(onepassword, "external-secrets", 8438).unwrap();
     let host = Some("onepassword-connect.external-secrets.svc.cluster.local:8438");
@@ -237,9 +245,24 @@ fn unobserved_paths_and_methods_are_denied_in_the_demo_policies() {
     let loki = policy(&set, "observability", "loki");
     let alloy = ingress_http(loki, "alloy", 3100).unwrap();
     let host = alloy[0].host.clone().map(|h| h.replace('\\', ""));
-    assert!(any_allows(&alloy, "POST", "/logproto.Pusher/Push", host.as_deref()));
-    assert!(!any_allows(&alloy, "POST", "/logprotoXPusher/Push", host.as_deref()));
-    assert!(!any_allows(&alloy, "POST", "/logproto.Pusher/Tail", host.as_deref()));
+    assert!(any_allows(
+        &alloy,
+        "POST",
+        "/logproto.Pusher/Push",
+        host.as_deref()
+    ));
+    assert!(!any_allows(
+        &alloy,
+        "POST",
+        "/logprotoXPusher/Push",
+        host.as_deref()
+    ));
+    assert!(!any_allows(
+        &alloy,
+        "POST",
+        "/logproto.Pusher/Tail",
+        host.as_deref()
+    ));
 }
 
 /// A port with HTTP rules for some peers keeps every other peer of that port working: they get
@@ -269,23 +292,16 @@ fn l4_only_peers_of_an_l7_port_are_allowed_every_request() {
 #[test]
 fn grafana_label_values_collapse_and_can_be_kept_apart() {
     let set = synthesize(demo(), &cfg(true, false));
-    let rules = ingress_http(
-        policy(&set, "observability", "prometheus"),
-        "grafana",
-        9090,
-    )
-    .unwrap();
+    let rules = ingress_http(policy(&set, "observability", "prometheus"), "grafana", 9090).unwrap();
     let paths: BTreeSet<&str> = rules.iter().filter_map(|r| r.path.as_deref()).collect();
-    assert!(paths.contains(r"/api/v1/label/[^/?]+/values(\?.*)?"), "{paths:#?}");
+    assert!(
+        paths.contains(r"/api/v1/label/[^/?]+/values(\?.*)?"),
+        "{paths:#?}"
+    );
     let mut never = cfg(true, false);
     never.l7.collapse = None;
     let set = synthesize(demo(), &never);
-    let rules = ingress_http(
-        policy(&set, "observability", "prometheus"),
-        "grafana",
-        9090,
-    )
-    .unwrap();
+    let rules = ingress_http(policy(&set, "observability", "prometheus"), "grafana", 9090).unwrap();
     let labels = rules
         .iter()
         .filter(|r| r.path.as_deref().is_some_and(|p| p.contains("/label/")))
@@ -322,8 +338,10 @@ fn dns_lists_replace_the_wildcard_and_the_foundation_stops_adding_it() {
 /// One path segment of a generated request.
 fn segment() -> impl Strategy<Value = String> {
     prop_oneof![
-        prop::sample::select(vec!["api", "v1", "users", "orders", "items", "search", "a.b", "x+y"])
-            .prop_map(str::to_string),
+        prop::sample::select(vec![
+            "api", "v1", "users", "orders", "items", "search", "a.b", "x+y"
+        ])
+        .prop_map(str::to_string),
         (0u64..10_000_000).prop_map(|n| n.to_string()),
         "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
         "[0-9a-f]{7}[0-9][0-9a-f]{0,32}",

@@ -523,8 +523,20 @@ fn recommend_l7_http_round_trips_on_the_real_http_dumps() {
 fn recommend_l7_http_round_trips_on_the_demo_fixture() {
     let demo = common::repo().join("fixtures/demo.jsonpb.zst");
     let r = l7_round_trip(&demo);
-    eprintln!("demo: {}", r["summary"]["requests"]);
+    let q = &r["summary"]["requests"];
+    eprintln!("demo: {q}");
     assert_eq!(r["summary"]["dropped"]["edge_ports"], 0);
+    let evaluated = q["evaluated"]["requests"].as_u64().unwrap();
+    assert!(evaluated > 0, "the demo carries HTTP records: {q}");
+    assert_eq!(q["allowed"]["requests"].as_u64().unwrap(), evaluated, "{q}");
+    assert_eq!(q["not_evaluated"]["requests"], 0, "{q}");
+    let unused: Vec<&Value> = r["over_permissive"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "unused-http-rule")
+        .collect();
+    assert!(unused.is_empty(), "{unused:#?}");
 }
 
 #[test]
@@ -551,4 +563,42 @@ fn an_l4_only_rule_for_the_same_peer_in_another_policy_wildcards_l7() {
         "{API_POLICY}---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: api-l4, namespace: shop}}\nspec:\n  endpointSelector: {{matchLabels: {{app: api}}}}\n  ingress:\n  - fromEndpoints: [{{matchLabels: {{app: frontend}}}}]\n    toPorts:\n    - ports: [{{port: \"9090\", protocol: TCP}}]\n"
     );
     assert_eq!(check(&other, &traffic()).requests_denied.len(), 3);
+}
+
+#[test]
+fn the_demo_rules_without_their_query_allowance_reject_the_requests_with_a_query() {
+    let demo = common::repo().join("fixtures/demo.jsonpb.zst");
+    let rec = Command::cargo_bin("flowpolicy")
+        .unwrap()
+        .args(["recommend", "--l7", "http"])
+        .arg(&demo)
+        .output()
+        .unwrap();
+    assert!(rec.status.success());
+    let policies = String::from_utf8(rec.stdout).unwrap();
+    assert!(
+        policies.contains(r"(\?.*)?'"),
+        "recommend allows query strings"
+    );
+    let strict = policies.replace(r"(\?.*)?'", "'");
+    let out = Command::cargo_bin("flowpolicy")
+        .unwrap()
+        .args(["verify", "--policies", "-", "-o", "json"])
+        .arg(&demo)
+        .write_stdin(strict)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a 403 fails the run");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["summary"]["dropped"]["edge_ports"], 0);
+    let denied = r["requests_denied"].as_array().unwrap();
+    assert!(!denied.is_empty());
+    for d in denied {
+        assert!(d["target"].as_str().unwrap().contains('?'), "{d}");
+        assert!(
+            d["message"].as_str().unwrap().contains("(missed path)"),
+            "{d}"
+        );
+    }
+    eprintln!("demo without query allowance: {}", r["summary"]["requests"]);
 }
