@@ -189,6 +189,7 @@ fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warni
                     brief::list(set.resolvers.iter().map(|r| &r.peer))
                 ));
             }
+            notes.extend(synth::l7::Written::of(&set).describe(&cfg.l7));
             let docs = yaml::documents(&set);
             let generated = Generated {
                 policies,

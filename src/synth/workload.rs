@@ -19,17 +19,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use ipnet::IpNet;
 
 use super::l7;
+use super::l7::ports::{
+    dns_selectors, http_key, http_ports, port_rules, usable_http_ports, warn_overflow, HttpKey,
+    HttpPorts,
+};
 use super::peers::{self, NS_SELECTOR_KEY};
 use super::ports::{l4_rules, L4Rules};
 use super::resolver::{is_dns_port, DNS_PORTS};
 use super::{Context, Neighbourhood, Warning, WarningKind, ANNOTATION_PREFIX, MANAGED_BY};
 use crate::graph::evidence::format_time;
 use crate::graph::PortStats;
-use crate::interpret::l4::{PortKey, Proto};
+use crate::interpret::l4::PortKey;
 use crate::interpret::peer::{Peer, WorkloadKey};
 use crate::policy::{
-    CiliumNetworkPolicy, DefaultDenyConfig, EgressRule, EndpointSelector, FqdnSelector, HttpRule,
-    IcmpRule, IngressRule, L7Rules, PortProtocol, PortRule, Protocol, Rule,
+    CiliumNetworkPolicy, DefaultDenyConfig, EgressRule, EndpointSelector, FqdnSelector, IcmpRule,
+    IngressRule, L7Rules, PortProtocol, PortRule, Protocol, Rule,
 };
 
 /// Names of the other namespaced policies synthesis writes: never given
@@ -230,116 +234,6 @@ fn port_set(ports: &BTreeMap<PortKey, &PortStats>) -> BTreeSet<PortKey> {
     ports.keys().copied().collect()
 }
 
-/// HTTP rules per port for one peer: on each of `l7_ports` it used, its own
-/// requests, or allow-all when it has none usable.
-type HttpPorts = BTreeMap<PortKey, Vec<HttpRule>>;
-
-/// A sortable key of [`HttpPorts`], to group world peers by identical rules.
-type HttpKey = Vec<(
-    PortKey,
-    Vec<(Option<String>, Option<String>, Option<String>)>,
-)>;
-
-fn http_key(http: &HttpPorts) -> HttpKey {
-    http.iter()
-        .map(|(p, rules)| {
-            let r = rules
-                .iter()
-                .map(|r| (r.method.clone(), r.path.clone(), r.host.clone()))
-                .collect();
-            (*p, r)
-        })
-        .collect()
-}
-
-/// The HTTP rules of a peer's ports: on every port of `l7_ports` the peer
-/// used, the rules for its own requests (allow-all when it has none
-/// usable: a selector without L7 rules on a port another selector
-/// redirects must still get every request through).
-fn http_ports(
-    ctx: &Context<'_>,
-    ports: &BTreeMap<PortKey, &PortStats>,
-    l7_ports: &BTreeSet<PortKey>,
-) -> HttpPorts {
-    let mut out = HttpPorts::new();
-    for (p, stats) in ports {
-        if !l7_ports.contains(p) {
-            continue;
-        }
-        let rules = l7::http::usable(stats.http.as_ref())
-            .map(|seen| l7::http::rules(seen, ctx.cfg.l7.collapse))
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(l7::http::allow_all);
-        out.insert(*p, rules);
-    }
-    out
-}
-
-/// Ports with usable HTTP evidence among `ports` (TCP only), when `--l7 http`.
-fn usable_http_ports<'a>(
-    ctx: &Context<'_>,
-    ports: impl IntoIterator<Item = (&'a PortKey, &'a &'a PortStats)>,
-) -> BTreeSet<PortKey> {
-    if !ctx.cfg.l7.http {
-        return BTreeSet::new();
-    }
-    ports
-        .into_iter()
-        .filter(|(p, s)| p.proto == Proto::Tcp && l7::http::usable(s.http.as_ref()).is_some())
-        .map(|(p, _)| *p)
-        .collect()
-}
-
-/// Warns about ports whose HTTP evidence overflowed (kept without rules).
-fn warn_overflow(
-    ctx: &Context<'_>,
-    w: &WorkloadKey,
-    direction: &str,
-    peer: &Peer,
-    ports: &BTreeMap<PortKey, &PortStats>,
-    warnings: &mut Vec<Warning>,
-) {
-    if !ctx.cfg.l7.http {
-        return;
-    }
-    for (p, stats) in ports {
-        if let Some(seen) = stats.http.as_ref().filter(|h| h.overflow > 0) {
-            warnings.push(Warning::new(
-                WarningKind::L7Overflow,
-                format!(
-                    "{}/{}: {direction} {peer} on {p}: {} of {} HTTP requests not recorded (too many distinct request classes); no HTTP rule for them",
-                    w.namespace,
-                    w.display_name(),
-                    seen.overflow,
-                    seen.requests()
-                ),
-            ));
-        }
-    }
-}
-
-/// `toPorts` and `icmps` for a port set, with `rules.http` on the ports of
-/// `http` (one `toPorts` entry each, after the plain ones).
-fn port_rules(set: &BTreeSet<PortKey>, http: &HttpPorts) -> L4Rules {
-    let plain: BTreeSet<PortKey> = set
-        .iter()
-        .filter(|p| !http.contains_key(p))
-        .copied()
-        .collect();
-    let mut l4 = l4_rules(&plain);
-    for (p, rules) in http {
-        l4.to_ports.push(PortRule {
-            ports: vec![PortProtocol::new(p.port, Protocol::TCP)],
-            rules: Some(L7Rules {
-                http: rules.clone(),
-                ..L7Rules::default()
-            }),
-            ..PortRule::default()
-        });
-    }
-    l4
-}
-
 fn ingress_rules(
     ctx: &Context<'_>,
     w: &WorkloadKey,
@@ -476,40 +370,6 @@ fn egress_l4(
     let mut l4 = port_rules(&rest, http);
     l4.to_ports.insert(0, dns_port_rule_for(&dns_ports, dns()));
     (l4, true)
-}
-
-/// The DNS selectors of a workload's rule to a resolver: `*`, or with
-/// `--l7 dns` the names it queried there plus its `toFQDNs` names.
-fn dns_selectors(
-    ctx: &Context<'_>,
-    w: &WorkloadKey,
-    peer: &Peer,
-    ports: &BTreeMap<PortKey, &PortStats>,
-    fqdns: &BTreeSet<String>,
-    warnings: &mut Vec<Warning>,
-) -> Vec<FqdnSelector> {
-    if !ctx.cfg.l7.dns {
-        return vec![FqdnSelector::pattern("*")];
-    }
-    let dns_stats = ports
-        .iter()
-        .filter(|(p, _)| is_dns_port(p))
-        .map(|(_, s)| *s);
-    match l7::dns::selectors(dns_stats, fqdns, ctx.cfg.fqdn_collapse) {
-        Ok(list) => list,
-        Err(why) => {
-            warnings.push(Warning::new(
-                WarningKind::DnsWildcard,
-                format!(
-                    "{}/{}: DNS to {peer} keeps matchPattern \"*\": {}",
-                    w.namespace,
-                    w.display_name(),
-                    why.describe()
-                ),
-            ));
-            vec![FqdnSelector::pattern("*")]
-        }
-    }
 }
 
 fn egress_rules(
