@@ -24,13 +24,14 @@
 //!
 //! Layout: `rng` (PRNG, hashes), `clock` (simulated time), `topology` (the JSON model),
 //! `workloads` / `pods` / `cluster` (the simulated cluster), `peers` (endpoints and identities),
-//! `sim` / `packets` / `dns` (connections into observed flows), `internet` (world names and
+//! `sim` / `packets` / `dns` / `http` (connections into observed flows), `internet` (world names and
 //! addresses), `traffic` (one module per traffic class, run in a fixed order) and `output`
 //! (jsonpb lines, zstd).
 
 mod clock;
 mod cluster;
 mod dns;
+mod http;
 mod internet;
 mod output;
 mod packets;

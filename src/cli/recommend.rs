@@ -24,6 +24,15 @@ pub enum PolicyFormat {
     K8s,
 }
 
+/// L7 rule families `--l7` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum L7Kind {
+    /// HTTP/gRPC rules (method, templated path, host) on ports where L7 request records were seen.
+    Http,
+    /// DNS rules listing the names each workload queried instead of `matchPattern: "*"`.
+    Dns,
+}
+
 /// How `--out`/`--root` is organised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LayoutArg {
@@ -97,6 +106,15 @@ pub struct RecommendArgs {
     /// Only generate per-workload policies for this namespace (repeatable).
     #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE")]
     pub namespaces: Vec<String>,
+    /// Write L7 rules from L7 records (comma-separated or repeated): `http` (requests, with
+    /// IDs/UUIDs/hashes templated, on the ports and from the peers where they were seen) and
+    /// `dns` (the names each workload queried). Without it the policies are L4 only.
+    #[arg(long, value_enum, value_name = "http,dns", value_delimiter = ',')]
+    pub l7: Vec<L7Kind>,
+    /// With `--l7 http`: N or more sibling path segments (same method, host and other segments)
+    /// collapse into one single-segment pattern; 0 never collapses.
+    #[arg(long, value_name = "N", default_value_t = synth::l7::http::DEFAULT_COLLAPSE)]
+    pub l7_collapse: usize,
     /// Roll these namespaces out first, in this order, in ROLLOUT.md (comma-separated or
     /// repeated), e.g. `--order external-secrets,dbms,actions-runner-system,flux-system`;
     /// the rest follow, fewest dependents first.
@@ -114,6 +132,11 @@ impl RecommendArgs {
             same_namespace: self.same_namespace,
             namespaces: self.namespaces.iter().cloned().collect::<BTreeSet<_>>(),
             cidr_groups: self.input.cidr_groups.clone(),
+            l7: synth::l7::L7Config {
+                http: self.l7.contains(&L7Kind::Http),
+                dns: self.l7.contains(&L7Kind::Dns),
+                collapse: (self.l7_collapse > 0).then_some(self.l7_collapse),
+            },
         }
     }
 }
@@ -166,6 +189,7 @@ fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warni
                     brief::list(set.resolvers.iter().map(|r| &r.peer))
                 ));
             }
+            notes.extend(synth::l7::Written::of(&set).describe(&cfg.l7));
             let docs = yaml::documents(&set);
             let generated = Generated {
                 policies,

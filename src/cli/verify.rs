@@ -105,6 +105,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
             if !args.explain {
                 if let Some(o) = doc.as_object_mut() {
                     o.remove("allowed");
+                    o.remove("requests_allowed");
                 }
             }
             if let Some(o) = doc.as_object_mut() {
@@ -141,7 +142,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(if report.has_drops() {
+    Ok(if report.has_failures() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -218,6 +218,8 @@ pub fn to_json(graph: &TrafficGraph, interpret: &InterpretStats, meta: &Baseline
                         allowed: s.allowed.clone(),
                         audit_flows: s.audit_flows,
                         dropped: s.dropped.clone(),
+                        http: s.http.clone(),
+                        dns: s.dns.clone(),
                     })
                     .collect();
                 let (first_seen, last_seen) = super::stability::edge_span(e);
@@ -309,6 +311,10 @@ struct PortRecord {
     audit_flows: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dropped: Option<super::Tally>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    http: Option<super::HttpSeen>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dns: Option<super::DnsSeen>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -327,6 +333,8 @@ impl FileV1 {
                     allowed: p.allowed.clone(),
                     audit_flows: p.audit_flows,
                     dropped: p.dropped.clone(),
+                    http: p.http.clone(),
+                    dns: p.dns.clone(),
                 };
                 let key = PortKey {
                     proto: p.protocol,
@@ -383,6 +391,41 @@ mod tests {
         assert!(matches!(e, BaselineError::NotABaseline { .. }));
         let e = Baseline::from_json("b", b"").unwrap_err().to_string();
         assert!(e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn l7_evidence_round_trips_and_is_absent_without_it() {
+        let mut b = Baseline::default();
+        let (from, to) = (
+            Peer::Entity(crate::interpret::peer::Entity::Host),
+            Peer::Fqdn("api.example".into()),
+        );
+        let key = PortKey {
+            proto: Proto::Tcp,
+            port: 80,
+        };
+        b.graph.insert_port(&from, &to, key, &PortStats::default());
+        assert!(!json(&b).contains("\"http\""));
+        let mut stats = PortStats::default();
+        let mut http = super::super::HttpSeen::default();
+        http.record(&crate::interpret::http::HttpRequest {
+            method: "GET".into(),
+            path: "/users/7",
+            query: Some("a=b"),
+            host: None,
+        });
+        stats.http = Some(http);
+        let mut dns = super::super::DnsSeen::default();
+        dns.record("api.example");
+        stats.dns = Some(dns);
+        b.graph.insert_port(&from, &to, key, &stats);
+        let text = json(&b);
+        assert!(
+            text.contains("/users/{int}") && text.contains("/users/7?a=b"),
+            "{text}"
+        );
+        let back = Baseline::from_json("t", text.as_bytes()).unwrap();
+        assert_eq!(json(&back), text);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod baseline;
 pub mod evidence;
+pub mod l7;
 pub mod namespaces;
 pub mod stability;
 
@@ -23,6 +24,7 @@ use crate::interpret::l4::PortKey;
 use crate::interpret::peer::Peer;
 use crate::interpret::{Observation, VerdictClass};
 pub use evidence::Tally;
+pub use l7::{ClassStats, DnsSeen, HttpSeen, RequestClass};
 
 /// Most addresses remembered per FQDN/workload node (evidence, not identity).
 pub const MAX_ADDRESSES: usize = 64;
@@ -50,6 +52,12 @@ pub struct PortStats {
     /// DROPPED traffic (learned only on request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped: Option<Tally>,
+    /// HTTP requests seen in allowed L7 records (request classes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpSeen>,
+    /// DNS names queried in allowed L7 DNS records (on resolver ports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsSeen>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -61,12 +69,41 @@ impl PortStats {
         merge_tally(&mut self.allowed, &other.allowed);
         merge_tally(&mut self.dropped, &other.dropped);
         self.audit_flows += other.audit_flows;
+        if let Some(h) = &other.http {
+            self.http.get_or_insert_with(HttpSeen::default).merge(h);
+        }
+        if let Some(d) = &other.dns {
+            self.dns.get_or_insert_with(DnsSeen::default).merge(d);
+        }
     }
 }
 
 fn merge_tally(mine: &mut Option<Tally>, theirs: &Option<Tally>) {
     if let Some(t) = theirs {
         mine.get_or_insert_with(Tally::default).merge(t);
+    }
+}
+
+/// L7 evidence of an allowed flow: its HTTP request class, or the name of
+/// its DNS query (requests and answers carry it alike).
+fn record_l7(stats: &mut PortStats, f: &crate::proto::flow::Flow) {
+    use crate::proto::flow::layer7::Record;
+    let Some(l7) = f.l7.as_ref() else {
+        return;
+    };
+    match l7.record.as_ref() {
+        Some(Record::Http(_)) => {
+            if let Some(r) = crate::interpret::http::HttpRequest::of(f) {
+                stats.http.get_or_insert_with(HttpSeen::default).record(&r);
+            }
+        }
+        Some(Record::Dns(dns)) => {
+            let name = crate::interpret::dns::normalize(&dns.query);
+            if !name.is_empty() {
+                stats.dns.get_or_insert_with(DnsSeen::default).record(&name);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -166,6 +203,9 @@ impl TrafficGraph {
             VerdictClass::Dropped => stats.dropped.get_or_insert_with(Tally::default),
         };
         tally.record(o.time_ns, o.new_connection, o.flow, o.basis);
+        if o.verdict != VerdictClass::Dropped {
+            record_l7(stats, o.flow);
+        }
     }
 
     /// [`Self::node`], remembering shared workload and entity peers by
@@ -351,5 +391,106 @@ impl TrafficGraph {
     /// The underlying petgraph, for exports and analyses.
     pub fn petgraph(&self) -> &DiGraph<NodeData, EdgeData> {
         &self.graph
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interpret::direction::Basis;
+    use crate::interpret::l4::Proto;
+    use crate::interpret::peer::Entity;
+    use crate::proto::flow::{self, layer7::Record, Dns, Http, Layer7};
+    use std::sync::Arc;
+
+    fn l7(kind: flow::L7FlowType, record: Record) -> flow::Flow {
+        flow::Flow {
+            l7: Some(Layer7 {
+                r#type: kind as i32,
+                record: Some(record),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn observe(g: &mut TrafficGraph, f: &flow::Flow, verdict: VerdictClass, port: u16) {
+        g.record(&Observation {
+            flow: f,
+            time_ns: 0,
+            initiator: Arc::new(Peer::Entity(Entity::Host)),
+            responder: Arc::new(Peer::Fqdn("api.example".into())),
+            initiator_ip: None,
+            responder_ip: None,
+            port: PortKey {
+                proto: Proto::Tcp,
+                port,
+            },
+            verdict,
+            new_connection: false,
+            basis: Basis::TrafficDirection,
+        });
+    }
+
+    #[test]
+    fn allowed_l7_records_become_evidence_dropped_ones_do_not() {
+        let http = |m: &str, url: &str| Http {
+            method: m.into(),
+            url: url.into(),
+            ..Default::default()
+        };
+        let mut g = TrafficGraph::new();
+        let req = l7(
+            flow::L7FlowType::Request,
+            Record::Http(http("get", "http://api/users/7?x=1")),
+        );
+        let resp = l7(
+            flow::L7FlowType::Response,
+            Record::Http(http("GET", "http://api/users/8")),
+        );
+        observe(&mut g, &req, VerdictClass::Allowed, 80);
+        observe(&mut g, &resp, VerdictClass::Allowed, 80);
+        observe(&mut g, &req, VerdictClass::Dropped, 81);
+        let dns = l7(
+            flow::L7FlowType::Request,
+            Record::Dns(Dns {
+                query: "API.Example.".into(),
+                ..Default::default()
+            }),
+        );
+        observe(&mut g, &dns, VerdictClass::Allowed, 53);
+        let (_, _, edge) = g.edges_sorted()[0];
+        let seen = edge.ports[&PortKey {
+            proto: Proto::Tcp,
+            port: 80,
+        }]
+            .http
+            .as_ref()
+            .unwrap();
+        let (class, stats) = seen.classes.iter().next().unwrap();
+        assert_eq!(
+            (
+                class.method.as_str(),
+                class.path.as_str(),
+                class.host.as_deref()
+            ),
+            ("GET", "/users/{int}", Some("api"))
+        );
+        assert_eq!(stats.requests, 1);
+        assert!(edge.ports[&PortKey {
+            proto: Proto::Tcp,
+            port: 81
+        }]
+            .http
+            .is_none());
+        let names = &edge.ports[&PortKey {
+            proto: Proto::Tcp,
+            port: 53,
+        }]
+            .dns
+            .as_ref()
+            .unwrap()
+            .names;
+        assert_eq!(names.iter().collect::<Vec<_>>(), ["api.example"]);
     }
 }

@@ -10,8 +10,10 @@
 pub mod conntrack;
 pub mod direction;
 pub mod dns;
+pub mod http;
 pub mod l4;
 pub mod labels;
+pub mod path_template;
 pub mod peer;
 pub mod selector;
 pub mod undecided;

@@ -4,6 +4,9 @@
 //!
 //! - DNS: every endpoint may query the detected in-cluster resolver(s)
 //!   through the DNS proxy, and the resolver accepts DNS from the whole cluster;
+//!   with `--l7 dns` only the latter: Cilium unites the DNS rules of every
+//!   policy selecting an endpoint, so a clusterwide `matchPattern: "*"` would
+//!   void each workload's own name list (which its CNP carries instead);
 //! - kube-apiserver: the workloads that used it (or every endpoint with
 //!   `apiserver_cluster_wide`) may reach it on the observed ports;
 //! - optionally a same-namespace allow, written as one namespaced policy per
@@ -66,27 +69,9 @@ fn dns(ctx: &Context<'_>) -> Option<CiliumClusterwideNetworkPolicy> {
     }
     let mut specs = Vec::new();
     for r in in_cluster {
-        let mut egress = EgressRule {
-            to_ports: vec![dns_port_rule(&r.ports)],
-            ..EgressRule::default()
-        };
-        match &r.peer {
-            Peer::Workload(w) => {
-                egress.to_endpoints = vec![peers::workload_selector(w, ctx.selector(w), None)]
-            }
-            Peer::Entity(e) => egress.to_entities = vec![peers::entity(*e)],
-            other => egress.to_cidr = peers::cidr(other).into_iter().collect(),
+        if !ctx.cfg.l7.dns {
+            specs.push(every_endpoint_resolves(ctx, r));
         }
-        specs.push(Rule {
-            endpoint_selector: Some(EndpointSelector::all()),
-            egress: vec![egress],
-            enable_default_deny: additive(),
-            description: Some(format!(
-                "flowpolicy foundation: every endpoint may resolve names via {}",
-                r.peer
-            )),
-            ..Rule::default()
-        });
         if let Peer::Workload(w) = &r.peer {
             let ports: BTreeSet<PortKey> = r
                 .ports
@@ -120,9 +105,37 @@ fn dns(ctx: &Context<'_>) -> Option<CiliumClusterwideNetworkPolicy> {
             });
         }
     }
+    if specs.is_empty() {
+        return None;
+    }
     let mut p = CiliumClusterwideNetworkPolicy::new("flowpolicy-foundation-dns");
     p.specs = specs;
     Some(labelled(p, "dns"))
+}
+
+/// Every endpoint may query the resolver `r` through the DNS proxy.
+fn every_endpoint_resolves(ctx: &Context<'_>, r: &super::Resolver) -> Rule {
+    let mut egress = EgressRule {
+        to_ports: vec![dns_port_rule(&r.ports)],
+        ..EgressRule::default()
+    };
+    match &r.peer {
+        Peer::Workload(w) => {
+            egress.to_endpoints = vec![peers::workload_selector(w, ctx.selector(w), None)]
+        }
+        Peer::Entity(e) => egress.to_entities = vec![peers::entity(*e)],
+        other => egress.to_cidr = peers::cidr(other).into_iter().collect(),
+    }
+    Rule {
+        endpoint_selector: Some(EndpointSelector::all()),
+        egress: vec![egress],
+        enable_default_deny: additive(),
+        description: Some(format!(
+            "flowpolicy foundation: every endpoint may resolve names via {}",
+            r.peer
+        )),
+        ..Rule::default()
+    }
 }
 
 fn apiserver(ctx: &Context<'_>) -> Option<CiliumClusterwideNetworkPolicy> {

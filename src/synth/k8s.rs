@@ -15,6 +15,9 @@
 //!   Cilium's cluster identities (without `policy-cidr-match-mode=nodes`).
 //! - ICMP is not expressible (NetworkPolicy has TCP, UDP and SCTP only).
 //! - Ports keep their `endPort` ranges.
+//! - L7 rules (`--l7 http`, `--l7 dns`) are not expressible: NetworkPolicy
+//!   stops at L4. Each port that would carry HTTP rules, and each DNS rule
+//!   that would list names, is listed; the port stays allowed at L4.
 //! - No foundation and no same-namespace policy: NetworkPolicy has no
 //!   allow-only rule, so a namespace-wide DNS or same-namespace policy would
 //!   put every pod of the namespace into default-deny. Each workload's policy
@@ -238,6 +241,7 @@ fn rules(
                 );
             }
         }
+        l7_left_out(ctx, direction, peer, ports, &mut miss);
         if np_ports.is_empty() {
             continue;
         }
@@ -258,6 +262,56 @@ fn rules(
         out.push((ports, nets.iter().map(block).collect()));
     }
     out
+}
+
+/// Lists the L7 rules the Cilium output would carry for this peer's ports.
+fn l7_left_out(
+    ctx: &Context<'_>,
+    direction: &str,
+    peer: &Peer,
+    ports: &BTreeMap<PortKey, &PortStats>,
+    miss: &mut impl FnMut(String, String),
+) {
+    let l7 = &ctx.cfg.l7;
+    let in_cluster = direction == "ingress" || matches!(peer, Peer::Workload(_));
+    if l7.http && in_cluster {
+        for (p, stats) in ports {
+            if p.proto != Proto::Tcp {
+                continue;
+            }
+            if let Some(seen) = super::l7::http::usable(stats.http.as_ref()) {
+                miss(
+                    p.to_string(),
+                    format!(
+                        "{} HTTP request classes would become L7 rules; NetworkPolicy stops at L4, so every request on the port is allowed",
+                        seen.classes.len()
+                    ),
+                );
+            }
+        }
+    }
+    if l7.dns && direction == "egress" && ctx.is_resolver(peer) {
+        let names: BTreeSet<&String> = ports
+            .iter()
+            .filter(|(p, _)| super::resolver::is_dns_port(p))
+            .filter_map(|(_, s)| s.dns.as_ref())
+            .flat_map(|d| d.names.iter())
+            .collect();
+        if !names.is_empty() {
+            let dns: Vec<String> = ports
+                .keys()
+                .filter(|p| super::resolver::is_dns_port(p))
+                .map(PortKey::to_string)
+                .collect();
+            miss(
+                dns.join(", "),
+                format!(
+                    "{} queried DNS names would become a DNS rule; NetworkPolicy has no DNS rules, so every name may be resolved",
+                    names.len()
+                ),
+            );
+        }
+    }
 }
 
 fn workload_policy(

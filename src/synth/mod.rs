@@ -8,6 +8,7 @@
 
 pub mod foundation;
 pub mod k8s;
+pub mod l7;
 pub mod peers;
 pub mod ports;
 pub mod resolver;
@@ -46,6 +47,8 @@ pub struct SynthConfig {
     pub namespaces: BTreeSet<String>,
     /// Prefixes world peers were grouped into (shown in descriptions only).
     pub cidr_groups: Vec<IpNet>,
+    /// L7 rules (`--l7`); none by default.
+    pub l7: l7::L7Config,
 }
 
 /// Everything synthesis produced.
@@ -78,6 +81,10 @@ pub enum WarningKind {
     AssumedKubeDns,
     /// Learned edge ports without a port (old baselines): never allowed.
     Portless,
+    /// A port kept L4 (or allow-all at L7) because its HTTP evidence overflowed.
+    L7Overflow,
+    /// A DNS rule kept `matchPattern: "*"` under `--l7 dns`.
+    DnsWildcard,
 }
 
 impl WarningKind {
@@ -88,6 +95,8 @@ impl WarningKind {
             WarningKind::NoResolver => "missing-resolver warnings",
             WarningKind::AssumedKubeDns => "workloads whose DNS rule assumes kube-system/kube-dns",
             WarningKind::Portless => "port-less edge warnings",
+            WarningKind::L7Overflow => "ports whose HTTP requests were too varied for rules",
+            WarningKind::DnsWildcard => "DNS rules kept at matchPattern \"*\"",
         }
     }
 }

@@ -7,11 +7,22 @@
 //! DNS L7 rule (`matchPattern: "*"`) on both UDP and TCP, which `toFQDNs`
 //! needs; a policy with `toFQDNs` always gets such a rule, even when the
 //! workload's own DNS queries were not captured.
+//!
+//! With `--l7 http`, ports where HTTP requests were recorded get
+//! `rules.http` (see [`super::l7`]): on ingress for every peer of such a
+//! port (its own requests, or `{}` for a peer seen only at L4), on egress
+//! to in-cluster workloads for the requests this workload sent. With
+//! `--l7 dns`, the DNS rule lists the names the workload queried.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
 
+use super::l7;
+use super::l7::ports::{
+    dns_selectors, http_key, http_ports, port_rules, usable_http_ports, warn_overflow, HttpKey,
+    HttpPorts,
+};
 use super::peers::{self, NS_SELECTOR_KEY};
 use super::ports::{l4_rules, L4Rules};
 use super::resolver::{is_dns_port, DNS_PORTS};
@@ -160,7 +171,7 @@ pub fn workload_policy(
     let sel = ctx.selector(w);
     let name = policy_name(ctx, w, names);
     let totals = totals(ctx, hood);
-    let mut ingress = ingress_rules(ctx, w, hood);
+    let mut ingress = ingress_rules(ctx, w, hood, &mut warnings);
     let mut egress = egress_rules(ctx, w, hood, &mut warnings);
     // An empty rule turns on default-deny for a direction with nothing observed.
     if ingress.is_empty() {
@@ -223,12 +234,21 @@ fn port_set(ports: &BTreeMap<PortKey, &PortStats>) -> BTreeSet<PortKey> {
     ports.keys().copied().collect()
 }
 
-fn ingress_rules(ctx: &Context<'_>, w: &WorkloadKey, hood: &Neighbourhood<'_>) -> Vec<IngressRule> {
+fn ingress_rules(
+    ctx: &Context<'_>,
+    w: &WorkloadKey,
+    hood: &Neighbourhood<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Vec<IngressRule> {
     let mut rules = Vec::new();
-    let mut cidrs: BTreeMap<BTreeSet<PortKey>, Vec<String>> = BTreeMap::new();
+    let mut cidrs: BTreeMap<(BTreeSet<PortKey>, HttpKey), (HttpPorts, Vec<String>)> =
+        BTreeMap::new();
+    let l7_ports = usable_http_ports(ctx, hood.ingress.values().flat_map(|p| p.iter()));
     for (peer, ports) in &hood.ingress {
+        warn_overflow(ctx, w, "ingress from", peer, ports, warnings);
         let set = port_set(ports);
-        let L4Rules { to_ports, icmps } = l4_rules(&set);
+        let http = http_ports(ctx, ports, &l7_ports);
+        let L4Rules { to_ports, icmps } = port_rules(&set, &http);
         let mut rule = IngressRule {
             to_ports,
             icmps,
@@ -245,15 +265,20 @@ fn ingress_rules(ctx: &Context<'_>, w: &WorkloadKey, hood: &Neighbourhood<'_>) -
             Peer::Entity(e) => rule.from_entities = vec![peers::entity(*e)],
             Peer::Cidr(_) | Peer::Fqdn(_) => {
                 if let Some(c) = peers::cidr(peer) {
-                    cidrs.entry(set).or_default().push(c);
+                    let key = (set, http_key(&http));
+                    cidrs
+                        .entry(key)
+                        .or_insert_with(|| (http, Vec::new()))
+                        .1
+                        .push(c);
                 }
                 continue;
             }
         }
         rules.extend(split_icmp(rule));
     }
-    for (set, list) in cidrs {
-        let L4Rules { to_ports, icmps } = l4_rules(&set);
+    for ((set, _), (http, list)) in cidrs {
+        let L4Rules { to_ports, icmps } = port_rules(&set, &http);
         let rule = IngressRule {
             from_cidr: list,
             to_ports,
@@ -301,6 +326,11 @@ fn split_icmp<R: L4Parts>(mut rule: R) -> Vec<R> {
 /// The DNS port rule for a resolver: each DNS port on UDP and TCP, through
 /// Cilium's DNS proxy (`rules.dns`), which is what makes `toFQDNs` work.
 pub fn dns_port_rule(dns_ports: &BTreeSet<u16>) -> PortRule {
+    dns_port_rule_for(dns_ports, vec![FqdnSelector::pattern("*")])
+}
+
+/// [`dns_port_rule`] allowing only the names `dns` selects.
+pub fn dns_port_rule_for(dns_ports: &BTreeSet<u16>, dns: Vec<FqdnSelector>) -> PortRule {
     let mut ports = Vec::new();
     for p in dns_ports {
         ports.push(PortProtocol::new(*p, Protocol::UDP));
@@ -309,7 +339,7 @@ pub fn dns_port_rule(dns_ports: &BTreeSet<u16>) -> PortRule {
     PortRule {
         ports,
         rules: Some(L7Rules {
-            dns: vec![FqdnSelector::pattern("*")],
+            dns,
             ..L7Rules::default()
         }),
         ..PortRule::default()
@@ -317,22 +347,28 @@ pub fn dns_port_rule(dns_ports: &BTreeSet<u16>) -> PortRule {
 }
 
 /// Egress port rules to one peer: DNS ports of a resolver go through the DNS
-/// proxy; the rest are plain L4.
-fn egress_l4(ctx: &Context<'_>, peer: &Peer, set: &BTreeSet<PortKey>) -> (L4Rules, bool) {
+/// proxy (with `dns` as its rule); the rest are L4, with `http` rules.
+fn egress_l4(
+    ctx: &Context<'_>,
+    peer: &Peer,
+    set: &BTreeSet<PortKey>,
+    http: &HttpPorts,
+    dns: impl FnOnce() -> Vec<FqdnSelector>,
+) -> (L4Rules, bool) {
     if !ctx.is_resolver(peer) {
-        return (l4_rules(set), false);
+        return (port_rules(set, http), false);
     }
-    let dns: BTreeSet<u16> = set
+    let dns_ports: BTreeSet<u16> = set
         .iter()
         .filter(|p| is_dns_port(p))
         .map(|p| p.port)
         .collect();
-    if dns.is_empty() {
-        return (l4_rules(set), false);
+    if dns_ports.is_empty() {
+        return (port_rules(set, http), false);
     }
     let rest: BTreeSet<PortKey> = set.iter().filter(|p| !is_dns_port(p)).copied().collect();
-    let mut l4 = l4_rules(&rest);
-    l4.to_ports.insert(0, dns_port_rule(&dns));
+    let mut l4 = port_rules(&rest, http);
+    l4.to_ports.insert(0, dns_port_rule_for(&dns_ports, dns()));
     (l4, true)
 }
 
@@ -346,8 +382,20 @@ fn egress_rules(
     let mut cidrs: BTreeMap<BTreeSet<PortKey>, BTreeSet<IpNet>> = BTreeMap::new();
     let mut fqdns: BTreeMap<BTreeSet<PortKey>, BTreeSet<String>> = BTreeMap::new();
     let mut has_dns_rule = false;
+    let fqdn_names: BTreeSet<String> = hood
+        .egress
+        .keys()
+        .filter_map(|p| match p {
+            Peer::Fqdn(name) if fqdn_fallback_cidrs(ctx, p).is_none() => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
     for (peer, ports) in &hood.egress {
         let set = port_set(ports);
+        let in_cluster = matches!(peer, Peer::Workload(_));
+        if in_cluster {
+            warn_overflow(ctx, w, "egress to", peer, ports, warnings);
+        }
         let mut rule = EgressRule::default();
         match peer {
             Peer::Workload(p) => {
@@ -375,7 +423,13 @@ fn egress_rules(
                 continue;
             }
         }
-        let (L4Rules { to_ports, icmps }, dns) = egress_l4(ctx, peer, &set);
+        let http = if in_cluster {
+            http_ports(ctx, ports, &usable_http_ports(ctx, ports.iter()))
+        } else {
+            HttpPorts::new()
+        };
+        let dns_rule = || dns_selectors(ctx, w, peer, ports, &fqdn_names, warnings);
+        let (L4Rules { to_ports, icmps }, dns) = egress_l4(ctx, peer, &set, &http, dns_rule);
         has_dns_rule |= dns;
         rule.to_ports = to_ports;
         rule.icmps = icmps;
@@ -429,6 +483,17 @@ fn companion_dns_rule(
     warnings: &mut Vec<Warning>,
 ) -> EgressRule {
     let mut rule = EgressRule::default();
+    if ctx.cfg.l7.dns {
+        warnings.push(Warning::new(
+            WarningKind::DnsWildcard,
+            format!(
+                "{}/{}: the DNS rule its toFQDNs needs keeps matchPattern \"*\": {}",
+                w.namespace,
+                w.display_name(),
+                l7::dns::Fallback::NoEvidence.describe()
+            ),
+        ));
+    }
     match ctx.resolvers.first() {
         Some(r) => {
             match &r.peer {

@@ -56,6 +56,9 @@ pub struct DirDecision {
     pub hints: Vec<String>,
     /// L7 protocols restricting requests on the allowing section.
     pub l7: Vec<String>,
+    /// Every allow section that matched (`Yes`) or may match (`Unknown`),
+    /// with its match: what L7 evaluation consults.
+    pub matched: Vec<(SectionRef, Tri)>,
 }
 
 /// The decision for one connection.
@@ -152,6 +155,7 @@ impl<'a> Engine<'a> {
             unknown: Vec::new(),
             hints: Vec::new(),
             l7: Vec::new(),
+            matched: Vec::new(),
         };
         let (mut enforced, mut allow, mut deny) = (Tri::No, Tri::No, Tri::No);
         let mut why = Why::default();
@@ -185,6 +189,9 @@ impl<'a> Engine<'a> {
                         }
                     } else {
                         allow = allow.or(m);
+                        if m != Tri::No {
+                            d.matched.push((r, m));
+                        }
                         if m.is_yes() {
                             used.push(r);
                             if d.allowed_by.is_none() {

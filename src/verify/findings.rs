@@ -5,6 +5,8 @@
 //!   wrong label: the policy then protects nothing);
 //! - `unused-rule`: an allow section no observed connection went through;
 //! - `unused-port`: port entries of a used section that nothing used;
+//! - `unused-http-rule` (see [`super::http_findings`]): HTTP rules no
+//!   observed request that was checked against them matched;
 //! - `broad-peer`: `world`/`cluster`/`all` entities, empty selectors (every
 //!   pod of a namespace, or of the cluster in a clusterwide policy), rules
 //!   without peers (any peer), CIDRs shorter than /16 (IPv4) or /48 (IPv6),
@@ -27,7 +29,8 @@ use super::tri::{Tri, Why};
 /// One over-permissive finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// `selects-nothing`, `unused-rule`, `unused-port` or `broad-peer`.
+    /// `selects-nothing`, `unused-rule`, `unused-port`, `unused-http-rule`
+    /// or `broad-peer`.
     pub kind: &'static str,
     pub policy: PolicyInfo,
     /// Field path of the rule or section.

@@ -14,10 +14,14 @@
 pub mod engine;
 pub mod explain;
 pub mod findings;
+pub mod http;
+pub mod http_findings;
+pub mod l7;
 pub mod model;
 pub mod peers;
 pub mod ports;
 pub mod report;
+pub mod requests;
 pub mod selectors;
 pub mod text;
 pub mod tri;

@@ -14,6 +14,8 @@ use crate::policy::{
     LoadedPolicies, LoadedPolicy, PolicyKind, PortRule, Rule,
 };
 
+use super::http::RegexCache;
+use super::l7::PortL7;
 use super::peers::{parse_cidr, CidrMatch};
 use super::ports::PortMatcher;
 use super::selectors::Scope;
@@ -87,6 +89,9 @@ pub struct Section {
     pub ports: PortMatcher,
     /// L7 protocols restricting requests on these ports (`http`, `kafka`, …).
     pub l7: Vec<String>,
+    /// Per `toPorts` entry, its ports and compiled L7 rules (empty for
+    /// sections without `toPorts` and for Kubernetes rules).
+    pub port_l7: Vec<PortL7>,
 }
 
 /// One Cilium rule (or one Kubernetes NetworkPolicy) with everything the
@@ -134,6 +139,8 @@ pub struct Model {
     pub rules: Vec<CompiledRule>,
     /// What the model cannot evaluate, per policy: `(policy, note)`.
     pub notes: Vec<(usize, String)>,
+    /// HTTP rule regexes, compiled once per pattern.
+    pub regexes: RegexCache,
 }
 
 impl Model {
@@ -299,7 +306,7 @@ impl Model {
     }
 
     fn section(
-        &self,
+        &mut self,
         path: String,
         mut peers: Vec<PeerMatcher>,
         to_ports: &[PortRule],
@@ -326,11 +333,13 @@ impl Model {
             }
         }
         l7.dedup();
+        let port_l7 = PortL7::compile(to_ports, &mut self.regexes);
         Section {
             path,
             peers,
             ports,
             l7,
+            port_l7,
         }
     }
 
@@ -392,6 +401,7 @@ impl Model {
                 peers,
                 ports: PortMatcher::k8s(&r.ports),
                 l7: Vec::new(),
+                port_l7: Vec::new(),
             });
         }
         let mut egress = Vec::new();
@@ -402,6 +412,7 @@ impl Model {
                 peers,
                 ports: PortMatcher::k8s(&r.ports),
                 l7: Vec::new(),
+                port_l7: Vec::new(),
             });
         }
         CompiledRule {

@@ -15,6 +15,7 @@ use crate::interpret::peer::Peer;
 use super::engine::{Decision, DirDecision, Engine, SectionRef};
 use super::findings::{self, Finding};
 use super::model::{Model, PolicyInfo};
+use super::requests::{ClassInput, RequestFindings, RequestReport, RequestSummary};
 use super::tri::Tri;
 
 /// Version of the JSON document layout.
@@ -56,6 +57,8 @@ pub struct Summary {
     pub observed_dropped: Counts,
     /// Of that, what these policies would now allow.
     pub observed_dropped_now_allowed: Counts,
+    /// Observed HTTP requests checked against the HTTP rules.
+    pub requests: RequestSummary,
 }
 
 /// The named policy rule a decision came from.
@@ -119,6 +122,12 @@ pub struct Report {
     pub allowed: Vec<EdgeReport>,
     /// Traffic Hubble saw DROPPED, as these policies would treat it.
     pub observed_dropped: Vec<EdgeReport>,
+    /// Observed HTTP requests Envoy would answer with 403.
+    pub requests_denied: Vec<RequestReport>,
+    /// Observed HTTP requests whose L7 verdict cannot be decided offline.
+    pub requests_unknown: Vec<RequestReport>,
+    /// Observed HTTP requests the policies allow (only with `--explain`).
+    pub requests_allowed: Vec<RequestReport>,
     pub over_permissive: Vec<Finding>,
     /// Parts of the policies that were not evaluated.
     pub notes: Vec<String>,
@@ -129,9 +138,15 @@ impl Report {
     pub fn has_drops(&self) -> bool {
         self.summary.dropped.edge_ports > 0
     }
+
+    /// Whether the policies would break observed traffic: a dropped
+    /// connection or a request answered with 403.
+    pub fn has_failures(&self) -> bool {
+        self.has_drops() || self.summary.requests.denied.samples > 0
+    }
 }
 
-fn verdict_name(t: Tri) -> &'static str {
+pub(crate) fn verdict_name(t: Tri) -> &'static str {
     match t {
         Tri::Yes => "allowed",
         Tri::No => "dropped",
@@ -265,6 +280,7 @@ pub fn build(model: &Model, graph: &TrafficGraph, opts: &VerifyOptions) -> Repor
     let (mut dropped, mut unknown, mut allowed, mut was_dropped) =
         (Groups::new(), Groups::new(), Groups::new(), Groups::new());
     let mut used: BTreeMap<SectionRef, u64> = BTreeMap::new();
+    let mut requests = RequestFindings::default();
     for (from, to, edge) in graph.edges_sorted() {
         for (port, stats) in &edge.ports {
             let Some((tally, required)) = observed(stats, opts.include_dropped) else {
@@ -284,6 +300,9 @@ pub fn build(model: &Model, graph: &TrafficGraph, opts: &VerifyOptions) -> Repor
                 continue;
             }
             summary.observed.add(tally);
+            let (classes, overflow) = http_classes(stats);
+            requests.add_port(model, &dec, (from, to, *port), &classes);
+            requests.overflow(overflow);
             let (counts, groups) = match dec.verdict {
                 Tri::Yes => (&mut summary.allowed, &mut allowed),
                 Tri::No => (&mut summary.dropped, &mut dropped),
@@ -293,6 +312,9 @@ pub fn build(model: &Model, graph: &TrafficGraph, opts: &VerifyOptions) -> Repor
             push(groups, from, to, report);
         }
     }
+    summary.requests = requests.summary;
+    let mut over_permissive = findings::analyse(model, graph, &used);
+    over_permissive.extend(super::http_findings::unused_rules(model, &requests.usage));
     let notes = model
         .notes
         .iter()
@@ -310,7 +332,30 @@ pub fn build(model: &Model, graph: &TrafficGraph, opts: &VerifyOptions) -> Repor
         unknown: edges(unknown),
         allowed: edges(allowed),
         observed_dropped: edges(was_dropped),
-        over_permissive: findings::analyse(model, graph, &used),
+        requests_denied: requests.denied,
+        requests_unknown: requests.unknown,
+        requests_allowed: requests.allowed,
+        over_permissive,
         notes,
     }
+}
+
+/// The HTTP request classes the graph recorded on an edge-port, and the
+/// requests it saw beyond its class bound.
+fn http_classes(stats: &PortStats) -> (Vec<ClassInput<'_>>, u64) {
+    let Some(http) = &stats.http else {
+        return (Vec::new(), 0);
+    };
+    let classes = http
+        .classes
+        .iter()
+        .map(|(class, st)| ClassInput {
+            method: &class.method,
+            path: &class.path,
+            host: class.host.as_deref(),
+            requests: st.requests,
+            samples: st.samples.iter().map(String::as_str).collect(),
+        })
+        .collect();
+    (classes, http.overflow)
 }

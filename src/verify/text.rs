@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use super::report::{Counts, EdgeReport, Report};
+use super::requests::{RequestCounts, RequestReport};
 
 fn counts(c: &Counts) -> String {
     format!(
@@ -46,6 +47,32 @@ fn edges(out: &mut String, title: &str, list: &[EdgeReport], sample: bool) {
     }
 }
 
+fn request_counts(c: &RequestCounts) -> String {
+    format!(
+        "{} requests ({} classes, {} samples)",
+        c.requests, c.classes, c.samples
+    )
+}
+
+fn requests(out: &mut String, title: &str, code: &str, list: &[RequestReport]) {
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{title}:");
+    for r in list {
+        let host = r
+            .host
+            .as_deref()
+            .map(|h| format!(" host {h}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {code}  {} {}{host} ({} → {} {}): {}",
+            r.method, r.target, r.client, r.server, r.port, r.message
+        );
+    }
+}
+
 /// Renders the report; `explain` adds allowed edges.
 pub fn render(r: &Report, explain: bool) -> String {
     let mut out = String::new();
@@ -65,6 +92,24 @@ pub fn render(r: &Report, explain: bool) -> String {
             "  unknown: {} (cannot be decided offline)",
             counts(&s.unknown)
         );
+    }
+    let q = &s.requests;
+    if q.evaluated.samples + q.not_evaluated.requests > 0 {
+        let _ = writeln!(
+            out,
+            "  http requests: {} evaluated; allowed {}, denied (403) {}, unknown {}",
+            request_counts(&q.evaluated),
+            q.allowed.requests,
+            q.denied.requests,
+            q.unknown.requests
+        );
+        if q.not_evaluated.requests > 0 {
+            let _ = writeln!(
+                out,
+                "    not evaluated: {} (connection not allowed at L4, or not classified)",
+                request_counts(&q.not_evaluated)
+            );
+        }
     }
     if s.observed_dropped.edge_ports > 0 {
         let _ = writeln!(
@@ -86,8 +131,21 @@ pub fn render(r: &Report, explain: bool) -> String {
         &r.unknown,
         true,
     );
+    requests(
+        &mut out,
+        "HTTP 403 (observed requests these policies would reject)",
+        "403",
+        &r.requests_denied,
+    );
+    requests(
+        &mut out,
+        "HTTP UNKNOWN (requests whose L7 verdict depends on what the flows do not show)",
+        "???",
+        &r.requests_unknown,
+    );
     if explain {
         edges(&mut out, "ALLOWED", &r.allowed, false);
+        requests(&mut out, "HTTP ALLOWED", "ok ", &r.requests_allowed);
         edges(
             &mut out,
             "SEEN DROPPED BY HUBBLE",

@@ -9,6 +9,7 @@ mod egress;
 mod host;
 mod ingress;
 mod jobs;
+mod l7;
 mod noise;
 mod scrapes;
 mod targets;
@@ -42,4 +43,5 @@ pub(crate) fn simulate(sim: &mut Sim, topo: &Topology) {
     noise::socket_lb_events(sim, topo);
     noise::scanner_drops(sim);
     noise::lost_events(sim);
+    l7::http_requests(sim, topo);
 }
