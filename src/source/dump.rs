@@ -247,8 +247,8 @@ pub struct Decoded {
 /// Gives a decoded line back to the fast path of the thread that decoded
 /// it (called there by [`super::parallel`]), which keeps its endpoints as
 /// spares; anything else is simply dropped.
-pub fn recycle(mut decoded: Decoded) {
-    if let (true, Ok(Some(SourceEvent::Flow(f)))) = (decoded.fast, &mut decoded.outcome) {
+pub fn recycle(decoded: Decoded) {
+    if let (true, Ok(Some(SourceEvent::Flow(f)))) = (decoded.fast, decoded.outcome) {
         FAST.with(|fast| fast.borrow_mut().recycle(f, decoded.endpoints));
     }
 }

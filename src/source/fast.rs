@@ -37,6 +37,8 @@ const MAX_ENDPOINTS: usize = 2048;
 /// memory stays bounded whatever the cluster.
 const MAX_SPARES: usize = 32;
 const MAX_ALL_SPARES: usize = 1024;
+/// Spent flows kept per thread for their allocations (box, strings).
+const MAX_SPARE_FLOWS: usize = 512;
 
 /// One distinct endpoint text: decoded, its check per side (the side is
 /// part of a rejection's field name), computed when first needed, and a
@@ -57,6 +59,8 @@ pub struct FastDecoder {
     /// Spares held, all endpoints together.
     spare_count: usize,
     next_id: u64,
+    /// Spent flows, emptied, whose box and strings the next lines reuse.
+    spare_flows: Vec<Box<flow::Flow>>,
 }
 
 /// A flow decoded by the fast path, with the result of its door check.
@@ -79,7 +83,7 @@ impl FastDecoder {
             node_name,
             time,
             flow: Some(parts),
-        } = response(&mut scan)?
+        } = response(&mut scan, self.spare_flows.pop())?
         else {
             return None;
         };
@@ -97,7 +101,7 @@ impl FastDecoder {
         // As `SourceEvent::from_response`: the wrapper's node and time fill in.
         if f.node_name.is_empty() {
             if let Some(n) = node_name {
-                f.node_name = n.to_string();
+                f.node_name.push_str(n);
             }
         }
         if f.time.is_none() {
@@ -142,11 +146,11 @@ impl FastDecoder {
         Some((self.endpoint(raw)?.endpoint.clone(), Some(id)))
     }
 
-    /// Takes the endpoints back from a flow the pipeline is done with (on
-    /// the thread that decoded it), as spares for the next flows of the
-    /// same endpoints. They are unchanged copies: the pipeline only ever
-    /// borrows a flow.
-    pub fn recycle(&mut self, flow: &mut flow::Flow, ids: EndpointIds) {
+    /// Takes back a flow the pipeline is done with (on the thread that
+    /// decoded it): its endpoints as spares for the next flows of the same
+    /// endpoints (they are unchanged copies: the pipeline only ever borrows
+    /// a flow), the rest for its allocations.
+    pub fn recycle(&mut self, mut flow: Box<flow::Flow>, ids: EndpointIds) {
         for (slot, id) in [
             (&mut flow.source, ids.0[0]),
             (&mut flow.destination, ids.0[1]),
@@ -159,6 +163,9 @@ impl FastDecoder {
                     }
                 }
             }
+        }
+        if self.spare_flows.len() < MAX_SPARE_FLOWS {
+            self.spare_flows.push(flow);
         }
     }
 
@@ -229,7 +236,8 @@ impl Given {
     }
 }
 
-fn response<'a>(scan: &mut Scanner<'a>) -> Option<Response<'a>> {
+fn response<'a>(scan: &mut Scanner<'a>, spare: Option<Box<flow::Flow>>) -> Option<Response<'a>> {
+    let mut spare = Some(spare);
     let mut r = Response {
         node_name: None,
         time: None,
@@ -248,7 +256,7 @@ fn response<'a>(scan: &mut Scanner<'a>) -> Option<Response<'a>> {
             }
             "flow" => {
                 given.once(2)?;
-                r.flow = Some(flow(scan)?);
+                r.flow = Some(flow(scan, spare.take().flatten())?);
             }
             // Other responses are left to the full decoder.
             "node_status" | "nodeStatus" | "lost_events" | "lostEvents" => return None,
@@ -404,22 +412,30 @@ fn tcp_flags(scan: &mut Scanner<'_>) -> Option<flow::TcpFlags> {
     Some(f)
 }
 
-fn ip(scan: &mut Scanner<'_>) -> Option<flow::Ip> {
-    let mut ip = flow::Ip::default();
+/// `IP`, into `spare`'s strings when there is one.
+fn ip(scan: &mut Scanner<'_>, spare: Option<flow::Ip>) -> Option<flow::Ip> {
+    let mut ip = spare.map_or_else(flow::Ip::default, |mut ip| {
+        ip.source.clear();
+        ip.source_xlated.clear();
+        ip.destination.clear();
+        ip.ip_version = 0;
+        ip.encrypted = false;
+        ip
+    });
     let mut given = Given::default();
     scan.object(|scan, key| {
         match key {
             "source" => {
                 given.once(0)?;
-                ip.source = scan.string()?.to_string();
+                ip.source.push_str(scan.string()?);
             }
             "source_xlated" | "sourceXlated" => {
                 given.once(1)?;
-                ip.source_xlated = scan.string()?.to_string();
+                ip.source_xlated.push_str(scan.string()?);
             }
             "destination" => {
                 given.once(2)?;
-                ip.destination = scan.string()?.to_string();
+                ip.destination.push_str(scan.string()?);
             }
             "ipVersion" => {
                 given.once(3)?;
@@ -457,8 +473,18 @@ fn event_type(scan: &mut Scanner<'_>) -> Option<flow::CiliumEventType> {
     Some(e)
 }
 
-fn flow<'a>(scan: &mut Scanner<'a>) -> Option<Parts<'a>> {
-    let mut f = Box::<flow::Flow>::default();
+/// The `flow` object, into a spent flow's allocations when there is one.
+fn flow<'a>(scan: &mut Scanner<'a>, spare: Option<Box<flow::Flow>>) -> Option<Parts<'a>> {
+    let (mut f, mut spare_ip) = match spare {
+        Some(mut f) => {
+            let (node, ip) = (std::mem::take(&mut f.node_name), f.ip.take());
+            *f = flow::Flow::default();
+            f.node_name = node;
+            f.node_name.clear();
+            (f, ip)
+        }
+        None => (Box::default(), None),
+    };
     let (mut source, mut destination) = (None, None);
     let mut given = Given::default();
     scan.object(|scan, key| {
@@ -485,7 +511,7 @@ fn flow<'a>(scan: &mut Scanner<'a>) -> Option<Parts<'a>> {
             }
             "IP" => {
                 given.once(5)?;
-                f.ip = Some(ip(scan)?);
+                f.ip = Some(ip(scan, spare_ip.take())?);
             }
             "l4" => {
                 given.once(6)?;
@@ -505,7 +531,7 @@ fn flow<'a>(scan: &mut Scanner<'a>) -> Option<Parts<'a>> {
             }
             "node_name" | "nodeName" => {
                 given.once(10)?;
-                f.node_name = scan.string()?.to_string();
+                f.node_name.push_str(scan.string()?);
             }
             "node_labels" | "nodeLabels" => {
                 given.once(11)?;
