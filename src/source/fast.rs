@@ -20,7 +20,9 @@
 //! the fast path can only ever agree or step aside. `tests/fast_decode.rs`
 //! checks that on every real dump, the demo fixture and damaged lines.
 
-use rustc_hash::FxHashMap;
+use std::hash::Hasher;
+
+use rustc_hash::{FxHashMap, FxHasher};
 use serde::de::value::{BorrowedStrDeserializer, Error as ValueError, U64Deserializer};
 use serde::Deserialize;
 
@@ -44,8 +46,16 @@ const MAX_SPARE_FLOWS: usize = 512;
 /// part of a rejection's field name), computed when first needed, and a
 /// number naming it for as long as it is remembered.
 struct Interned {
-    endpoint: Option<flow::Endpoint>,
+    text: Box<[u8]>,
+    endpoint: flow::Endpoint,
     checked: [Option<Result<(), Rejection>>; 2],
+    id: u64,
+}
+
+/// Where a line's endpoint is remembered: its text's hash and its number.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    hash: u64,
     id: u64,
 }
 
@@ -54,7 +64,10 @@ struct Interned {
 /// busy endpoint is not cloned (a dozen allocations) for every flow.
 #[derive(Default)]
 pub struct FastDecoder {
-    endpoints: FxHashMap<Box<[u8]>, Interned>,
+    /// By the hash of the text (computed once per endpoint and line); the
+    /// text itself is compared, and another text with the same hash
+    /// replaces the entry.
+    endpoints: FxHashMap<u64, Interned>,
     spares: FxHashMap<u64, Vec<flow::Endpoint>>,
     /// Spares held, all endpoints together.
     spare_count: usize,
@@ -97,9 +110,10 @@ impl FastDecoder {
             source,
             destination,
         } = parts;
-        let mut ids = EndpointIds::default();
-        (f.source, ids.0[0]) = self.endpoint_copy(source)?;
-        (f.destination, ids.0[1]) = self.endpoint_copy(destination)?;
+        let (src, dst);
+        (f.source, src) = self.endpoint_copy(source)?;
+        (f.destination, dst) = self.endpoint_copy(destination)?;
+        let slots = [src, dst];
         // As `SourceEvent::from_response`: the wrapper's node and time fill in.
         if f.node_name.is_empty() {
             if let Some(n) = node_name {
@@ -111,12 +125,11 @@ impl FastDecoder {
         }
         let endpoints = &mut self.endpoints;
         let check = validate::check_flow_with(&f, &mut |side, ep| {
-            let (i, raw) = if side == "source" {
-                (0, source)
-            } else {
-                (1, destination)
-            };
-            match raw.and_then(|r| endpoints.get_mut(r.as_bytes())) {
+            let i = usize::from(side != "source");
+            // The entry may be gone (cache emptied by the other endpoint).
+            let interned =
+                slots[i].and_then(|s| endpoints.get_mut(&s.hash).filter(|e| e.id == s.id));
+            match interned {
                 Some(interned) => interned.checked[i]
                     .get_or_insert_with(|| validate::check_endpoint(side, ep))
                     .clone(),
@@ -126,26 +139,26 @@ impl FastDecoder {
         Some(FastFlow {
             flow: f,
             check,
-            endpoints: ids,
+            endpoints: EndpointIds(slots.map(|s| s.map(|s| s.id))),
         })
     }
 
     /// A copy of the decoded endpoint of a text (a spare one when there is
-    /// one), and the number of the remembered endpoint.
+    /// one), and where it is remembered; `None` when it does not decode.
     fn endpoint_copy(
         &mut self,
         raw: Option<&str>,
-    ) -> Option<(Option<flow::Endpoint>, Option<u64>)> {
-        let interned = self.endpoint(raw)?;
-        if interned.endpoint.is_none() {
+    ) -> Option<(Option<flow::Endpoint>, Option<Slot>)> {
+        let Some(raw) = raw else {
             return Some((None, None));
-        }
-        let id = interned.id;
-        if let Some(spare) = self.spares.get_mut(&id).and_then(Vec::pop) {
+        };
+        let slot = self.remember(raw)?;
+        if let Some(spare) = self.spares.get_mut(&slot.id).and_then(Vec::pop) {
             self.spare_count -= 1;
-            return Some((Some(spare), Some(id)));
+            return Some((Some(spare), Some(slot)));
         }
-        Some((self.endpoint(raw)?.endpoint.clone(), Some(id)))
+        let copy = self.endpoints.get(&slot.hash).map(|e| e.endpoint.clone());
+        Some((copy, Some(slot)))
     }
 
     /// Takes back a flow the pipeline is done with (on the thread that
@@ -171,41 +184,38 @@ impl FastDecoder {
         }
     }
 
-    /// The decoded endpoint of a text, decoded once; `None` when it does
-    /// not decode (the line is then declined). Absent and `null` endpoints
-    /// are an empty entry.
-    fn endpoint(&mut self, raw: Option<&str>) -> Option<&Interned> {
-        static ABSENT: Interned = Interned {
-            endpoint: None,
-            checked: [None, None],
-            id: u64::MAX,
-        };
-        let Some(raw) = raw else {
-            return Some(&ABSENT);
-        };
-        let key = raw.as_bytes();
-        if !self.endpoints.contains_key(key) {
-            let endpoint: flow::Endpoint = serde_json::from_str(raw).ok()?;
-            if self.endpoints.len() >= MAX_ENDPOINTS {
-                self.endpoints.clear();
-                self.spares.clear();
-                self.spare_count = 0;
+    /// Remembers the endpoint of a text, decoding it when new.
+    fn remember(&mut self, raw: &str) -> Option<Slot> {
+        let mut h = FxHasher::default();
+        h.write(raw.as_bytes());
+        let hash = h.finish();
+        if let Some(known) = self.endpoints.get(&hash) {
+            if *known.text == *raw.as_bytes() {
+                return Some(Slot { hash, id: known.id });
             }
-            // Numbers are never reused: a flow decoded before a clear
-            // cannot give its endpoints to a newer entry.
-            let id = self.next_id;
-            self.next_id += 1;
-            self.spares.insert(id, Vec::new());
-            self.endpoints.insert(
-                key.into(),
-                Interned {
-                    endpoint: Some(endpoint),
-                    checked: [None, None],
-                    id,
-                },
-            );
         }
-        self.endpoints.get(key)
+        let endpoint: flow::Endpoint = serde_json::from_str(raw).ok()?;
+        if self.endpoints.len() >= MAX_ENDPOINTS {
+            self.endpoints.clear();
+            self.spares.clear();
+            self.spare_count = 0;
+        }
+        // Numbers are never reused: a flow decoded before a clear cannot
+        // give its endpoints to a newer entry.
+        let id = self.next_id;
+        self.next_id += 1;
+        let entry = Interned {
+            text: raw.as_bytes().into(),
+            endpoint,
+            checked: [None, None],
+            id,
+        };
+        if let Some(replaced) = self.endpoints.insert(hash, entry) {
+            let spares = self.spares.remove(&replaced.id).map_or(0, |s| s.len());
+            self.spare_count -= spares;
+        }
+        self.spares.insert(id, Vec::new());
+        Some(Slot { hash, id })
     }
 }
 
