@@ -451,34 +451,9 @@ fn http_rules_no_observed_request_matched_are_over_permissive() {
 
 /// `recommend --l7 http FILE | verify --policies - FILE`: verify's JSON.
 fn l7_round_trip(file: &Path) -> Value {
-    let rec = Command::cargo_bin("flowpolicy")
-        .unwrap()
-        .args(["recommend", "--l7", "http"])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        rec.status.success(),
-        "recommend {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&rec.stderr)
-    );
-    let out = Command::cargo_bin("flowpolicy")
-        .unwrap()
-        .args(["verify", "--policies", "-", "-o", "json"])
-        .arg(file)
-        .write_stdin(rec.stdout)
-        .output()
-        .unwrap();
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}: {}",
-            file.display(),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let (code, r) = common::recommend_then_verify(file, &["--l7", "http"], &[]);
     assert_eq!(
-        out.status.code(),
+        code,
         Some(0),
         "{}: {}",
         file.display(),

@@ -12,36 +12,9 @@ use serde_json::Value;
 
 /// Runs the pipe and returns verify's JSON report.
 fn round_trip(file: &Path, extra: &[&str]) -> Value {
-    let rec = Command::cargo_bin("flowpolicy")
-        .unwrap()
-        .arg("recommend")
-        .arg(file)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        rec.status.success(),
-        "recommend {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&rec.stderr)
-    );
-    let out = Command::cargo_bin("flowpolicy")
-        .unwrap()
-        .args(["verify", "--policies", "-", "-o", "json"])
-        .arg(file)
-        .args(extra)
-        .write_stdin(rec.stdout)
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}: {}",
-            file.display(),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let (code, report) = common::recommend_then_verify(file, extra, extra);
     assert_eq!(
-        out.status.code(),
+        code,
         Some(0),
         "{}: {}",
         file.display(),

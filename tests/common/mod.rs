@@ -10,6 +10,8 @@
 //!   checkout. Tests that need it skip with one line on stderr when it is
 //!   absent, and fail when it is present but empty.
 //! - `sample_dumps` lists the in-repo flow files in `tests/data/flows`.
+//! - `recommend_then_verify` pipes `recommend` into `verify --policies -`
+//!   on the same flows and returns verify's exit code and JSON report.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -139,4 +141,43 @@ pub fn validate_policy_yaml(doc: &Value) -> Result<(), Vec<String>> {
     } else {
         Err(errors)
     }
+}
+
+/// `flowpolicy recommend FILE REC_ARGS | flowpolicy verify --policies - -o json
+/// FILE VERIFY_ARGS`: verify's exit code and JSON report. Fails the test when
+/// recommend fails or verify prints no JSON.
+pub fn recommend_then_verify(
+    file: &Path,
+    rec_args: &[&str],
+    verify_args: &[&str],
+) -> (Option<i32>, Value) {
+    let rec = assert_cmd::Command::cargo_bin("flowpolicy")
+        .unwrap()
+        .arg("recommend")
+        .args(rec_args)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        rec.status.success(),
+        "recommend {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&rec.stderr)
+    );
+    let out = assert_cmd::Command::cargo_bin("flowpolicy")
+        .unwrap()
+        .args(["verify", "--policies", "-", "-o", "json"])
+        .arg(file)
+        .args(verify_args)
+        .write_stdin(rec.stdout)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), report)
 }
