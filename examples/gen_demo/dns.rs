@@ -6,12 +6,12 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use flowpolicy::proto::flow::{
-    layer7, CiliumEventType, Dns, Flow, FlowType, L7FlowType, Layer7, TraceObservationPoint,
+    layer7, CiliumEventType, Dns, Flow, L7FlowType, Layer7, TraceObservationPoint,
     TrafficDirection, Verdict,
 };
 
 use super::clock::{NS_PER_MS, NS_PER_US, RTT_CLUSTER};
-use super::packets::{trace_sub_type, EVENT_L7, EVENT_POLICY_VERDICT, EVENT_TRACE};
+use super::packets::{trace_sub_type, EVENT_POLICY_VERDICT, EVENT_TRACE};
 use super::peers::Peer;
 use super::sim::{Conn, Proto, Sim};
 
@@ -174,14 +174,7 @@ impl<'c> Sim<'c> {
         answer: &DnsAnswer,
         latency: u64,
     ) -> Flow {
-        let l4 = Self::l4_for(conn, response, None);
-        let mut flow = self.packet_flow(conn, response, node, l4);
-        flow.r#type = FlowType::L7 as i32;
-        flow.event_type = Some(CiliumEventType {
-            r#type: EVENT_L7,
-            sub_type: 0,
-        });
-        flow.traffic_direction = TrafficDirection::Egress as i32;
+        let mut flow = self.l7_flow(conn, response, node, TrafficDirection::Egress);
         let qtypes = vec![answer.qtype.to_string()];
         let dns = if response {
             let ips: Vec<String> = answer.ips.iter().map(|ip| ip.to_string()).collect();

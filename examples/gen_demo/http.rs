@@ -4,11 +4,10 @@
 //! Hubble prints (see the hubble-otel HTTP sample in the corpus).
 
 use flowpolicy::proto::flow::{
-    layer7, CiliumEventType, Flow, FlowType, Http, HttpHeader, L7FlowType, Layer7, TrafficDirection,
+    layer7, Flow, Http, HttpHeader, L7FlowType, Layer7, TrafficDirection,
 };
 
 use super::clock::{NS_PER_MS, NS_PER_US, RTT_CLUSTER};
-use super::packets::EVENT_L7;
 use super::sim::{Conn, Sim};
 
 /// One request of a simulated exchange.
@@ -49,14 +48,7 @@ impl<'c> Sim<'c> {
         latency: Option<u64>,
     ) -> Flow {
         let response = latency.is_some();
-        let l4 = Self::l4_for(conn, response, None);
-        let mut flow = self.packet_flow(conn, response, node, l4);
-        flow.r#type = FlowType::L7 as i32;
-        flow.event_type = Some(CiliumEventType {
-            r#type: EVENT_L7,
-            sub_type: 0,
-        });
-        flow.traffic_direction = TrafficDirection::Ingress as i32;
+        let mut flow = self.l7_flow(conn, response, node, TrafficDirection::Ingress);
         let protocol = if r.grpc { "HTTP/2" } else { "HTTP/1.1" };
         let mut headers = vec![HttpHeader {
             key: "User-Agent".into(),

@@ -87,6 +87,27 @@ impl<'c> Sim<'c> {
         flow
     }
 
+    /// The skeleton of an L7 proxy record of `conn` (reverse = the response):
+    /// the packet skeleton with `Type: L7`, event type 129 and the side the
+    /// proxy sits on.
+    pub(crate) fn l7_flow(
+        &mut self,
+        conn: &Conn,
+        reverse: bool,
+        observer: usize,
+        direction: TrafficDirection,
+    ) -> Flow {
+        let l4 = Self::l4_for(conn, reverse, None);
+        let mut flow = self.packet_flow(conn, reverse, observer, l4);
+        flow.r#type = FlowType::L7 as i32;
+        flow.event_type = Some(CiliumEventType {
+            r#type: EVENT_L7,
+            sub_type: 0,
+        });
+        flow.traffic_direction = direction as i32;
+        flow
+    }
+
     pub(crate) fn l4_for(conn: &Conn, reverse: bool, flags: Option<TcpFlags>) -> layer4::Protocol {
         let (sp, dp) = if reverse {
             (conn.dport, conn.sport)
