@@ -89,7 +89,7 @@ async fn collect(
     let sink = |event| {
         match event {
             RelayEvent::Connected => seen.connected += 1,
-            RelayEvent::Response(r) => seen.responses.push(r),
+            RelayEvent::Response(r) => seen.responses.push(r.response),
             RelayEvent::Reconnecting {
                 attempt,
                 delay,

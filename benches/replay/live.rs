@@ -149,16 +149,18 @@ pub fn run(dump: &Path) -> super::Row {
         let mut resume = ResumeState::default();
         let opts = FollowOptions {
             deadline: Some(Duration::from_secs(600)),
+            slim: true,
             ..FollowOptions::default()
         };
         // What `observe` does with each response (src/cli/observe/live.rs).
         let sink = |event: RelayEvent| {
-            if let RelayEvent::Response(resp) = event {
-                mirror.admit(&resp);
-                if let Some(event) = SourceEvent::from_response(resp) {
+            if let RelayEvent::Response(mut received) = event {
+                mirror.admit(&received);
+                let known = received.endpoint_checks.take();
+                if let Some(event) = SourceEvent::from_response(received.response) {
                     if let SourceEvent::Flow(f) = &event {
                         flows += 1;
-                        if checks.check_flow(f).is_err() {
+                        if checks.check_decoded(f, known).is_err() {
                             rejected += 1;
                             return ControlFlow::Continue(());
                         }

@@ -289,6 +289,8 @@ async fn observe(
         },
         deadline: remaining,
         max_attempts: None,
+        // `--record` writes each response whole.
+        slim: args.record.is_none(),
     };
     let mut resume = live.borrow().resume.clone();
     let sink = |event| {

@@ -9,6 +9,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 
 use crate::interpret::validate::{self, Rejection};
 use crate::proto::flow;
+use crate::source::relay::EndpointChecks;
 
 /// Distinct endpoints remembered; emptied when full.
 const MAX_ENDPOINTS: usize = 4096;
@@ -26,6 +27,23 @@ impl CheckedEndpoints {
     /// Same answer as `validate::check_flow(f)`.
     pub fn check_flow(&mut self, f: &flow::Flow) -> Result<(), Rejection> {
         validate::check_flow_with(f, &mut |side, ep| self.endpoint(side, ep))
+    }
+
+    /// The same, with the endpoints' answers already known when the
+    /// decoder checked them ([`crate::source::relay::EndpointCache`]).
+    pub fn check_decoded(
+        &mut self,
+        f: &flow::Flow,
+        known: Option<EndpointChecks>,
+    ) -> Result<(), Rejection> {
+        match known {
+            Some(known) => validate::check_flow_with(f, &mut |side, _| {
+                known[usize::from(side != "source")]
+                    .clone()
+                    .unwrap_or(Ok(()))
+            }),
+            None => self.check_flow(f),
+        }
     }
 
     fn endpoint(&mut self, side: &str, ep: &flow::Endpoint) -> Result<(), Rejection> {

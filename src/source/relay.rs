@@ -18,17 +18,20 @@
 mod backoff;
 mod config;
 mod connect;
+mod endpoints;
 mod error;
 mod follow;
 mod insecure;
 mod request;
 mod resume;
 mod status;
+mod wire;
 
 pub use backoff::Backoff;
 pub use config::{RelayConfig, DEFAULT_SERVER, DEFAULT_TIMEOUT};
+pub use endpoints::{EndpointCache, EndpointChecks};
 pub use error::RelayError;
 pub use follow::{follow, FollowEnd, FollowOptions, FollowSummary, RelayEvent};
 pub use request::{flows_request, namespace_filters};
-pub use resume::{Fingerprint, FlowTime, ResumeState};
+pub use resume::{Fingerprint, FingerprintKind, FlowTime, Received, ResumeState};
 pub use status::{server_status, ServerStatus};

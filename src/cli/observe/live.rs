@@ -105,15 +105,16 @@ impl Live {
                     delay.as_secs_f64()
                 ));
             }
-            RelayEvent::Response(resp) => {
+            RelayEvent::Response(mut received) => {
                 if let Some(rec) = &mut self.recorder {
-                    if let Err(e) = rec.write(&resp) {
+                    if let Err(e) = rec.write(&received.response) {
                         self.fatal = Some(e);
                         return false;
                     }
                 }
-                self.resume.admit(&resp);
-                if let Some(event) = SourceEvent::from_response(resp) {
+                self.resume.admit(&received);
+                let known = received.endpoint_checks.take();
+                if let Some(event) = SourceEvent::from_response(received.response) {
                     match &event {
                         SourceEvent::Flow(_) => self.flows += 1,
                         SourceEvent::Lost {
@@ -136,7 +137,7 @@ impl Live {
                         }
                     }
                     if let SourceEvent::Flow(f) = &event {
-                        if let Err(r) = self.checks.check_flow(f) {
+                        if let Err(r) = self.checks.check_decoded(f, known) {
                             self.reject(&f.node_name, r);
                             return true;
                         }

@@ -23,6 +23,8 @@ const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(310);
 /// A connected Observer client plus what error messages need to know.
 pub(crate) struct Connection {
     pub client: ObserverClient<Channel>,
+    /// The same connection, for calls made with their own codec.
+    pub channel: Channel,
     pub target: Target,
     server_name: String,
     timeout: Duration,
@@ -73,7 +75,8 @@ pub(crate) async fn connect(cfg: &RelayConfig) -> Result<Connection, RelayError>
         .map_err(|_| ctx.timeout())?
         .map_err(|e| ctx.connect_error(&e))?;
     Ok(Connection {
-        client: ObserverClient::new(channel),
+        client: ObserverClient::new(channel.clone()),
+        channel,
         target,
         server_name,
         timeout: cfg.timeout,

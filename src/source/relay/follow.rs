@@ -9,14 +9,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::proto::observer::get_flows_response::ResponseTypes;
-use crate::proto::observer::GetFlowsResponse;
 
 use super::backoff::Backoff;
 use super::config::RelayConfig;
 use super::connect::connect;
 use super::error::RelayError;
 use super::request::flows_request;
-use super::resume::{FlowTime, ResumeState};
+use super::resume::{FlowTime, Received, ResumeState};
+use super::wire;
 
 /// What the follow loop hands to its sink.
 // Nearly every event is a `Response`; boxing it would add an allocation per
@@ -26,9 +26,9 @@ use super::resume::{FlowTime, ResumeState};
 pub enum RelayEvent {
     /// A stream is open (sent on the first connection and every reconnect).
     Connected,
-    /// A response as the relay sent it: a flow (never one already
-    /// delivered), a `lost_events` or a `node_status`.
-    Response(GetFlowsResponse),
+    /// A response as the relay sent it, with its fingerprint: a flow (never
+    /// one already delivered), a `lost_events` or a `node_status`.
+    Response(Received),
     /// The stream failed; the loop waits `delay` and then makes retry number
     /// `attempt` (consecutive failures without a new flow in between).
     Reconnecting {
@@ -48,6 +48,10 @@ pub struct FollowOptions {
     /// Give up (returning the last error) after this many consecutive
     /// failures; None retries forever.
     pub max_attempts: Option<u32>,
+    /// Deliver flows without the fields nothing after the door reads
+    /// (`uuid`, `ethernet`, `node_labels`, `Summary`): faster, for a sink
+    /// that does not write responses out.
+    pub slim: bool,
 }
 
 /// Why the loop stopped without error.
@@ -121,7 +125,7 @@ where
             biased;
             _ = &mut shutdown => return Ok(FollowSummary { end: FollowEnd::Shutdown, ..summary }),
             _ = &mut expired => return Ok(FollowSummary { end: FollowEnd::Deadline, ..summary }),
-            s = run_session(cfg, resume, &mut sink, &mut summary.delivered) => s,
+            s = run_session(cfg, opts.slim, resume, &mut sink, &mut summary.delivered) => s,
         };
         let (error, progressed) = match session {
             Session::Stopped => return Ok(summary),
@@ -163,6 +167,7 @@ where
 /// resume filter to the sink until something ends it.
 async fn run_session<F>(
     cfg: &RelayConfig,
+    slim: bool,
     resume: &mut ResumeState,
     sink: &mut F,
     delivered: &mut u64,
@@ -171,12 +176,13 @@ where
     F: FnMut(RelayEvent) -> ControlFlow<()>,
 {
     let broken = |error, progressed| Session::Broken { error, progressed };
-    let mut conn = match connect(cfg).await {
+    let conn = match connect(cfg).await {
         Ok(conn) => conn,
         Err(error) => return broken(error, false),
     };
     let request = flows_request(cfg, resume);
-    let opened = tokio::time::timeout(cfg.timeout, conn.client.get_flows(request)).await;
+    let call = wire::get_flows(conn.channel.clone(), request, slim);
+    let opened = tokio::time::timeout(cfg.timeout, call).await;
     let mut stream = match opened {
         Err(_) => return broken(conn.errors().timeout(), false),
         Ok(Err(status)) => return broken(conn.errors().status_error(&status), false),
@@ -188,8 +194,8 @@ where
     let until = cfg.until.map(FlowTime::from);
     let mut progressed = false;
     loop {
-        let resp = match stream.message().await {
-            Ok(Some(resp)) => resp,
+        let received = match stream.message().await {
+            Ok(Some(received)) => received,
             Ok(None) => {
                 if cfg.until.is_some_and(|u| chrono::Utc::now() > u) {
                     return Session::UntilReached;
@@ -202,17 +208,18 @@ where
             }
             Err(status) => return broken(conn.errors().status_error(&status), progressed),
         };
+        let resp = &received.response;
         let is_flow = matches!(resp.response_types, Some(ResponseTypes::Flow(_)));
         // Only flow times count: a relay's node status carries its own clock.
-        if is_flow && until.is_some() && FlowTime::of(&resp) > until {
+        if is_flow && until.is_some() && FlowTime::of(resp) > until {
             return Session::UntilReached;
         }
-        if !resume.admit(&resp) {
+        if !resume.admit(&received) {
             continue;
         }
         progressed |= is_flow;
         *delivered += 1;
-        if sink(RelayEvent::Response(resp)).is_break() {
+        if sink(RelayEvent::Response(received)).is_break() {
             return Session::Stopped;
         }
     }

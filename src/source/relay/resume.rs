@@ -13,6 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
+use super::endpoints::EndpointChecks;
 use crate::proto::observer::get_flows_response::ResponseTypes;
 use crate::proto::observer::GetFlowsResponse;
 
@@ -93,43 +94,110 @@ impl TryFrom<String> for FlowTime {
     }
 }
 
-/// A stable 64-bit FNV-1a hash of a response's protobuf encoding (flow,
-/// node name and time); serialized as 16 hex digits.
+/// A stable 64-bit hash of one response: XXH3-64 of the bytes the relay
+/// sent (its protobuf encoding: flow, node name and time), computed once
+/// as the message is decoded ([`Received::from_wire`]); serialized as 16 hex
+/// digits after `xxh3:`. Identical responses have identical fingerprints:
+/// a relay serializes the same flow to the same bytes (Go's protobuf encoder
+/// writes fields in number order, and a flow has no map fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
-pub struct Fingerprint(pub u64);
+pub struct Fingerprint {
+    pub kind: FingerprintKind,
+    pub hash: u64,
+}
+
+/// How a [`Fingerprint`] was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FingerprintKind {
+    /// XXH3-64 of the response's wire bytes (`xxh3:` and 16 hex digits).
+    Wire,
+    /// FNV-1a of this build's re-encoding of the decoded response (16 hex
+    /// digits alone): baselines of versions before the wire fingerprint,
+    /// recognised at their resume until time moves past them.
+    Fnv,
+}
 
 impl Fingerprint {
-    pub fn of(resp: &GetFlowsResponse) -> Fingerprint {
-        thread_local! {
-            /// Reused for every flow: encoding allocates nothing after the first.
-            static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The fingerprint of a response's wire bytes.
+    pub fn of_wire(bytes: &[u8]) -> Fingerprint {
+        Fingerprint {
+            kind: FingerprintKind::Wire,
+            hash: xxhash_rust::xxh3::xxh3_64(bytes),
         }
-        ENCODED.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            buf.clear();
-            resp.encode_raw(&mut *buf);
-            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-            for &byte in buf.iter() {
-                hash ^= u64::from(byte);
-                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-            Fingerprint(hash)
+    }
+
+    /// The fingerprint of `resp` as this build encodes it; equal to the
+    /// relay's bytes' whenever the relay sends only fields this build knows,
+    /// in canonical order (tests; [`Received::new`]).
+    pub fn of(resp: &GetFlowsResponse) -> Fingerprint {
+        Fingerprint::of_wire(&resp.encode_to_vec())
+    }
+
+    /// How flowpolicy up to 0.x fingerprinted (FNV-1a over this build's
+    /// re-encoding of the decoded response), kept to recognise the boundary
+    /// flows of a baseline written by such a version once, at its resume.
+    fn legacy(resp: &GetFlowsResponse) -> Fingerprint {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in resp.encode_to_vec() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Fingerprint {
+            kind: FingerprintKind::Fnv,
+            hash,
+        }
+    }
+}
+
+/// A response of the flow stream with its [`Fingerprint`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    pub response: GetFlowsResponse,
+    pub fingerprint: Fingerprint,
+    /// The door check of the flow's endpoints when the decoder did it
+    /// ([`super::endpoints::EndpointCache`]); None: not done yet.
+    pub endpoint_checks: Option<EndpointChecks>,
+}
+
+impl Received {
+    /// Decodes one message of the stream, fingerprinting its bytes.
+    pub fn from_wire(bytes: &[u8]) -> Result<Received, prost::DecodeError> {
+        Ok(Received {
+            response: GetFlowsResponse::decode(bytes)?,
+            fingerprint: Fingerprint::of_wire(bytes),
+            endpoint_checks: None,
         })
+    }
+
+    /// A response built in memory, fingerprinted as this build encodes it.
+    pub fn new(response: GetFlowsResponse) -> Received {
+        Received {
+            fingerprint: Fingerprint::of(&response),
+            response,
+            endpoint_checks: None,
+        }
     }
 }
 
 impl From<Fingerprint> for String {
     fn from(f: Fingerprint) -> String {
-        format!("{:016x}", f.0)
+        match f.kind {
+            FingerprintKind::Wire => format!("xxh3:{:016x}", f.hash),
+            FingerprintKind::Fnv => format!("{:016x}", f.hash),
+        }
     }
 }
 
 impl TryFrom<String> for Fingerprint {
     type Error = String;
     fn try_from(s: String) -> Result<Fingerprint, String> {
-        u64::from_str_radix(&s, 16)
-            .map(Fingerprint)
+        let (kind, hex) = match s.strip_prefix("xxh3:") {
+            Some(hex) => (FingerprintKind::Wire, hex),
+            None => (FingerprintKind::Fnv, s.as_str()),
+        };
+        u64::from_str_radix(hex, 16)
+            .map(|hash| Fingerprint { kind, hash })
             .map_err(|e| format!("bad fingerprint {s:?}: {e}"))
     }
 }
@@ -154,7 +222,8 @@ impl ResumeState {
     /// which must not move the resume point past buffered flows). A flow
     /// older than the boundary (the relay merges nodes with a short sort
     /// window) passes without moving the boundary back.
-    pub fn admit(&mut self, resp: &GetFlowsResponse) -> bool {
+    pub fn admit(&mut self, received: &Received) -> bool {
+        let resp = &received.response;
         if !matches!(resp.response_types, Some(ResponseTypes::Flow(_))) {
             return true;
         }
@@ -163,11 +232,15 @@ impl ResumeState {
         };
         match self.last_time {
             Some(last) if time < last => true,
-            Some(last) if time == last => self.boundary.insert(Fingerprint::of(resp)),
+            Some(last) if time == last => {
+                let legacy = self.boundary.iter().any(|f| f.kind == FingerprintKind::Fnv)
+                    && self.boundary.contains(&Fingerprint::legacy(resp));
+                self.boundary.insert(received.fingerprint) && !legacy
+            }
             _ => {
                 self.last_time = Some(time);
                 self.boundary.clear();
-                self.boundary.insert(Fingerprint::of(resp));
+                self.boundary.insert(received.fingerprint);
                 true
             }
         }
@@ -179,19 +252,19 @@ mod tests {
     use super::*;
     use crate::proto::flow::{Flow, LostEvent};
 
-    fn flow(secs: i64, nanos: i32, node: &str) -> GetFlowsResponse {
+    fn flow(secs: i64, nanos: i32, node: &str) -> Received {
         let ts = pbjson_types::Timestamp {
             seconds: secs,
             nanos,
         };
-        GetFlowsResponse {
+        Received::new(GetFlowsResponse {
             response_types: Some(ResponseTypes::Flow(Flow {
                 time: Some(ts),
                 ..Flow::default()
             })),
             node_name: node.into(),
             time: Some(ts),
-        }
+        })
     }
 
     #[test]
@@ -210,14 +283,14 @@ mod tests {
     #[test]
     fn non_flows_pass_and_do_not_move_the_cursor() {
         let mut st = ResumeState::default();
-        let lost = GetFlowsResponse {
+        let lost = Received::new(GetFlowsResponse {
             response_types: Some(ResponseTypes::LostEvents(LostEvent::default())),
             node_name: "a".into(),
             time: Some(pbjson_types::Timestamp {
                 seconds: 99,
                 nanos: 0,
             }),
-        };
+        });
         assert!(st.admit(&lost));
         assert!(st.admit(&lost));
         assert_eq!(st, ResumeState::default());
@@ -229,7 +302,7 @@ mod tests {
         st.admit(&flow(1_700_000_000, 123_456_789, "a"));
         let json = serde_json::to_string(&st).unwrap();
         assert!(
-            json.starts_with(r#"{"last_time":"2023-11-14T22:13:20.123456789Z","boundary":[""#),
+            json.starts_with(r#"{"last_time":"2023-11-14T22:13:20.123456789Z","boundary":["xxh3:"#),
             "{json}"
         );
         let back: ResumeState = serde_json::from_str(&json).unwrap();
@@ -248,5 +321,51 @@ mod tests {
         });
         assert_eq!(t.to_timestamp().seconds, 4);
         assert_eq!(t.to_timestamp().nanos, 999_999_999);
+    }
+
+    #[test]
+    fn wire_fingerprints_hash_the_bytes_received() {
+        let f = flow(10, 5, "a");
+        let bytes = f.response.encode_to_vec();
+        let wire = Received::from_wire(&bytes).unwrap();
+        assert_eq!(wire, f);
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(&[0xa0, 0x06, 0x01]); // unknown field 100, varint 1
+        let other = Received::from_wire(&longer).unwrap();
+        assert_eq!(other.response, f.response, "unknown fields are skipped");
+        assert_ne!(
+            other.fingerprint, f.fingerprint,
+            "but they are part of the bytes"
+        );
+        assert!(Received::from_wire(&[0x0a, 0x05]).is_err());
+    }
+
+    #[test]
+    fn a_baseline_with_fnv_fingerprints_still_drops_its_boundary_flows() {
+        // What a version before the wire fingerprint stored after delivering
+        // flow a at 10.5: `last_time` and a bare 16-hex-digit FNV-1a.
+        let a = flow(10, 5, "a");
+        let old = format!(
+            r#"{{"last_time":"1970-01-01T00:00:10.000000005Z","boundary":["{:016x}"]}}"#,
+            Fingerprint::legacy(&a.response).hash
+        );
+        let mut st: ResumeState = serde_json::from_str(&old).unwrap();
+        assert_eq!(
+            st.boundary.iter().next().unwrap().kind,
+            FingerprintKind::Fnv
+        );
+        assert!(!st.admit(&a), "the repeat of an already delivered flow");
+        assert!(
+            st.admit(&flow(10, 5, "b")),
+            "a new flow at the boundary time"
+        );
+        assert!(!st.admit(&flow(10, 5, "b")));
+        assert!(st.admit(&flow(11, 0, "a")));
+        assert_eq!(
+            st.boundary.iter().map(|f| f.kind).collect::<Vec<_>>(),
+            [FingerprintKind::Wire]
+        );
+        let json = serde_json::to_string(&st).unwrap();
+        assert_eq!(serde_json::from_str::<ResumeState>(&json).unwrap(), st);
     }
 }
