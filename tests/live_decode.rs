@@ -4,7 +4,8 @@
 //! the demo fixture, the benchmark's generated lines and the real dumps
 //! (when the corpus is present), and on damaged messages: same error or
 //! not, the same response (less the skipped fields when slim), the same
-//! fingerprint, the same door check and the same interpreted observation.
+//! fingerprint, the same door check and the same interpreted observation —
+//! also when the slim decoder's endpoints are spares the sink gave back.
 
 mod common;
 mod mutate;
@@ -19,7 +20,7 @@ use flowpolicy::proto::observer::get_flows_response::ResponseTypes;
 use flowpolicy::proto::observer::GetFlowsResponse;
 use flowpolicy::source::checked::CheckedEndpoints;
 use flowpolicy::source::event::SourceEvent;
-use flowpolicy::source::relay::{EndpointCache, Received};
+use flowpolicy::source::relay::{EndpointCache, Received, Recycler};
 use mutate::Rng;
 use prost::Message;
 
@@ -65,7 +66,8 @@ fn observation(interp: &mut Interpreter, event: &Option<SourceEvent>) -> String 
 /// cached-endpoint path.
 fn agree(messages: &[Vec<u8>], what: &str) -> usize {
     let mut full = EndpointCache::new(false);
-    let mut slim = EndpointCache::new(true);
+    let recycler = Recycler::default();
+    let mut slim = EndpointCache::new(true).with_recycler(Some(recycler.clone()));
     let (mut a, mut b) = (
         Interpreter::new(InterpretConfig::default()),
         Interpreter::new(InterpretConfig::default()),
@@ -99,6 +101,7 @@ fn agree(messages: &[Vec<u8>], what: &str) -> usize {
         assert_eq!(f.endpoint_checks, s.endpoint_checks, "{at}");
         cached += usize::from(f.endpoint_checks.is_some());
 
+        let ids = s.endpoint_ids;
         let want = SourceEvent::from_response(reference.response);
         let got = SourceEvent::from_response(s.response);
         if let (Some(SourceEvent::Flow(w)), Some(SourceEvent::Flow(g))) = (&want, &got) {
@@ -113,8 +116,17 @@ fn agree(messages: &[Vec<u8>], what: &str) -> usize {
             observation(&mut b, &got),
             "{at}"
         );
+        if let Some(SourceEvent::Flow(mut f)) = got {
+            recycler.give_back(&mut f, ids);
+        }
     }
     assert_eq!(format!("{:?}", a.stats), format!("{:?}", b.stats), "{what}");
+    if cached > 100 {
+        assert!(
+            slim.spares_used() * 2 > cached as u64,
+            "{what}: spares taken back"
+        );
+    }
     cached
 }
 

@@ -19,7 +19,9 @@ use flowpolicy::interpret::{InterpretConfig, Interpreter};
 use flowpolicy::proto::observer::{GetFlowsRequest, GetFlowsResponse};
 use flowpolicy::source::checked::CheckedEndpoints;
 use flowpolicy::source::event::SourceEvent;
-use flowpolicy::source::relay::{self, FollowOptions, RelayConfig, RelayEvent, ResumeState};
+use flowpolicy::source::relay::{
+    self, FollowOptions, Recycler, RelayConfig, RelayEvent, ResumeState,
+};
 use prost::bytes::{Buf, BufMut};
 use prost::Message;
 use tonic::codegen::{http, BoxFuture, Service};
@@ -142,6 +144,7 @@ pub fn run(dump: &Path) -> super::Row {
     let mut interpreter = Interpreter::new(InterpretConfig::default());
     let mut mirror = ResumeState::default();
     let mut checks = CheckedEndpoints::default();
+    let recycler = Recycler::default();
     let (mut flows, mut rejected) = (0u64, 0u64);
     let start = Instant::now();
     let cpu0 = super::cpu_seconds("self");
@@ -150,6 +153,7 @@ pub fn run(dump: &Path) -> super::Row {
         let opts = FollowOptions {
             deadline: Some(Duration::from_secs(600)),
             slim: true,
+            recycler: Some(recycler.clone()),
             ..FollowOptions::default()
         };
         // What `observe` does with each response (src/cli/observe/live.rs).
@@ -157,6 +161,7 @@ pub fn run(dump: &Path) -> super::Row {
             if let RelayEvent::Response(mut received) = event {
                 mirror.admit(&received);
                 let known = received.endpoint_checks.take();
+                let ids = received.endpoint_ids;
                 if let Some(event) = SourceEvent::from_response(received.response) {
                     if let SourceEvent::Flow(f) = &event {
                         flows += 1;
@@ -166,6 +171,9 @@ pub fn run(dump: &Path) -> super::Row {
                         }
                     }
                     feed(&mut graph, &mut interpreter, &event);
+                    if let SourceEvent::Flow(mut f) = event {
+                        recycler.give_back(&mut f, ids);
+                    }
                 }
                 if flows >= wanted {
                     return ControlFlow::Break(());

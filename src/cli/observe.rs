@@ -291,6 +291,7 @@ async fn observe(
         max_attempts: None,
         // `--record` writes each response whole.
         slim: args.record.is_none(),
+        recycler: Some(live.borrow().recycler.clone()),
     };
     let mut resume = live.borrow().resume.clone();
     let sink = |event| {

@@ -38,7 +38,7 @@
 //! caller.
 
 use std::any::Any;
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 use std::ops::ControlFlow;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
@@ -132,32 +132,67 @@ enum End {
     Panic(Box<dyn Any + Send>),
 }
 
-/// Raw lines: `data` cut at `ends`.
+/// Raw lines: `data` cut at `ends` (the bytes after the last end are not
+/// part of the batch).
 #[derive(Default)]
 struct Batch {
+    /// A buffer zeroed once, when it grows, and reused batch after batch.
     data: Vec<u8>,
     ends: Vec<usize>,
     end: Option<End>,
 }
 
+/// Bytes asked of the reader at once: at least the input's `BufReader`
+/// capacity (src/source/dump.rs), so that reads bypass its buffer and land
+/// here directly (one copy of every byte fewer; for compressed input the
+/// decompressor writes here).
+const MIN_READ: usize = 256 * 1024;
+
 impl Batch {
-    /// Reads lines until the batch is full (`false`) or the input is over (`true`).
-    fn fill(&mut self, reader: &mut impl BufRead, shape: Shape) -> bool {
+    /// Starts with `tail` (the partial line the previous batch ended with),
+    /// then reads blocks until the batch holds `batch_lines` lines or
+    /// `batch_bytes` bytes of whole lines; the partial line it ends with goes
+    /// back to `tail`. True when the input is over (its end, or a read
+    /// error: a partial line before the error is dropped, as it is when
+    /// reading on one thread).
+    fn fill(&mut self, reader: &mut impl Read, tail: &mut Vec<u8>, shape: Shape) -> bool {
+        self.ends.clear();
+        let room = tail.len() + MIN_READ;
+        if self.data.len() < room {
+            self.data.resize(room, 0);
+        }
+        self.data[..tail.len()].copy_from_slice(tail);
+        let mut filled = tail.len();
+        tail.clear();
+        let mut scanned = 0;
         loop {
-            let start = self.data.len();
-            match reader.read_until(b'\n', &mut self.data) {
-                Ok(0) => return true,
-                Ok(_) => self.ends.push(self.data.len()),
+            let found = memchr::memchr_iter(b'\n', &self.data[scanned..filled]);
+            self.ends.extend(found.map(|i| scanned + i + 1));
+            scanned = filled;
+            let whole = self.ends.last().copied().unwrap_or(0);
+            if !self.ends.is_empty()
+                && (self.ends.len() >= shape.batch_lines || whole >= shape.batch_bytes)
+            {
+                tail.extend_from_slice(&self.data[whole..filled]);
+                return false;
+            }
+            if self.data.len() - filled < MIN_READ {
+                // Only a line longer than a read grows the buffer.
+                self.data.resize(filled + MIN_READ, 0);
+            }
+            match reader.read(&mut self.data[filled..]) {
+                Ok(0) => {
+                    if whole < filled {
+                        self.ends.push(filled); // a last line without newline
+                    }
+                    return true;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    // A partial line before the error is dropped, as it is
-                    // when reading on one thread.
-                    self.data.truncate(start);
                     self.end = Some(End::Read(e));
                     return true;
                 }
-            }
-            if self.ends.len() >= shape.batch_lines || self.data.len() >= shape.batch_bytes {
-                return false;
             }
         }
     }
@@ -239,11 +274,13 @@ fn deal(
     to_workers: Vec<SyncSender<Batch>>,
     free: Receiver<Batch>,
 ) {
+    let mut tail = Vec::new();
     for k in 0.. {
         let mut batch = free.try_recv().unwrap_or_default();
-        batch.data.clear();
-        batch.ends.clear();
-        let over = match panic::catch_unwind(AssertUnwindSafe(|| batch.fill(&mut reader, shape))) {
+        let filled = panic::catch_unwind(AssertUnwindSafe(|| {
+            batch.fill(&mut reader, &mut tail, shape)
+        }));
+        let over = match filled {
             Ok(over) => over,
             Err(panic) => {
                 batch.end = Some(End::Panic(panic));

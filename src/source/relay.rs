@@ -29,7 +29,7 @@ mod wire;
 
 pub use backoff::Backoff;
 pub use config::{RelayConfig, DEFAULT_SERVER, DEFAULT_TIMEOUT};
-pub use endpoints::{EndpointCache, EndpointChecks};
+pub use endpoints::{EndpointCache, EndpointChecks, EndpointId, Recycler};
 pub use error::RelayError;
 pub use follow::{follow, FollowEnd, FollowOptions, FollowSummary, RelayEvent};
 pub use request::{flows_request, namespace_filters};

@@ -17,7 +17,7 @@ use crate::interpret::{InterpretConfig, InterpretStats, Interpreter};
 use crate::render::layout::write_file_atomic;
 use crate::source::checked::CheckedEndpoints;
 use crate::source::event::SourceEvent;
-use crate::source::relay::{RelayEvent, ResumeState};
+use crate::source::relay::{Recycler, RelayEvent, ResumeState};
 
 /// Everything the follow sink and the checkpoint ticker share.
 pub struct Live {
@@ -47,6 +47,8 @@ pub struct Live {
     pub rejections: Rejections,
     /// The door check, each distinct endpoint checked once.
     checks: CheckedEndpoints,
+    /// Flows' endpoints go back to the stream decoder through it.
+    pub recycler: Recycler,
 }
 
 impl Live {
@@ -78,6 +80,7 @@ impl Live {
             fatal: None,
             rejections: Rejections::default(),
             checks: CheckedEndpoints::default(),
+            recycler: Recycler::default(),
         }
     }
 
@@ -114,6 +117,7 @@ impl Live {
                 }
                 self.resume.admit(&received);
                 let known = received.endpoint_checks.take();
+                let ids = received.endpoint_ids;
                 if let Some(event) = SourceEvent::from_response(received.response) {
                     match &event {
                         SourceEvent::Flow(_) => self.flows += 1,
@@ -143,6 +147,9 @@ impl Live {
                         }
                     }
                     feed(&mut self.graph, &mut self.interpreter, &event);
+                    if let SourceEvent::Flow(mut f) = event {
+                        self.recycler.give_back(&mut f, ids);
+                    }
                 }
             }
         }

@@ -13,6 +13,7 @@ use crate::proto::observer::get_flows_response::ResponseTypes;
 use super::backoff::Backoff;
 use super::config::RelayConfig;
 use super::connect::connect;
+use super::endpoints::Recycler;
 use super::error::RelayError;
 use super::request::flows_request;
 use super::resume::{FlowTime, Received, ResumeState};
@@ -52,6 +53,9 @@ pub struct FollowOptions {
     /// (`uuid`, `ethernet`, `node_labels`, `Summary`): faster, for a sink
     /// that does not write responses out.
     pub slim: bool,
+    /// Where the sink gives flows' endpoints back for reuse (see
+    /// [`Received::endpoint_ids`]).
+    pub recycler: Option<Recycler>,
 }
 
 /// Why the loop stopped without error.
@@ -125,7 +129,7 @@ where
             biased;
             _ = &mut shutdown => return Ok(FollowSummary { end: FollowEnd::Shutdown, ..summary }),
             _ = &mut expired => return Ok(FollowSummary { end: FollowEnd::Deadline, ..summary }),
-            s = run_session(cfg, opts.slim, resume, &mut sink, &mut summary.delivered) => s,
+            s = run_session(cfg, opts, resume, &mut sink, &mut summary.delivered) => s,
         };
         let (error, progressed) = match session {
             Session::Stopped => return Ok(summary),
@@ -167,7 +171,7 @@ where
 /// resume filter to the sink until something ends it.
 async fn run_session<F>(
     cfg: &RelayConfig,
-    slim: bool,
+    opts: &FollowOptions,
     resume: &mut ResumeState,
     sink: &mut F,
     delivered: &mut u64,
@@ -181,7 +185,12 @@ where
         Err(error) => return broken(error, false),
     };
     let request = flows_request(cfg, resume);
-    let call = wire::get_flows(conn.channel.clone(), request, slim);
+    let call = wire::get_flows(
+        conn.channel.clone(),
+        request,
+        opts.slim,
+        opts.recycler.clone(),
+    );
     let opened = tokio::time::timeout(cfg.timeout, call).await;
     let mut stream = match opened {
         Err(_) => return broken(conn.errors().timeout(), false),

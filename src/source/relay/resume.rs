@@ -13,7 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
-use super::endpoints::EndpointChecks;
+use super::endpoints::{EndpointChecks, EndpointId};
 use crate::proto::observer::get_flows_response::ResponseTypes;
 use crate::proto::observer::GetFlowsResponse;
 
@@ -158,6 +158,9 @@ pub struct Received {
     /// The door check of the flow's endpoints when the decoder did it
     /// ([`super::endpoints::EndpointCache`]); None: not done yet.
     pub endpoint_checks: Option<EndpointChecks>,
+    /// Where each endpoint copy came from, to give it back
+    /// ([`super::endpoints::Recycler`]).
+    pub endpoint_ids: [Option<EndpointId>; 2],
 }
 
 impl Received {
@@ -167,6 +170,7 @@ impl Received {
             response: GetFlowsResponse::decode(bytes)?,
             fingerprint: Fingerprint::of_wire(bytes),
             endpoint_checks: None,
+            endpoint_ids: [None, None],
         })
     }
 
@@ -176,6 +180,7 @@ impl Received {
             fingerprint: Fingerprint::of(&response),
             response,
             endpoint_checks: None,
+            endpoint_ids: [None, None],
         }
     }
 }

@@ -8,7 +8,7 @@ use tonic::codegen::http;
 use tonic::transport::Channel;
 use tonic::{GrpcMethod, Status};
 
-use super::endpoints::EndpointCache;
+use super::endpoints::{EndpointCache, Recycler};
 use super::resume::Received;
 use crate::proto::observer::GetFlowsRequest;
 
@@ -19,6 +19,7 @@ pub async fn get_flows(
     channel: Channel,
     request: GetFlowsRequest,
     slim: bool,
+    recycler: Option<Recycler>,
 ) -> Result<tonic::Response<tonic::Streaming<Received>>, Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready()
@@ -28,13 +29,15 @@ pub async fn get_flows(
     req.extensions_mut()
         .insert(GrpcMethod::new("observer.Observer", "GetFlows"));
     let path = http::uri::PathAndQuery::from_static("/observer.Observer/GetFlows");
-    grpc.server_streaming(req, path, FlowsCodec { slim }).await
+    let codec = FlowsCodec { slim, recycler };
+    grpc.server_streaming(req, path, codec).await
 }
 
 /// Requests encoded by prost; responses decoded and fingerprinted.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct FlowsCodec {
     slim: bool,
+    recycler: Option<Recycler>,
 }
 
 impl Codec for FlowsCodec {
@@ -49,7 +52,7 @@ impl Codec for FlowsCodec {
 
     fn decoder(&mut self) -> Self::Decoder {
         FlowsDecoder {
-            endpoints: EndpointCache::new(self.slim),
+            endpoints: EndpointCache::new(self.slim).with_recycler(self.recycler.clone()),
         }
     }
 }
