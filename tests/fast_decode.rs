@@ -6,7 +6,8 @@
 //! damaged lines: same malformed-or-not, same rejection, the same flow
 //! (less `uuid`, `node_labels` and `Summary`, which the fast path leaves
 //! empty) and the same interpreted observation, also when a flow's
-//! endpoints are spares taken back from earlier flows. Lines the fast path
+//! endpoints are spares taken back from earlier flows and interpretation
+//! goes by the fast path's endpoint numbers. Lines the fast path
 //! declines are decoded by the full decoder, so agreement there is by
 //! construction; the test also makes sure the fast path takes real lines.
 
@@ -86,7 +87,8 @@ fn agree(lines: &[Vec<u8>], what: &str) -> Agreed {
             };
             assert_eq!(
                 seen(full_interp.interpret(a)),
-                seen(fast_interp.interpret(b)),
+                // With the fast path's endpoint numbers, as `recommend` does.
+                seen(fast_interp.interpret_hinted(b, fast.hint())),
                 "{what} line {}: observations differ",
                 i + 1
             );

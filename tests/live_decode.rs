@@ -15,12 +15,13 @@ mod mutate;
 mod lines;
 
 use flowpolicy::interpret::validate;
+use flowpolicy::interpret::EndpointHint;
 use flowpolicy::interpret::{InterpretConfig, Interpreter};
 use flowpolicy::proto::observer::get_flows_response::ResponseTypes;
 use flowpolicy::proto::observer::GetFlowsResponse;
 use flowpolicy::source::checked::CheckedEndpoints;
 use flowpolicy::source::event::SourceEvent;
-use flowpolicy::source::relay::{EndpointCache, Received, Recycler};
+use flowpolicy::source::relay::{EndpointCache, EndpointId, Received, Recycler};
 use mutate::Rng;
 use prost::Message;
 
@@ -44,11 +45,15 @@ fn slimmed(mut r: GetFlowsResponse) -> GetFlowsResponse {
     r
 }
 
-fn observation(interp: &mut Interpreter, event: &Option<SourceEvent>) -> String {
+fn observation(
+    interp: &mut Interpreter,
+    event: &Option<SourceEvent>,
+    hint: EndpointHint,
+) -> String {
     match event {
         Some(SourceEvent::Flow(f)) => format!(
             "{:?}",
-            interp.interpret(f).map(|o| {
+            interp.interpret_hinted(f, hint).map(|o| {
                 (
                     o.time_ns,
                     format!("{:?} {:?}", o.initiator, o.responder),
@@ -112,8 +117,8 @@ fn agree(messages: &[Vec<u8>], what: &str) -> usize {
             );
         }
         assert_eq!(
-            observation(&mut a, &want),
-            observation(&mut b, &got),
+            observation(&mut a, &want, EndpointHint::default()),
+            observation(&mut b, &got, EndpointId::hint(ids)),
             "{at}"
         );
         if let Some(SourceEvent::Flow(mut f)) = got {

@@ -13,14 +13,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use flowpolicy::cli::inputs::feed;
+use flowpolicy::cli::inputs::feed_hinted;
 use flowpolicy::graph::TrafficGraph;
 use flowpolicy::interpret::{InterpretConfig, Interpreter};
 use flowpolicy::proto::observer::{GetFlowsRequest, GetFlowsResponse};
 use flowpolicy::source::checked::CheckedEndpoints;
 use flowpolicy::source::event::SourceEvent;
 use flowpolicy::source::relay::{
-    self, FollowOptions, Recycler, RelayConfig, RelayEvent, ResumeState,
+    self, EndpointId, FollowOptions, Recycler, RelayConfig, RelayEvent, ResumeState,
 };
 use prost::bytes::{Buf, BufMut};
 use prost::Message;
@@ -170,7 +170,7 @@ pub fn run(dump: &Path) -> super::Row {
                             return ControlFlow::Continue(());
                         }
                     }
-                    feed(&mut graph, &mut interpreter, &event);
+                    feed_hinted(&mut graph, &mut interpreter, &event, EndpointId::hint(ids));
                     if let SourceEvent::Flow(mut f) = event {
                         recycler.give_back(&mut f, ids);
                     }

@@ -22,7 +22,7 @@ use super::flood::{Flood, Spread};
 use crate::graph::baseline::{self, Baseline, BaselineMeta};
 use crate::graph::TrafficGraph;
 use crate::interpret::validate::Rejections;
-use crate::interpret::{InterpretConfig, InterpretStats, Interpreter};
+use crate::interpret::{EndpointHint, InterpretConfig, InterpretStats, Interpreter};
 use crate::render::brief;
 use crate::source::dump::{self, DumpOptions, FileReport};
 use crate::source::event::SourceEvent;
@@ -141,8 +141,8 @@ pub fn load_graph(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
         dumps += 1;
         let index = names.len();
         names.push(name.clone());
-        let file = dump::read_one_at(&name, reader, opts, &mut |line, event| {
-            feed_seen(&mut graph, &mut interpreter, event, &mut |o| {
+        let file = dump::read_one_at(&name, reader, opts, &mut |line, event, hint| {
+            feed_seen(&mut graph, &mut interpreter, event, hint, &mut |o| {
                 spread.see(o, (index, line))
             });
             if progress.is_shown() && interpreter.stats.flows.is_multiple_of(8192) {
@@ -181,7 +181,17 @@ fn is_baseline(path: &Path, reader: &mut impl BufRead) -> bool {
 
 /// Adds one source event to the graph.
 pub fn feed(graph: &mut TrafficGraph, interpreter: &mut Interpreter, event: &SourceEvent) {
-    feed_seen(graph, interpreter, event, &mut |_| {})
+    feed_hinted(graph, interpreter, event, EndpointHint::default())
+}
+
+/// [`feed`], with the decoder's numbers for the flow's endpoints.
+pub fn feed_hinted(
+    graph: &mut TrafficGraph,
+    interpreter: &mut Interpreter,
+    event: &SourceEvent,
+    hint: EndpointHint,
+) {
+    feed_seen(graph, interpreter, event, hint, &mut |_| {})
 }
 
 /// [`feed`], also showing each observation to `seen`.
@@ -189,6 +199,7 @@ fn feed_seen(
     graph: &mut TrafficGraph,
     interpreter: &mut Interpreter,
     event: &SourceEvent,
+    hint: EndpointHint,
     seen: &mut dyn FnMut(&crate::interpret::Observation<'_>),
 ) {
     match event {
@@ -196,7 +207,7 @@ fn feed_seen(
             graph.coverage.flows += 1;
             let t = crate::interpret::time_ns(f);
             graph.coverage.see_time(t);
-            if let Some(o) = interpreter.interpret(f) {
+            if let Some(o) = interpreter.interpret_hinted(f, hint) {
                 seen(&o);
                 graph.record(&o);
             }

@@ -174,12 +174,35 @@ impl Classified {
     }
 }
 
+/// Numbers a decoder gives a flow's `[source, destination]` endpoints:
+/// two flows whose endpoints carry the same number have endpoints decoded
+/// from the very same text or bytes (the dump's fast path and the live
+/// stream decoder number each distinct endpoint encoding they remember with
+/// [`EndpointHint::fresh_number`], never reusing one), so what was learned
+/// of one is true of the other without comparing them again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointHint(pub [Option<u64>; 2]);
+
+impl EndpointHint {
+    /// A number for a newly remembered endpoint text: unique in the
+    /// process, whichever decoder (dump threads, the live stream) asks.
+    pub fn fresh_number() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Classifications remembered by [`EndpointHint`] number; emptied when full.
+const MAX_HINTED: usize = 1 << 16;
+
 /// Turns flows into observations, keeping the small state this needs.
 pub struct Interpreter {
     cfg: InterpretConfig,
     dns: DnsCache,
     conns: ConnTracker,
     endpoints: FxHashMap<u64, (Vec<String>, String, u32, Arc<Classified>)>,
+    /// The classification of a hinted endpoint, by its number.
+    hinted: FxHashMap<u64, Arc<Classified>>,
     parked: Parked,
     /// Workload identity last seen per pod address, to repair proxy flows.
     pod_ips: FxHashMap<IpAddr, Arc<Classified>>,
@@ -194,6 +217,7 @@ impl Interpreter {
             dns: DnsCache::default(),
             conns,
             endpoints: FxHashMap::default(),
+            hinted: FxHashMap::default(),
             parked: Parked::default(),
             pod_ips: FxHashMap::default(),
             stats: InterpretStats::default(),
@@ -202,9 +226,19 @@ impl Interpreter {
 
     /// Interprets one flow; `None` (with the reason counted) when it teaches nothing.
     pub fn interpret<'f>(&mut self, f: &'f flow::Flow) -> Option<Observation<'f>> {
+        self.interpret_hinted(f, EndpointHint::default())
+    }
+
+    /// [`Interpreter::interpret`], with the decoder's numbers for the
+    /// flow's endpoints (the same observation, found faster).
+    pub fn interpret_hinted<'f>(
+        &mut self,
+        f: &'f flow::Flow,
+        hint: EndpointHint,
+    ) -> Option<Observation<'f>> {
         self.stats.flows += 1;
         self.dns.learn(f);
-        match self.observe(f) {
+        match self.observe(f, hint) {
             Ok(o) => {
                 self.stats.observations += 1;
                 match o.verdict {
@@ -221,7 +255,11 @@ impl Interpreter {
         }
     }
 
-    fn observe<'f>(&mut self, f: &'f flow::Flow) -> Result<Observation<'f>, SkipReason> {
+    fn observe<'f>(
+        &mut self,
+        f: &'f flow::Flow,
+        hint: EndpointHint,
+    ) -> Result<Observation<'f>, SkipReason> {
         let verdict = verdict_class(f)?;
         let l4 = direction::l4_of(f).ok_or(SkipReason::NoL4)?;
         let icmp = l4
@@ -234,8 +272,8 @@ impl Interpreter {
         let (src_ip, dst_ip) = ips(f);
         self.dns.remember(&f.destination_names, dst_ip);
         self.dns.remember(&f.source_names, src_ip);
-        let src = self.endpoint(f.source.as_ref(), src_ip)?;
-        let dst = self.endpoint(f.destination.as_ref(), dst_ip)?;
+        let src = self.endpoint(f.source.as_ref(), src_ip, hint.0[0])?;
+        let dst = self.endpoint(f.destination.as_ref(), dst_ip, hint.0[1])?;
         if matches!(src.kind, EndpointKind::Unknown) || matches!(dst.kind, EndpointKind::Unknown) {
             return Err(SkipReason::UnknownPeer);
         }
@@ -443,11 +481,25 @@ impl Interpreter {
         &mut self,
         ep: Option<&flow::Endpoint>,
         ip: Option<IpAddr>,
+        number: Option<u64>,
     ) -> Result<Arc<Classified>, SkipReason> {
         let Some(e) = ep else {
             return Ok(Arc::new(Classified::new(EndpointKind::Unknown)));
         };
-        let kind = self.classify_cached(e);
+        let kind = match number {
+            Some(n) => match self.hinted.get(&n) {
+                Some(kind) => kind.clone(),
+                None => {
+                    let kind = self.classify_cached(e);
+                    if self.hinted.len() >= MAX_HINTED {
+                        self.hinted.clear();
+                    }
+                    self.hinted.insert(n, kind.clone());
+                    kind
+                }
+            },
+            None => self.classify_cached(e),
+        };
         match (&kind.kind, ip) {
             (EndpointKind::Workload(_), Some(ip)) => {
                 if self.pod_ips.get(&ip).is_none_or(|k| !Arc::ptr_eq(k, &kind)) {

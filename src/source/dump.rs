@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::interpret::validate::{self, Rejection, Rejections};
+use crate::interpret::EndpointHint;
 use crate::proto::{flow, observer};
 use crate::source::event::SourceEvent;
 use crate::source::fast::{EndpointIds, FastDecoder};
@@ -244,6 +245,13 @@ pub struct Decoded {
     endpoints: EndpointIds,
 }
 
+impl Decoded {
+    /// The fast path's numbers for the flow's endpoints, for interpretation.
+    pub fn hint(&self) -> EndpointHint {
+        self.endpoints.hint()
+    }
+}
+
 /// Gives a decoded line back to the fast path of the thread that decoded
 /// it (called there by [`super::parallel`]), which keeps its endpoints as
 /// spares; anything else is simply dropped.
@@ -322,7 +330,7 @@ pub fn read_one(
     opts: DumpOptions,
     sink: &mut impl FnMut(&SourceEvent),
 ) -> Result<FileReport, DumpError> {
-    read_one_at(name, reader, opts, &mut |_, event| sink(event))
+    read_one_at(name, reader, opts, &mut |_, event, _| sink(event))
 }
 
 /// [`read_one`], also handing the sink each event's line number.
@@ -330,7 +338,7 @@ pub fn read_one_at(
     name: &str,
     reader: impl BufRead + Send + 'static,
     opts: DumpOptions,
-    sink: &mut impl FnMut(u64, &SourceEvent),
+    sink: &mut impl FnMut(u64, &SourceEvent, EndpointHint),
 ) -> Result<FileReport, DumpError> {
     read_with(name, reader, opts, Shape::for_this_machine(), sink)
 }
@@ -341,7 +349,7 @@ fn read_with(
     reader: impl BufRead + Send + 'static,
     opts: DumpOptions,
     shape: Shape,
-    sink: &mut impl FnMut(u64, &SourceEvent),
+    sink: &mut impl FnMut(u64, &SourceEvent, EndpointHint),
 ) -> Result<FileReport, DumpError> {
     let mut report = FileReport {
         file: name.to_string(),
@@ -379,7 +387,7 @@ fn read_with(
                     SourceEvent::Lost { .. } => report.lost_event_lines += 1,
                     SourceEvent::NodeStatus { .. } => report.node_status_lines += 1,
                 }
-                sink(report.lines, event);
+                sink(report.lines, event, line.hint());
             }
             Err(Fault::Rejected(rejection)) => {
                 decoded += 1;
@@ -556,7 +564,7 @@ mod tests {
             BufReader::with_capacity(64, reader),
             DumpOptions { strict },
             shape,
-            &mut |_, e| match e {
+            &mut |_, e, _| match e {
                 SourceEvent::Flow(f) => nodes.push(f.node_name.clone()),
                 _ => nodes.push("other".into()),
             },

@@ -37,10 +37,14 @@ const MAX_ENDPOINTS: usize = 2048;
 /// Spare copies kept per distinct endpoint, and in all (per thread): a
 /// few batches of flows are in flight, so a few hundred spares suffice and
 /// memory stays bounded whatever the cluster.
-const MAX_SPARES: usize = 32;
-const MAX_ALL_SPARES: usize = 1024;
+const MAX_SPARES: usize = 256;
+const MAX_ALL_SPARES: usize = 8192;
 /// Spent flows kept per thread for their allocations (box, strings).
 const MAX_SPARE_FLOWS: usize = 512;
+
+/// Endpoint texts at least this long are found by their first bytes
+/// ([`KnownEndpoints`]).
+const PREFIX: usize = 48;
 
 /// One distinct endpoint text: decoded, its check per side (the side is
 /// part of a rejection's field name), computed when first needed, and a
@@ -71,11 +75,50 @@ pub struct FastDecoder {
     spares: FxHashMap<u64, Vec<flow::Endpoint>>,
     /// Spares held, all endpoints together.
     spare_count: usize,
-    next_id: u64,
     /// Spent flows, emptied, whose box and strings the next lines reuse.
     // The boxes are the point: each goes back out as a `SourceEvent::Flow`.
     #[allow(clippy::vec_box)]
     spare_flows: Vec<Box<flow::Flow>>,
+    /// The hash (key of `endpoints`) of a remembered text by the hash of
+    /// its first [`PREFIX`] bytes.
+    by_prefix: FxHashMap<u64, u64>,
+}
+
+/// Remembered endpoint texts, found where a line's `source` or
+/// `destination` value starts: when the line continues with the very bytes
+/// of a remembered text, that text is the whole value (a JSON value ends
+/// where its own bytes say), so it is stepped over — no scanning, hashing
+/// or second comparison of the most of a line.
+struct KnownEndpoints<'d> {
+    endpoints: &'d FxHashMap<u64, Interned>,
+    by_prefix: &'d FxHashMap<u64, u64>,
+}
+
+impl KnownEndpoints<'_> {
+    /// The remembered text `rest` starts with: its length and entry.
+    fn at_start_of(&self, rest: &str) -> Option<(usize, Slot)> {
+        let prefix = rest.as_bytes().get(..PREFIX)?;
+        let hash = *self.by_prefix.get(&prefix_hash(prefix))?;
+        let known = self.endpoints.get(&hash)?;
+        let slot = Slot { hash, id: known.id };
+        rest.as_bytes()
+            .starts_with(&known.text)
+            .then_some((known.text.len(), slot))
+    }
+}
+
+fn prefix_hash(prefix: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(prefix);
+    h.finish()
+}
+
+/// A `source` or `destination` value: its text, and its entry in the
+/// cache when it was recognised as a remembered one.
+#[derive(Clone, Copy)]
+struct EndpointText<'a> {
+    raw: &'a str,
+    known: Option<Slot>,
 }
 
 /// A flow decoded by the fast path, with the result of its door check.
@@ -90,6 +133,13 @@ pub struct FastFlow {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EndpointIds([Option<u64>; 2]);
 
+impl EndpointIds {
+    /// For interpretation: the same numbers name the same endpoint text.
+    pub fn hint(self) -> crate::interpret::EndpointHint {
+        crate::interpret::EndpointHint(self.0)
+    }
+}
+
 impl FastDecoder {
     /// Decodes a trimmed line that starts with `{`; `None` declines it.
     pub fn decode(&mut self, line: &[u8]) -> Option<FastFlow> {
@@ -98,7 +148,14 @@ impl FastDecoder {
             node_name,
             time,
             flow: Some(parts),
-        } = response(&mut scan, self.spare_flows.pop())?
+        } = response(
+            &mut scan,
+            self.spare_flows.pop(),
+            &KnownEndpoints {
+                endpoints: &self.endpoints,
+                by_prefix: &self.by_prefix,
+            },
+        )?
         else {
             return None;
         };
@@ -147,12 +204,26 @@ impl FastDecoder {
     /// one), and where it is remembered; `None` when it does not decode.
     fn endpoint_copy(
         &mut self,
-        raw: Option<&str>,
+        text: Option<EndpointText<'_>>,
     ) -> Option<(Option<flow::Endpoint>, Option<Slot>)> {
-        let Some(raw) = raw else {
+        let Some(text) = text else {
             return Some((None, None));
         };
-        let slot = self.remember(raw)?;
+        // A known text's entry may be gone since the line was scanned (the
+        // line's other endpoint, remembered first, emptied the cache or took
+        // its hash): entry numbers are never reused, so the same number is
+        // the same entry, the same text.
+        let slot = match text.known {
+            Some(slot)
+                if self
+                    .endpoints
+                    .get(&slot.hash)
+                    .is_some_and(|e| e.id == slot.id) =>
+            {
+                slot
+            }
+            _ => self.remember(text.raw)?,
+        };
         if let Some(spare) = self.spares.get_mut(&slot.id).and_then(Vec::pop) {
             self.spare_count -= 1;
             return Some((Some(spare), Some(slot)));
@@ -197,13 +268,14 @@ impl FastDecoder {
         let endpoint: flow::Endpoint = serde_json::from_str(raw).ok()?;
         if self.endpoints.len() >= MAX_ENDPOINTS {
             self.endpoints.clear();
+            self.by_prefix.clear();
             self.spares.clear();
             self.spare_count = 0;
         }
         // Numbers are never reused: a flow decoded before a clear cannot
         // give its endpoints to a newer entry.
-        let id = self.next_id;
-        self.next_id += 1;
+        // Unique across threads too: they are interpretation's hints.
+        let id = crate::interpret::EndpointHint::fresh_number();
         let entry = Interned {
             text: raw.as_bytes().into(),
             endpoint,
@@ -213,6 +285,10 @@ impl FastDecoder {
         if let Some(replaced) = self.endpoints.insert(hash, entry) {
             let spares = self.spares.remove(&replaced.id).map_or(0, |s| s.len());
             self.spare_count -= spares;
+        }
+        if let Some(prefix) = raw.as_bytes().get(..PREFIX) {
+            // The newest text with these first bytes is the one looked for.
+            self.by_prefix.insert(prefix_hash(prefix), hash);
         }
         self.spares.insert(id, Vec::new());
         Some(Slot { hash, id })
@@ -229,8 +305,8 @@ struct Response<'a> {
 /// A flow without its endpoints, which are kept as text for the cache.
 struct Parts<'a> {
     flow: Box<flow::Flow>,
-    source: Option<&'a str>,
-    destination: Option<&'a str>,
+    source: Option<EndpointText<'a>>,
+    destination: Option<EndpointText<'a>>,
 }
 
 /// Each field once, as the generated code requires (`null`, which the
@@ -248,7 +324,11 @@ impl Given {
     }
 }
 
-fn response<'a>(scan: &mut Scanner<'a>, spare: Option<Box<flow::Flow>>) -> Option<Response<'a>> {
+fn response<'a>(
+    scan: &mut Scanner<'a>,
+    spare: Option<Box<flow::Flow>>,
+    known: &KnownEndpoints<'_>,
+) -> Option<Response<'a>> {
     let mut spare = Some(spare);
     let mut r = Response {
         node_name: None,
@@ -268,7 +348,7 @@ fn response<'a>(scan: &mut Scanner<'a>, spare: Option<Box<flow::Flow>>) -> Optio
             }
             "flow" => {
                 given.once(2)?;
-                r.flow = Some(flow(scan, spare.take().flatten())?);
+                r.flow = Some(flow(scan, spare.take().flatten(), known)?);
             }
             // Other responses are left to the full decoder.
             "node_status" | "nodeStatus" | "lost_events" | "lostEvents" => return None,
@@ -485,8 +565,30 @@ fn event_type(scan: &mut Scanner<'_>) -> Option<flow::CiliumEventType> {
     Some(e)
 }
 
+/// A `source` or `destination` value (None for `null`): stepped over when
+/// it is a remembered text, else scanned.
+fn endpoint_text<'a>(
+    scan: &mut Scanner<'a>,
+    known: &KnownEndpoints<'_>,
+) -> Option<Option<EndpointText<'a>>> {
+    let rest = scan.rest();
+    if let Some((len, slot)) = known.at_start_of(rest) {
+        scan.step_over(len);
+        return Some(Some(EndpointText {
+            raw: &rest[..len],
+            known: Some(slot),
+        }));
+    }
+    let raw = scan.raw()?;
+    Some((raw != "null").then_some(EndpointText { raw, known: None }))
+}
+
 /// The `flow` object, into a spent flow's allocations when there is one.
-fn flow<'a>(scan: &mut Scanner<'a>, spare: Option<Box<flow::Flow>>) -> Option<Parts<'a>> {
+fn flow<'a>(
+    scan: &mut Scanner<'a>,
+    spare: Option<Box<flow::Flow>>,
+    known: &KnownEndpoints<'_>,
+) -> Option<Parts<'a>> {
     let (mut f, mut spare_ip) = match spare {
         Some(mut f) => {
             let (node, ip) = (std::mem::take(&mut f.node_name), f.ip.take());
@@ -531,11 +633,11 @@ fn flow<'a>(scan: &mut Scanner<'a>, spare: Option<Box<flow::Flow>>) -> Option<Pa
             }
             "source" => {
                 given.once(7)?;
-                source = Some(scan.raw()?).filter(|r| *r != "null");
+                source = endpoint_text(scan, known)?;
             }
             "destination" => {
                 given.once(8)?;
-                destination = Some(scan.raw()?).filter(|r| *r != "null");
+                destination = endpoint_text(scan, known)?;
             }
             "Type" => {
                 given.once(9)?;

@@ -211,6 +211,19 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// The text from the next value on (spaces skipped).
+    pub fn rest(&mut self) -> &'a str {
+        self.peek();
+        &self.text[self.at..]
+    }
+
+    /// Steps over `len` bytes of [`Scanner::rest`], which the caller knows
+    /// to be one whole value (a text the scanner accepted before: a JSON
+    /// value ends where its own bytes say, whatever follows it).
+    pub fn step_over(&mut self, len: usize) {
+        self.at += len;
+    }
+
     /// Skips any value and gives its text.
     pub fn raw(&mut self) -> Option<&'a str> {
         self.peek()?;

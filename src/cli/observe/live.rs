@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use super::progress::{Numbers, Progress};
 use super::record::Recorder;
-use crate::cli::inputs::feed;
+use crate::cli::inputs::feed_hinted;
 use crate::graph::baseline::{self, Baseline, BaselineMeta};
 use crate::graph::TrafficGraph;
 use crate::interpret::validate::{Rejection, Rejections};
@@ -17,7 +17,7 @@ use crate::interpret::{InterpretConfig, InterpretStats, Interpreter};
 use crate::render::layout::write_file_atomic;
 use crate::source::checked::CheckedEndpoints;
 use crate::source::event::SourceEvent;
-use crate::source::relay::{Recycler, RelayEvent, ResumeState};
+use crate::source::relay::{EndpointId, Recycler, RelayEvent, ResumeState};
 
 /// Everything the follow sink and the checkpoint ticker share.
 pub struct Live {
@@ -146,7 +146,8 @@ impl Live {
                             return true;
                         }
                     }
-                    feed(&mut self.graph, &mut self.interpreter, &event);
+                    let hint = EndpointId::hint(ids);
+                    feed_hinted(&mut self.graph, &mut self.interpreter, &event, hint);
                     if let SourceEvent::Flow(mut f) = event {
                         self.recycler.give_back(&mut f, ids);
                     }

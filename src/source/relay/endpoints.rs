@@ -32,6 +32,7 @@ use rustc_hash::FxHashMap;
 
 use super::resume::{Fingerprint, Received};
 use crate::interpret::validate::{self, Rejection};
+use crate::interpret::EndpointHint;
 use crate::proto::flow;
 use crate::proto::observer::get_flows_response::ResponseTypes;
 use crate::proto::observer::GetFlowsResponse;
@@ -57,8 +58,9 @@ const MAX_SPARES: usize = 16;
 const MAX_RETURNED: usize = 4096;
 
 /// Which cache entry a flow's endpoint copy came from: its key and the
-/// serial number of the entry (a replaced or evicted entry never takes
-/// back copies of its predecessor).
+/// number of the entry, unique in the process (a replaced or evicted entry
+/// never takes back copies of its predecessor; interpretation takes the
+/// number as an [`EndpointHint`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EndpointId {
     key: u64,
@@ -78,6 +80,13 @@ struct Entry {
 /// Endpoints handed back by the sink, for the stream decoder to reuse.
 #[derive(Debug, Clone, Default)]
 pub struct Recycler(Arc<Mutex<Vec<(flow::Endpoint, EndpointId)>>>);
+
+impl EndpointId {
+    /// The flow's endpoints' numbers, for interpretation.
+    pub fn hint(ids: [Option<EndpointId>; 2]) -> EndpointHint {
+        EndpointHint(ids.map(|id| id.map(|id| id.serial)))
+    }
+}
 
 impl PartialEq for Recycler {
     /// The same recycler, shared.
@@ -107,8 +116,6 @@ impl Recycler {
 #[derive(Default)]
 pub struct EndpointCache {
     seen: FxHashMap<u64, Entry>,
-    /// Serial number of the next entry.
-    serial: u64,
     /// Skip the [`UNUSED_STRINGS`] (and `ethernet`).
     slim: bool,
     recycler: Option<Recycler>,
@@ -265,10 +272,9 @@ impl EndpointCache {
                 if self.seen.len() >= MAX_ENDPOINTS {
                     self.seen.clear();
                 }
-                self.serial += 1;
                 let entry = Entry {
                     bytes: bytes.into(),
-                    serial: self.serial,
+                    serial: EndpointHint::fresh_number(),
                     endpoint: endpoint.clone(),
                     checks: [None, None],
                     spares: Vec::new(),
