@@ -82,7 +82,13 @@ pub struct FastDecoder {
     /// The hash (key of `endpoints`) of a remembered text by the hash of
     /// its first [`PREFIX`] bytes.
     by_prefix: FxHashMap<u64, u64>,
+    /// The last `node_labels` text accepted, per node name: a node's labels
+    /// come back on every flow it reports, and are checked, not kept.
+    node_labels: FxHashMap<Box<str>, Box<str>>,
 }
+
+/// Nodes whose `node_labels` text is remembered; emptied when full.
+const MAX_NODES: usize = 1024;
 
 /// Remembered endpoint texts, found where a line's `source` or
 /// `destination` value starts: when the line continues with the very bytes
@@ -92,6 +98,7 @@ pub struct FastDecoder {
 struct KnownEndpoints<'d> {
     endpoints: &'d FxHashMap<u64, Interned>,
     by_prefix: &'d FxHashMap<u64, u64>,
+    node_labels: &'d FxHashMap<Box<str>, Box<str>>,
 }
 
 impl KnownEndpoints<'_> {
@@ -154,6 +161,7 @@ impl FastDecoder {
             &KnownEndpoints {
                 endpoints: &self.endpoints,
                 by_prefix: &self.by_prefix,
+                node_labels: &self.node_labels,
             },
         )?
         else {
@@ -166,7 +174,15 @@ impl FastDecoder {
             flow: mut f,
             source,
             destination,
+            node_labels,
         } = parts;
+        if let Some(text) = node_labels {
+            if self.node_labels.len() >= MAX_NODES {
+                self.node_labels.clear();
+            }
+            self.node_labels
+                .insert(f.node_name.as_str().into(), text.into());
+        }
         let (src, dst);
         (f.source, src) = self.endpoint_copy(source)?;
         (f.destination, dst) = self.endpoint_copy(destination)?;
@@ -307,6 +323,8 @@ struct Parts<'a> {
     flow: Box<flow::Flow>,
     source: Option<EndpointText<'a>>,
     destination: Option<EndpointText<'a>>,
+    /// A `node_labels` text scanned (not recognised), to remember.
+    node_labels: Option<&'a str>,
 }
 
 /// Each field once, as the generated code requires (`null`, which the
@@ -600,6 +618,7 @@ fn flow<'a>(
         None => (Box::default(), None),
     };
     let (mut source, mut destination) = (None, None);
+    let mut node_labels = None;
     let mut given = Given::default();
     scan.object(|scan, key| {
         match key {
@@ -649,7 +668,17 @@ fn flow<'a>(
             }
             "node_labels" | "nodeLabels" => {
                 given.once(11)?;
-                scan.skip_strings()?;
+                // The node's labels as last seen (the node name comes first
+                // in agents' output): the same bytes, the same valid value.
+                let rest = scan.rest();
+                match known.node_labels.get(f.node_name.as_str()) {
+                    Some(text) if rest.starts_with(&**text) => scan.step_over(text.len()),
+                    _ => {
+                        scan.skip_strings()?;
+                        let text = &rest[..rest.len() - scan.rest().len()];
+                        node_labels = (!f.node_name.is_empty()).then_some(text);
+                    }
+                }
             }
             "source_names" | "sourceNames" => {
                 given.once(12)?;
@@ -742,5 +771,6 @@ fn flow<'a>(
         flow: f,
         source,
         destination,
+        node_labels,
     })
 }
