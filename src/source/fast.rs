@@ -5,8 +5,13 @@
 //! skipped — without building what nothing downstream reads. `IP`, `l4`
 //! and `event_type` are walked here too; rarer messages (`l7`, services,
 //! policies) are decoded from their own text by their generated code, and
-//! enums and timestamps go through their generated code. Each endpoint (`source`, `destination`: most of a
-//! line) is decoded and validated once per distinct text, then reused.
+//! enums and timestamps go through their generated code. Each endpoint
+//! (`source`, `destination`: most of a line) is decoded and validated once
+//! per distinct text, then reused; where a line repeats a remembered text
+//! byte for byte it is stepped over unscanned, and the flow carries the
+//! text's number ([`crate::interpret::EndpointHint`]) so interpretation
+//! need not compare its labels again either. A node's `node_labels` text
+//! is stepped over the same way.
 //!
 //! What differs from the full decoder, by design: `uuid`, `ethernet`,
 //! `node_labels` and `Summary` are checked (a wrong type is still an error)
@@ -35,8 +40,10 @@ use crate::proto::flow;
 const MAX_ENDPOINTS: usize = 2048;
 
 /// Spare copies kept per distinct endpoint, and in all (per thread): a
-/// few batches of flows are in flight, so a few hundred spares suffice and
-/// memory stays bounded whatever the cluster.
+/// few batches of flows (hundreds) are in flight per thread, and a busy
+/// endpoint may be in most of them; fewer (32 and 1 024) ran dry and cost
+/// a clone and a free per flow. Memory stays bounded whatever the cluster
+/// (≈ 1 KB a spare).
 const MAX_SPARES: usize = 256;
 const MAX_ALL_SPARES: usize = 8192;
 /// Spent flows kept per thread for their allocations (box, strings).
