@@ -182,6 +182,7 @@ impl FastDecoder {
             source,
             destination,
             node_labels,
+            time_text: _,
         } = parts;
         if let Some(text) = node_labels {
             if self.node_labels.len() >= MAX_NODES {
@@ -332,6 +333,8 @@ struct Parts<'a> {
     destination: Option<EndpointText<'a>>,
     /// A `node_labels` text scanned (not recognised), to remember.
     node_labels: Option<&'a str>,
+    /// The text of the flow's `time`.
+    time_text: Option<&'a str>,
 }
 
 /// Each field once, as the generated code requires (`null`, which the
@@ -369,7 +372,13 @@ fn response<'a>(
             }
             "time" => {
                 given.once(1)?;
-                r.time = Some(timestamp(scan)?);
+                let text = scan.string()?;
+                // Agents repeat the flow's time here: the same text, the
+                // same (already parsed) value.
+                r.time = Some(match &r.flow {
+                    Some(p) if p.time_text == Some(text) => p.flow.time?,
+                    _ => timestamp_of(text)?,
+                });
             }
             "flow" => {
                 given.once(2)?;
@@ -392,8 +401,7 @@ fn message<'a, T: Deserialize<'a>>(scan: &mut Scanner<'a>) -> Option<Option<T>> 
     serde_json::from_str(scan.raw()?).ok().map(Some)
 }
 
-fn timestamp(scan: &mut Scanner<'_>) -> Option<pbjson_types::Timestamp> {
-    let text = scan.string()?;
+fn timestamp_of(text: &str) -> Option<pbjson_types::Timestamp> {
     pbjson_types::Timestamp::deserialize(BorrowedStrDeserializer::<ValueError>::new(text)).ok()
 }
 
@@ -626,12 +634,15 @@ fn flow<'a>(
     };
     let (mut source, mut destination) = (None, None);
     let mut node_labels = None;
+    let mut time_text = None;
     let mut given = Given::default();
     scan.object(|scan, key| {
         match key {
             "time" => {
                 given.once(0)?;
-                f.time = Some(timestamp(scan)?);
+                let text = scan.string()?;
+                f.time = Some(timestamp_of(text)?);
+                time_text = Some(text);
             }
             "uuid" => {
                 given.once(1)?;
@@ -779,5 +790,6 @@ fn flow<'a>(
         source,
         destination,
         node_labels,
+        time_text,
     })
 }
