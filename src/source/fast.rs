@@ -54,17 +54,19 @@ const MAX_SPARE_FLOWS: usize = 512;
 const PREFIX: usize = 48;
 
 /// One distinct endpoint text: decoded, its check per side (the side is
-/// part of a rejection's field name), computed when first needed, and a
-/// number naming it for as long as it is remembered.
+/// part of a rejection's field name), computed when first needed, a number
+/// naming it for as long as it is remembered, and spare copies of it taken
+/// back from flows the pipeline is done with.
 struct Interned {
     text: Box<[u8]>,
     endpoint: flow::Endpoint,
     checked: [Option<Result<(), Rejection>>; 2],
     id: u64,
+    spares: Vec<flow::Endpoint>,
 }
 
 /// Where a line's endpoint is remembered: its text's hash and its number.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Slot {
     hash: u64,
     id: u64,
@@ -79,7 +81,6 @@ pub struct FastDecoder {
     /// text itself is compared, and another text with the same hash
     /// replaces the entry.
     endpoints: FxHashMap<u64, Interned>,
-    spares: FxHashMap<u64, Vec<flow::Endpoint>>,
     /// Spares held, all endpoints together.
     spare_count: usize,
     /// Spent flows, emptied, whose box and strings the next lines reuse.
@@ -145,12 +146,12 @@ pub struct FastFlow {
 
 /// See [`FastFlow::endpoints`] and [`FastDecoder::recycle`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EndpointIds([Option<u64>; 2]);
+pub struct EndpointIds([Option<Slot>; 2]);
 
 impl EndpointIds {
     /// For interpretation: the same numbers name the same endpoint text.
     pub fn hint(self) -> crate::interpret::EndpointHint {
-        crate::interpret::EndpointHint(self.0)
+        crate::interpret::EndpointHint(self.0.map(|s| s.map(|s| s.id)))
     }
 }
 
@@ -191,10 +192,10 @@ impl FastDecoder {
             self.node_labels
                 .insert(f.node_name.as_str().into(), text.into());
         }
-        let (src, dst);
-        (f.source, src) = self.endpoint_copy(source)?;
-        (f.destination, dst) = self.endpoint_copy(destination)?;
-        let slots = [src, dst];
+        let (src, dst, src_check, dst_check);
+        (f.source, src, src_check) = self.endpoint_copy(source, 0)?;
+        (f.destination, dst, dst_check) = self.endpoint_copy(destination, 1)?;
+        let (slots, checks) = ([src, dst], [src_check, dst_check]);
         // As `SourceEvent::from_response`: the wrapper's node and time fill in.
         if f.node_name.is_empty() {
             if let Some(n) = node_name {
@@ -204,34 +205,35 @@ impl FastDecoder {
         if f.time.is_none() {
             f.time = time;
         }
-        let endpoints = &mut self.endpoints;
+        // Each present endpoint's check was taken with its copy.
         let check = validate::check_flow_with(&f, &mut |side, ep| {
             let i = usize::from(side != "source");
-            // The entry may be gone (cache emptied by the other endpoint).
-            let interned =
-                slots[i].and_then(|s| endpoints.get_mut(&s.hash).filter(|e| e.id == s.id));
-            match interned {
-                Some(interned) => interned.checked[i]
-                    .get_or_insert_with(|| validate::check_endpoint(side, ep))
-                    .clone(),
-                None => validate::check_endpoint(side, ep),
-            }
+            checks[i]
+                .clone()
+                .unwrap_or_else(|| validate::check_endpoint(side, ep))
         });
         Some(FastFlow {
             flow: f,
             check,
-            endpoints: EndpointIds(slots.map(|s| s.map(|s| s.id))),
+            endpoints: EndpointIds(slots),
         })
     }
 
     /// A copy of the decoded endpoint of a text (a spare one when there is
-    /// one), and where it is remembered; `None` when it does not decode.
+    /// one), where it is remembered, and its check as the endpoint of side
+    /// `i` (0 source, 1 destination); `None` when it does not decode.
+    #[allow(clippy::type_complexity)]
     fn endpoint_copy(
         &mut self,
         text: Option<EndpointText<'_>>,
-    ) -> Option<(Option<flow::Endpoint>, Option<Slot>)> {
+        i: usize,
+    ) -> Option<(
+        Option<flow::Endpoint>,
+        Option<Slot>,
+        Option<Result<(), Rejection>>,
+    )> {
         let Some(text) = text else {
-            return Some((None, None));
+            return Some((None, None, None));
         };
         // A known text's entry may be gone since the line was scanned (the
         // line's other endpoint, remembered first, emptied the cache or took
@@ -248,12 +250,19 @@ impl FastDecoder {
             }
             _ => self.remember(text.raw)?,
         };
-        if let Some(spare) = self.spares.get_mut(&slot.id).and_then(Vec::pop) {
-            self.spare_count -= 1;
-            return Some((Some(spare), Some(slot)));
-        }
-        let copy = self.endpoints.get(&slot.hash).map(|e| e.endpoint.clone());
-        Some((copy, Some(slot)))
+        let e = self.endpoints.get_mut(&slot.hash)?;
+        let side = if i == 0 { "source" } else { "destination" };
+        let check = e.checked[i]
+            .get_or_insert_with(|| validate::check_endpoint(side, &e.endpoint))
+            .clone();
+        let copy = match e.spares.pop() {
+            Some(spare) => {
+                self.spare_count -= 1;
+                spare
+            }
+            None => e.endpoint.clone(),
+        };
+        Some((Some(copy), Some(slot), Some(check)))
     }
 
     /// Takes back a flow the pipeline is done with (on the thread that
@@ -261,17 +270,21 @@ impl FastDecoder {
     /// endpoints (they are unchanged copies: the pipeline only ever borrows
     /// a flow), the rest for its allocations.
     pub fn recycle(&mut self, mut flow: Box<flow::Flow>, ids: EndpointIds) {
-        for (slot, id) in [
+        for (copy, slot) in [
             (&mut flow.source, ids.0[0]),
             (&mut flow.destination, ids.0[1]),
         ] {
-            if let (Some(id), Some(_)) = (id, slot.as_ref()) {
-                if let Some(spares) = self.spares.get_mut(&id) {
-                    if spares.len() < MAX_SPARES && self.spare_count < MAX_ALL_SPARES {
-                        spares.extend(slot.take());
-                        self.spare_count += 1;
-                    }
-                }
+            let (Some(slot), Some(_)) = (slot, copy.as_ref()) else {
+                continue;
+            };
+            // Only into the entry it was copied from (numbers are never
+            // reused: a replaced or emptied entry takes nothing back).
+            let Some(e) = self.endpoints.get_mut(&slot.hash) else {
+                continue;
+            };
+            if e.id == slot.id && e.spares.len() < MAX_SPARES && self.spare_count < MAX_ALL_SPARES {
+                e.spares.extend(copy.take());
+                self.spare_count += 1;
             }
         }
         if self.spare_flows.len() < MAX_SPARE_FLOWS {
@@ -293,7 +306,6 @@ impl FastDecoder {
         if self.endpoints.len() >= MAX_ENDPOINTS {
             self.endpoints.clear();
             self.by_prefix.clear();
-            self.spares.clear();
             self.spare_count = 0;
         }
         // Numbers are never reused: a flow decoded before a clear cannot
@@ -305,16 +317,15 @@ impl FastDecoder {
             endpoint,
             checked: [None, None],
             id,
+            spares: Vec::new(),
         };
         if let Some(replaced) = self.endpoints.insert(hash, entry) {
-            let spares = self.spares.remove(&replaced.id).map_or(0, |s| s.len());
-            self.spare_count -= spares;
+            self.spare_count -= replaced.spares.len();
         }
         if let Some(prefix) = raw.as_bytes().get(..PREFIX) {
             // The newest text with these first bytes is the one looked for.
             self.by_prefix.insert(prefix_hash(prefix), hash);
         }
-        self.spares.insert(id, Vec::new());
         Some(Slot { hash, id })
     }
 }
