@@ -112,6 +112,8 @@ struct KnownEndpoints<'d> {
 
 impl KnownEndpoints<'_> {
     /// The remembered text `rest` starts with: its length and entry.
+    // Called from the field walkers (another module): kept inlinable.
+    #[inline]
     fn at_start_of(&self, rest: &str) -> Option<(usize, Slot)> {
         let prefix = rest.as_bytes().get(..PREFIX)?;
         let hash = *self.by_prefix.get(&prefix_hash(prefix))?;
@@ -123,6 +125,7 @@ impl KnownEndpoints<'_> {
     }
 }
 
+#[inline]
 fn prefix_hash(prefix: &[u8]) -> u64 {
     let mut h = FxHasher::default();
     h.write(prefix);
