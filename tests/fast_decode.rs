@@ -153,6 +153,43 @@ fn generated_benchmark_lines_agree() {
     assert_eq!(n.fast, n.lines);
 }
 
+/// Replaces the first `from` after `after` in `line`.
+fn replace_after(line: &[u8], after: &str, from: &str, to: &str) -> Vec<u8> {
+    let text = String::from_utf8(line.to_vec()).unwrap();
+    let start = text.find(after).unwrap();
+    let at = start + text[start..].find(from).unwrap();
+    format!("{}{to}{}", &text[..at], &text[at + from.len()..]).into_bytes()
+}
+
+#[test]
+fn remembered_texts_are_reused_only_for_the_same_bytes() {
+    // A line, then the same line with its source's last label changed (its
+    // first 48 bytes, by which it is looked up, unchanged), then with one
+    // node label of the same node no longer a string: neither may take the
+    // remembered text's place.
+    let mut g = lines::Generator::new();
+    let mut first = None;
+    g.connection(&mut |l| {
+        first.get_or_insert_with(|| l.to_vec());
+    });
+    let line = first.unwrap();
+    let label = replace_after(
+        &line,
+        r#""source":{"#,
+        r#""k8s:version=v"#,
+        r#""k8s:version=x"#,
+    );
+    let node = replace_after(
+        &line,
+        r#""node_labels":["#,
+        r#""kubernetes.io/os=linux""#,
+        "100000000000000000000000", // same length: a mistaken step over would land exactly past it
+    );
+    let lines = [line.clone(), line.clone(), label.clone(), node, label, line];
+    let n = agree(&lines, "variants");
+    assert_eq!(n.fast, 5, "{n:#?}"); // all but the damaged node labels
+}
+
 #[test]
 fn damaged_lines_agree() {
     let mut base = demo();

@@ -404,6 +404,34 @@ mod tests {
     }
 
     #[test]
+    fn lines_longer_than_a_read_arrive_whole() {
+        // Reads are MIN_READ at a time: these lines span several reads.
+        let long = |n: usize| format!("{}\n", n.to_string().repeat(MIN_READ / 2 + 7));
+        let data: String = [long(1), "2\n".into(), long(3), long(4), "5".into()].concat();
+        for shape in shapes() {
+            let mut got = Vec::new();
+            let flow = for_each_line(
+                Cursor::new(data.clone().into_bytes()),
+                shape,
+                |l: &[u8]| l.to_vec(),
+                drop,
+                |item| {
+                    let Item::Line(l) = item else { panic!() };
+                    got.push(l.clone());
+                    ControlFlow::<()>::Continue(())
+                },
+            );
+            assert_eq!(flow, ControlFlow::Continue(()));
+            let want: Vec<Vec<u8>> = data
+                .split_inclusive('\n')
+                .map(|l| l.as_bytes().to_vec())
+                .collect();
+            assert_eq!(got.len(), 5, "{shape:?}");
+            assert!(got == want, "{shape:?}");
+        }
+    }
+
+    #[test]
     fn a_last_line_without_newline_is_a_line() {
         for shape in shapes() {
             let (lines, _) = collect(Cursor::new(b"1\n2\n3".to_vec()), shape);
