@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use flowpolicy::cli::inputs::{load_graph, InputArgs};
+use flowpolicy::cli::inputs::{load, InputArgs};
 use flowpolicy::render::yaml;
 use flowpolicy::source::dump;
 use flowpolicy::synth::{synthesize, SynthConfig};
@@ -151,7 +151,7 @@ fn run(path: &Path) -> Row {
     };
     let start = Instant::now();
     let (cpu0, main0) = (cpu_seconds("self"), cpu_seconds("thread-self"));
-    let (graph, report) = load_graph(&args).unwrap();
+    let (graph, report) = load(&args).unwrap();
     let seconds = start.elapsed().as_secs_f64();
     let (cpu, main_cpu) = (
         cpu_seconds("self") - cpu0,

@@ -5,9 +5,12 @@
 //! `source` → `interpret` → `graph` → `synth` → `render`, with `policy` (the
 //! typed Cilium policy language) and `verify` beside them.
 
+pub mod baseline;
+pub mod brief;
 pub mod cli;
 pub mod graph;
 pub mod interpret;
+pub mod peer;
 pub mod policy;
 pub mod proto;
 pub mod render;

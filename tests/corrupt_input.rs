@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use flowpolicy::cli::inputs::{load_graph, InputArgs};
-use flowpolicy::interpret::validate::check_flow;
+use flowpolicy::cli::inputs::{load, InputArgs};
 use flowpolicy::render::{check, yaml};
 use flowpolicy::source::dump::decode_line;
 use flowpolicy::source::event::SourceEvent;
+use flowpolicy::source::validate::check_flow;
 use flowpolicy::synth::{synthesize, SynthConfig};
 use mutate::{mutate, Rng};
 use proptest::prelude::*;
@@ -210,7 +210,7 @@ proptest! {
             guess_direction: false,
         };
         // A batch whose every line is damaged may be "not a dump": an error, not a panic.
-        let Ok((graph, _)) = load_graph(&args) else { return Ok(()) };
+        let Ok((graph, _)) = load(&args) else { return Ok(()) };
         let cfg = SynthConfig { foundation: true, same_namespace: true, fqdn_collapse: Some(3), ..SynthConfig::default() };
         let docs = yaml::documents(&synthesize(&graph, &cfg));
         prop_assert!(check::check_documents(&docs).is_ok(), "{:?}", check::check_documents(&docs));
@@ -218,7 +218,7 @@ proptest! {
             assert_valid(&d.path.display().to_string(), &d.text);
         }
         // Same damaged input, byte-identical output.
-        let (again, _) = load_graph(&args).unwrap();
+        let (again, _) = load(&args).unwrap();
         prop_assert_eq!(yaml::stream(&docs), yaml::stream(&yaml::documents(&synthesize(&again, &cfg))));
     }
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use flowpolicy::cli::inputs::{load_graph, InputArgs};
+use flowpolicy::cli::inputs::{load, InputArgs};
 use flowpolicy::render::yaml;
 use flowpolicy::synth::{synthesize, SynthConfig};
 
@@ -33,7 +33,7 @@ fn all_rules() -> SynthConfig {
 
 fn check(path: PathBuf) -> usize {
     let (graph, _) =
-        load_graph(&inputs(path.clone())).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        load(&inputs(path.clone())).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
     let mut checked = 0;
     for cfg in [
         all_rules(),

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use flowpolicy::cli::inputs::{load_graph, InputArgs};
+use flowpolicy::cli::inputs::{load, InputArgs};
 use flowpolicy::render::yaml;
 use flowpolicy::synth::{synthesize, SynthConfig};
 
@@ -16,7 +16,7 @@ fn demo_policies(cfg: &SynthConfig) -> String {
         conn_window: 120,
         guess_direction: false,
     };
-    let (graph, _) = load_graph(&args).unwrap();
+    let (graph, _) = load(&args).unwrap();
     yaml::stream(&yaml::documents(&synthesize(&graph, cfg)))
 }
 

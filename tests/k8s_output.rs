@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use flowpolicy::cli::inputs::{load_graph, InputArgs};
+use flowpolicy::cli::inputs::{load, InputArgs};
 use flowpolicy::graph::TrafficGraph;
 use flowpolicy::render::yaml;
 use flowpolicy::synth::k8s::{synthesize_k8s, K8sSet};
@@ -21,7 +21,7 @@ fn demo_graph() -> TrafficGraph {
         conn_window: 120,
         guess_direction: false,
     };
-    load_graph(&args).unwrap().0
+    load(&args).unwrap().0
 }
 
 fn demo_k8s(graph: &TrafficGraph) -> K8sSet {

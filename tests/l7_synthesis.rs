@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use flowpolicy::cli::inputs::{load_graph, InputArgs};
+use flowpolicy::cli::inputs::{load, InputArgs};
 use flowpolicy::graph::{HttpSeen, TrafficGraph};
 use flowpolicy::interpret::http::HttpRequest;
 use flowpolicy::policy::{CiliumNetworkPolicy, HttpRule};
@@ -31,7 +31,7 @@ fn demo() -> &'static TrafficGraph {
             conn_window: 120,
             guess_direction: false,
         };
-        load_graph(&args).unwrap().0
+        load(&args).unwrap().0
     })
 }
 
@@ -547,7 +547,7 @@ fn cli_writes_schema_valid_l7_policies() {
 /// dump and its baseline give byte-identical L7 policies.
 #[test]
 fn l7_output_is_deterministic_and_survives_a_baseline_round_trip() {
-    use flowpolicy::graph::baseline::Baseline;
+    use flowpolicy::baseline::Baseline;
     let both = cfg(true, true);
     let from_dump = yaml::stream(&yaml::documents(&synthesize(demo(), &both)));
     assert_eq!(

@@ -14,14 +14,14 @@ mod mutate;
 #[allow(dead_code)]
 mod lines;
 
-use flowpolicy::interpret::validate;
-use flowpolicy::interpret::EndpointHint;
 use flowpolicy::interpret::{InterpretConfig, Interpreter};
 use flowpolicy::proto::observer::get_flows_response::ResponseTypes;
 use flowpolicy::proto::observer::GetFlowsResponse;
 use flowpolicy::source::checked::CheckedEndpoints;
+use flowpolicy::source::event::EndpointHint;
 use flowpolicy::source::event::SourceEvent;
 use flowpolicy::source::relay::{EndpointCache, EndpointId, Received, Recycler};
+use flowpolicy::source::validate;
 use mutate::Rng;
 use prost::Message;
 

@@ -297,8 +297,8 @@ fn a_flow_with_only_a_destination_port_is_read_forward() {
 fn a_baseline_edge_without_a_port_never_becomes_every_port() {
     let mut g = TrafficGraph::new();
     let (a, b) = (client(), server());
-    let from = flowpolicy::interpret::peer::Peer::Workload(workload_of(&a.0));
-    let to = flowpolicy::interpret::peer::Peer::Workload(workload_of(&b.0));
+    let from = flowpolicy::peer::Peer::Workload(workload_of(&a.0));
+    let to = flowpolicy::peer::Peer::Workload(workload_of(&b.0));
     let stats = flowpolicy::graph::PortStats {
         allowed: Some(flowpolicy::graph::Tally {
             connections: 1,
@@ -307,8 +307,8 @@ fn a_baseline_edge_without_a_port_never_becomes_every_port() {
         }),
         ..Default::default()
     };
-    let port = flowpolicy::interpret::l4::PortKey {
-        proto: flowpolicy::interpret::l4::Proto::Tcp,
+    let port = flowpolicy::peer::l4::PortKey {
+        proto: flowpolicy::peer::l4::Proto::Tcp,
         port: 0,
     };
     g.insert_port(&from, &to, port, &stats);
@@ -319,7 +319,7 @@ fn a_baseline_edge_without_a_port_never_becomes_every_port() {
     assert!(set.warnings.iter().any(|w| w.contains("have no port")));
 }
 
-fn workload_of(e: &Endpoint) -> flowpolicy::interpret::peer::WorkloadKey {
+fn workload_of(e: &Endpoint) -> flowpolicy::peer::WorkloadKey {
     match flowpolicy::interpret::peer::classify_endpoint(Some(e)) {
         flowpolicy::interpret::peer::EndpointKind::Workload(w) => w,
         other => panic!("{other:?}"),
@@ -330,7 +330,8 @@ fn workload_of(e: &Endpoint) -> flowpolicy::interpret::peer::WorkloadKey {
 
 #[test]
 fn the_local_host_is_host_even_when_it_carries_kube_apiserver() {
-    use flowpolicy::interpret::peer::{classify_endpoint, EndpointKind::Entity as E, Entity};
+    use flowpolicy::interpret::peer::{classify_endpoint, EndpointKind::Entity as E};
+    use flowpolicy::peer::Entity;
     let cases: [(u32, &[&str], Entity); 5] = [
         (
             1,

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use flowpolicy::graph::baseline::Baseline;
+use flowpolicy::baseline::Baseline;
 use flowpolicy::proto::flow::{Flow, LostEvent};
 use flowpolicy::proto::observer::get_flows_response::ResponseTypes;
 use flowpolicy::proto::observer::{GetFlowsResponse, ServerStatusResponse};

@@ -6,6 +6,7 @@
 mod common;
 
 use flowpolicy::source::dump::{read_dumps, DumpOptions};
+use flowpolicy::source::sink::EachEvent;
 
 #[test]
 fn every_real_dump_reads_without_malformed_lines() {
@@ -22,7 +23,7 @@ fn every_real_dump_reads_without_malformed_lines() {
         let reports = read_dumps(
             std::slice::from_ref(&file),
             DumpOptions { strict: true },
-            |_| flows += 1,
+            &mut EachEvent(|_: &flowpolicy::source::event::SourceEvent| flows += 1),
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let r = &reports[0];

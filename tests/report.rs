@@ -14,9 +14,9 @@ use clap::Parser;
 use flowkit::{graph_of, ident, pod, tcp_conn, udp_exchange};
 use flowpolicy::cli::{Cli, Command as Sub};
 use flowpolicy::graph::{PortStats, Tally, TrafficGraph};
-use flowpolicy::interpret::l4::{PortKey, Proto};
-use flowpolicy::interpret::peer::Peer;
 use flowpolicy::interpret::{InterpretConfig, Interpreter};
+use flowpolicy::peer::l4::{PortKey, Proto};
+use flowpolicy::peer::Peer;
 use flowpolicy::proto::flow;
 use flowpolicy::report::{self, html, markdown, svg, FindingKind, Report, Severity};
 

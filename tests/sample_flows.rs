@@ -6,6 +6,7 @@ mod common;
 mod samples;
 
 use flowpolicy::source::dump::{read_dumps, DumpOptions};
+use flowpolicy::source::sink::EachEvent;
 
 #[test]
 fn committed_samples_are_the_generated_ones() {
@@ -50,7 +51,7 @@ fn samples_read_cleanly_with_increasing_times() {
         let reports = read_dumps(
             &[common::sample(name)],
             DumpOptions { strict: true },
-            |_| flows += 1,
+            &mut EachEvent(|_: &flowpolicy::source::event::SourceEvent| flows += 1),
         )
         .unwrap();
         assert_eq!(reports[0].malformed, 0, "{name}");

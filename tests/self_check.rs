@@ -26,8 +26,9 @@ use std::path::Path;
 
 use flowkit::{ident, pod};
 use flowpolicy::graph::TrafficGraph;
-use flowpolicy::interpret::peer::{classify_endpoint, EndpointKind, WorkloadKey};
+use flowpolicy::interpret::peer::{classify_endpoint, EndpointKind};
 use flowpolicy::interpret::{InterpretConfig, Interpreter};
+use flowpolicy::peer::WorkloadKey;
 use flowpolicy::proto::flow::{self, layer4::Protocol, Endpoint, Flow};
 use flowpolicy::proto::observer::{get_flows_response::ResponseTypes, GetFlowsResponse};
 use flowpolicy::render::yaml;

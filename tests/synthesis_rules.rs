@@ -3,9 +3,9 @@
 mod flowkit;
 
 use flowkit::*;
-use flowpolicy::interpret::l4::{PortKey, Proto};
-use flowpolicy::interpret::peer::{Entity, Peer};
 use flowpolicy::interpret::InterpretConfig;
+use flowpolicy::peer::l4::{PortKey, Proto};
+use flowpolicy::peer::{Entity, Peer};
 use flowpolicy::policy::Entity as PolicyEntity;
 
 fn web() -> (flowpolicy::proto::flow::Endpoint, String) {

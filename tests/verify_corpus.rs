@@ -38,7 +38,7 @@ fn whole_corpus_compiles_and_verifies() {
         conn_window: 120,
         guess_direction: false,
     };
-    let graph = flowpolicy::cli::inputs::load_graph(&args).unwrap().0;
+    let graph = flowpolicy::cli::inputs::load(&args).unwrap().0;
     let report = verify(&graph, &loaded, &VerifyOptions::default());
     assert_eq!(report.summary.policies, loaded.policies.len());
     assert!(report.summary.observed.edge_ports > 0);

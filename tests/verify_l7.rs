@@ -401,7 +401,7 @@ fn the_corpus_http_policies_compile_and_verify_without_panic() {
         .flat_map(|r| r.ingress.iter().chain(&r.egress))
         .flat_map(|s| &s.port_l7)
         .map(|p| match &p.filter {
-            flowpolicy::verify::l7::L7Filter::Http(rules) => rules.len(),
+            flowpolicy::verify::port_l7::L7Filter::Http(rules) => rules.len(),
             _ => 0,
         })
         .sum();

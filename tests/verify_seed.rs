@@ -17,7 +17,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use flowpolicy::cli::inputs::{load_graph, InputArgs};
+use flowpolicy::cli::inputs::{load, InputArgs};
 use flowpolicy::graph::TrafficGraph;
 use flowpolicy::policy::load_paths;
 use flowpolicy::verify::report::{PortReport, Report};
@@ -31,7 +31,7 @@ fn demo() -> TrafficGraph {
         conn_window: 120,
         guess_direction: false,
     };
-    load_graph(&args).unwrap().0
+    load(&args).unwrap().0
 }
 
 /// The seed's proposed policies, `None` (after the skip line) without the corpus.

@@ -13,15 +13,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use flowpolicy::cli::inputs::feed_hinted;
-use flowpolicy::graph::TrafficGraph;
-use flowpolicy::interpret::{InterpretConfig, Interpreter};
+use flowpolicy::graph::builder::GraphBuilder;
+use flowpolicy::interpret::InterpretConfig;
 use flowpolicy::proto::observer::{GetFlowsRequest, GetFlowsResponse};
-use flowpolicy::source::checked::CheckedEndpoints;
-use flowpolicy::source::event::SourceEvent;
-use flowpolicy::source::relay::{
-    self, EndpointId, FollowOptions, Recycler, RelayConfig, RelayEvent, ResumeState,
-};
+use flowpolicy::source::event::{EndpointHint, SourceEvent};
+use flowpolicy::source::relay::{self, FollowOptions, RelayConfig, StreamDoor};
+use flowpolicy::source::sink::{At, FlowSink};
+use flowpolicy::source::validate::Rejection;
 use prost::bytes::{Buf, BufMut};
 use prost::Message;
 use tonic::codegen::{http, BoxFuture, Service};
@@ -140,60 +138,65 @@ pub fn run(dump: &Path) -> super::Row {
         server: addr.to_string(),
         ..RelayConfig::default()
     };
-    let mut graph = TrafficGraph::new();
-    let mut interpreter = Interpreter::new(InterpretConfig::default());
-    let mut mirror = ResumeState::default();
-    let mut checks = CheckedEndpoints::default();
-    let recycler = Recycler::default();
-    let (mut flows, mut rejected) = (0u64, 0u64);
+    // What `observe` does with each response: the stream's door, then the
+    // graph builder (src/cli/observe/live.rs), stopping after `wanted` flows.
+    struct Counted {
+        builder: GraphBuilder,
+        flows: u64,
+        rejected: u64,
+        wanted: u64,
+    }
+    impl FlowSink for Counted {
+        fn event(&mut self, e: &SourceEvent, at: At<'_>, hint: EndpointHint) -> ControlFlow<()> {
+            if matches!(e, SourceEvent::Flow(_)) {
+                self.flows += 1;
+            }
+            let _ = self.builder.event(e, at, hint);
+            self.done()
+        }
+        fn rejected(&mut self, _: At<'_>, _: &Rejection) -> ControlFlow<()> {
+            self.flows += 1;
+            self.rejected += 1;
+            self.done()
+        }
+    }
+    impl Counted {
+        fn done(&self) -> ControlFlow<()> {
+            if self.flows >= self.wanted {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+    }
+    let mut sink = Counted {
+        builder: GraphBuilder::new(InterpretConfig::default()),
+        flows: 0,
+        rejected: 0,
+        wanted,
+    };
     let start = Instant::now();
     let cpu0 = super::cpu_seconds("self");
     rt.block_on(async {
-        let mut resume = ResumeState::default();
         let opts = FollowOptions {
             deadline: Some(Duration::from_secs(600)),
             slim: true,
-            recycler: Some(recycler.clone()),
             ..FollowOptions::default()
         };
-        // What `observe` does with each response (src/cli/observe/live.rs).
-        let sink = |event: RelayEvent| {
-            if let RelayEvent::Response(mut received) = event {
-                mirror.admit(&received);
-                let known = received.endpoint_checks.take();
-                let ids = received.endpoint_ids;
-                if let Some(event) = SourceEvent::from_response(received.response) {
-                    if let SourceEvent::Flow(f) = &event {
-                        flows += 1;
-                        if checks.check_decoded(f, known).is_err() {
-                            rejected += 1;
-                            return ControlFlow::Continue(());
-                        }
-                    }
-                    feed_hinted(&mut graph, &mut interpreter, &event, EndpointId::hint(ids));
-                    if let SourceEvent::Flow(mut f) = event {
-                        recycler.give_back(&mut f, ids);
-                    }
-                }
-                if flows >= wanted {
-                    return ControlFlow::Break(());
-                }
-            }
-            ControlFlow::Continue(())
-        };
-        relay::follow(&cfg, &opts, &mut resume, sink, std::future::pending())
+        let mut door = StreamDoor::default();
+        relay::follow_into(&cfg, &opts, &mut door, &mut sink, std::future::pending())
             .await
             .unwrap();
     });
     let seconds = start.elapsed().as_secs_f64();
     let cpu = super::cpu_seconds("self") - cpu0;
-    assert_eq!(rejected, 0);
+    assert_eq!(sink.rejected, 0);
     super::Row {
-        flows,
+        flows: sink.flows,
         seconds,
         cpu,
         main_cpu: 0.0,
-        edges: graph.edge_count(),
+        edges: sink.builder.graph.edge_count(),
         policies: 0,
         synth: 0.0,
     }

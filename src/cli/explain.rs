@@ -41,7 +41,7 @@ pub struct ExplainArgs {
 
 pub fn run(args: &ExplainArgs) -> Result<ExitCode> {
     let loaded = load_policies(&args.policies, &args.input)?;
-    let (graph, load_report) = inputs::load_graph(&args.input)?;
+    let (graph, load_report) = inputs::load(&args.input)?;
     inputs::print_load_report(&load_report, &graph);
     let model = Model::compile(&loaded);
     let rules = explain::explain(

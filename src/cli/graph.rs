@@ -32,7 +32,7 @@ pub enum GraphFormat {
 }
 
 pub fn run(args: &GraphArgs) -> Result<()> {
-    let (graph, report) = inputs::load_graph(&args.input)?;
+    let (graph, report) = inputs::load(&args.input)?;
     let text = match args.format {
         GraphFormat::Dot => graph_export::to_dot(&graph),
         GraphFormat::Mermaid => graph_export::to_mermaid(&graph),

@@ -1,31 +1,21 @@
-//! Turning the user's inputs (dump files, baselines, `-`) into one traffic
-//! graph: the source → interpret → graph stages wired together, streaming,
-//! with a report of everything that was read, skipped or lost.
-//!
-//! Every input is sniffed after decompression: a flowpolicy baseline (its
-//! first bytes are `{"format": "flowpolicy-baseline"`, or its name ends in
-//! `.baseline`) is decoded and merged in; anything else is replayed as a
-//! Hubble dump. Every command that reads flows goes through [`load_graph`].
-//!
-//! Flows that fail validation never get here: the dump reader rejects them
-//! at the door and counts them per file ([`FileReport::rejected`]). The
-//! report prints bounded lists only (see [`crate::render::brief`]).
+//! The flags shared by every command that reads flows ([`InputArgs`], turned
+//! once into [`LoadOptions`]), and the summary of what was read, skipped and
+//! lost, printed to stderr. The reading itself is [`crate::baseline::load`].
+//! The summary prints bounded lists only (see [`crate::brief`]).
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Args;
 use ipnet::IpNet;
 
-use super::flood::{Flood, Spread};
-use crate::graph::baseline::{self, Baseline, BaselineMeta};
+use super::progress::ReadProgress;
+use crate::baseline::load::{load_graph_with, LoadOptions, LoadProgress, LoadReport};
+use crate::brief;
 use crate::graph::TrafficGraph;
-use crate::interpret::validate::Rejections;
-use crate::interpret::{EndpointHint, InterpretConfig, InterpretStats, Interpreter};
-use crate::render::brief;
-use crate::source::dump::{self, DumpOptions, FileReport};
-use crate::source::event::SourceEvent;
+use crate::interpret::{InterpretConfig, InterpretStats};
+use crate::source::validate::Rejections;
 
 /// Flags shared by every command that reads flows.
 #[derive(Debug, Clone, Args)]
@@ -33,7 +23,7 @@ pub struct InputArgs {
     /// Hubble dumps (`hubble observe -o jsonpb`, exporter files; plain, .gz or .zst),
     /// flowpolicy baselines (`observe --baseline`), or `-` for stdin.
     #[arg(required = true, value_name = "FLOWS")]
-    pub inputs: Vec<PathBuf>,
+    pub inputs: Vec<std::path::PathBuf>,
     /// Fail on the first malformed line, rejected flow (invalid name, label, port, time…)
     /// or truncated file instead of skipping it.
     #[arg(long)]
@@ -53,181 +43,39 @@ pub struct InputArgs {
 }
 
 impl InputArgs {
-    /// The settings a baseline records for flows read with these flags.
-    pub fn settings(&self) -> baseline::Settings {
-        baseline::Settings {
-            cidr_groups: self.cidr_groups.iter().copied().collect(),
-            conn_window_seconds: [self.conn_window].into(),
-        }
-    }
-
-    pub fn interpret_config(&self) -> InterpretConfig {
-        InterpretConfig {
-            cidr_groups: self.cidr_groups.clone(),
-            conn_window_ns: i64::try_from(self.conn_window).unwrap_or(i64::MAX / 1_000_000_000)
-                * 1_000_000_000,
-            guess_direction: self.guess_direction,
+    /// The options these flags stand for.
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            inputs: self.inputs.clone(),
+            strict: self.strict,
+            interpret: InterpretConfig {
+                cidr_groups: self.cidr_groups.clone(),
+                conn_window_ns: i64::try_from(self.conn_window)
+                    .unwrap_or(i64::MAX / 1_000_000_000)
+                    .saturating_mul(1_000_000_000),
+                guess_direction: self.guess_direction,
+            },
         }
     }
 }
 
-/// What reading the inputs produced besides the graph.
-#[derive(Debug, Default)]
-pub struct LoadReport {
-    pub files: Vec<FileReport>,
-    pub interpret: InterpretStats,
-    /// Number of inputs that were baselines.
-    pub baselines: usize,
-    /// Run facts, settings and resume points of the baselines (merged),
-    /// plus the settings the dumps were read with.
-    pub meta: BaselineMeta,
-    /// Set when many workloads were seen in a single flow each.
-    pub flood: Option<Flood>,
-}
-
-impl LoadReport {
-    pub fn malformed(&self) -> u64 {
-        self.files.iter().map(|f| f.malformed).sum()
-    }
-
-    pub fn skipped(&self) -> u64 {
-        self.interpret.skipped.values().sum()
-    }
-
-    /// Flows rejected at the door, all inputs together.
-    pub fn rejected(&self) -> Rejections {
-        let mut all = Rejections::default();
-        for f in &self.files {
-            all.merge(&f.rejected);
-        }
-        all
-    }
-}
-
-/// Reads every input into one graph: baselines are merged, dumps replayed
-/// (through one interpreter, so connections and DNS answers carry across
-/// files).
-pub fn load_graph(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
-    let mut graph = TrafficGraph::new();
-    let mut interpreter = Interpreter::new(args.interpret_config());
-    let mut report = LoadReport::default();
-    let progress = super::progress::ReadProgress::start(&args.inputs);
-    let opts = DumpOptions {
-        strict: args.strict,
-    };
-    let mut dumps = 0usize;
-    let mut spread = Spread::default();
-    let mut names: Vec<String> = Vec::new();
-    for path in &args.inputs {
-        let name = dump::display_name(path);
-        let mut reader = dump::open_input_counted(path, Some(progress.counter()))?;
-        if is_baseline(path, &mut reader) {
-            let b = Baseline::decode(&name, reader)?;
-            report.files.push(FileReport {
-                file: name,
-                flows: b.graph.coverage.flows,
-                ..FileReport::default()
-            });
-            report.baselines += 1;
-            baseline::add_stats(&mut report.interpret, &b.interpret);
-            report.meta.merge(&b.meta);
-            if args.cidr_groups.is_empty() {
-                graph.merge(&b.graph);
-            } else {
-                graph.merge(&b.graph.regrouped(&args.cidr_groups));
-            }
-            continue;
-        }
-        dumps += 1;
-        let index = names.len();
-        names.push(name.clone());
-        let file = dump::read_one_at(&name, reader, opts, &mut |line, event, hint| {
-            feed_seen(&mut graph, &mut interpreter, event, hint, &mut |o| {
-                spread.see(o, (index, line))
-            });
-            if progress.is_shown() && interpreter.stats.flows.is_multiple_of(8192) {
-                progress.message(format!(
-                    "{} flows, {} edges",
-                    interpreter.stats.flows,
-                    graph.edge_count()
-                ));
-            }
-        })?;
-        report.files.push(file);
-    }
+/// Reads the inputs into one graph ([`load_graph_with`]), with a progress
+/// bar on a terminal.
+pub fn load(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
+    let progress = ReadProgress::start(&args.inputs);
+    let loaded = load_graph_with(&args.load_options(), &progress);
     progress.finish();
-    baseline::add_stats(&mut report.interpret, &interpreter.stats);
-    report.flood = spread.flood(&names);
-    if dumps > 0 {
-        report.meta.merge(&BaselineMeta {
-            settings: args.settings(),
-            ..BaselineMeta::default()
-        });
+    loaded
+}
+
+impl LoadProgress for ReadProgress {
+    fn counter(&self) -> Option<Arc<AtomicU64>> {
+        Some(ReadProgress::counter(self))
     }
-    Ok((graph, report))
-}
 
-/// Whether an opened input is a baseline (peeks without consuming).
-fn is_baseline(path: &Path, reader: &mut impl BufRead) -> bool {
-    if path.extension().is_some_and(|e| e == "baseline") {
-        return true;
-    }
-    match reader.fill_buf() {
-        Ok(head) => baseline::looks_like_baseline(head),
-        // The dump reader reports the error with its position.
-        Err(_) => false,
-    }
-}
-
-/// Adds one source event to the graph.
-pub fn feed(graph: &mut TrafficGraph, interpreter: &mut Interpreter, event: &SourceEvent) {
-    feed_hinted(graph, interpreter, event, EndpointHint::default())
-}
-
-/// [`feed`], with the decoder's numbers for the flow's endpoints.
-pub fn feed_hinted(
-    graph: &mut TrafficGraph,
-    interpreter: &mut Interpreter,
-    event: &SourceEvent,
-    hint: EndpointHint,
-) {
-    feed_seen(graph, interpreter, event, hint, &mut |_| {})
-}
-
-/// [`feed`], also showing each observation to `seen`.
-fn feed_seen(
-    graph: &mut TrafficGraph,
-    interpreter: &mut Interpreter,
-    event: &SourceEvent,
-    hint: EndpointHint,
-    seen: &mut dyn FnMut(&crate::interpret::Observation<'_>),
-) {
-    match event {
-        SourceEvent::Flow(f) => {
-            graph.coverage.flows += 1;
-            let t = crate::interpret::time_ns(f);
-            graph.coverage.see_time(t);
-            if let Some(o) = interpreter.interpret_hinted(f, hint) {
-                seen(&o);
-                graph.record(&o);
-            }
-        }
-        SourceEvent::Lost { node, count, .. } => {
-            let key = if node.is_empty() {
-                "unknown".to_string()
-            } else {
-                node.clone()
-            };
-            *graph.coverage.lost_events.entry(key).or_default() += count;
-        }
-        SourceEvent::NodeStatus { state, nodes, .. } => {
-            if state == "NODE_UNAVAILABLE" {
-                graph
-                    .coverage
-                    .unavailable_nodes
-                    .extend(nodes.iter().cloned());
-            }
-            *graph.coverage.node_status.entry(state.clone()).or_default() += 1;
+    fn flows(&self, flows: u64, edges: usize) {
+        if self.is_shown() {
+            self.message(format!("{flows} flows, {edges} edges"));
         }
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use super::inputs::{self, InputArgs};
-use crate::graph::baseline::Baseline;
+use crate::baseline::Baseline;
 use crate::render::layout::write_file_atomic;
 
 /// Combine baselines from several runs or clusters into one.
@@ -36,7 +36,7 @@ pub fn run(args: &MergeArgs) -> Result<()> {
             args.out.display()
         );
     }
-    let (graph, report) = inputs::load_graph(&args.input)?;
+    let (graph, report) = inputs::load(&args.input)?;
     let merged = Baseline {
         graph,
         interpret: report.interpret.clone(),

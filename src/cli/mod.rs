@@ -4,7 +4,6 @@
 pub mod completions;
 pub mod duration;
 pub mod explain;
-pub mod flood;
 pub mod graph;
 pub mod inputs;
 pub mod merge;
@@ -14,7 +13,6 @@ pub mod recommend;
 pub mod report;
 pub mod stability;
 pub mod verify;
-pub mod write_out;
 
 use clap::{Parser, Subcommand};
 

@@ -5,7 +5,8 @@
 //! At start the relay's `ServerStatus` is shown (nodes, buffer fill), then
 //! everything still in the nodes' ring buffers is read and new flows are
 //! followed. Flows go through the same interpreter and graph as a replayed
-//! dump ([`super::inputs::feed`]), so memory grows with distinct edges, not
+//! dump (the one [`crate::graph::builder::GraphBuilder`], behind the stream's
+//! [`crate::source::relay::StreamDoor`]), so memory grows with distinct edges, not
 //! with flows. A broken stream reconnects with backoff and jitter and
 //! resumes at the last flow time; the resume point is saved in the
 //! baseline. The baseline is written atomically every `--checkpoint-every`
@@ -19,7 +20,6 @@ mod progress;
 mod record;
 
 use std::cell::RefCell;
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -31,8 +31,9 @@ use ipnet::IpNet;
 use tokio::sync::watch;
 
 use super::duration::{human, parse_duration, parse_time};
-use super::inputs::{self, LoadReport};
-use crate::graph::baseline::{Baseline, Settings};
+use super::inputs;
+use crate::baseline::load::LoadReport;
+use crate::baseline::{Baseline, Settings};
 use crate::interpret::InterpretConfig;
 use crate::source::dump;
 use crate::source::relay::{
@@ -291,16 +292,10 @@ async fn observe(
         max_attempts: None,
         // `--record` writes each response whole.
         slim: args.record.is_none(),
-        recycler: Some(live.borrow().recycler.clone()),
+        recycler: Some(live.borrow().door.recycler()),
     };
-    let mut resume = live.borrow().resume.clone();
-    let sink = |event| {
-        if live.borrow_mut().on_event(event) {
-            ControlFlow::Continue(())
-        } else {
-            ControlFlow::Break(())
-        }
-    };
+    let mut resume = live.borrow().door.resume.clone();
+    let sink = |event| live.borrow_mut().deliver(event);
     let shutdown = async {
         let _ = stop_rx.wait_for(|stop| *stop).await;
     };
@@ -319,11 +314,11 @@ async fn observe(
         never = ticker => never,
     };
     let mut live = live.into_inner();
-    debug_assert_eq!(live.resume, resume);
-    live.resume = resume;
-    live.progress.finish();
+    debug_assert_eq!(live.door.resume, resume);
+    live.door.resume = resume;
+    live.sink.progress.finish();
     let saved = live.checkpoint();
-    let recorded = match live.recorder.take() {
+    let recorded = match live.sink.recorder.take() {
         Some(rec) => {
             let lines = rec.lines;
             rec.finish().map(|()| Some(lines))
@@ -332,7 +327,7 @@ async fn observe(
     };
     live.log_now();
 
-    let why = match (&outcome, &live.fatal) {
+    let why = match (&outcome, &live.sink.fatal) {
         (_, Some(_)) => "stopped by an error",
         (Ok(s), None) => match s.end {
             FollowEnd::Shutdown => "interrupted",
@@ -346,18 +341,18 @@ async fn observe(
         interpret: live.total_stats(),
         ..LoadReport::default()
     };
-    inputs::print_load_report(&report, &live.graph);
-    inputs::print_rejections(&live.rejections);
-    super::stability::print(&live.graph);
+    inputs::print_load_report(&report, live.graph());
+    inputs::print_rejections(&live.sink.rejections);
+    super::stability::print(live.graph());
     eprintln!(
         "flowpolicy: observe {why} after {}: {} flows this run ({} in the baseline), {} workloads, {} edges, {} lost events, {} reconnects; baseline {}{}",
         human(live.elapsed()),
-        live.flows,
-        live.graph.coverage.flows,
-        live.graph.workloads().len(),
-        live.graph.edge_count(),
-        live.graph.coverage.total_lost(),
-        live.reconnects,
+        live.sink.flows,
+        live.graph().coverage.flows,
+        live.graph().workloads().len(),
+        live.graph().edge_count(),
+        live.graph().coverage.total_lost(),
+        live.sink.reconnects,
         if saved.is_ok() { "saved to " } else { "NOT saved to " },
         args.baseline.display(),
     );
@@ -372,7 +367,7 @@ async fn observe(
     }
     saved?;
     recorded?;
-    if let Some(e) = live.fatal {
+    if let Some(e) = live.sink.fatal {
         return Err(e);
     }
     outcome?;
@@ -434,7 +429,7 @@ fn print_status(server: &str, s: &ServerStatus) {
         let names = if s.unavailable_nodes.is_empty() {
             String::new()
         } else {
-            format!(": {}", crate::render::brief::list(&s.unavailable_nodes))
+            format!(": {}", crate::brief::list(&s.unavailable_nodes))
         };
         eprintln!(
             "warning: {unavailable} node{} unavailable to the relay{names}; their flows are missing until they return (recorded as a coverage gap)",

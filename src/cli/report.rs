@@ -50,7 +50,7 @@ pub fn render(args: &ReportArgs) -> Result<String> {
         .iter()
         .map(|p| load_policies(std::slice::from_ref(p), &args.input).map(|l| (p, l)))
         .collect::<Result<_>>()?;
-    let (graph, load) = inputs::load_graph(&args.input)?;
+    let (graph, load) = inputs::load(&args.input)?;
     inputs::print_load_report(&load, &graph);
     let policy_sets = loaded
         .iter()

@@ -53,13 +53,13 @@ pub fn load_policies(policies: &[PathBuf], input: &InputArgs) -> Result<LoadedPo
         bail!("`--policies -` and flows from `-` cannot both read stdin");
     }
     let loaded = load_paths(policies)?;
-    for i in loaded.invalid.iter().take(crate::render::brief::CAP) {
+    for i in loaded.invalid.iter().take(crate::brief::CAP) {
         eprintln!("warning: {i}");
     }
-    if loaded.invalid.len() > crate::render::brief::CAP {
+    if loaded.invalid.len() > crate::brief::CAP {
         eprintln!(
             "warning: … and {} more invalid documents",
-            loaded.invalid.len() - crate::render::brief::CAP
+            loaded.invalid.len() - crate::brief::CAP
         );
     }
     for p in &loaded.policies {
@@ -89,7 +89,7 @@ pub fn load_policies(policies: &[PathBuf], input: &InputArgs) -> Result<LoadedPo
 
 pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
     let loaded = load_policies(&args.policies, &args.input)?;
-    let (graph, load_report) = inputs::load_graph(&args.input)?;
+    let (graph, load_report) = inputs::load(&args.input)?;
     inputs::print_load_report(&load_report, &graph);
     let report = verify::verify(
         &graph,

@@ -6,8 +6,9 @@
 //!
 //! It knows nothing about Cilium rule syntax.
 
-pub mod baseline;
+pub mod builder;
 pub mod evidence;
+pub mod flood;
 pub mod l7;
 pub mod namespaces;
 pub mod stability;
@@ -20,9 +21,9 @@ use std::sync::Arc;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use serde::{Deserialize, Serialize};
 
-use crate::interpret::l4::PortKey;
-use crate::interpret::peer::Peer;
-use crate::interpret::{Observation, VerdictClass};
+use crate::interpret::{L7Fact, Observation, VerdictClass};
+use crate::peer::l4::PortKey;
+use crate::peer::Peer;
 pub use evidence::Tally;
 pub use l7::{ClassStats, DnsSeen, HttpSeen, RequestClass};
 
@@ -85,25 +86,12 @@ fn merge_tally(mine: &mut Option<Tally>, theirs: &Option<Tally>) {
 }
 
 /// L7 evidence of an allowed flow: its HTTP request class, or the name of
-/// its DNS query (requests and answers carry it alike).
-fn record_l7(stats: &mut PortStats, f: &crate::proto::flow::Flow) {
-    use crate::proto::flow::layer7::Record;
-    let Some(l7) = f.l7.as_ref() else {
-        return;
-    };
-    match l7.record.as_ref() {
-        Some(Record::Http(_)) => {
-            if let Some(r) = crate::interpret::http::HttpRequest::of(f) {
-                stats.http.get_or_insert_with(HttpSeen::default).record(&r);
-            }
-        }
-        Some(Record::Dns(dns)) => {
-            let name = crate::interpret::dns::normalize(&dns.query);
-            if !name.is_empty() {
-                stats.dns.get_or_insert_with(DnsSeen::default).record(&name);
-            }
-        }
-        _ => {}
+/// its DNS query.
+fn record_l7(stats: &mut PortStats, o: &Observation<'_>) {
+    match o.l7() {
+        Some(L7Fact::Http(r)) => stats.http.get_or_insert_with(HttpSeen::default).record(&r),
+        Some(L7Fact::DnsName(name)) => stats.dns.get_or_insert_with(DnsSeen::default).record(&name),
+        None => {}
     }
 }
 
@@ -202,9 +190,9 @@ impl TrafficGraph {
             }
             VerdictClass::Dropped => stats.dropped.get_or_insert_with(Tally::default),
         };
-        tally.record(o.time_ns, o.new_connection, o.flow, o.basis);
+        tally.record(o.time_ns, o.new_connection, || o.sample(), o.basis);
         if o.verdict != VerdictClass::Dropped {
-            record_l7(stats, o.flow);
+            record_l7(stats, o);
         }
     }
 
@@ -378,7 +366,7 @@ impl TrafficGraph {
     }
 
     /// Workload nodes, sorted.
-    pub fn workloads(&self) -> Vec<&crate::interpret::peer::WorkloadKey> {
+    pub fn workloads(&self) -> Vec<&crate::peer::WorkloadKey> {
         let mut v: Vec<_> = self
             .graph
             .node_weights()
@@ -398,8 +386,8 @@ impl TrafficGraph {
 mod tests {
     use super::*;
     use crate::interpret::direction::Basis;
-    use crate::interpret::l4::Proto;
-    use crate::interpret::peer::Entity;
+    use crate::peer::l4::Proto;
+    use crate::peer::Entity;
     use crate::proto::flow::{self, layer7::Record, Dns, Http, Layer7};
     use std::sync::Arc;
 

@@ -10,8 +10,8 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::TrafficGraph;
-use crate::interpret::l4::PortKey;
-use crate::interpret::peer::{Entity, Peer};
+use crate::peer::l4::PortKey;
+use crate::peer::{Entity, Peer};
 
 /// A node of the namespace view.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -117,8 +117,8 @@ impl NamespaceGraph {
 mod tests {
     use super::*;
     use crate::graph::{PortStats, Tally};
-    use crate::interpret::l4::Proto;
-    use crate::interpret::peer::WorkloadKey;
+    use crate::peer::l4::Proto;
+    use crate::peer::WorkloadKey;
 
     fn w(ns: &str, app: &str) -> Peer {
         Peer::Workload(WorkloadKey {

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use super::{EdgeData, TrafficGraph};
-use crate::interpret::peer::Peer;
+use crate::peer::Peer;
 
 /// Shortest window that can be called stable.
 pub const MIN_WINDOW: Duration = Duration::from_secs(48 * 3600);
@@ -209,8 +209,8 @@ pub fn span(d: Duration) -> String {
 mod tests {
     use super::*;
     use crate::graph::{evidence::Tally, PortStats};
-    use crate::interpret::l4::{PortKey, Proto};
-    use crate::interpret::peer::Entity;
+    use crate::peer::l4::{PortKey, Proto};
+    use crate::peer::Entity;
 
     fn graph_with_edges(times_h: &[i64], window_h: i64) -> TrafficGraph {
         let mut g = TrafficGraph::new();

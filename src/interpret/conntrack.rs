@@ -9,7 +9,7 @@
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
-use super::l4::Proto;
+use crate::peer::l4::Proto;
 
 /// Initiator address/port, responder address/port, protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::proto::flow::{self, layer4::Protocol};
 
-use super::l4::Proto;
+use crate::peer::l4::Proto;
 
 /// First port of the Linux ephemeral range.
 pub const EPHEMERAL_START: u32 = 32768;

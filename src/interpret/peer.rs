@@ -9,161 +9,13 @@
 //! `reserved:kube-apiserver`; a remote control-plane node (identity 7, or
 //! `reserved:remote-node` + `reserved:kube-apiserver`) is the kube-apiserver.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
 
-use super::labels::{self, NAMESPACE_LABEL, SERVICE_ACCOUNT_LABEL};
+use crate::peer::labels::{self, NAMESPACE_LABEL};
+use crate::peer::{Entity, Peer, WorkloadKey};
 use crate::proto::flow;
-
-/// Cilium entities a flow peer can be (the reserved identities).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Entity {
-    Host,
-    RemoteNode,
-    KubeApiserver,
-    Health,
-    Ingress,
-    Init,
-    Unmanaged,
-    /// Outside the cluster, address unknown (e.g. a field-masked flow).
-    World,
-}
-
-impl Entity {
-    /// The entity name used in `toEntities`/`fromEntities`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Entity::Host => "host",
-            Entity::RemoteNode => "remote-node",
-            Entity::KubeApiserver => "kube-apiserver",
-            Entity::Health => "health",
-            Entity::Ingress => "ingress",
-            Entity::Init => "init",
-            Entity::Unmanaged => "unmanaged",
-            Entity::World => "world",
-        }
-    }
-
-    /// Of two reserved labels on one identity, the one that names it: the
-    /// local host is the host even on a control-plane node (it also carries
-    /// `reserved:kube-apiserver`); a remote control-plane node is the
-    /// kube-apiserver (narrower than `remote-node`).
-    fn narrower(self, other: Entity) -> Entity {
-        let rank = |e: Entity| match e {
-            Entity::Host => 0,
-            Entity::KubeApiserver => 1,
-            _ => 2,
-        };
-        if rank(other) < rank(self) {
-            other
-        } else {
-            self
-        }
-    }
-
-    /// Reserved numeric identities (0 unknown, 2/9/10 are world).
-    fn from_identity(id: u32) -> Option<Entity> {
-        Some(match id {
-            1 => Entity::Host,
-            3 => Entity::Unmanaged,
-            4 => Entity::Health,
-            5 => Entity::Init,
-            6 => Entity::RemoteNode,
-            7 => Entity::KubeApiserver,
-            8 => Entity::Ingress,
-            _ => return None,
-        })
-    }
-}
-
-/// A workload: pods sharing a namespace and their stable identity labels.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct WorkloadKey {
-    pub namespace: String,
-    /// Stable `k8s` identity labels, keys without the `k8s:` prefix.
-    pub labels: BTreeMap<String, String>,
-}
-
-impl WorkloadKey {
-    /// A workload from its namespace and (unprefixed) label pairs.
-    pub fn from_pairs(namespace: &str, labels: &[(&str, &str)]) -> WorkloadKey {
-        WorkloadKey {
-            namespace: namespace.into(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    }
-
-    /// A short human name from the most descriptive label present.
-    pub fn display_name(&self) -> String {
-        const KEYS: &[&str] = &[
-            "app.kubernetes.io/name",
-            "app",
-            "k8s-app",
-            "name",
-            "app.kubernetes.io/instance",
-        ];
-        let base = KEYS
-            .iter()
-            .find_map(|k| self.labels.get(*k))
-            .or_else(|| self.labels.get(SERVICE_ACCOUNT_LABEL))
-            .cloned()
-            .unwrap_or_else(|| "unlabelled".to_string());
-        match self.labels.get("app.kubernetes.io/component") {
-            Some(c) if !base.contains(c.as_str()) => format!("{base}-{c}"),
-            _ => base,
-        }
-    }
-
-    pub fn service_account(&self) -> Option<&str> {
-        self.labels.get(SERVICE_ACCOUNT_LABEL).map(String::as_str)
-    }
-}
-
-/// One end of a connection, as a graph node and a policy peer.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Peer {
-    Workload(WorkloadKey),
-    Entity(Entity),
-    /// World by address: a single IP (/32, /128) or a configured group prefix.
-    Cidr(IpNet),
-    /// World by DNS name (from the flow's names or a correlated DNS answer).
-    Fqdn(String),
-}
-
-impl Peer {
-    pub fn as_workload(&self) -> Option<&WorkloadKey> {
-        match self {
-            Peer::Workload(w) => Some(w),
-            _ => None,
-        }
-    }
-
-    pub fn is_world(&self) -> bool {
-        matches!(
-            self,
-            Peer::Cidr(_) | Peer::Fqdn(_) | Peer::Entity(Entity::World)
-        )
-    }
-}
-
-impl std::fmt::Display for Peer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Peer::Workload(w) => write!(f, "{}/{}", w.namespace, w.display_name()),
-            Peer::Entity(e) => write!(f, "entity:{}", e.as_str()),
-            Peer::Cidr(c) => write!(f, "cidr:{c}"),
-            Peer::Fqdn(n) => write!(f, "fqdn:{n}"),
-        }
-    }
-}
 
 /// What an endpoint is, before world peers are resolved to names/addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,7 +38,7 @@ pub fn classify_endpoint(ep: Option<&flow::Endpoint>) -> EndpointKind {
     if matches!(ep.identity, 2 | 9 | 10) {
         return EndpointKind::World;
     }
-    if let Some(e) = Entity::from_identity(ep.identity) {
+    if let Some(e) = entity_of_identity(ep.identity) {
         return EndpointKind::Entity(e);
     }
     let mut entity: Option<Entity> = None;
@@ -204,7 +56,7 @@ pub fn classify_endpoint(ep: Option<&flow::Endpoint>) -> EndpointKind {
                         reserved_entity(other)
                     };
                     entity = match (entity, e) {
-                        (Some(a), Some(b)) => Some(a.narrower(b)),
+                        (Some(a), Some(b)) => Some(narrower(a, b)),
                         (a, b) => a.or(b),
                     };
                 }
@@ -268,6 +120,37 @@ pub fn world_peer(ip: Option<IpAddr>, names: &[String], groups: &[IpNet]) -> Pee
         Some(n) => Peer::Fqdn(n.clone()),
         None => Peer::Cidr(IpNet::from(ip)),
     }
+}
+
+/// Of two reserved labels on one identity, the one that names it: the
+/// local host is the host even on a control-plane node (it also carries
+/// `reserved:kube-apiserver`); a remote control-plane node is the
+/// kube-apiserver (narrower than `remote-node`).
+fn narrower(this: Entity, other: Entity) -> Entity {
+    let rank = |e: Entity| match e {
+        Entity::Host => 0,
+        Entity::KubeApiserver => 1,
+        _ => 2,
+    };
+    if rank(other) < rank(this) {
+        other
+    } else {
+        this
+    }
+}
+
+/// Reserved numeric identities (0 unknown, 2/9/10 are world).
+fn entity_of_identity(id: u32) -> Option<Entity> {
+    Some(match id {
+        1 => Entity::Host,
+        3 => Entity::Unmanaged,
+        4 => Entity::Health,
+        5 => Entity::Init,
+        6 => Entity::RemoteNode,
+        7 => Entity::KubeApiserver,
+        8 => Entity::Ingress,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::direction::PortDoubt;
-use super::l4::Proto;
-use super::peer::Peer;
+use crate::peer::l4::Proto;
+use crate::peer::Peer;
 
 /// Most peer pairs listed; further undecided flows are only counted.
 pub const MAX_EDGES: usize = 10_000;
@@ -345,7 +345,7 @@ pub fn describe(e: &UndecidedEdge, t: &UndecidedTally) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interpret::peer::Entity;
+    use crate::peer::Entity;
 
     fn seen<'a>(src: &'a Peer, dst: &'a Peer, sp: u16, dp: u16, t: i64) -> Seen<'a> {
         Seen {

@@ -1,5 +1,5 @@
 //! Kubernetes and Cilium name syntax, as the API server and Cilium check it:
-//! the predicates behind input validation (`interpret::validate`), policy
+//! the predicates behind input validation (`source::validate`), policy
 //! naming (`synth::workload`) and the self-check before writing
 //! (`render::check`), so all three agree on what is valid.
 //!

@@ -12,7 +12,7 @@ use crate::graph::evidence::format_time;
 use crate::graph::namespaces::{NamespaceGraph, NsNode};
 use crate::graph::stability::edge_span;
 use crate::graph::{EdgeData, NodeData, TrafficGraph};
-use crate::interpret::peer::Peer;
+use crate::peer::Peer;
 
 /// Ids (`n0`, `n1`, …) of the nodes in sorted order.
 fn ids(graph: &TrafficGraph) -> (Vec<&NodeData>, BTreeMap<&Peer, String>) {
@@ -325,8 +325,8 @@ pub fn to_json(graph: &TrafficGraph) -> String {
 mod tests {
     use super::*;
     use crate::graph::{evidence::Tally, PortStats};
-    use crate::interpret::l4::{PortKey, Proto};
-    use crate::interpret::peer::{Entity, WorkloadKey};
+    use crate::peer::l4::{PortKey, Proto};
+    use crate::peer::{Entity, WorkloadKey};
 
     fn sample() -> TrafficGraph {
         let w = |ns: &str, app: &str| {

@@ -1,7 +1,6 @@
 //! Rendering: policy sets to YAML documents and file layouts. Decides
 //! nothing about policy content.
 
-pub mod brief;
 pub mod check;
 pub mod diff;
 pub mod fingerprint;
@@ -12,4 +11,5 @@ pub mod output;
 pub mod plan;
 pub mod refresh;
 pub mod tree;
+pub mod write;
 pub mod yaml;

@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::fingerprint::{self, ALLOWED_HASH, GENERATED_RULES};
-use crate::interpret::peer::WorkloadKey;
+use crate::peer::WorkloadKey;
 use crate::policy::{CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy, NetworkPolicy};
 
 /// The directory the gitops layout writes the foundation (and ROLLOUT.md) to.

@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use crate::graph::evidence::format_time;
 use crate::graph::TrafficGraph;
-use crate::interpret::peer::Peer;
+use crate::peer::Peer;
 use crate::synth::PolicySet;
 
 /// One namespace's place in the plan.
@@ -178,11 +178,6 @@ fn kubectl_files(paths: &[String]) -> String {
         .map(|p| format!("-f {p}"))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// The plan as Markdown, with the default paths of the flat layout.
-pub fn rollout_plan(set: &PolicySet, graph: &TrafficGraph) -> String {
-    rollout_plan_with(&PlanPolicies::from_set(set), graph, &PlanOptions::default())
 }
 
 /// The plan as Markdown.

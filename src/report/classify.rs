@@ -13,7 +13,7 @@
 
 use serde::Serialize;
 
-use crate::interpret::peer::WorkloadKey;
+use crate::peer::WorkloadKey;
 
 /// What a workload is, for risk findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -11,9 +11,9 @@ use super::classify::{self, Role};
 use super::names::Names;
 use crate::graph::evidence::format_time;
 use crate::graph::{EdgeData, Tally, TrafficGraph};
-use crate::interpret::peer::{Entity, Peer};
-use crate::interpret::selector::choose_selectors;
 use crate::interpret::undecided::Undecided;
+use crate::peer::{Entity, Peer};
+use crate::synth::selector::choose_selectors;
 
 /// How urgent a finding is (most severe first when sorted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

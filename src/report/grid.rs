@@ -21,12 +21,6 @@ pub enum Cell {
     Text(String),
 }
 
-impl Cell {
-    pub fn is_numeric(&self) -> bool {
-        matches!(self, Cell::Num(_))
-    }
-}
-
 /// A titled table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grid {

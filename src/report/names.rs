@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::interpret::peer::{Peer, WorkloadKey};
+use crate::peer::{Peer, WorkloadKey};
 
 /// Labels that say nothing about which workload this is.
 fn descriptive(key: &str) -> bool {

@@ -11,7 +11,7 @@ use super::classify::{self, Role};
 use super::names::Names;
 use crate::graph::evidence::format_time;
 use crate::graph::{EdgeData, Tally, TrafficGraph};
-use crate::interpret::peer::{Peer, WorkloadKey};
+use crate::peer::{Peer, WorkloadKey};
 
 /// One (workload, peer) pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,4 +1,4 @@
-//! The door check ([`crate::interpret::validate::check_flow`]) for a stream
+//! The door check ([`crate::source::validate::check_flow`]) for a stream
 //! of already-decoded flows (the live relay stream): each distinct endpoint
 //! is checked once and its answer reused, since a cluster's flows come from
 //! a few hundred endpoints whose labels are most of the checking work.
@@ -7,9 +7,9 @@ use std::hash::{Hash, Hasher};
 
 use rustc_hash::{FxHashMap, FxHasher};
 
-use crate::interpret::validate::{self, Rejection};
 use crate::proto::flow;
 use crate::source::relay::EndpointChecks;
+use crate::source::validate::{self, Rejection};
 
 /// Distinct endpoints remembered; emptied when full.
 const MAX_ENDPOINTS: usize = 4096;

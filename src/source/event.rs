@@ -51,3 +51,21 @@ impl SourceEvent {
         }
     }
 }
+
+/// Numbers a decoder gives a flow's `[source, destination]` endpoints:
+/// two flows whose endpoints carry the same number have endpoints decoded
+/// from the very same text or bytes (the dump's fast path and the live
+/// stream decoder number each distinct endpoint encoding they remember with
+/// [`EndpointHint::fresh_number`], never reusing one), so what was learned
+/// of one is true of the other without comparing them again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointHint(pub [Option<u64>; 2]);
+
+impl EndpointHint {
+    /// A number for a newly remembered endpoint text: unique in the
+    /// process, whichever decoder (dump threads, the live stream) asks.
+    pub fn fresh_number() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+}

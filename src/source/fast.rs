@@ -9,7 +9,7 @@
 //! (`source`, `destination`: most of a line) is decoded and validated once
 //! per distinct text, then reused; where a line repeats a remembered text
 //! byte for byte it is stepped over unscanned, and the flow carries the
-//! text's number ([`crate::interpret::EndpointHint`]) so interpretation
+//! text's number ([`crate::source::event::EndpointHint`]) so interpretation
 //! need not compare its labels again either. A node's `node_labels` text
 //! is stepped over the same way.
 //!
@@ -30,8 +30,8 @@ use std::hash::Hasher;
 use rustc_hash::{FxHashMap, FxHasher};
 
 use super::scan::{self, Scanner};
-use crate::interpret::validate::{self, Rejection};
 use crate::proto::flow;
+use crate::source::validate::{self, Rejection};
 
 mod fields;
 use fields::{response, Parts, Response};
@@ -154,8 +154,8 @@ pub struct EndpointIds([Option<Slot>; 2]);
 
 impl EndpointIds {
     /// For interpretation: the same numbers name the same endpoint text.
-    pub fn hint(self) -> crate::interpret::EndpointHint {
-        crate::interpret::EndpointHint(self.0.map(|s| s.map(|s| s.id)))
+    pub fn hint(self) -> crate::source::event::EndpointHint {
+        crate::source::event::EndpointHint(self.0.map(|s| s.map(|s| s.id)))
     }
 }
 
@@ -315,7 +315,7 @@ impl FastDecoder {
         // Numbers are never reused: a flow decoded before a clear cannot
         // give its endpoints to a newer entry.
         // Unique across threads too: they are interpretation's hints.
-        let id = crate::interpret::EndpointHint::fresh_number();
+        let id = crate::source::event::EndpointHint::fresh_number();
         let entry = Interned {
             text: raw.as_bytes().into(),
             endpoint,

@@ -9,3 +9,5 @@ pub mod fast;
 mod parallel;
 pub mod relay;
 mod scan;
+pub mod sink;
+pub mod validate;

@@ -143,7 +143,7 @@ struct Batch {
 }
 
 /// Bytes asked of the reader at once: at least the input's `BufReader`
-/// capacity (src/source/dump.rs), so that reads bypass its buffer and land
+/// capacity (src/source/dump/open.rs), so that reads bypass its buffer and land
 /// here directly (one copy of every byte fewer; for compressed input the
 /// decompressor writes here).
 const MIN_READ: usize = 256 * 1024;

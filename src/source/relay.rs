@@ -18,8 +18,10 @@
 mod backoff;
 mod config;
 mod connect;
+mod door;
 mod endpoints;
 mod error;
+mod fingerprint;
 mod follow;
 mod insecure;
 mod request;
@@ -29,9 +31,11 @@ mod wire;
 
 pub use backoff::Backoff;
 pub use config::{RelayConfig, DEFAULT_SERVER, DEFAULT_TIMEOUT};
-pub use endpoints::{EndpointCache, EndpointChecks, EndpointId, Recycler};
+pub use door::{follow_into, StreamDoor};
+pub use endpoints::{EndpointCache, EndpointChecks, EndpointId, Received, Recycler};
 pub use error::RelayError;
+pub use fingerprint::{Fingerprint, FingerprintKind};
 pub use follow::{follow, FollowEnd, FollowOptions, FollowSummary, RelayEvent};
 pub use request::{flows_request, namespace_filters};
-pub use resume::{Fingerprint, FingerprintKind, FlowTime, Received, ResumeState};
+pub use resume::{FlowTime, ResumeState};
 pub use status::{server_status, ServerStatus};

@@ -15,12 +15,12 @@
 
 use std::collections::BTreeSet;
 
+use super::egress::dns_port_rule;
 use super::peers;
 use super::ports::l4_rules;
-use super::workload::dns_port_rule;
 use super::{Context, ANNOTATION_PREFIX, MANAGED_BY};
-use crate::interpret::l4::PortKey;
-use crate::interpret::peer::{Entity, Peer};
+use crate::peer::l4::PortKey;
+use crate::peer::{Entity, Peer};
 use crate::policy::{
     self, CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy, DefaultDenyConfig, EgressRule,
     EndpointSelector, IngressRule, Rule,
@@ -79,11 +79,11 @@ fn dns(ctx: &Context<'_>) -> Option<CiliumClusterwideNetworkPolicy> {
                 .flat_map(|p| {
                     [
                         PortKey {
-                            proto: crate::interpret::l4::Proto::Udp,
+                            proto: crate::peer::l4::Proto::Udp,
                             port: *p,
                         },
                         PortKey {
-                            proto: crate::interpret::l4::Proto::Tcp,
+                            proto: crate::peer::l4::Proto::Tcp,
                             port: *p,
                         },
                     ]

@@ -34,8 +34,8 @@ use super::ports::runs;
 use super::workload::{policy_name, workload_annotations, PolicyNames};
 use super::{Context, Neighbourhood, SynthConfig, MANAGED_BY};
 use crate::graph::{PortStats, TrafficGraph, MAX_ADDRESSES};
-use crate::interpret::l4::{PortKey, Proto};
-use crate::interpret::peer::{Entity, Peer, WorkloadKey};
+use crate::peer::l4::{PortKey, Proto};
+use crate::peer::{Entity, Peer, WorkloadKey};
 use crate::policy::k8s::{
     IpBlock, K8sProtocol, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
     NetworkPolicyPort, PolicyType,

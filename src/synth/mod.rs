@@ -6,12 +6,14 @@
 //! CiliumClusterwideNetworkPolicies that never flip pods into default-deny by
 //! themselves. Pure: no I/O, deterministic for a given graph and config.
 
+pub mod egress;
 pub mod foundation;
 pub mod k8s;
 pub mod l7;
 pub mod peers;
 pub mod ports;
 pub mod resolver;
+pub mod selector;
 pub mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,11 +21,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use ipnet::IpNet;
 
 use crate::graph::{PortStats, TrafficGraph};
-use crate::interpret::l4::PortKey;
-use crate::interpret::peer::{Peer, WorkloadKey};
-use crate::interpret::selector::{self, Selector};
+use crate::peer::l4::PortKey;
+use crate::peer::{Peer, WorkloadKey};
 use crate::policy::{CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy};
 pub use resolver::Resolver;
+use selector::Selector;
 
 /// Label put on every generated object.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "flowpolicy");

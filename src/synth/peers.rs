@@ -7,9 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::interpret::peer::{Entity, Peer, WorkloadKey};
-use crate::interpret::selector::Selector;
+use crate::peer::{Entity, Peer, WorkloadKey};
 use crate::policy::{self, EndpointSelector, FqdnSelector};
+use crate::synth::selector::Selector;
 
 /// The namespace label a cross-namespace peer selector must carry.
 pub const NS_SELECTOR_KEY: &str = "k8s:io.kubernetes.pod.namespace";

@@ -3,10 +3,13 @@
 //! same set), at most 40 entries per `ports` list (the CRD's limit), and ICMP
 //! as `icmps` with the request type and family.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::interpret::l4::{PortKey, Proto};
-use crate::policy::{IcmpField, IcmpRule, IntOrString, PortProtocol, PortRule, Protocol};
+use crate::graph::PortStats;
+use crate::peer::l4::{PortKey, Proto};
+use crate::policy::{
+    EgressRule, IcmpField, IcmpRule, IngressRule, IntOrString, PortProtocol, PortRule, Protocol,
+};
 
 /// The CRD's `maxItems` for `toPorts[].ports` and `icmps[].fields`.
 pub const MAX_PORTS_PER_RULE: usize = 40;
@@ -78,6 +81,44 @@ pub fn runs(sorted: &[u16]) -> Vec<(u16, u16)> {
         }
     }
     out
+}
+
+/// The ports of one peer, as a set.
+pub fn port_set(ports: &BTreeMap<PortKey, &PortStats>) -> BTreeSet<PortKey> {
+    ports.keys().copied().collect()
+}
+
+/// Rules that carry both `toPorts` and `icmps`.
+pub trait L4Parts: Clone {
+    fn l4_parts(&mut self) -> (&mut Vec<PortRule>, &mut Vec<IcmpRule>);
+}
+
+impl L4Parts for IngressRule {
+    fn l4_parts(&mut self) -> (&mut Vec<PortRule>, &mut Vec<IcmpRule>) {
+        (&mut self.to_ports, &mut self.icmps)
+    }
+}
+
+impl L4Parts for EgressRule {
+    fn l4_parts(&mut self) -> (&mut Vec<PortRule>, &mut Vec<IcmpRule>) {
+        (&mut self.to_ports, &mut self.icmps)
+    }
+}
+
+/// Cilium rejects a rule that has both `icmps` and `toPorts` ("the ICMPs block
+/// may only be present without ToPorts"): ICMP goes into a rule of its own,
+/// with the same peers.
+pub fn split_icmp<R: L4Parts>(mut rule: R) -> Vec<R> {
+    let (ports, icmps) = rule.l4_parts();
+    if icmps.is_empty() || ports.is_empty() {
+        return vec![rule];
+    }
+    let icmps = std::mem::take(icmps);
+    let mut icmp_rule = rule.clone();
+    let (ports, slot) = icmp_rule.l4_parts();
+    ports.clear();
+    *slot = icmps;
+    vec![rule, icmp_rule]
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::graph::TrafficGraph;
-use crate::interpret::l4::{PortKey, Proto};
-use crate::interpret::peer::Peer;
+use crate::peer::l4::{PortKey, Proto};
+use crate::peer::Peer;
 
 /// Ports on which an answering peer is taken to be a DNS resolver.
 pub const DNS_PORTS: [u16; 2] = [53, 5353];

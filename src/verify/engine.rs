@@ -18,24 +18,13 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::graph::TrafficGraph;
-use crate::interpret::l4::PortKey;
-use crate::interpret::peer::{Entity as PeerEntity, Peer};
+use crate::peer::l4::PortKey;
+use crate::peer::{Entity as PeerEntity, Peer};
 
-use super::model::{CompiledRule, Direction, Model, PeerMatcher, Section};
+use super::model::{CompiledRule, Direction, Model, PeerMatcher, Section, SectionRef};
 use super::peers::{entity_matches, fqdn_matches, PeerInfo};
 use super::selectors::{namespace_selects, selects, Scope};
 use super::tri::{Tri, Why};
-
-/// A section of a compiled rule, and the port entry that matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SectionRef {
-    pub rule: usize,
-    pub direction: Direction,
-    pub deny: bool,
-    pub section: usize,
-    /// Index of the matching port entry (`None`: the section has no port list).
-    pub entry: Option<usize>,
-}
 
 /// What one direction decided.
 #[derive(Debug, Clone)]

@@ -11,9 +11,11 @@ use serde::Serialize;
 use crate::graph::evidence::format_time;
 use crate::graph::{PortStats, Tally, TrafficGraph};
 
-use super::engine::{Engine, SectionRef};
+use super::engine::Engine;
+use super::model::peer_name;
+use super::model::SectionRef;
 use super::model::{Direction, Model, PolicyInfo};
-use super::report::{peer_name, VerifyOptions};
+use super::report::VerifyOptions;
 
 /// One observed (initiator → responder, port) that a rule allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

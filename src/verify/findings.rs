@@ -18,10 +18,9 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::graph::TrafficGraph;
-use crate::interpret::peer::Peer;
+use crate::peer::Peer;
 
-use super::engine::SectionRef;
-use super::model::{CompiledRule, Direction, Model, PeerMatcher, PolicyInfo, Section};
+use super::model::{CompiledRule, Direction, Model, PeerMatcher, PolicyInfo, Section, SectionRef};
 use super::ports::PortEntry;
 use super::selectors::{selects, Scope};
 use super::tri::{Tri, Why};

@@ -5,8 +5,8 @@
 //! rule would look unused).
 
 use super::findings::Finding;
-use super::l7::L7Filter;
 use super::model::Model;
+use super::port_l7::L7Filter;
 use super::requests::HttpUsage;
 
 /// The findings, in model order.

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::*;
-use crate::interpret::l4::Proto;
-use crate::interpret::peer::{Entity, Peer};
+use crate::peer::l4::Proto;
+use crate::peer::{Entity, Peer};
 use crate::policy::load_str;
 use crate::verify::model::Direction;
 

@@ -19,6 +19,7 @@ pub mod http_findings;
 pub mod l7;
 pub mod model;
 pub mod peers;
+pub mod port_l7;
 pub mod ports;
 pub mod report;
 pub mod requests;

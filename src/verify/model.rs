@@ -8,6 +8,8 @@
 
 use serde::Serialize;
 
+use crate::peer::Peer;
+
 use crate::policy::k8s::{NetworkPolicy, NetworkPolicyPeer, PolicyType};
 use crate::policy::{
     AnyPolicy, CidrRule, EgressRule, EndpointSelector, Entity, FqdnSelector, IngressRule,
@@ -15,8 +17,8 @@ use crate::policy::{
 };
 
 use super::http::RegexCache;
-use super::l7::PortL7;
 use super::peers::{parse_cidr, CidrMatch};
+use super::port_l7::PortL7;
 use super::ports::PortMatcher;
 use super::selectors::Scope;
 
@@ -471,5 +473,42 @@ fn opaque_peer(out: &mut Vec<PeerMatcher>, field: &str, n: usize) {
         out.push(PeerMatcher::Unresolvable(format!(
             "{field} cannot be resolved offline"
         )));
+    }
+}
+
+/// A section of a compiled rule, and the port entry that matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SectionRef {
+    pub rule: usize,
+    pub direction: Direction,
+    pub deny: bool,
+    pub section: usize,
+    /// Index of the matching port entry (`None`: the section has no port list).
+    pub entry: Option<usize>,
+}
+
+/// The named policy rule a decision came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleRef {
+    pub policy: PolicyInfo,
+    /// Field path of the deciding section, e.g. `spec.ingress[1]`.
+    pub rule: String,
+    /// The port entry that matched, e.g. `5432/TCP`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+}
+
+/// A peer as reports show it: `ns/name` for pods, `entity:host`, `cidr:…`.
+pub fn peer_name(p: &Peer) -> String {
+    p.to_string()
+}
+
+pub(crate) fn rule_ref(model: &Model, r: &SectionRef) -> RuleRef {
+    let rule = &model.rules[r.rule];
+    let section = &rule.sections(r.direction, r.deny)[r.section];
+    RuleRef {
+        policy: model.policies[rule.policy].clone(),
+        rule: section.path.clone(),
+        port: r.entry.map(|i| section.ports.entries[i].to_string()),
     }
 }

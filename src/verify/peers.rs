@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::interpret::dns::normalize;
-use crate::interpret::peer::{Entity as PeerEntity, Peer};
+use crate::peer::{Entity as PeerEntity, Peer};
 use crate::policy::{Entity, FqdnSelector};
 
 use super::tri::{Tri, Why};

@@ -8,7 +8,7 @@
 //! SCTP; port `0` is every port. Named ports resolve per pod at run time,
 //! so they are `Unknown` offline.
 
-use crate::interpret::l4::{PortKey, Proto};
+use crate::peer::l4::{PortKey, Proto};
 use crate::policy::k8s::{K8sProtocol, NetworkPolicyPort};
 use crate::policy::{IcmpRule, IntOrString, PortRule, Protocol};
 

@@ -9,14 +9,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::graph::{PortStats, Tally, TrafficGraph};
-use crate::interpret::l4::PortKey;
-use crate::interpret::peer::Peer;
+use crate::peer::l4::PortKey;
+use crate::peer::Peer;
 
-use super::engine::{Decision, DirDecision, Engine, SectionRef};
+use super::engine::{Decision, DirDecision, Engine};
 use super::findings::{self, Finding};
-use super::model::{Model, PolicyInfo};
+use super::model::{peer_name, rule_ref, Model, RuleRef, SectionRef};
 use super::requests::{ClassInput, RequestFindings, RequestReport, RequestSummary};
-use super::tri::Tri;
+use super::tri::{verdict_name, Tri};
 
 /// Version of the JSON document layout.
 pub const REPORT_VERSION: u32 = 1;
@@ -59,17 +59,6 @@ pub struct Summary {
     pub observed_dropped_now_allowed: Counts,
     /// Observed HTTP requests checked against the HTTP rules.
     pub requests: RequestSummary,
-}
-
-/// The named policy rule a decision came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RuleRef {
-    pub policy: PolicyInfo,
-    /// Field path of the deciding section, e.g. `spec.ingress[1]`.
-    pub rule: String,
-    /// The port entry that matched, e.g. `5432/TCP`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub port: Option<String>,
 }
 
 /// One direction of one decision.
@@ -143,29 +132,6 @@ impl Report {
     /// connection or a request answered with 403.
     pub fn has_failures(&self) -> bool {
         self.has_drops() || self.summary.requests.denied.samples > 0
-    }
-}
-
-pub(crate) fn verdict_name(t: Tri) -> &'static str {
-    match t {
-        Tri::Yes => "allowed",
-        Tri::No => "dropped",
-        Tri::Unknown => "unknown",
-    }
-}
-
-/// A peer as reports show it: `ns/name` for pods, `entity:host`, `cidr:…`.
-pub fn peer_name(p: &Peer) -> String {
-    p.to_string()
-}
-
-pub(crate) fn rule_ref(model: &Model, r: &SectionRef) -> RuleRef {
-    let rule = &model.rules[r.rule];
-    let section = &rule.sections(r.direction, r.deny)[r.section];
-    RuleRef {
-        policy: model.policies[rule.policy].clone(),
-        rule: section.path.clone(),
-        port: r.entry.map(|i| section.ports.entries[i].to_string()),
     }
 }
 

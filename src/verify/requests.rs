@@ -18,14 +18,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::interpret::l4::PortKey;
-use crate::interpret::peer::Peer;
+use crate::peer::l4::PortKey;
+use crate::peer::Peer;
 
-use super::engine::{Decision, DirDecision, SectionRef};
+use super::engine::{Decision, DirDecision};
 use super::http::RequestView;
 use super::l7::{self, DirRequest};
-use super::model::{Direction, Model, PolicyInfo};
-use super::report::{peer_name, rule_ref, RuleRef};
+use super::model::{peer_name, rule_ref, RuleRef};
+use super::model::{Direction, Model, PolicyInfo, SectionRef};
 use super::tri::Tri;
 
 /// One request class of an edge-port, with its raw samples.
@@ -345,7 +345,7 @@ fn dir_report(model: &Model, d: &DirDecision, r: &DirRequest) -> RequestDirRepor
             SectionCheckReport {
                 policy: rr.policy,
                 rule: rr.rule,
-                l4: super::report::verdict_name(c.l4),
+                l4: super::tri::verdict_name(c.l4),
                 verdict: verdict_name(c.verdict),
                 http_rules: c
                     .rules

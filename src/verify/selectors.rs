@@ -16,8 +16,8 @@
 //!   label of a workload whose flows carried no namespace labels at all is
 //!   `Unknown`, never guessed.
 
-use crate::interpret::labels::{NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX};
-use crate::interpret::peer::{Entity, Peer, WorkloadKey};
+use crate::peer::labels::{NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX};
+use crate::peer::{Entity, Peer, WorkloadKey};
 use crate::policy::{EndpointSelector, LabelSelectorRequirement, SelectorOperator};
 
 use super::tri::{Tri, Why};

@@ -64,6 +64,15 @@ impl Why {
     }
 }
 
+/// A verdict as reports write it.
+pub(crate) fn verdict_name(t: Tri) -> &'static str {
+    match t {
+        Tri::Yes => "allowed",
+        Tri::No => "dropped",
+        Tri::Unknown => "unknown",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

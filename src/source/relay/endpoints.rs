@@ -30,12 +30,12 @@ use prost::encoding::{decode_key, decode_varint, DecodeContext, WireType};
 use prost::Message;
 use rustc_hash::FxHashMap;
 
-use super::resume::{Fingerprint, Received};
-use crate::interpret::validate::{self, Rejection};
-use crate::interpret::EndpointHint;
+use super::fingerprint::Fingerprint;
 use crate::proto::flow;
 use crate::proto::observer::get_flows_response::ResponseTypes;
 use crate::proto::observer::GetFlowsResponse;
+use crate::source::event::EndpointHint;
+use crate::source::validate::{self, Rejection};
 
 /// Distinct endpoint encodings remembered; emptied when full.
 const MAX_ENDPOINTS: usize = 4096;
@@ -52,6 +52,41 @@ const UNUSED_STRINGS: [u32; 3] = [34, 37, 100_000];
 /// The door check of a flow's endpoints, done when they were decoded:
 /// `[source, destination]`, `None` where the flow has no such endpoint.
 pub type EndpointChecks = [Option<Result<(), Rejection>>; 2];
+
+/// A response of the flow stream with its [`Fingerprint`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    pub response: GetFlowsResponse,
+    pub fingerprint: Fingerprint,
+    /// The door check of the flow's endpoints when the decoder did it
+    /// ([`EndpointCache`]); None: not done yet.
+    pub endpoint_checks: Option<EndpointChecks>,
+    /// Where each endpoint copy came from, to give it back
+    /// ([`Recycler`]).
+    pub endpoint_ids: [Option<EndpointId>; 2],
+}
+
+impl Received {
+    /// Decodes one message of the stream, fingerprinting its bytes.
+    pub fn from_wire(bytes: &[u8]) -> Result<Received, prost::DecodeError> {
+        Ok(Received {
+            response: GetFlowsResponse::decode(bytes)?,
+            fingerprint: Fingerprint::of_wire(bytes),
+            endpoint_checks: None,
+            endpoint_ids: [None, None],
+        })
+    }
+
+    /// A response built in memory, fingerprinted as this build encodes it.
+    pub fn new(response: GetFlowsResponse) -> Received {
+        Received {
+            fingerprint: Fingerprint::of(&response),
+            response,
+            endpoint_checks: None,
+            endpoint_ids: [None, None],
+        }
+    }
+}
 
 /// Spare copies kept per endpoint, and endpoints on their way back.
 const MAX_SPARES: usize = 16;

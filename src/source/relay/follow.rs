@@ -13,10 +13,11 @@ use crate::proto::observer::get_flows_response::ResponseTypes;
 use super::backoff::Backoff;
 use super::config::RelayConfig;
 use super::connect::connect;
+use super::endpoints::Received;
 use super::endpoints::Recycler;
 use super::error::RelayError;
 use super::request::flows_request;
-use super::resume::{FlowTime, Received, ResumeState};
+use super::resume::{FlowTime, ResumeState};
 use super::wire;
 
 /// What the follow loop hands to its sink.

@@ -10,10 +10,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use prost::Message;
 use serde::{Deserialize, Serialize};
 
-use super::endpoints::{EndpointChecks, EndpointId};
+use super::endpoints::Received;
+use super::fingerprint::{Fingerprint, FingerprintKind};
 use crate::proto::observer::get_flows_response::ResponseTypes;
 use crate::proto::observer::GetFlowsResponse;
 
@@ -94,119 +94,6 @@ impl TryFrom<String> for FlowTime {
     }
 }
 
-/// A stable 64-bit hash of one response: XXH3-64 of the bytes the relay
-/// sent (its protobuf encoding: flow, node name and time), computed once
-/// as the message is decoded ([`Received::from_wire`]); serialized as 16 hex
-/// digits after `xxh3:`. Identical responses have identical fingerprints:
-/// a relay serializes the same flow to the same bytes (Go's protobuf encoder
-/// writes fields in number order, and a flow has no map fields).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub struct Fingerprint {
-    pub kind: FingerprintKind,
-    pub hash: u64,
-}
-
-/// How a [`Fingerprint`] was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FingerprintKind {
-    /// XXH3-64 of the response's wire bytes (`xxh3:` and 16 hex digits).
-    Wire,
-    /// FNV-1a of this build's re-encoding of the decoded response (16 hex
-    /// digits alone): baselines of versions before the wire fingerprint,
-    /// recognised at their resume until time moves past them.
-    Fnv,
-}
-
-impl Fingerprint {
-    /// The fingerprint of a response's wire bytes.
-    pub fn of_wire(bytes: &[u8]) -> Fingerprint {
-        Fingerprint {
-            kind: FingerprintKind::Wire,
-            hash: xxhash_rust::xxh3::xxh3_64(bytes),
-        }
-    }
-
-    /// The fingerprint of `resp` as this build encodes it; equal to the
-    /// relay's bytes' whenever the relay sends only fields this build knows,
-    /// in canonical order (tests; [`Received::new`]).
-    pub fn of(resp: &GetFlowsResponse) -> Fingerprint {
-        Fingerprint::of_wire(&resp.encode_to_vec())
-    }
-
-    /// How flowpolicy up to 0.x fingerprinted (FNV-1a over this build's
-    /// re-encoding of the decoded response), kept to recognise the boundary
-    /// flows of a baseline written by such a version once, at its resume.
-    fn legacy(resp: &GetFlowsResponse) -> Fingerprint {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in resp.encode_to_vec() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        Fingerprint {
-            kind: FingerprintKind::Fnv,
-            hash,
-        }
-    }
-}
-
-/// A response of the flow stream with its [`Fingerprint`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Received {
-    pub response: GetFlowsResponse,
-    pub fingerprint: Fingerprint,
-    /// The door check of the flow's endpoints when the decoder did it
-    /// ([`super::endpoints::EndpointCache`]); None: not done yet.
-    pub endpoint_checks: Option<EndpointChecks>,
-    /// Where each endpoint copy came from, to give it back
-    /// ([`super::endpoints::Recycler`]).
-    pub endpoint_ids: [Option<EndpointId>; 2],
-}
-
-impl Received {
-    /// Decodes one message of the stream, fingerprinting its bytes.
-    pub fn from_wire(bytes: &[u8]) -> Result<Received, prost::DecodeError> {
-        Ok(Received {
-            response: GetFlowsResponse::decode(bytes)?,
-            fingerprint: Fingerprint::of_wire(bytes),
-            endpoint_checks: None,
-            endpoint_ids: [None, None],
-        })
-    }
-
-    /// A response built in memory, fingerprinted as this build encodes it.
-    pub fn new(response: GetFlowsResponse) -> Received {
-        Received {
-            fingerprint: Fingerprint::of(&response),
-            response,
-            endpoint_checks: None,
-            endpoint_ids: [None, None],
-        }
-    }
-}
-
-impl From<Fingerprint> for String {
-    fn from(f: Fingerprint) -> String {
-        match f.kind {
-            FingerprintKind::Wire => format!("xxh3:{:016x}", f.hash),
-            FingerprintKind::Fnv => format!("{:016x}", f.hash),
-        }
-    }
-}
-
-impl TryFrom<String> for Fingerprint {
-    type Error = String;
-    fn try_from(s: String) -> Result<Fingerprint, String> {
-        let (kind, hex) = match s.strip_prefix("xxh3:") {
-            Some(hex) => (FingerprintKind::Wire, hex),
-            None => (FingerprintKind::Fnv, s.as_str()),
-        };
-        u64::from_str_radix(hex, 16)
-            .map(|hash| Fingerprint { kind, hash })
-            .map_err(|e| format!("bad fingerprint {s:?}: {e}"))
-    }
-}
-
 /// Where the stream stopped: the newest flow time delivered and the
 /// fingerprints of the flows delivered at exactly that time.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +143,7 @@ impl ResumeState {
 mod tests {
     use super::*;
     use crate::proto::flow::{Flow, LostEvent};
+    use prost::Message;
 
     fn flow(secs: i64, nanos: i32, node: &str) -> Received {
         let ts = pbjson_types::Timestamp {

@@ -8,8 +8,8 @@ use tonic::codegen::http;
 use tonic::transport::Channel;
 use tonic::{GrpcMethod, Status};
 
+use super::endpoints::Received;
 use super::endpoints::{EndpointCache, Recycler};
-use super::resume::Received;
 use crate::proto::observer::GetFlowsRequest;
 
 /// Opens the flow stream: `observer.Observer/GetFlows`, as the generated

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::graph::PortStats;
-use crate::interpret::l4::{PortKey, Proto};
-use crate::interpret::peer::{Peer, WorkloadKey};
+use crate::peer::l4::{PortKey, Proto};
+use crate::peer::{Peer, WorkloadKey};
 use crate::policy::{FqdnSelector, HttpRule, L7Rules, PortProtocol, PortRule, Protocol};
 use crate::synth::ports::{l4_rules, L4Rules};
 use crate::synth::resolver::is_dns_port;
@@ -161,8 +161,8 @@ pub fn dns_selectors(
 mod tests {
     use crate::graph::{HttpSeen, PortStats, Tally, TrafficGraph};
     use crate::interpret::http::HttpRequest;
-    use crate::interpret::l4::{PortKey, Proto};
-    use crate::interpret::peer::{Peer, WorkloadKey};
+    use crate::peer::l4::{PortKey, Proto};
+    use crate::peer::{Peer, WorkloadKey};
     use crate::policy::{CiliumNetworkPolicy, HttpRule, IngressRule};
     use crate::synth::l7::L7Config;
     use crate::synth::{synthesize, SynthConfig, WarningKind};
@@ -278,8 +278,8 @@ mod tests {
         assert_eq!(rules.http, web);
         // without --l7 nothing of it
         let plain = synthesize(&g, &SynthConfig::default());
-        assert!(!crate::render::yaml::documents(&plain)
-            .iter()
-            .any(|d| d.text.contains("http:")));
+        assert!(!serde_yaml::to_string(&plain.namespaced)
+            .unwrap()
+            .contains("http:"));
     }
 }

@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::interpret::peer::{Peer, WorkloadKey};
+use crate::brief;
 use crate::interpret::Observation;
-use crate::render::brief;
+use crate::peer::{Peer, WorkloadKey};
 
 /// Below this many single-flow workloads nothing is said.
 const MIN_SINGLES: usize = 10;
@@ -91,9 +91,9 @@ impl Spread {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interpret::l4::{PortKey, Proto};
-    use crate::interpret::peer::Entity;
     use crate::interpret::VerdictClass;
+    use crate::peer::l4::{PortKey, Proto};
+    use crate::peer::Entity;
     use crate::proto::flow;
 
     fn workload(app: &str) -> Arc<Peer> {

@@ -1,152 +1,22 @@
 //! `flowpolicy recommend`: flows → graph → least-privilege policies, written
 //! to stdout or an output directory, with a summary on stderr.
 
-use std::collections::BTreeSet;
+mod args;
+
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
 
-use super::inputs::{self, InputArgs};
-use super::write_out;
+pub use args::{L7Kind, LayoutArg, PolicyFormat, RecommendArgs};
+
+use super::inputs;
+use crate::brief;
 use crate::graph::TrafficGraph;
-use crate::render::output::{GenPolicy, OutPolicy, DEFAULT_APP_TEMPLATE};
+use crate::render::output::{GenPolicy, OutPolicy};
+use crate::render::write::{self, Written};
 use crate::render::yaml::Document;
-use crate::render::{brief, check, plan, yaml};
-use crate::synth::{self, SynthConfig, Warning, WarningKind};
-
-/// Output format of `recommend`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PolicyFormat {
-    /// CiliumNetworkPolicy per workload + foundation CiliumClusterwideNetworkPolicies.
-    Cilium,
-    /// Kubernetes NetworkPolicy per workload, for what NetworkPolicy can express.
-    K8s,
-}
-
-/// L7 rule families `--l7` can write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum L7Kind {
-    /// HTTP/gRPC rules (method, templated path, host) on ports where L7 request records were seen.
-    Http,
-    /// DNS rules listing the names each workload queried instead of `matchPattern: "*"`.
-    Dns,
-}
-
-/// How `--out`/`--root` is organised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LayoutArg {
-    /// `cluster/<name>.yaml`, `<namespace>/<name>.yaml`.
-    Namespace,
-    /// Every file in one directory: `cluster_<name>.yaml`, `<namespace>_<name>.yaml`.
-    Flat,
-    /// Beside each app in a GitOps tree: `<root>/<namespace>/<app>/app/networkpolicy.yaml`.
-    Gitops,
-}
-
-/// Generate least-privilege Cilium policies from observed flows.
-#[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
-    hubble observe --all -o jsonpb > flows.jsonpb\n  \
-    flowpolicy recommend flows.jsonpb --out policies/\n  \
-    flowpolicy recommend day1.jsonpb.gz day2.jsonpb.zst --cidr-group 10.0.0.0/8 > policies.yaml\n  \
-    flowpolicy recommend week.baseline --layout gitops --root kubernetes/main/apps --dry-run\n  \
-    flowpolicy recommend flows.jsonpb --format k8s --out netpol/\n\n\
-Every observed workload gets a CiliumNetworkPolicy that allows exactly what it did and denies\n\
-everything else; foundation CiliumClusterwideNetworkPolicies (DNS to the detected resolver,\n\
-kube-apiserver) only add allows and never switch pods into default-deny.\n\n\
-Re-running into an existing directory refreshes it: only policies whose allowed set changed\n\
-are rewritten, rules added by hand are kept and reported, files flowpolicy did not write are\n\
-never overwritten.")]
-pub struct RecommendArgs {
-    #[command(flatten)]
-    pub input: InputArgs,
-    /// Write one file per policy under this directory, plus a ROLLOUT.md plan, instead of
-    /// stdout. An existing directory is refreshed (see --dry-run), or replaced with --force.
-    #[arg(long, short, value_name = "DIR", conflicts_with = "root")]
-    pub out: Option<PathBuf>,
-    /// Replace an existing --out directory instead of refreshing it.
-    #[arg(long)]
-    pub force: bool,
-    /// Policy format: Cilium policies, or Kubernetes NetworkPolicy (what it cannot express is
-    /// listed, never widened).
-    #[arg(long, value_enum, default_value_t = PolicyFormat::Cilium)]
-    pub format: PolicyFormat,
-    /// Directory layout of --out (namespace, flat) or of a GitOps tree (gitops, with --root).
-    #[arg(long, value_enum, default_value_t = LayoutArg::Namespace)]
-    pub layout: LayoutArg,
-    /// The GitOps apps directory to write into (`--layout gitops`), e.g. kubernetes/main/apps:
-    /// each workload's policies go beside its app; the foundation and ROLLOUT.md go to
-    /// flowpolicy-foundation/.
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
-    /// Where an app's policies go under --root: `{namespace}`, `{app}` (app.kubernetes.io/name,
-    /// else app.kubernetes.io/instance, else the workload name) and `{name}` (the policy's).
-    #[arg(long, value_name = "TEMPLATE", default_value = DEFAULT_APP_TEMPLATE)]
-    pub app_template: String,
-    /// Print a unified diff per file and the allowed peers/ports added and removed per policy,
-    /// and write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Also allow traffic that Cilium DROPPED while observing.
-    #[arg(long)]
-    pub include_dropped: bool,
-    /// Collapse N or more sibling DNS names (a.example.com, b.example.com, …) into `*.example.com`.
-    #[arg(long, value_name = "N")]
-    pub fqdn_collapse: Option<usize>,
-    /// Do not emit the foundation CiliumClusterwideNetworkPolicies.
-    #[arg(long)]
-    pub no_foundation: bool,
-    /// Let every endpoint reach the kube-apiserver (default: only the workloads seen using it).
-    #[arg(long)]
-    pub apiserver_cluster_wide: bool,
-    /// Also allow all traffic inside each namespace (one namespaced policy per namespace).
-    #[arg(long)]
-    pub same_namespace: bool,
-    /// Only generate per-workload policies for this namespace (repeatable).
-    #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE")]
-    pub namespaces: Vec<String>,
-    /// Write L7 rules from L7 records (comma-separated or repeated): `http` (requests, with
-    /// IDs/UUIDs/hashes templated, on the ports and from the peers where they were seen) and
-    /// `dns` (the names each workload queried). Without it the policies are L4 only.
-    #[arg(long, value_enum, value_name = "http,dns", value_delimiter = ',')]
-    pub l7: Vec<L7Kind>,
-    /// With `--l7 http`: N or more sibling path segments (same method, host and other segments)
-    /// collapse into one single-segment pattern; 0 never collapses.
-    #[arg(long, value_name = "N", default_value_t = synth::l7::http::DEFAULT_COLLAPSE)]
-    pub l7_collapse: usize,
-    /// Roll these namespaces out first, in this order, in ROLLOUT.md (comma-separated or
-    /// repeated), e.g. `--order external-secrets,dbms,actions-runner-system,flux-system`;
-    /// the rest follow, fewest dependents first.
-    #[arg(long, value_name = "NS,NS,…", value_delimiter = ',')]
-    pub order: Vec<String>,
-}
-
-impl RecommendArgs {
-    pub fn synth_config(&self) -> SynthConfig {
-        SynthConfig {
-            include_dropped: self.include_dropped,
-            fqdn_collapse: self.fqdn_collapse,
-            foundation: !self.no_foundation,
-            apiserver_cluster_wide: self.apiserver_cluster_wide,
-            same_namespace: self.same_namespace,
-            namespaces: self.namespaces.iter().cloned().collect::<BTreeSet<_>>(),
-            cidr_groups: self.input.cidr_groups.clone(),
-            l7: synth::l7::L7Config {
-                http: self.l7.contains(&L7Kind::Http),
-                dns: self.l7.contains(&L7Kind::Dns),
-                collapse: (self.l7_collapse > 0).then_some(self.l7_collapse),
-            },
-        }
-    }
-}
-
-fn plan_options(args: &RecommendArgs) -> plan::PlanOptions {
-    plan::PlanOptions {
-        order: args.order.clone(),
-        ..plan::PlanOptions::default()
-    }
-}
+use crate::render::{check, plan, yaml};
+use crate::synth::{self, Warning, WarningKind};
 
 /// The generated policies in a format-neutral form, with what the plan and
 /// the summary need.
@@ -258,8 +128,8 @@ fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warni
 const MAX_LISTED: usize = 20;
 
 pub fn run(args: &RecommendArgs) -> Result<()> {
-    let target = write_out::target(args)?;
-    let (graph, report) = inputs::load_graph(&args.input)?;
+    let target = args.write_options()?;
+    let (graph, report) = inputs::load(&args.input)?;
     let (generated, warnings) = generate(args, &graph);
     // Nothing is written (or printed) unless every document is valid.
     if let Err(refused) = check::check_documents(&generated.docs) {
@@ -268,15 +138,14 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
     }
     let written = match &target {
         Some(t) => {
-            let opts = plan_options(args);
-            Some(write_out::write(
+            let done = write::write(
                 t,
-                args,
                 &graph,
                 generated.policies.clone(),
                 &generated.plan,
-                opts,
-            )?)
+                args.plan_options(),
+            )?;
+            Some(print_written(done)?)
         }
         None => {
             use std::io::Write;
@@ -338,4 +207,44 @@ fn print_warnings(warnings: &[Warning]) {
             );
         }
     }
+}
+
+/// Shows what writing the tree did; returns its one-line account.
+fn print_written(w: Written) -> Result<String> {
+    for x in &w.refused {
+        eprintln!("warning: {x}");
+    }
+    for n in &w.notes {
+        eprintln!("note: {n}");
+    }
+    if !w.missing_kustomizations.is_empty() {
+        eprintln!(
+            "note: {} app directories have no kustomization.yaml (none was created; Flux applies every manifest of such a directory): {}",
+            w.missing_kustomizations.len(),
+            list(&w.missing_kustomizations)
+        );
+    }
+    if let Some(diff) = &w.diff {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(diff.as_bytes())?;
+        out.flush()?;
+    }
+    if let Some(summary) = &w.summary {
+        eprint!("{summary}");
+    }
+    Ok(w.account)
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    const SHOWN: usize = 5;
+    let mut parts: Vec<String> = paths
+        .iter()
+        .take(SHOWN)
+        .map(|p| p.display().to_string())
+        .collect();
+    if paths.len() > SHOWN {
+        parts.push(format!("… {} more", paths.len() - SHOWN));
+    }
+    parts.join(", ")
 }

@@ -13,16 +13,18 @@
 //! audit count. Merging two baselines merges their graphs (commutative,
 //! associative) and adds or unites everything else.
 
+pub mod load;
+
 use std::collections::BTreeSet;
 use std::io::Read;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::{Coverage, NodeData, PortStats, TrafficGraph};
-use crate::interpret::l4::{PortKey, Proto};
-use crate::interpret::peer::Peer;
+use crate::graph::{Coverage, NodeData, PortStats, TrafficGraph};
 use crate::interpret::InterpretStats;
+use crate::peer::l4::{PortKey, Proto};
+use crate::peer::Peer;
 use crate::source::relay::ResumeState;
 
 /// The `format` value of every baseline.
@@ -222,7 +224,7 @@ pub fn to_json(graph: &TrafficGraph, interpret: &InterpretStats, meta: &Baseline
                         dns: s.dns.clone(),
                     })
                     .collect();
-                let (first_seen, last_seen) = super::stability::edge_span(e);
+                let (first_seen, last_seen) = crate::graph::stability::edge_span(e);
                 EdgeRecord {
                     from: from.clone(),
                     to: to.clone(),
@@ -306,15 +308,15 @@ struct PortRecord {
     protocol: Proto,
     port: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    allowed: Option<super::Tally>,
+    allowed: Option<crate::graph::Tally>,
     #[serde(default, skip_serializing_if = "is_zero")]
     audit_flows: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    dropped: Option<super::Tally>,
+    dropped: Option<crate::graph::Tally>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    http: Option<super::HttpSeen>,
+    http: Option<crate::graph::HttpSeen>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    dns: Option<super::DnsSeen>,
+    dns: Option<crate::graph::DnsSeen>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -397,7 +399,7 @@ mod tests {
     fn l7_evidence_round_trips_and_is_absent_without_it() {
         let mut b = Baseline::default();
         let (from, to) = (
-            Peer::Entity(crate::interpret::peer::Entity::Host),
+            Peer::Entity(crate::peer::Entity::Host),
             Peer::Fqdn("api.example".into()),
         );
         let key = PortKey {
@@ -407,7 +409,7 @@ mod tests {
         b.graph.insert_port(&from, &to, key, &PortStats::default());
         assert!(!json(&b).contains("\"http\""));
         let mut stats = PortStats::default();
-        let mut http = super::super::HttpSeen::default();
+        let mut http = crate::graph::HttpSeen::default();
         http.record(&crate::interpret::http::HttpRequest {
             method: "GET".into(),
             path: "/users/7",
@@ -415,7 +417,7 @@ mod tests {
             host: None,
         });
         stats.http = Some(http);
-        let mut dns = super::super::DnsSeen::default();
+        let mut dns = crate::graph::DnsSeen::default();
         dns.record("api.example");
         stats.dns = Some(dns);
         b.graph.insert_port(&from, &to, key, &stats);

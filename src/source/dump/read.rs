@@ -1,79 +1,21 @@
-//! Saved Hubble dumps: `hubble observe -o jsonpb` files, Hubble exporter files,
-//! the legacy bare-flow JSON lines and `{"flow":…}`-only lines; plain, gzip or
-//! zstd (detected by magic bytes, not by name), or `-` for stdin.
-//!
-//! Lines are decoded with the generated proto3 JSON mapping (proto and
-//! lowerCamel names, unknown fields ignored), in batches on a few threads
-//! ([`super::parallel`]) but handed to the sink one at a time in file order,
-//! so memory does not grow with the file and the result does not depend on
-//! the thread count. Bad lines are counted and the first few are kept with
-//! file:line for the report; `strict` turns them into an error.
-//!
-//! Most lines take the fast path ([`super::fast`]): only what is read
-//! downstream is built, each distinct endpoint is decoded and checked once.
-//! Any line it declines is decoded by the full decoder ([`decode_line`]),
-//! which then decides; the report counts both.
-//!
-//! Each decoded flow is also checked at the door
-//! ([`crate::interpret::validate`], on the decoder threads): a flow with a
-//! damaged name or an absurd number is never handed on; it is counted by
-//! reason with its file:line, like a malformed line, and fatal with `strict`.
+//! The read loop of one dump: lines decoded on a few threads
+//! ([`crate::source::parallel`]) and handed to the [`FlowSink`] in file
+//! order, bad lines counted with their position, `--strict` honoured.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead};
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use crate::interpret::validate::{self, Rejection, Rejections};
-use crate::interpret::EndpointHint;
-use crate::proto::{flow, observer};
+use super::decode::{decode_line_checked, recycle, Fault};
+use super::error::{DumpError, LineError};
+use super::open::{display_name, open_input};
 use crate::source::event::SourceEvent;
-use crate::source::fast::{EndpointIds, FastDecoder};
 use crate::source::parallel::{self, Item, Shape};
-
-/// An opened, decompressed input. `Send`, so that it can be read on a thread
-/// of its own while the lines are decoded.
-pub type Input = Box<dyn BufRead + Send>;
+use crate::source::sink::{At, FlowSink};
+use crate::source::validate::Rejections;
 
 /// How many bad lines per file are kept verbatim for the report.
 const KEPT_ERRORS: usize = 5;
-
-/// Compression of an input, from its first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
-
-impl Compression {
-    /// Detects gzip (1f 8b) and zstd (28 b5 2f fd) frames; anything else is plain.
-    pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
-}
-
-/// A line that could not be decoded.
-#[derive(Debug, Clone)]
-pub struct LineError {
-    pub file: String,
-    pub line: u64,
-    pub message: String,
-}
-
-impl std::fmt::Display for LineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)
-    }
-}
 
 /// What was read from one input.
 #[derive(Debug, Clone, Default)]
@@ -97,29 +39,6 @@ pub struct FileReport {
     pub full_decoder: u64,
 }
 
-/// Everything that went wrong in a way the user must hear about.
-#[derive(Debug, thiserror::Error)]
-pub enum DumpError {
-    #[error("cannot open {file}: {cause}")]
-    Open { file: String, cause: io::Error },
-    #[error("{0} (--strict: malformed lines are errors)")]
-    Strict(LineError),
-    #[error("{file}:{line}: rejected flow: {rejection} (--strict: flows with invalid names or values are errors)")]
-    StrictRejected {
-        file: String,
-        line: u64,
-        rejection: Rejection,
-    },
-    #[error("{file}: input ends early after line {line}: {message} (--strict)")]
-    StrictTruncated {
-        file: String,
-        line: u64,
-        message: String,
-    },
-    #[error("{file} does not look like a Hubble flow dump (`hubble observe -o jsonpb`): no line decoded; first problem: {first}")]
-    NotADump { file: String, first: String },
-}
-
 /// Options for reading dumps.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DumpOptions {
@@ -127,218 +46,28 @@ pub struct DumpOptions {
     pub strict: bool,
 }
 
-/// The display name of an input path (`-` is stdin).
-pub fn display_name(path: &Path) -> String {
-    if path.as_os_str() == "-" {
-        "<stdin>".to_string()
-    } else {
-        path.display().to_string()
-    }
-}
-
-/// Opens an input (file or `-`), sniffing and undoing its compression.
-pub fn open_input(path: &Path) -> Result<Input, DumpError> {
-    open_input_counted(path, None)
-}
-
-/// Counts the bytes read through it into a shared counter: one atomic add
-/// per read call (the buffered reader above asks for 256 KiB at a time), so
-/// progress costs nothing per line.
-struct CountingReader<R> {
-    inner: R,
-    consumed: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
-/// Like [`open_input`], and adds the raw (still compressed) bytes read from
-/// the file or stdin to `consumed`, for a progress bar over the file sizes.
-pub fn open_input_counted(
-    path: &Path,
-    consumed: Option<Arc<AtomicU64>>,
-) -> Result<Input, DumpError> {
-    let mut raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
-        Box::new(io::stdin())
-    } else {
-        Box::new(File::open(path).map_err(|cause| DumpError::Open {
-            file: display_name(path),
-            cause,
-        })?)
-    };
-    if let Some(consumed) = consumed {
-        raw = Box::new(CountingReader {
-            inner: raw,
-            consumed,
-        });
-    }
-    let mut buffered = BufReader::with_capacity(256 * 1024, raw);
-    let head = buffered.fill_buf().map_err(|cause| DumpError::Open {
-        file: display_name(path),
-        cause,
-    })?;
-    let reader: Input = match Compression::sniff(head) {
-        Compression::None => Box::new(buffered),
-        Compression::Gzip => Box::new(BufReader::with_capacity(
-            256 * 1024,
-            flate2::bufread::MultiGzDecoder::new(buffered),
-        )),
-        Compression::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(buffered).map_err(|cause| {
-                DumpError::Open {
-                    file: display_name(path),
-                    cause,
-                }
-            })?;
-            Box::new(BufReader::with_capacity(256 * 1024, decoder))
-        }
-    };
-    Ok(reader)
-}
-
-/// Decodes one line with the full decoder (the generated proto3 JSON
-/// mapping): a `GetFlowsResponse`, or a bare flow (legacy JSON output).
-/// `Ok(None)` for blank lines and empty responses.
-pub fn decode_line(line: &[u8]) -> Result<Option<SourceEvent>, String> {
-    let trimmed = line.trim_ascii();
-    if trimmed.is_empty() {
-        return Ok(None);
-    }
-    if trimmed[0] != b'{' {
-        return Err(format!(
-            "not a JSON object (starts with {:?})",
-            String::from_utf8_lossy(&trimmed[..trimmed.len().min(24)])
-        ));
-    }
-    let resp: observer::GetFlowsResponse =
-        serde_json::from_slice(trimmed).map_err(|e| e.to_string())?;
-    if resp.response_types.is_some() {
-        return Ok(SourceEvent::from_response(resp));
-    }
-    // No `flow`/`lost_events`/`node_status` key: the legacy bare-flow form.
-    let bare: flow::Flow = serde_json::from_slice(trimmed).map_err(|e| e.to_string())?;
-    if bare == flow::Flow::default() {
-        return Ok(None);
-    }
-    Ok(Some(SourceEvent::Flow(Box::new(bare))))
-}
-
-/// Why a line gave no event.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Fault {
-    Malformed(String),
-    Rejected(Rejection),
-}
-
-/// One line, decoded and checked.
-#[derive(Debug)]
-pub struct Decoded {
-    pub outcome: Result<Option<SourceEvent>, Fault>,
-    /// Taken by the fast path (else by the full decoder, or blank).
-    pub fast: bool,
-    /// For [`recycle`]: the fast path's endpoints the flow holds copies of.
-    endpoints: EndpointIds,
-}
-
-impl Decoded {
-    /// The fast path's numbers for the flow's endpoints, for interpretation.
-    pub fn hint(&self) -> EndpointHint {
-        self.endpoints.hint()
-    }
-}
-
-/// Gives a decoded line back to the fast path of the thread that decoded
-/// it (called there by [`super::parallel`]), which keeps its endpoints as
-/// spares; anything else is simply dropped.
-pub fn recycle(decoded: Decoded) {
-    if let (true, Ok(Some(SourceEvent::Flow(f)))) = (decoded.fast, decoded.outcome) {
-        FAST.with(|fast| fast.borrow_mut().recycle(f, decoded.endpoints));
-    }
-}
-
-thread_local! {
-    /// Each decoding thread's fast path (its endpoint cache).
-    static FAST: std::cell::RefCell<FastDecoder> = std::cell::RefCell::new(FastDecoder::default());
-}
-
-/// Whether the fast path is used: `FLOWPOLICY_FULL_DECODE=1` sends every
-/// line through the full decoder instead (to compare, or to rule it out;
-/// the output is the same either way).
-fn fast_path_on() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| {
-        std::env::var_os("FLOWPOLICY_FULL_DECODE").is_none_or(|v| v.is_empty() || v == "0")
-    })
-}
-
-/// Decodes and checks one line: the fast path when it takes the line, else
-/// [`decode_line_checked_full`].
-pub fn decode_line_checked(line: &[u8]) -> Decoded {
-    let trimmed = line.trim_ascii();
-    if trimmed.first() == Some(&b'{') && fast_path_on() {
-        if let Some(fast) = FAST.with(|f| f.borrow_mut().decode(trimmed)) {
-            return Decoded {
-                outcome: match fast.check {
-                    Ok(()) => Ok(Some(SourceEvent::Flow(fast.flow))),
-                    Err(r) => Err(Fault::Rejected(r)),
-                },
-                fast: true,
-                endpoints: fast.endpoints,
-            };
-        }
-    }
-    Decoded {
-        outcome: decode_line_checked_full(line),
-        fast: false,
-        endpoints: EndpointIds::default(),
-    }
-}
-
-/// [`decode_line`] (the full decoder), then the door check of a flow.
-pub fn decode_line_checked_full(line: &[u8]) -> Result<Option<SourceEvent>, Fault> {
-    let event = decode_line(line).map_err(Fault::Malformed)?;
-    if let Some(SourceEvent::Flow(f)) = &event {
-        validate::check_flow(f).map_err(Fault::Rejected)?;
-    }
-    Ok(event)
-}
-
-/// Reads every input in order and hands each event to `sink`.
+/// Reads every input in order into `sink`.
 pub fn read_dumps(
     paths: &[PathBuf],
     opts: DumpOptions,
-    mut sink: impl FnMut(&SourceEvent),
+    sink: &mut impl FlowSink,
 ) -> Result<Vec<FileReport>, DumpError> {
     let mut reports = Vec::with_capacity(paths.len());
     for path in paths {
         let reader = open_input(path)?;
-        reports.push(read_one(&display_name(path), reader, opts, &mut sink)?);
+        reports.push(read_one(&display_name(path), reader, opts, sink)?);
     }
     Ok(reports)
 }
 
-/// Reads one already-opened input. The sink borrows each event: it is freed
-/// later on the thread that decoded it (see [`super::parallel`]).
+/// Reads one already-opened input into `sink` (see [`FlowSink`] for the
+/// contract: file order, door check done, events lent for the call). A sink
+/// that breaks ends the read early with the report so far.
 pub fn read_one(
     name: &str,
     reader: impl BufRead + Send + 'static,
     opts: DumpOptions,
-    sink: &mut impl FnMut(&SourceEvent),
-) -> Result<FileReport, DumpError> {
-    read_one_at(name, reader, opts, &mut |_, event, _| sink(event))
-}
-
-/// [`read_one`], also handing the sink each event's line number.
-pub fn read_one_at(
-    name: &str,
-    reader: impl BufRead + Send + 'static,
-    opts: DumpOptions,
-    sink: &mut impl FnMut(u64, &SourceEvent, EndpointHint),
+    sink: &mut impl FlowSink,
 ) -> Result<FileReport, DumpError> {
     read_with(name, reader, opts, Shape::for_this_machine(), sink)
 }
@@ -349,7 +78,7 @@ fn read_with(
     reader: impl BufRead + Send + 'static,
     opts: DumpOptions,
     shape: Shape,
-    sink: &mut impl FnMut(u64, &SourceEvent, EndpointHint),
+    sink: &mut impl FlowSink,
 ) -> Result<FileReport, DumpError> {
     let mut report = FileReport {
         file: name.to_string(),
@@ -362,11 +91,11 @@ fn read_with(
             Item::ReadError(e) => {
                 let message = describe_io_error(&e);
                 if opts.strict {
-                    return ControlFlow::Break(DumpError::StrictTruncated {
+                    return ControlFlow::Break(Some(DumpError::StrictTruncated {
                         file: name.to_string(),
                         line: report.lines,
                         message,
-                    });
+                    }));
                 }
                 report.truncated = Some(message);
                 return ControlFlow::Continue(());
@@ -387,21 +116,33 @@ fn read_with(
                     SourceEvent::Lost { .. } => report.lost_event_lines += 1,
                     SourceEvent::NodeStatus { .. } => report.node_status_lines += 1,
                 }
-                sink(report.lines, event, line.hint());
+                let at = At::Line {
+                    file: name,
+                    line: report.lines,
+                };
+                if sink.event(event, at, line.hint()).is_break() {
+                    return ControlFlow::Break(None);
+                }
             }
             Err(Fault::Rejected(rejection)) => {
                 decoded += 1;
                 if opts.strict {
-                    return ControlFlow::Break(DumpError::StrictRejected {
+                    return ControlFlow::Break(Some(DumpError::StrictRejected {
                         file: name.to_string(),
                         line: report.lines,
                         rejection: rejection.clone(),
-                    });
+                    }));
                 }
                 let line = report.lines;
                 report
                     .rejected
                     .add(|| format!("{name}:{line}"), rejection.clone());
+                if sink
+                    .rejected(At::Line { file: name, line }, rejection)
+                    .is_break()
+                {
+                    return ControlFlow::Break(None);
+                }
             }
             Err(Fault::Malformed(message)) => {
                 let err = LineError {
@@ -410,7 +151,7 @@ fn read_with(
                     message: message.clone(),
                 };
                 if opts.strict {
-                    return ControlFlow::Break(DumpError::Strict(err));
+                    return ControlFlow::Break(Some(DumpError::Strict(err)));
                 }
                 report.malformed += 1;
                 if report.first_errors.len() < KEPT_ERRORS {
@@ -420,8 +161,10 @@ fn read_with(
         }
         ControlFlow::Continue(())
     });
-    if let ControlFlow::Break(err) = outcome {
-        return Err(err);
+    match outcome {
+        ControlFlow::Break(Some(err)) => return Err(err),
+        ControlFlow::Break(None) => return Ok(report),
+        ControlFlow::Continue(()) => {}
     }
     if decoded == 0 && report.malformed > 0 {
         return Err(DumpError::NotADump {
@@ -445,14 +188,15 @@ fn describe_io_error(e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::flow;
+    use crate::source::sink::EachEvent;
+    use std::io::BufReader;
 
     fn events(input: &str) -> (FileReport, Vec<SourceEvent>) {
         let mut out = Vec::new();
         let reader = io::Cursor::new(input.as_bytes().to_vec());
-        let rep = read_one("t", reader, DumpOptions::default(), &mut |e| {
-            out.push(e.clone())
-        })
-        .unwrap();
+        let mut sink = EachEvent(|e: &SourceEvent| out.push(e.clone()));
+        let rep = read_one("t", reader, DumpOptions::default(), &mut sink).unwrap();
         (rep, out)
     }
 
@@ -512,14 +256,26 @@ mod tests {
     #[test]
     fn strict_fails_on_first_bad_line() {
         let reader = io::Cursor::new(b"{}\n[1]\n".to_vec());
-        let err = read_one("f", reader, DumpOptions { strict: true }, &mut |_| {}).unwrap_err();
+        let err = read_one(
+            "f",
+            reader,
+            DumpOptions { strict: true },
+            &mut EachEvent(|_: &SourceEvent| {}),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("f:2:"), "{err}");
     }
 
     #[test]
     fn a_file_with_no_decodable_line_is_rejected() {
         let reader = io::Cursor::new(b"apiVersion: v1\nkind: Pod\n".to_vec());
-        let err = read_one("pod.yaml", reader, DumpOptions::default(), &mut |_| {}).unwrap_err();
+        let err = read_one(
+            "pod.yaml",
+            reader,
+            DumpOptions::default(),
+            &mut EachEvent(|_: &SourceEvent| {}),
+        )
+        .unwrap_err();
         assert!(err
             .to_string()
             .contains("does not look like a Hubble flow dump"));
@@ -564,10 +320,10 @@ mod tests {
             BufReader::with_capacity(64, reader),
             DumpOptions { strict },
             shape,
-            &mut |_, e, _| match e {
+            &mut EachEvent(|e: &SourceEvent| match e {
                 SourceEvent::Flow(f) => nodes.push(f.node_name.clone()),
                 _ => nodes.push("other".into()),
-            },
+            }),
         );
         (result, nodes)
     }

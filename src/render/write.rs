@@ -1,78 +1,65 @@
-//! `recommend --out`/`--root`: laying the policies out in a directory, and
-//! refreshing one that exists (only changed files written, hand-added rules
-//! kept, foreign files never overwritten; `--dry-run` shows the diff).
+//! Writing a policy tree (`recommend --out`/`--root`): laying the policies
+//! out in a new directory, or refreshing one that exists (only changed files
+//! written, hand-added rules kept, foreign files never overwritten, new
+//! gitops files listed in their kustomization, stale files reported;
+//! `--dry-run` gives the diff instead).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
-use super::recommend::{LayoutArg, RecommendArgs};
+use super::kustomize::{self, KustomizationEdit};
+use super::layout;
+use super::output::{self, Layout, OutPolicy, GITOPS_FILE, GITOPS_FOUNDATION_DIR};
+use super::plan::{self, PlanOptions, PlanPolicies};
+use super::refresh::{self, TextFile};
+use super::yaml::Document;
+use super::{diff, tree};
 use crate::graph::TrafficGraph;
-use crate::render::kustomize::{self, KustomizationEdit};
-use crate::render::layout;
-use crate::render::output::{self, Layout, OutPolicy, GITOPS_FILE, GITOPS_FOUNDATION_DIR};
-use crate::render::plan::{self, PlanOptions, PlanPolicies};
-use crate::render::refresh::{self, TextFile};
-use crate::render::yaml::Document;
-use crate::render::{diff, tree};
 
-/// Where and how to write.
+/// Where and how to write a policy tree.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct WriteOptions {
     pub root: PathBuf,
     pub layout: Layout,
+    /// Replace an existing directory instead of refreshing it.
+    pub force: bool,
+    /// Work out the changes and their diff, write nothing.
+    pub dry_run: bool,
+    /// The namespaces policies were generated for (empty: all); stale
+    /// files of other namespaces are not reported.
+    pub namespaces: BTreeSet<String>,
 }
 
-/// The output directory and layout from the flags (checked before any
-/// input is read); `None` for stdout.
-pub fn target(args: &RecommendArgs) -> Result<Option<Target>> {
-    let layout = match args.layout {
-        LayoutArg::Namespace => Layout::Namespace,
-        LayoutArg::Flat => Layout::Flat,
-        LayoutArg::Gitops => {
-            if let Err(e) = output::check_app_template(&args.app_template) {
-                bail!(e);
-            }
-            Layout::Gitops {
-                app_template: args.app_template.clone(),
-            }
-        }
-    };
-    let root = match (&layout, &args.out, &args.root) {
-        (Layout::Gitops { .. }, _, Some(root)) => root.clone(),
-        (Layout::Gitops { .. }, _, None) => {
-            bail!(
-                "--layout gitops needs --root DIR (the apps directory, e.g. kubernetes/main/apps)"
-            )
-        }
-        (_, _, Some(_)) => {
-            bail!("--root is for --layout gitops; use --out DIR for the other layouts")
-        }
-        (_, Some(out), None) => out.clone(),
-        (_, None, None) => {
-            if args.dry_run || args.force {
-                bail!("--dry-run and --force need --out DIR or --root DIR");
-            }
-            return Ok(None);
-        }
-    };
-    if args.force && matches!(layout, Layout::Gitops { .. }) {
-        bail!("--force would replace the whole --root tree; a gitops tree is always refreshed in place");
-    }
-    Ok(Some(Target { root, layout }))
+/// What writing did, for the caller to show.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    /// Files not overwritten (foreign, or edited in a way that cannot be kept).
+    pub refused: Vec<String>,
+    /// Things the user should know (stale files, hand edits kept, …).
+    pub notes: Vec<String>,
+    /// App directories without a kustomization file.
+    pub missing_kustomizations: Vec<PathBuf>,
+    /// `--dry-run`: the unified diff of every change, for stdout.
+    pub diff: Option<String>,
+    /// The allowed peers/ports added and removed, after a refresh.
+    pub summary: Option<String>,
+    /// One line saying what was done.
+    pub account: String,
 }
 
-/// Writes (or, with `--dry-run`, prints the diff of) the policies and the
-/// plan; returns a one-line account of what was done.
+/// Writes (or, with `--dry-run`, diffs) the policies and the plan into a
+/// fresh, forced or existing tree: only changed files are written, hand-added
+/// rules kept, files flowpolicy did not write never overwritten, new gitops
+/// files listed in their app's kustomization.
 pub fn write(
-    t: &Target,
-    args: &RecommendArgs,
+    t: &WriteOptions,
     graph: &TrafficGraph,
     policies: Vec<OutPolicy>,
     plan_policies: &PlanPolicies,
     mut opts: PlanOptions,
-) -> Result<String> {
+) -> Result<Written> {
     let files = output::files(policies, &t.layout);
     let (foundation, namespaces) = output::plan_paths(&files, &t.layout);
     opts.foundation_paths = foundation;
@@ -89,14 +76,14 @@ pub fn write(
         text: plan::rollout_plan_with(plan_policies, graph, &opts),
     };
     let gitops = matches!(t.layout, Layout::Gitops { .. });
-    if !gitops && t.root.exists() && !args.force && !is_flowpolicy_output(&t.root) {
+    if !gitops && t.root.exists() && !t.force && !is_flowpolicy_output(&t.root) {
         bail!(
             "{} exists and is not a flowpolicy output directory (no ROLLOUT.md written by flowpolicy); refusing to overwrite it (pass --force to replace it, or choose another --out)",
             t.root.display()
         );
     }
     let fresh = !t.root.exists() && !gitops;
-    if (fresh || args.force) && !args.dry_run {
+    if (fresh || t.force) && !t.dry_run {
         let mut docs: Vec<Document> = files
             .iter()
             .map(|f| Document {
@@ -108,12 +95,11 @@ pub fn write(
             path: rollout.path.clone(),
             text: rollout.text.clone(),
         });
-        layout::write_dir(&t.root, &docs, args.force)?;
-        return Ok(format!(
-            "{} files written to {}",
-            docs.len(),
-            t.root.display()
-        ));
+        layout::write_dir(&t.root, &docs, t.force)?;
+        return Ok(Written {
+            account: format!("{} files written to {}", docs.len(), t.root.display()),
+            ..Written::default()
+        });
     }
     let mut r = refresh::plan(&t.root, &files, std::slice::from_ref(&rollout))?;
     let mut missing_kustomizations = Vec::new();
@@ -141,54 +127,45 @@ pub fn write(
         .map(|f| f.path.clone())
         .chain(std::iter::once(rollout.path.clone()))
         .collect();
-    let namespaces: BTreeSet<String> = args.namespaces.iter().cloned().collect();
-    for s in tree::stale_files(&t.root, &targets, &namespaces) {
+    for s in tree::stale_files(&t.root, &targets, &t.namespaces) {
         r.notes.push(format!(
             "{}: written by flowpolicy but not generated this time (its workloads were not observed, or another --format/--layout wrote it); left in place, delete it if it is obsolete",
             t.root.join(s).display()
         ));
-    }
-    for x in &r.refused {
-        eprintln!("warning: {x}");
-    }
-    for n in &r.notes {
-        eprintln!("note: {n}");
-    }
-    if !missing_kustomizations.is_empty() {
-        eprintln!(
-            "note: {} app directories have no kustomization.yaml (none was created; Flux applies every manifest of such a directory): {}",
-            missing_kustomizations.len(),
-            list(&missing_kustomizations)
-        );
     }
     let kustomizations = r
         .changes
         .iter()
         .filter(|c| is_kustomization(&c.path))
         .count();
-    if args.dry_run {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        out.write_all(diff::dry_run_text(&t.root, &r).as_bytes())?;
-        out.flush()?;
-        return Ok(format!(
+    let mut written = Written {
+        refused: r.refused.clone(),
+        notes: std::mem::take(&mut r.notes),
+        missing_kustomizations,
+        ..Written::default()
+    };
+    if t.dry_run {
+        written.diff = Some(diff::dry_run_text(&t.root, &r));
+        written.account = format!(
             "dry run: {} files would change ({} kustomizations), {} unchanged, {} not overwritten; nothing written",
             r.changes.len(),
             kustomizations,
             r.unchanged,
             r.refused.len()
-        ));
+        );
+        return Ok(written);
     }
     tree::apply(&t.root, &r.changes)?;
-    eprint!("{}", diff::summary_text(&r));
-    Ok(format!(
+    written.summary = Some(diff::summary_text(&r));
+    written.account = format!(
         "{} files written under {} ({} kustomizations edited), {} unchanged, {} not overwritten",
         r.changes.len(),
         t.root.display(),
         kustomizations,
         r.unchanged,
         r.refused.len()
-    ))
+    );
+    Ok(written)
 }
 
 /// An `--out` directory flowpolicy may refresh: empty, or with its ROLLOUT.md.
@@ -203,17 +180,4 @@ fn is_kustomization(p: &Path) -> bool {
     p.file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| kustomize::KUSTOMIZATION_FILES.contains(&n))
-}
-
-fn list(paths: &[PathBuf]) -> String {
-    const SHOWN: usize = 5;
-    let mut parts: Vec<String> = paths
-        .iter()
-        .take(SHOWN)
-        .map(|p| p.display().to_string())
-        .collect();
-    if paths.len() > SHOWN {
-        parts.push(format!("… {} more", paths.len() - SHOWN));
-    }
-    parts.join(", ")
 }

@@ -4,16 +4,16 @@
 //! Preference: `app.kubernetes.io/name` (+ `instance`, + `component` when
 //! needed to tell workloads apart), then `app`, `k8s-app`, `name`, then the
 //! service account (which Cilium puts in every identity). Volatile labels were
-//! already removed from the workload's identity (see [`super::labels`]). When
+//! already removed from the workload's identity (see [`crate::peer::labels`]). When
 //! no candidate is unique, every stable pod label is used and a warning says
 //! which other workload it also matches.
 
 use std::collections::BTreeMap;
 
-use super::labels::{
+use crate::peer::labels::{
     CLUSTER_LABEL, NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX, SERVICE_ACCOUNT_LABEL,
 };
-use super::peer::WorkloadKey;
+use crate::peer::WorkloadKey;
 
 const NAME: &str = "app.kubernetes.io/name";
 const INSTANCE: &str = "app.kubernetes.io/instance";
@@ -78,7 +78,7 @@ fn choose(w: &WorkloadKey, peers: &[&WorkloadKey]) -> Selector {
             "no label set tells {}/{} apart from {}; the policy would also select them",
             w.namespace,
             w.display_name(),
-            crate::render::brief::list(clash.iter().map(|o| o.display_name()))
+            crate::brief::list(clash.iter().map(|o| o.display_name()))
         )
     });
     Selector {

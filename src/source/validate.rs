@@ -30,7 +30,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::labels::{self, NAMESPACE_LABEL, SERVICE_ACCOUNT_LABEL};
+use crate::peer::labels::{self, NAMESPACE_LABEL, SERVICE_ACCOUNT_LABEL};
 use crate::policy::names::{
     is_dns1123_label, is_dns1123_subdomain, is_dns_name, is_dns_pattern, is_label_key,
     is_label_value, shown, NAMESPACE_LABELS_PREFIX,

@@ -1,0 +1,203 @@
+//! Turning the user's inputs (dump files, baselines, `-`) into one traffic
+//! graph: the source → interpret → graph stages wired together, streaming,
+//! with a report of everything that was read, skipped or lost.
+//!
+//! Every input is sniffed after decompression: a flowpolicy baseline (its
+//! first bytes are `{"format": "flowpolicy-baseline"`, or its name ends in
+//! `.baseline`) is decoded and merged in; anything else is replayed as a
+//! Hubble dump into the one [`GraphBuilder`]. Every command that reads flows
+//! goes through [`load_graph`].
+//!
+//! Flows that fail validation never get here: the dump reader rejects them
+//! at the door and counts them per file ([`FileReport::rejected`]).
+
+use std::io::BufRead;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use anyhow::Result;
+use ipnet::IpNet;
+
+use super::{add_stats, looks_like_baseline, Baseline, BaselineMeta, Settings};
+use crate::graph::builder::GraphBuilder;
+use crate::graph::flood::{Flood, Spread};
+use crate::graph::TrafficGraph;
+use crate::interpret::{InterpretConfig, InterpretStats};
+use crate::source::dump::{self, DumpOptions, FileReport};
+use crate::source::event::{EndpointHint, SourceEvent};
+use crate::source::sink::{At, FlowSink};
+use crate::source::validate::Rejections;
+
+/// How to read the inputs (from the flags shared by every command that
+/// reads flows).
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub inputs: Vec<PathBuf>,
+    /// Fail on the first malformed line, rejected flow or truncated input.
+    pub strict: bool,
+    pub interpret: InterpretConfig,
+}
+
+impl LoadOptions {
+    /// The settings a baseline records for flows read with these options.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            cidr_groups: self.interpret.cidr_groups.iter().copied().collect(),
+            conn_window_seconds: [(self.interpret.conn_window_ns / 1_000_000_000) as u64].into(),
+        }
+    }
+}
+
+/// What reading the inputs produced besides the graph.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub files: Vec<FileReport>,
+    pub interpret: InterpretStats,
+    /// Number of inputs that were baselines.
+    pub baselines: usize,
+    /// Run facts, settings and resume points of the baselines (merged),
+    /// plus the settings the dumps were read with.
+    pub meta: BaselineMeta,
+    /// Set when many workloads were seen in a single flow each.
+    pub flood: Option<Flood>,
+}
+
+impl LoadReport {
+    pub fn malformed(&self) -> u64 {
+        self.files.iter().map(|f| f.malformed).sum()
+    }
+
+    pub fn skipped(&self) -> u64 {
+        self.interpret.skipped.values().sum()
+    }
+
+    /// Flows rejected at the door, all inputs together.
+    pub fn rejected(&self) -> Rejections {
+        let mut all = Rejections::default();
+        for f in &self.files {
+            all.merge(&f.rejected);
+        }
+        all
+    }
+}
+
+/// Watches the reading: the bytes read so far (for a progress bar) and a
+/// line now and then.
+pub trait LoadProgress {
+    /// Where the raw bytes read are added up, if anyone looks.
+    fn counter(&self) -> Option<Arc<AtomicU64>>;
+    /// Called every 8192 flows.
+    fn flows(&self, flows: u64, edges: usize);
+}
+
+/// No progress shown.
+impl LoadProgress for () {
+    fn counter(&self) -> Option<Arc<AtomicU64>> {
+        None
+    }
+    fn flows(&self, _: u64, _: usize) {}
+}
+
+/// The dump sink of [`load_graph`]: the graph builder, plus the flood
+/// watch and progress.
+struct Replay<'a, P: LoadProgress> {
+    builder: &'a mut GraphBuilder,
+    spread: &'a mut Spread,
+    index: usize,
+    progress: &'a P,
+}
+
+impl<P: LoadProgress> FlowSink for Replay<'_, P> {
+    fn event(&mut self, event: &SourceEvent, at: At<'_>, hint: EndpointHint) -> ControlFlow<()> {
+        let line = match at {
+            At::Line { line, .. } => line,
+            At::Node(_) => 0,
+        };
+        let (spread, index) = (&mut *self.spread, self.index);
+        self.builder
+            .add(event, hint, &mut |o| spread.see(o, (index, line)));
+        let flows = self.builder.interpreter.stats.flows;
+        if flows.is_multiple_of(8192) {
+            self.progress.flows(flows, self.builder.graph.edge_count());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Reads every input into one graph: baselines are merged, dumps replayed
+/// (through one interpreter, so connections and DNS answers carry across
+/// files).
+pub fn load_graph(opts: &LoadOptions) -> Result<(TrafficGraph, LoadReport)> {
+    load_graph_with(opts, &())
+}
+
+/// [`load_graph`], showing its progress.
+pub fn load_graph_with(
+    opts: &LoadOptions,
+    progress: &impl LoadProgress,
+) -> Result<(TrafficGraph, LoadReport)> {
+    let mut builder = GraphBuilder::new(opts.interpret.clone());
+    let mut report = LoadReport::default();
+    let dump_opts = DumpOptions {
+        strict: opts.strict,
+    };
+    let mut dumps = 0usize;
+    let mut spread = Spread::default();
+    let mut names: Vec<String> = Vec::new();
+    for path in &opts.inputs {
+        let name = dump::display_name(path);
+        let mut reader = dump::open_input_counted(path, progress.counter())?;
+        if is_baseline(path, &mut reader) {
+            let b = Baseline::decode(&name, reader)?;
+            report.files.push(FileReport {
+                file: name,
+                flows: b.graph.coverage.flows,
+                ..FileReport::default()
+            });
+            report.baselines += 1;
+            add_stats(&mut report.interpret, &b.interpret);
+            report.meta.merge(&b.meta);
+            let groups: &[IpNet] = &opts.interpret.cidr_groups;
+            if groups.is_empty() {
+                builder.graph.merge(&b.graph);
+            } else {
+                builder.graph.merge(&b.graph.regrouped(groups));
+            }
+            continue;
+        }
+        dumps += 1;
+        let index = names.len();
+        names.push(name.clone());
+        let mut sink = Replay {
+            builder: &mut builder,
+            spread: &mut spread,
+            index,
+            progress,
+        };
+        let file = dump::read_one(&name, reader, dump_opts, &mut sink)?;
+        report.files.push(file);
+    }
+    add_stats(&mut report.interpret, &builder.interpreter.stats);
+    report.flood = spread.flood(&names);
+    if dumps > 0 {
+        report.meta.merge(&BaselineMeta {
+            settings: opts.settings(),
+            ..BaselineMeta::default()
+        });
+    }
+    Ok((builder.graph, report))
+}
+
+/// Whether an opened input is a baseline (peeks without consuming).
+fn is_baseline(path: &Path, reader: &mut impl BufRead) -> bool {
+    if path.extension().is_some_and(|e| e == "baseline") {
+        return true;
+    }
+    match reader.fill_buf() {
+        Ok(head) => looks_like_baseline(head),
+        // The dump reader reports the error with its position.
+        Err(_) => false,
+    }
+}

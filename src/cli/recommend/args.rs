@@ -1,0 +1,194 @@
+//! The flags of `recommend`, turned once into the options of the stages:
+//! [`SynthConfig`], [`PlanOptions`] and [`WriteOptions`].
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+
+use crate::cli::inputs::InputArgs;
+use crate::render::output::{self, Layout, DEFAULT_APP_TEMPLATE};
+use crate::render::plan::PlanOptions;
+use crate::render::write::WriteOptions;
+use crate::synth::{self, SynthConfig};
+
+/// Output format of `recommend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyFormat {
+    /// CiliumNetworkPolicy per workload + foundation CiliumClusterwideNetworkPolicies.
+    Cilium,
+    /// Kubernetes NetworkPolicy per workload, for what NetworkPolicy can express.
+    K8s,
+}
+
+/// L7 rule families `--l7` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum L7Kind {
+    /// HTTP/gRPC rules (method, templated path, host) on ports where L7 request records were seen.
+    Http,
+    /// DNS rules listing the names each workload queried instead of `matchPattern: "*"`.
+    Dns,
+}
+
+/// How `--out`/`--root` is organised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// `cluster/<name>.yaml`, `<namespace>/<name>.yaml`.
+    Namespace,
+    /// Every file in one directory: `cluster_<name>.yaml`, `<namespace>_<name>.yaml`.
+    Flat,
+    /// Beside each app in a GitOps tree: `<root>/<namespace>/<app>/app/networkpolicy.yaml`.
+    Gitops,
+}
+
+/// Generate least-privilege Cilium policies from observed flows.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    hubble observe --all -o jsonpb > flows.jsonpb\n  \
+    flowpolicy recommend flows.jsonpb --out policies/\n  \
+    flowpolicy recommend day1.jsonpb.gz day2.jsonpb.zst --cidr-group 10.0.0.0/8 > policies.yaml\n  \
+    flowpolicy recommend week.baseline --layout gitops --root kubernetes/main/apps --dry-run\n  \
+    flowpolicy recommend flows.jsonpb --format k8s --out netpol/\n\n\
+Every observed workload gets a CiliumNetworkPolicy that allows exactly what it did and denies\n\
+everything else; foundation CiliumClusterwideNetworkPolicies (DNS to the detected resolver,\n\
+kube-apiserver) only add allows and never switch pods into default-deny.\n\n\
+Re-running into an existing directory refreshes it: only policies whose allowed set changed\n\
+are rewritten, rules added by hand are kept and reported, files flowpolicy did not write are\n\
+never overwritten.")]
+pub struct RecommendArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Write one file per policy under this directory, plus a ROLLOUT.md plan, instead of
+    /// stdout. An existing directory is refreshed (see --dry-run), or replaced with --force.
+    #[arg(long, short, value_name = "DIR", conflicts_with = "root")]
+    pub out: Option<PathBuf>,
+    /// Replace an existing --out directory instead of refreshing it.
+    #[arg(long)]
+    pub force: bool,
+    /// Policy format: Cilium policies, or Kubernetes NetworkPolicy (what it cannot express is
+    /// listed, never widened).
+    #[arg(long, value_enum, default_value_t = PolicyFormat::Cilium)]
+    pub format: PolicyFormat,
+    /// Directory layout of --out (namespace, flat) or of a GitOps tree (gitops, with --root).
+    #[arg(long, value_enum, default_value_t = LayoutArg::Namespace)]
+    pub layout: LayoutArg,
+    /// The GitOps apps directory to write into (`--layout gitops`), e.g. kubernetes/main/apps:
+    /// each workload's policies go beside its app; the foundation and ROLLOUT.md go to
+    /// flowpolicy-foundation/.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Where an app's policies go under --root: `{namespace}`, `{app}` (app.kubernetes.io/name,
+    /// else app.kubernetes.io/instance, else the workload name) and `{name}` (the policy's).
+    #[arg(long, value_name = "TEMPLATE", default_value = DEFAULT_APP_TEMPLATE)]
+    pub app_template: String,
+    /// Print a unified diff per file and the allowed peers/ports added and removed per policy,
+    /// and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also allow traffic that Cilium DROPPED while observing.
+    #[arg(long)]
+    pub include_dropped: bool,
+    /// Collapse N or more sibling DNS names (a.example.com, b.example.com, …) into `*.example.com`.
+    #[arg(long, value_name = "N")]
+    pub fqdn_collapse: Option<usize>,
+    /// Do not emit the foundation CiliumClusterwideNetworkPolicies.
+    #[arg(long)]
+    pub no_foundation: bool,
+    /// Let every endpoint reach the kube-apiserver (default: only the workloads seen using it).
+    #[arg(long)]
+    pub apiserver_cluster_wide: bool,
+    /// Also allow all traffic inside each namespace (one namespaced policy per namespace).
+    #[arg(long)]
+    pub same_namespace: bool,
+    /// Only generate per-workload policies for this namespace (repeatable).
+    #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
+    /// Write L7 rules from L7 records (comma-separated or repeated): `http` (requests, with
+    /// IDs/UUIDs/hashes templated, on the ports and from the peers where they were seen) and
+    /// `dns` (the names each workload queried). Without it the policies are L4 only.
+    #[arg(long, value_enum, value_name = "http,dns", value_delimiter = ',')]
+    pub l7: Vec<L7Kind>,
+    /// With `--l7 http`: N or more sibling path segments (same method, host and other segments)
+    /// collapse into one single-segment pattern; 0 never collapses.
+    #[arg(long, value_name = "N", default_value_t = synth::l7::http::DEFAULT_COLLAPSE)]
+    pub l7_collapse: usize,
+    /// Roll these namespaces out first, in this order, in ROLLOUT.md (comma-separated or
+    /// repeated), e.g. `--order external-secrets,dbms,actions-runner-system,flux-system`;
+    /// the rest follow, fewest dependents first.
+    #[arg(long, value_name = "NS,NS,…", value_delimiter = ',')]
+    pub order: Vec<String>,
+}
+
+impl RecommendArgs {
+    pub fn synth_config(&self) -> SynthConfig {
+        SynthConfig {
+            include_dropped: self.include_dropped,
+            fqdn_collapse: self.fqdn_collapse,
+            foundation: !self.no_foundation,
+            apiserver_cluster_wide: self.apiserver_cluster_wide,
+            same_namespace: self.same_namespace,
+            namespaces: self.namespaces.iter().cloned().collect::<BTreeSet<_>>(),
+            cidr_groups: self.input.cidr_groups.clone(),
+            l7: synth::l7::L7Config {
+                http: self.l7.contains(&L7Kind::Http),
+                dns: self.l7.contains(&L7Kind::Dns),
+                collapse: (self.l7_collapse > 0).then_some(self.l7_collapse),
+            },
+        }
+    }
+
+    /// The rollout plan's options.
+    pub fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            order: self.order.clone(),
+            ..PlanOptions::default()
+        }
+    }
+
+    /// Where and how to write, from the flags (checked before any input is
+    /// read); `None` for stdout.
+    pub fn write_options(&self) -> Result<Option<WriteOptions>> {
+        let args = self;
+        let layout = match args.layout {
+            LayoutArg::Namespace => Layout::Namespace,
+            LayoutArg::Flat => Layout::Flat,
+            LayoutArg::Gitops => {
+                if let Err(e) = output::check_app_template(&args.app_template) {
+                    bail!(e);
+                }
+                Layout::Gitops {
+                    app_template: args.app_template.clone(),
+                }
+            }
+        };
+        let root = match (&layout, &args.out, &args.root) {
+            (Layout::Gitops { .. }, _, Some(root)) => root.clone(),
+            (Layout::Gitops { .. }, _, None) => {
+                bail!(
+                    "--layout gitops needs --root DIR (the apps directory, e.g. kubernetes/main/apps)"
+                )
+            }
+            (_, _, Some(_)) => {
+                bail!("--root is for --layout gitops; use --out DIR for the other layouts")
+            }
+            (_, Some(out), None) => out.clone(),
+            (_, None, None) => {
+                if args.dry_run || args.force {
+                    bail!("--dry-run and --force need --out DIR or --root DIR");
+                }
+                return Ok(None);
+            }
+        };
+        if args.force && matches!(layout, Layout::Gitops { .. }) {
+            bail!("--force would replace the whole --root tree; a gitops tree is always refreshed in place");
+        }
+        Ok(Some(WriteOptions {
+            root,
+            layout,
+            force: args.force,
+            dry_run: args.dry_run,
+            namespaces: args.namespaces.iter().cloned().collect(),
+        }))
+    }
+}

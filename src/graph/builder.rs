@@ -1,0 +1,74 @@
+//! The one graph builder: source events through the interpreter into a
+//! [`TrafficGraph`] and its coverage. Dumps, baselines being continued and
+//! the live stream all build their graph here (it is a
+//! [`FlowSink`](crate::source::sink::FlowSink)), so a flow counts the same
+//! whichever way it arrived.
+
+use std::ops::ControlFlow;
+
+use super::TrafficGraph;
+use crate::interpret::{time_ns, InterpretConfig, Interpreter, Observation};
+use crate::source::event::{EndpointHint, SourceEvent};
+use crate::source::sink::{At, FlowSink};
+
+/// A traffic graph being built, with the interpreter that feeds it.
+pub struct GraphBuilder {
+    pub graph: TrafficGraph,
+    pub interpreter: Interpreter,
+}
+
+impl GraphBuilder {
+    /// An empty graph.
+    pub fn new(cfg: InterpretConfig) -> GraphBuilder {
+        GraphBuilder::on(TrafficGraph::new(), cfg)
+    }
+
+    /// Continues `graph` (a loaded baseline) with a fresh interpreter.
+    pub fn on(graph: TrafficGraph, cfg: InterpretConfig) -> GraphBuilder {
+        GraphBuilder {
+            graph,
+            interpreter: Interpreter::new(cfg),
+        }
+    }
+
+    /// Adds one event; `seen` is shown the flow's observation, if any.
+    pub fn add(
+        &mut self,
+        event: &SourceEvent,
+        hint: EndpointHint,
+        seen: &mut dyn FnMut(&Observation<'_>),
+    ) {
+        let coverage = &mut self.graph.coverage;
+        match event {
+            SourceEvent::Flow(f) => {
+                coverage.flows += 1;
+                coverage.see_time(time_ns(f));
+                if let Some(o) = self.interpreter.interpret_hinted(f, hint) {
+                    seen(&o);
+                    self.graph.record(&o);
+                }
+            }
+            SourceEvent::Lost { node, count, .. } => {
+                let key = if node.is_empty() {
+                    "unknown".to_string()
+                } else {
+                    node.clone()
+                };
+                *coverage.lost_events.entry(key).or_default() += count;
+            }
+            SourceEvent::NodeStatus { state, nodes, .. } => {
+                if state == "NODE_UNAVAILABLE" {
+                    coverage.unavailable_nodes.extend(nodes.iter().cloned());
+                }
+                *coverage.node_status.entry(state.clone()).or_default() += 1;
+            }
+        }
+    }
+}
+
+impl FlowSink for GraphBuilder {
+    fn event(&mut self, event: &SourceEvent, _: At<'_>, hint: EndpointHint) -> ControlFlow<()> {
+        self.add(event, hint, &mut |_| {});
+        ControlFlow::Continue(())
+    }
+}

@@ -1,0 +1,109 @@
+//! Opening a dump: a file or stdin, its compression (gzip, zstd or none)
+//! sniffed from the first bytes, and an optional byte counter for progress.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::error::DumpError;
+
+/// An opened, decompressed input. `Send`, so that it can be read on a thread
+/// of its own while the lines are decoded.
+pub type Input = Box<dyn BufRead + Send>;
+
+/// Compression of an input, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// Detects gzip (1f 8b) and zstd (28 b5 2f fd) frames; anything else is plain.
+    pub fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// The display name of an input path (`-` is stdin).
+pub fn display_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Opens an input (file or `-`), sniffing and undoing its compression.
+pub fn open_input(path: &Path) -> Result<Input, DumpError> {
+    open_input_counted(path, None)
+}
+
+/// Counts the bytes read through it into a shared counter: one atomic add
+/// per read call (the buffered reader above asks for 256 KiB at a time), so
+/// progress costs nothing per line.
+struct CountingReader<R> {
+    inner: R,
+    consumed: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Like [`open_input`], and adds the raw (still compressed) bytes read from
+/// the file or stdin to `consumed`, for a progress bar over the file sizes.
+pub fn open_input_counted(
+    path: &Path,
+    consumed: Option<Arc<AtomicU64>>,
+) -> Result<Input, DumpError> {
+    let mut raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(|cause| DumpError::Open {
+            file: display_name(path),
+            cause,
+        })?)
+    };
+    if let Some(consumed) = consumed {
+        raw = Box::new(CountingReader {
+            inner: raw,
+            consumed,
+        });
+    }
+    let mut buffered = BufReader::with_capacity(256 * 1024, raw);
+    let head = buffered.fill_buf().map_err(|cause| DumpError::Open {
+        file: display_name(path),
+        cause,
+    })?;
+    let reader: Input = match Compression::sniff(head) {
+        Compression::None => Box::new(buffered),
+        Compression::Gzip => Box::new(BufReader::with_capacity(
+            256 * 1024,
+            flate2::bufread::MultiGzDecoder::new(buffered),
+        )),
+        Compression::Zstd => {
+            let decoder = zstd::stream::read::Decoder::with_buffer(buffered).map_err(|cause| {
+                DumpError::Open {
+                    file: display_name(path),
+                    cause,
+                }
+            })?;
+            Box::new(BufReader::with_capacity(256 * 1024, decoder))
+        }
+    };
+    Ok(reader)
+}
