@@ -2,7 +2,7 @@
 //! sample, and a real dump when the corpus is present) cut or corrupted at
 //! random points, decode to an event or a line error.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

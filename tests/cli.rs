@@ -4,7 +4,7 @@
 //! depend on what a dump holds also run on the real dumps when the corpus is
 //! present.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -4,20 +4,20 @@
 //! `recommend`: no panic, every written document passes the CRD schema, the
 //! report stays a few dozen lines, the run ends.
 
-mod common;
-mod mutate;
+use crate::common;
+use crate::mutate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use crate::mutate::{mutate, Rng};
 use flowpolicy::cli::inputs::{load, InputArgs};
 use flowpolicy::render::{check, yaml};
 use flowpolicy::source::dump::decode_line;
 use flowpolicy::source::event::SourceEvent;
 use flowpolicy::source::validate::check_flow;
 use flowpolicy::synth::{synthesize, SynthConfig};
-use mutate::{mutate, Rng};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! the seed topology (`<corpus>/seed-cluster`, skipped when the corpus is absent) gives
 //! byte-identical output.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -2,12 +2,10 @@
 //! by observed connections (with how their direction was decided), and a
 //! rule nothing uses is reported as over-permissive.
 
-mod flowkit;
-
 use std::path::Path;
 
+use crate::flowkit::*;
 use assert_cmd::Command;
-use flowkit::*;
 use flowpolicy::policy::load_str;
 use flowpolicy::render::yaml;
 use flowpolicy::synth::{self, SynthConfig};

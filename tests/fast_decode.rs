@@ -11,18 +11,15 @@
 //! declines are decoded by the full decoder, so agreement there is by
 //! construction; the test also makes sure the fast path takes real lines.
 
-mod common;
-mod mutate;
+use crate::common;
+use crate::lines;
+use crate::mutate;
 
-#[path = "../benches/replay/lines.rs"]
-#[allow(dead_code)]
-mod lines;
-
+use crate::mutate::{mutate, Rng};
 use flowpolicy::interpret::{InterpretConfig, Interpreter};
 use flowpolicy::proto::flow;
 use flowpolicy::source::dump::{decode_line_checked, decode_line_checked_full, recycle, Fault};
 use flowpolicy::source::event::SourceEvent;
-use mutate::{mutate, Rng};
 use proptest::prelude::*;
 use serde_json::Value;
 

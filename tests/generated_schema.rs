@@ -3,7 +3,7 @@
 //! optional rule switched on — is accepted by the vendored CRD / Kubernetes
 //! JSON schemas (`schemas/`), and its YAML reads back to the same typed policy.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -3,9 +3,7 @@
 //! expressible (never widened), ports keep ranges, cross-namespace peers get
 //! a namespaceSelector.
 
-mod flowkit;
-
-use flowkit::*;
+use crate::flowkit::*;
 use flowpolicy::policy::k8s::{K8sProtocol, NetworkPolicyPeer};
 use flowpolicy::policy::{IntOrString, NetworkPolicy};
 use flowpolicy::synth::k8s::synthesize_k8s;

@@ -7,13 +7,11 @@
 //! fingerprint, the same door check and the same interpreted observation —
 //! also when the slim decoder's endpoints are spares the sink gave back.
 
-mod common;
-mod mutate;
+use crate::common;
+use crate::lines;
+use crate::mutate;
 
-#[path = "../benches/replay/lines.rs"]
-#[allow(dead_code)]
-mod lines;
-
+use crate::mutate::Rng;
 use flowpolicy::interpret::{InterpretConfig, Interpreter};
 use flowpolicy::proto::observer::get_flows_response::ResponseTypes;
 use flowpolicy::proto::observer::GetFlowsResponse;
@@ -22,7 +20,6 @@ use flowpolicy::source::event::EndpointHint;
 use flowpolicy::source::event::SourceEvent;
 use flowpolicy::source::relay::{EndpointCache, EndpointId, Received, Recycler};
 use flowpolicy::source::validate;
-use mutate::Rng;
 use prost::Message;
 
 /// The lines that are responses, encoded as the relay would send them.

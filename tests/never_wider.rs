@@ -7,10 +7,9 @@
 //! 3. The local host on a control-plane node, which also carries
 //!    `reserved:kube-apiserver`.
 
-mod flowkit;
-mod verifykit;
+use crate::verifykit;
 
-use flowkit::*;
+use crate::flowkit::*;
 use flowpolicy::graph::TrafficGraph;
 use flowpolicy::interpret::direction::Basis;
 use flowpolicy::interpret::{InterpretConfig, Interpreter, SkipReason};

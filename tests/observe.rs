@@ -1,6 +1,6 @@
 //! `flowpolicy observe`, `merge`, `graph` and baseline inputs, end to end:
 //! the real binary against the in-process Observer server
-//! (`tests/support/observer_server.rs`) serving the in-repo samples
+//! (`tests/common/observer_server.rs`) serving the in-repo samples
 //! (`tests/data/flows`). The tests that depend on what the dumps hold run
 //! twice, as `<test>::samples` and, when the corpus is present, as
 //! `<test>::real_dumps` on real dumps. Every wait is bounded; nothing
@@ -10,21 +10,20 @@
 //! sentinel flow one second later in the server's buffer: the server ends
 //! the stream there, as Hubble does, and observe saves and exits.
 
-mod common;
-mod support;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::common::certs::TestPki;
+use crate::common::observer_server::{self, load_dump, time_of, Cut, RunningServer, ServerOptions};
 use flowpolicy::baseline::Baseline;
 use flowpolicy::proto::flow::{Flow, LostEvent};
 use flowpolicy::proto::observer::get_flows_response::ResponseTypes;
 use flowpolicy::proto::observer::{GetFlowsResponse, ServerStatusResponse};
 use flowpolicy::source::dump;
 use serde_json::Value;
-use support::certs::TestPki;
-use support::observer_server::{self, load_dump, time_of, Cut, RunningServer, ServerOptions};
 
 /// Upper bound for any one command.
 const BOUND: Duration = Duration::from_secs(90);

@@ -6,7 +6,7 @@
 //! (with `policy::to_yaml`) to YAML that validates against its JSON schema
 //! and parses back to the same value.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

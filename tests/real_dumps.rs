@@ -3,7 +3,7 @@
 //! lines, `{"flow":…}`-only lines and all. The in-repo samples are checked by
 //! `tests/sample_flows.rs`.
 
-mod common;
+use crate::common;
 
 use flowpolicy::source::dump::{read_dumps, DumpOptions};
 use flowpolicy::source::sink::EachEvent;

@@ -1,12 +1,11 @@
 //! The Hubble Relay client against the in-process Observer server
-//! (`tests/support/observer_server.rs`): resume across cut streams, TLS and
+//! (`tests/common/observer_server.rs`): resume across cut streams, TLS and
 //! mTLS, clear errors, pass-through of lost events and node status, server
 //! status numbers, deadline and shutdown. Every test is bounded by a tokio
 //! timeout. The server serves the in-repo samples (`tests/data/flows`); the
 //! resume tests also run on the real dumps when the corpus is present.
 
-mod common;
-mod support;
+use crate::common;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -14,6 +13,8 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::common::certs::TestPki;
+use crate::common::observer_server::{self, load_dump, Cut, RunningServer, ServerOptions};
 use flowpolicy::proto::flow::{Flow, LostEvent};
 use flowpolicy::proto::observer::get_flows_response::ResponseTypes;
 use flowpolicy::proto::observer::{GetFlowsResponse, ServerStatusResponse};
@@ -23,8 +24,6 @@ use flowpolicy::source::relay::{
     RelayError, RelayEvent, ResumeState,
 };
 use prost::Message;
-use support::certs::TestPki;
-use support::observer_server::{self, load_dump, Cut, RunningServer, ServerOptions};
 
 /// Upper bound for any single test step.
 const BOUND: Duration = Duration::from_secs(20);

@@ -3,15 +3,13 @@
 //! with the graph rendered by a real Graphviz `dot` and the page opened in
 //! headless Chromium when those are installed (one skip line otherwise).
 
-mod flowkit;
-
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::flowkit::{graph_of, ident, pod, tcp_conn, udp_exchange};
 use clap::Parser;
-use flowkit::{graph_of, ident, pod, tcp_conn, udp_exchange};
 use flowpolicy::cli::{Cli, Command as Sub};
 use flowpolicy::graph::{PortStats, Tally, TrafficGraph};
 use flowpolicy::interpret::{InterpretConfig, Interpreter};

@@ -1,9 +1,9 @@
 //! The in-repo flow files (`tests/data/flows`) are what `tests/samples`
 //! generates, byte for byte, and each reads as a clean Hubble dump.
-//! `FLOWPOLICY_BLESS=1 cargo test --test sample_flows` rewrites them.
+//! `FLOWPOLICY_BLESS=1 cargo test --test tests sample_flows::` rewrites them.
 
-mod common;
-mod samples;
+use crate::common;
+use crate::samples;
 
 use flowpolicy::source::dump::{read_dumps, DumpOptions};
 use flowpolicy::source::sink::EachEvent;

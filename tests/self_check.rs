@@ -17,14 +17,13 @@
 //!   one W sent to outside a known reply, and is not the client port of a
 //!   connection known to have been opened toward W.
 
-mod common;
-mod flowkit;
+use crate::common;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use flowkit::{ident, pod};
+use crate::flowkit::{ident, pod};
 use flowpolicy::graph::TrafficGraph;
 use flowpolicy::interpret::peer::{classify_endpoint, EndpointKind};
 use flowpolicy::interpret::{InterpretConfig, Interpreter};

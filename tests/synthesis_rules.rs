@@ -1,8 +1,6 @@
 //! One test per interpretation and synthesis rule, with hand-made flows.
 
-mod flowkit;
-
-use flowkit::*;
+use crate::flowkit::*;
 use flowpolicy::interpret::InterpretConfig;
 use flowpolicy::peer::l4::{PortKey, Proto};
 use flowpolicy::peer::{Entity, Peer};

@@ -4,7 +4,7 @@
 //! on), and verifying the whole corpus against real flows works end to end
 //! through the CLI.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use flowpolicy::policy::load_paths;

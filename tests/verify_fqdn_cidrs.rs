@@ -2,10 +2,9 @@
 //! listing one CIDR per address (as NetworkPolicy output must) allows them
 //! all, and a rule missing one of them does not decide it.
 
-mod flowkit;
-mod verifykit;
+use crate::verifykit;
 
-use flowkit::*;
+use crate::flowkit::*;
 
 fn flows() -> Vec<flowpolicy::proto::flow::Flow> {
     let cart = pod("shop", &[("app.kubernetes.io/name", "cart")], "10.1.0.5");

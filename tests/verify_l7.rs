@@ -5,18 +5,16 @@
 //! already drops are not checked at L7. Also the real HTTP dumps of the
 //! corpus against a hand-written policy and the corpus' HTTP policies.
 
-mod common;
-mod flowkit;
-mod verifykit;
+use crate::common;
 
 use std::path::Path;
 
+use crate::flowkit::*;
+use crate::verifykit::*;
 use assert_cmd::Command;
-use flowkit::*;
 use flowpolicy::proto::flow::{self, layer7::Record, Endpoint, Flow, Http, Layer7};
 use flowpolicy::verify::report::Report;
 use serde_json::Value;
-use verifykit::*;
 
 type Ep = (Endpoint, String);
 

@@ -3,11 +3,9 @@
 //! a mutated connection — another port, another peer, the same labels in
 //! another namespace — is denied.
 
-mod flowkit;
-
 use std::path::Path;
 
-use flowkit::*;
+use crate::flowkit::*;
 use flowpolicy::policy::{load_str, LoadedPolicies};
 use flowpolicy::proto::flow::{Endpoint, Flow};
 use flowpolicy::render::yaml;

@@ -3,7 +3,7 @@
 //! sample dumps and (when the corpus is present) every real dump:
 //! recommend's output is proven against the flows it was learned from.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -2,12 +2,9 @@
 //! written by hand, hand-made flows, and the expected verdict for each
 //! observed connection (see docs/verify.md).
 
-mod flowkit;
-mod verifykit;
-
-use flowkit::*;
+use crate::flowkit::*;
+use crate::verifykit::*;
 use flowpolicy::proto::flow::{Endpoint, Flow};
-use verifykit::*;
 
 type Ep = (Endpoint, String);
 

@@ -13,7 +13,7 @@
 //!   rules go unused. Without that CCNP, 8438 is dropped both ways.
 //! - `toFQDNs` (1Password) never works: no policy has a DNS proxy rule.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,4 @@
-//! Helpers shared by integration tests.
+//! Helpers shared by the integration tests.
 //!
 //! - `validate_policy_yaml` checks a policy document (already parsed into a
 //!   JSON value) against the JSON schema of its kind, vendored in `schemas/`
@@ -12,7 +12,13 @@
 //! - `sample_dumps` lists the in-repo flow files in `tests/data/flows`.
 //! - `recommend_then_verify` pipes `recommend` into `verify --policies -`
 //!   on the same flows and returns verify's exit code and JSON report.
+//! - `certs`: a throw-away PKI for the TLS tests; `observer_server`: an
+//!   in-process Hubble Observer (relay) server for the `observe` and relay
+//!   tests.
 #![allow(dead_code)]
+
+pub mod certs;
+pub mod observer_server;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -1,7 +1,6 @@
 //! Hand-made flows for tests: endpoints with real Hubble label shapes, TCP
 //! connections as SYN / SYN-ACK / ACK packets, UDP and DNS exchanges, and the
 //! helpers that run them through interpretation, the graph and synthesis.
-#![allow(dead_code)]
 
 use flowpolicy::graph::TrafficGraph;
 use flowpolicy::interpret::{InterpretConfig, Interpreter};

@@ -2,7 +2,6 @@
 //! do: byte flips, truncation, JSON type swaps, huge and negative numbers,
 //! invalid UTF-8, deep nesting, very long strings, damaged names and labels,
 //! and two lines run together. Deterministic for a seed (splitmix64).
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -3,7 +3,6 @@
 //! of a two-node cluster that let every test run without the external corpus.
 //! `tests/sample_flows.rs` regenerates them and compares them with the
 //! committed files (`FLOWPOLICY_BLESS=1` rewrites them).
-#![allow(dead_code)]
 
 mod packets;
 

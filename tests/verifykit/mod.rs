@@ -1,7 +1,6 @@
 //! Helpers for verification tests: run hand-made flows and policy YAML
 //! through the same graph and engine as `flowpolicy verify`, and look up
 //! the verdict of one (source → destination, port).
-#![allow(dead_code)]
 
 use std::path::Path;
 
