@@ -60,6 +60,7 @@ mod verify_corpus;
 mod verify_fqdn_cidrs;
 mod verify_l7;
 mod verify_properties;
+mod verify_recorded;
 mod verify_roundtrip;
 mod verify_rules;
 mod verify_seed;

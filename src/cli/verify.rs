@@ -44,6 +44,11 @@ pub struct VerifyArgs {
     /// Also require traffic that Hubble saw DROPPED to be allowed.
     #[arg(long)]
     pub include_dropped: bool,
+    /// The flows were captured while these policies were in force: compare the simulation
+    /// with what Cilium recorded (policy drops it would allow, forwarded connections it would
+    /// drop, audited ones it would allow). Exit 0 when all agree, 1 otherwise.
+    #[arg(long, conflicts_with_all = ["explain", "include_dropped"])]
+    pub against_recorded: bool,
 }
 
 /// Loads `--policies`, printing notes and warnings (shared with `explain`).
@@ -91,6 +96,9 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
     let loaded = load_policies(&args.policies, &args.input)?;
     let (graph, load_report) = inputs::load(&args.input)?;
     inputs::print_load_report(&load_report, &graph);
+    if args.against_recorded {
+        return against_recorded(args, &graph, &loaded);
+    }
     let report = verify::verify(
         &graph,
         &loaded,
@@ -146,5 +154,29 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// `--against-recorded`: the simulation against Cilium's recorded verdicts.
+fn against_recorded(
+    args: &VerifyArgs,
+    graph: &crate::graph::TrafficGraph,
+    loaded: &LoadedPolicies,
+) -> Result<ExitCode> {
+    let model = verify::Model::compile(loaded);
+    let report = verify::recorded::compare(&model, graph);
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        Format::Text => out.write_all(verify::recorded::render(&report).as_bytes())?,
+    }
+    out.flush()?;
+    Ok(if report.agrees() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }

@@ -22,6 +22,14 @@ pub struct Tally {
     /// initiator's side).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub direction: BTreeMap<Basis, u64>,
+    /// Of DROPPED flows: those dropped by a policy decision (POLICY_DENIED,
+    /// POLICY_DENY), not by another fault.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub policy_denied: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Tally {
@@ -66,6 +74,7 @@ impl Tally {
         }
         self.connections += other.connections;
         self.flows += other.flows;
+        self.policy_denied += other.policy_denied;
         let take_other = match (self.first_seen, other.first_seen) {
             (_, 0) => {
                 self.sample.is_empty() || (self.first_seen == 0 && other.sample < self.sample)

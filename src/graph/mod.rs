@@ -191,6 +191,9 @@ impl TrafficGraph {
             VerdictClass::Dropped => stats.dropped.get_or_insert_with(Tally::default),
         };
         tally.record(o.time_ns, o.new_connection, || o.sample(), o.basis);
+        if o.policy_denied() {
+            tally.policy_denied += 1;
+        }
         if o.verdict != VerdictClass::Dropped {
             record_l7(stats, o);
         }

@@ -180,11 +180,16 @@ fn event_kind(f: &flow::Flow) -> Option<Orientation> {
     {
         return Some(Orientation::Forward);
     }
-    let policy_drop = matches!(
+    (f.verdict() == flow::Verdict::Dropped && is_policy_drop(f)).then_some(Orientation::Forward)
+}
+
+/// Whether a flow's drop reason is a policy decision (POLICY_DENIED, or
+/// POLICY_DENY for a deny rule), in the enum or the legacy number.
+pub fn is_policy_drop(f: &flow::Flow) -> bool {
+    matches!(
         flow::DropReason::try_from(f.drop_reason_desc),
         Ok(flow::DropReason::PolicyDenied | flow::DropReason::PolicyDeny)
-    ) || matches!(f.drop_reason, 133 | 181);
-    (f.verdict() == flow::Verdict::Dropped && policy_drop).then_some(Orientation::Forward)
+    ) || matches!(f.drop_reason, 133 | 181)
 }
 
 /// Which end of a flow is the endpoint local to the reporting agent.

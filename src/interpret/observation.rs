@@ -136,6 +136,12 @@ impl<'f> Observation<'f> {
         }
     }
 
+    /// A DROPPED flow whose drop reason is a policy decision (what
+    /// `verify --against-recorded` compares with).
+    pub fn policy_denied(&self) -> bool {
+        self.verdict == VerdictClass::Dropped && super::direction::is_policy_drop(self.flow)
+    }
+
     /// The flow as one readable line (the evidence sample).
     pub fn sample(&self) -> String {
         sample::describe(self.flow)

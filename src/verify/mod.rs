@@ -21,6 +21,7 @@ pub mod model;
 pub mod peers;
 pub mod port_l7;
 pub mod ports;
+pub mod recorded;
 pub mod report;
 pub mod requests;
 pub mod selectors;

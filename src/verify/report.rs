@@ -189,7 +189,7 @@ fn dir_report(model: &Model, d: &DirDecision) -> DirReport {
     }
 }
 
-fn port_report(model: &Model, port: PortKey, t: &Tally, dec: &Decision) -> PortReport {
+pub(crate) fn port_report(model: &Model, port: PortKey, t: &Tally, dec: &Decision) -> PortReport {
     PortReport {
         port: port.to_string(),
         protocol: port.proto.as_str(),
