@@ -107,11 +107,8 @@ fn gitops_tree_refreshes_without_churn_and_keeps_hand_edits() {
     let foreign = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mine\n";
     std::fs::write(root.join(FOREIGN), foreign).unwrap();
     std::fs::create_dir_all(root.join(KUSTOMIZATION).parent().unwrap()).unwrap();
-    std::fs::write(
-        root.join(KUSTOMIZATION),
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: downloads\nresources:\n  - ./helmrelease.yaml\n  - ./pvc.yaml\n",
-    )
-    .unwrap();
+    let kustomization = "---\n# yaml-language-server: $schema=https://json.schemastore.org/kustomization\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: downloads\nresources:\n  - ./helmrelease.yaml\n  # - ./ingress.yaml\n  - ./pvc.yaml\n\n# hand comment\nlabels:\n  - pairs:\n      app: sonarr\n";
+    std::fs::write(root.join(KUSTOMIZATION), kustomization).unwrap();
 
     let (ok, _, err) = recommend(&root, &[&demo()], &[]);
     assert!(ok, "{err}");
@@ -127,8 +124,16 @@ fn gitops_tree_refreshes_without_churn_and_keeps_hand_edits() {
         std::fs::read_to_string(root.join(FOREIGN)).unwrap(),
         foreign
     );
-    let k: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(root.join(KUSTOMIZATION)).unwrap()).unwrap();
+    // One line added, every other byte kept.
+    let edited = std::fs::read_to_string(root.join(KUSTOMIZATION)).unwrap();
+    assert_eq!(
+        edited,
+        kustomization.replace(
+            "  - ./pvc.yaml\n",
+            "  - ./pvc.yaml\n  - ./networkpolicy.yaml\n"
+        )
+    );
+    let k: serde_yaml::Value = serde_yaml::from_str(&edited).unwrap();
     assert_eq!(k["namespace"].as_str(), Some("downloads"));
     let res: Vec<&str> = k["resources"]
         .as_sequence()
@@ -138,7 +143,7 @@ fn gitops_tree_refreshes_without_churn_and_keeps_hand_edits() {
         .collect();
     assert_eq!(
         res,
-        ["./helmrelease.yaml", "./pvc.yaml", "networkpolicy.yaml"]
+        ["./helmrelease.yaml", "./pvc.yaml", "./networkpolicy.yaml"]
     );
     let first = snapshot(&root);
     let golden = format!(

@@ -50,6 +50,7 @@ mod k8s_rules;
 mod l7_synthesis;
 mod never_wider;
 mod policy_corpus;
+mod refusals;
 mod self_check;
 mod synthesis_rules;
 

@@ -5,6 +5,7 @@ pub mod check;
 pub mod diff;
 pub mod fingerprint;
 pub mod graph_export;
+pub mod guard;
 pub mod kustomize;
 pub mod layout;
 pub mod output;

@@ -15,7 +15,7 @@ use super::output::{self, Layout, OutPolicy, GITOPS_FILE, GITOPS_FOUNDATION_DIR}
 use super::plan::{self, PlanOptions, PlanPolicies};
 use super::refresh::{self, TextFile};
 use super::yaml::Document;
-use super::{diff, tree};
+use super::{diff, guard, tree};
 use crate::graph::TrafficGraph;
 
 /// Where and how to write a policy tree.
@@ -76,6 +76,9 @@ pub fn write(
         text: plan::rollout_plan_with(plan_policies, graph, &opts),
     };
     let gitops = matches!(t.layout, Layout::Gitops { .. });
+    if gitops {
+        guard::check_apps_match(&t.root, &files)?;
+    }
     if !gitops && t.root.exists() && !t.force && !is_flowpolicy_output(&t.root) {
         bail!(
             "{} exists and is not a flowpolicy output directory (no ROLLOUT.md written by flowpolicy); refusing to overwrite it (pass --force to replace it, or choose another --out)",

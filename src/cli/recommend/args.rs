@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
 use crate::cli::inputs::InputArgs;
+use crate::render::guard;
 use crate::render::output::{self, Layout, DEFAULT_APP_TEMPLATE};
 use crate::render::plan::PlanOptions;
 use crate::render::write::WriteOptions;
@@ -101,8 +102,14 @@ pub struct RecommendArgs {
     /// Also allow all traffic inside each namespace (one namespaced policy per namespace).
     #[arg(long)]
     pub same_namespace: bool,
-    /// Only generate per-workload policies for this namespace (repeatable).
-    #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE")]
+    /// Only generate per-workload policies for these namespaces (comma-separated or repeated);
+    /// a name no observed workload has is refused, with the namespaces seen.
+    #[arg(
+        long = "namespace",
+        short = 'n',
+        value_name = "NS,NS,…",
+        value_delimiter = ','
+    )]
     pub namespaces: Vec<String>,
     /// Write L7 rules from L7 records (comma-separated or repeated): `http` (requests, with
     /// IDs/UUIDs/hashes templated, on the ports and from the peers where they were seen) and
@@ -118,6 +125,10 @@ pub struct RecommendArgs {
     /// the rest follow, fewest dependents first.
     #[arg(long, value_name = "NS,NS,…", value_delimiter = ',')]
     pub order: Vec<String>,
+    /// Accept inputs without a single flow (by default an empty capture is refused: it would
+    /// write policies for nothing).
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 impl RecommendArgs {
@@ -182,6 +193,13 @@ impl RecommendArgs {
         };
         if args.force && matches!(layout, Layout::Gitops { .. }) {
             bail!("--force would replace the whole --root tree; a gitops tree is always refreshed in place");
+        }
+        if matches!(layout, Layout::Gitops { .. }) {
+            guard::check_root_exists(&root)?;
+        }
+        guard::check_not_input(&root, &args.input.inputs, args.force)?;
+        if args.force && !args.dry_run {
+            guard::check_force(&root)?;
         }
         Ok(Some(WriteOptions {
             root,
