@@ -173,7 +173,19 @@ fn gitops_tree_refreshes_without_churn_and_keeps_hand_edits() {
             "toCIDR": ["192.0.2.10/32"],
             "toPorts": [{"ports": [{"port": "9999", "protocol": "TCP"}]}]
         }));
-    std::fs::write(&path, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    // …with a comment above it, and one at the top.
+    let with_comments: String = serde_yaml::to_string(&doc)
+        .unwrap()
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("- toCIDR:") {
+            Some(_) => {
+                let indent = &l[..l.len() - l.trim_start().len()];
+                format!("{indent}# backup NAS, added by hand\n{l}\n")
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&path, format!("# reviewed by ops\n{with_comments}")).unwrap();
     // Unchanged intent: the hand-edited file is left exactly as it is.
     let edited = snapshot(&root);
     let (ok, _, err) = recommend(&root, &[&demo()], &[]);
@@ -227,6 +239,16 @@ fn gitops_tree_refreshes_without_churn_and_keeps_hand_edits() {
         "the hand-added rule survives:\n{text}"
     );
     assert!(text.contains("'7443'"), "the new port is allowed:\n{text}");
+    assert!(
+        text.starts_with("# reviewed by ops\n"),
+        "hand comments survive:\n{text}"
+    );
+    let below = text
+        .lines()
+        .skip_while(|l| l.trim() != "# backup NAS, added by hand")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(below.trim().starts_with("- toCIDR:"), "{text}");
     assert!(
         err.contains("dbms/postgres-18: kept a rule added by hand: egress"),
         "{err}"

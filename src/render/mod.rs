@@ -2,6 +2,7 @@
 //! nothing about policy content.
 
 pub mod check;
+pub mod comments;
 pub mod diff;
 pub mod fingerprint;
 pub mod graph_export;
