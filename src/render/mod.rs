@@ -5,6 +5,7 @@ pub mod check;
 pub mod comments;
 pub mod diff;
 pub mod fingerprint;
+pub mod flux;
 pub mod graph_export;
 pub mod guard;
 pub mod kustomize;

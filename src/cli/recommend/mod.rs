@@ -221,6 +221,9 @@ fn print_written(w: Written) -> Result<String> {
     for x in &w.refused {
         eprintln!("warning: {x}");
     }
+    for x in &w.homeless {
+        eprintln!("warning: {x}");
+    }
     for n in &w.notes {
         eprintln!("note: {n}");
     }
