@@ -139,3 +139,80 @@ fn policies_land_only_where_flux_applies_them() {
         }
     }
 }
+
+/// Runs `recommend` into a copy of the fixture repository.
+fn gitops(apps: &Path, extra: &[&str]) -> String {
+    let out = assert_cmd::Command::cargo_bin("flowpolicy")
+        .unwrap()
+        .arg("recommend")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.jsonpb.zst"))
+        .args(["--cidr-group", "10.0.0.0/8", "-n", "downloads,media"])
+        .args(["--layout", "gitops", "--root"])
+        .arg(apps)
+        .args(extra)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{err}");
+    err
+}
+
+#[test]
+fn a_staged_rollout_enforces_one_step_per_pull_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&repo_fixture(), tmp.path());
+    let apps = tmp.path().join("kubernetes/main/apps");
+    gitops(&apps, &[]);
+    let first = files(&apps);
+    let plan = &first["flowpolicy-foundation/ROLLOUT.md"];
+    let step = |n: usize| -> String {
+        let head = format!("### Step {n}: ");
+        let line = plan.lines().find(|l| l.starts_with(&head)).unwrap();
+        line[head.len()..].split(' ').next().unwrap().to_string()
+    };
+    let (one, two) = (step(1), step(2));
+    assert!(
+        plan.contains(&format!("### Step 1: {one} (enforcing in this tree)")),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!("### Step 2: {two} (applied, not enforcing yet)")),
+        "{plan}"
+    );
+    assert!(plan.contains("git revert"), "{plan}");
+    assert!(plan.contains("flowpolicy verify"), "{plan}");
+    assert!(plan.contains("--verdict DROPPED"), "{plan}");
+    assert!(!plan.lines().any(|l| l.starts_with("kubectl")), "{plan}");
+    let policy = |files: &BTreeMap<String, String>, ns: &str| -> String {
+        files
+            .iter()
+            .find(|(k, _)| k.starts_with(&format!("{ns}/")) && k.ends_with("networkpolicy.yaml"))
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let enforcing = "  enableDefaultDeny:\n    ingress: true\n    egress: true\n";
+    let staged = "  enableDefaultDeny:\n    ingress: false\n    egress: false\n";
+    assert!(policy(&first, &one).contains(enforcing));
+    assert!(policy(&first, &two).contains(staged));
+
+    // The next pull request: only step 2's default-deny lines (and the
+    // allowed-hash annotations that follow them) change.
+    gitops(&apps, &["--stage", "2"]);
+    let second = files(&apps);
+    for (k, v) in &second {
+        let old = &first[k];
+        if k.ends_with("ROLLOUT.md") || old == v {
+            continue;
+        }
+        assert!(k.starts_with(&format!("{two}/")), "{k} changed");
+        let changed: Vec<(&str, &str)> =
+            old.lines().zip(v.lines()).filter(|(a, b)| a != b).collect();
+        assert_eq!(old.lines().count(), v.lines().count(), "{k}");
+        for (a, b) in changed {
+            let ok = (a.ends_with(": false") && b.ends_with(": true"))
+                || (a.contains("allowed-hash") && b.contains("allowed-hash"));
+            assert!(ok, "{k}: {a:?} -> {b:?}");
+        }
+    }
+    assert!(policy(&second, &two).contains(enforcing));
+}

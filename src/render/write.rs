@@ -16,7 +16,7 @@ use super::output::{self, Layout, OutPolicy, GITOPS_FILE, GITOPS_FOUNDATION_DIR}
 use super::plan::{self, PlanOptions, PlanPolicies};
 use super::refresh::{self, TextFile};
 use super::yaml::Document;
-use super::{diff, flux, guard, tree};
+use super::{diff, flux, guard, stage, tree};
 use crate::graph::TrafficGraph;
 
 /// Where and how to write a policy tree.
@@ -31,6 +31,9 @@ pub struct WriteOptions {
     /// The namespaces policies were generated for (empty: all); stale
     /// files of other namespaces are not reported.
     pub namespaces: BTreeSet<String>,
+    /// Gitops: the rollout steps that enforce (`--stage`); the other
+    /// namespaces' policies are written with default-deny off.
+    pub stage: usize,
 }
 
 /// What writing did, for the caller to show.
@@ -64,6 +67,20 @@ pub fn write(
     plan_policies: &PlanPolicies,
     mut opts: PlanOptions,
 ) -> Result<Written> {
+    let mut policies = policies;
+    let mut stage_notes = Vec::new();
+    if matches!(t.layout, Layout::Gitops { .. }) {
+        let order = plan::rollout_order(plan_policies, graph, &opts.order);
+        let enforced: BTreeSet<String> = order.iter().take(t.stage).cloned().collect();
+        let (_, unstageable) = stage::stage(&mut policies, &enforced);
+        if !unstageable.is_empty() {
+            stage_notes.push(format!(
+                "NetworkPolicy has no enableDefaultDeny switch: the policies of {} enforce as soon as Flux applies them, whatever --stage says",
+                unstageable.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        opts.stage = Some(t.stage);
+    }
     let mut files = output::files(policies, &t.layout);
     let mut homeless = Vec::new();
     let mut flux_notes = Vec::new();
@@ -158,6 +175,7 @@ pub fn write(
         .filter(|c| is_kustomization(&c.path))
         .count();
     r.notes.extend(flux_notes);
+    r.notes.extend(stage_notes);
     let mut written = Written {
         refused: r.refused.clone(),
         homeless,

@@ -129,6 +129,11 @@ pub struct RecommendArgs {
     /// write policies for nothing).
     #[arg(long)]
     pub allow_empty: bool,
+    /// `--layout gitops`: the rollout steps of ROLLOUT.md that enforce, 1 to N (default 1).
+    /// Every policy is applied by Flux from the first pull request; the later namespaces'
+    /// policies carry enableDefaultDeny off until a re-run with a higher --stage.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub stage: Option<u16>,
 }
 
 impl RecommendArgs {
@@ -196,6 +201,8 @@ impl RecommendArgs {
         }
         if matches!(layout, Layout::Gitops { .. }) {
             guard::check_root_exists(&root)?;
+        } else if args.stage.is_some() {
+            bail!("--stage is for --layout gitops (a rollout in git); with --out, ROLLOUT.md applies namespace by namespace");
         }
         guard::check_not_input(&root, &args.input.inputs, args.force)?;
         if args.force && !args.dry_run {
@@ -207,6 +214,7 @@ impl RecommendArgs {
             force: args.force,
             dry_run: args.dry_run,
             namespaces: args.namespaces.iter().cloned().collect(),
+            stage: usize::from(args.stage.unwrap_or(1)),
         }))
     }
 }
