@@ -107,11 +107,8 @@ fn gitops_tree_refreshes_without_churn_and_keeps_hand_edits() {
     let foreign = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mine\n";
     std::fs::write(root.join(FOREIGN), foreign).unwrap();
     std::fs::create_dir_all(root.join(KUSTOMIZATION).parent().unwrap()).unwrap();
-    std::fs::write(
-        root.join(KUSTOMIZATION),
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: downloads\nresources:\n  - ./helmrelease.yaml\n  - ./pvc.yaml\n",
-    )
-    .unwrap();
+    let kustomization = "---\n# yaml-language-server: $schema=https://json.schemastore.org/kustomization\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: downloads\nresources:\n  - ./helmrelease.yaml\n  # - ./ingress.yaml\n  - ./pvc.yaml\n\n# hand comment\nlabels:\n  - pairs:\n      app: sonarr\n";
+    std::fs::write(root.join(KUSTOMIZATION), kustomization).unwrap();
 
     let (ok, _, err) = recommend(&root, &[&demo()], &[]);
     assert!(ok, "{err}");
@@ -127,8 +124,16 @@ fn gitops_tree_refreshes_without_churn_and_keeps_hand_edits() {
         std::fs::read_to_string(root.join(FOREIGN)).unwrap(),
         foreign
     );
-    let k: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(root.join(KUSTOMIZATION)).unwrap()).unwrap();
+    // One line added, every other byte kept.
+    let edited = std::fs::read_to_string(root.join(KUSTOMIZATION)).unwrap();
+    assert_eq!(
+        edited,
+        kustomization.replace(
+            "  - ./pvc.yaml\n",
+            "  - ./pvc.yaml\n  - ./networkpolicy.yaml\n"
+        )
+    );
+    let k: serde_yaml::Value = serde_yaml::from_str(&edited).unwrap();
     assert_eq!(k["namespace"].as_str(), Some("downloads"));
     let res: Vec<&str> = k["resources"]
         .as_sequence()
@@ -138,7 +143,7 @@ fn gitops_tree_refreshes_without_churn_and_keeps_hand_edits() {
         .collect();
     assert_eq!(
         res,
-        ["./helmrelease.yaml", "./pvc.yaml", "networkpolicy.yaml"]
+        ["./helmrelease.yaml", "./pvc.yaml", "./networkpolicy.yaml"]
     );
     let first = snapshot(&root);
     let golden = format!(
@@ -168,7 +173,19 @@ fn gitops_tree_refreshes_without_churn_and_keeps_hand_edits() {
             "toCIDR": ["192.0.2.10/32"],
             "toPorts": [{"ports": [{"port": "9999", "protocol": "TCP"}]}]
         }));
-    std::fs::write(&path, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    // …with a comment above it, and one at the top.
+    let with_comments: String = serde_yaml::to_string(&doc)
+        .unwrap()
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("- toCIDR:") {
+            Some(_) => {
+                let indent = &l[..l.len() - l.trim_start().len()];
+                format!("{indent}# backup NAS, added by hand\n{l}\n")
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&path, format!("# reviewed by ops\n{with_comments}")).unwrap();
     // Unchanged intent: the hand-edited file is left exactly as it is.
     let edited = snapshot(&root);
     let (ok, _, err) = recommend(&root, &[&demo()], &[]);
@@ -222,6 +239,16 @@ fn gitops_tree_refreshes_without_churn_and_keeps_hand_edits() {
         "the hand-added rule survives:\n{text}"
     );
     assert!(text.contains("'7443'"), "the new port is allowed:\n{text}");
+    assert!(
+        text.starts_with("# reviewed by ops\n"),
+        "hand comments survive:\n{text}"
+    );
+    let below = text
+        .lines()
+        .skip_while(|l| l.trim() != "# backup NAS, added by hand")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(below.trim().starts_with("- toCIDR:"), "{text}");
     assert!(
         err.contains("dbms/postgres-18: kept a rule added by hand: egress"),
         "{err}"

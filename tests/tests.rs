@@ -42,6 +42,7 @@ mod observe;
 mod relay;
 
 // Policies: synthesis, its outputs, the policy loader.
+mod flux_placement;
 mod generated_schema;
 mod gitops_refresh;
 mod golden_demo;
@@ -50,6 +51,7 @@ mod k8s_rules;
 mod l7_synthesis;
 mod never_wider;
 mod policy_corpus;
+mod refusals;
 mod self_check;
 mod synthesis_rules;
 

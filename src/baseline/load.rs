@@ -83,6 +83,24 @@ impl LoadReport {
     }
 }
 
+/// Refuses inputs that hold not one flow (an empty file, the wrong file, a
+/// capture that failed) unless `allow_empty`: policies for nothing would
+/// look like a result.
+pub fn require_flows(graph: &TrafficGraph, report: &LoadReport, allow_empty: bool) -> Result<()> {
+    if allow_empty || graph.coverage.flows > 0 || graph.edge_count() > 0 {
+        return Ok(());
+    }
+    let files: Vec<&str> = report.files.iter().map(|f| f.file.as_str()).collect();
+    let malformed = match report.malformed() {
+        0 => String::new(),
+        n => format!(" ({n} malformed lines)"),
+    };
+    anyhow::bail!(
+        "no flows in the input ({}){malformed}: nothing to learn from; check the capture (`hubble observe --all -o jsonpb`), or pass --allow-empty to go on anyway",
+        crate::brief::list(files),
+    )
+}
+
 /// Watches the reading: the bytes read so far (for a progress bar) and a
 /// line now and then.
 pub trait LoadProgress {

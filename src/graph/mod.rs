@@ -8,6 +8,7 @@
 
 pub mod builder;
 pub mod evidence;
+pub mod filter;
 pub mod flood;
 pub mod l7;
 pub mod namespaces;

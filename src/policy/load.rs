@@ -71,6 +71,9 @@ pub enum SkipReason {
     NotAnObject,
     /// An object of another kind.
     OtherKind { api_version: String, kind: String },
+    /// YAML with custom tags (`!env_var`, an app's config file): no
+    /// Kubernetes object carries them.
+    CustomTags,
 }
 
 impl fmt::Display for SkipReason {
@@ -78,6 +81,7 @@ impl fmt::Display for SkipReason {
         match self {
             SkipReason::Empty => f.write_str("empty document"),
             SkipReason::NotAnObject => f.write_str("not a Kubernetes object"),
+            SkipReason::CustomTags => f.write_str("YAML with custom tags, not a Kubernetes object"),
             SkipReason::OtherKind { api_version, kind } => {
                 write!(f, "not a network policy ({api_version} {kind})")
             }
@@ -267,6 +271,12 @@ fn load_document(doc: &RawDocument<'_>, source: DocumentSource, out: &mut Loaded
     let padded = doc.padded();
     let value: Value = match serde_yaml::from_str(&padded) {
         Ok(v) => v,
+        Err(_) if custom_tags_only(&padded) => {
+            return out.skipped.push(SkippedDocument {
+                source,
+                reason: SkipReason::CustomTags,
+            });
+        }
         Err(e) => {
             return out.invalid.push(InvalidDocument {
                 source,
@@ -276,6 +286,16 @@ fn load_document(doc: &RawDocument<'_>, source: DocumentSource, out: &mut Loaded
         }
     };
     load_value(value, Some(&padded), source, out);
+}
+
+/// Whether a document that JSON values cannot hold is valid YAML with
+/// custom tags and no policy `apiVersion`/`kind`: an app's config file.
+fn custom_tags_only(text: &str) -> bool {
+    let Ok(v) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+        return false;
+    };
+    let field = |k: &str| v.get(k).and_then(serde_yaml::Value::as_str).unwrap_or("");
+    PolicyKind::classify(field("apiVersion"), field("kind")).is_none()
 }
 
 /// Classifies and parses one object. With `text`, the typed parse reads
@@ -460,5 +480,15 @@ metadata: {name: old}
         assert_eq!(l.policies.len(), 1);
         assert_eq!(l.invalid.len(), 1);
         assert_eq!(l.invalid[0].kind, None);
+    }
+
+    #[test]
+    fn custom_tags_are_skipped_unless_on_a_policy() {
+        let text = "server:\n  token: !env_var IMMICH_TOKEN\n---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, namespace: ns}\nspec: !weird {}\n";
+        let l = load_str(text, Path::new("x"));
+        assert_eq!(l.invalid.len(), 1, "{:?}", l.invalid);
+        assert_eq!(l.invalid[0].source.document, 1);
+        assert_eq!(l.skipped.len(), 1);
+        assert_eq!(l.skipped[0].reason, SkipReason::CustomTags);
     }
 }

@@ -1,8 +1,11 @@
 //! Listing generated policy files in an app's existing `kustomization.yaml`
-//! (gitops layout). The file is edited through the YAML library, keeping
-//! its other keys and entries in their order; one is never created (Flux
-//! builds one from the directory when there is none) — its absence is
-//! reported instead. YAML comments in an edited file are not kept.
+//! (gitops layout) as a hand-made edit would: one line added after the last
+//! entry of `resources` (its indentation, quoting and `./` style), every
+//! other byte kept — comments, `---`, the `# yaml-language-server` line,
+//! blank lines, order. The result is proven by parsing both texts: the new
+//! one must equal the old one with the file appended to `resources`, or the
+//! edit is left to the user. A kustomization is never created (Flux builds
+//! one from the directory when there is none) — its absence is reported.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -56,31 +59,124 @@ pub fn add_resource(root: &Path, dir: &Path, file: &str) -> Result<Kustomization
             full.display()
         )));
     };
-    let key = Value::String("resources".into());
-    let resources = map
-        .entry(key)
-        .or_insert_with(|| Value::Sequence(Vec::new()));
-    let Value::Sequence(list) = resources else {
-        return Ok(KustomizationEdit::Unusable(format!(
-            "{}: `resources` is not a list; add {file} by hand",
-            full.display()
-        )));
-    };
-    let listed = list.iter().any(|v| {
-        v.as_str()
-            .is_some_and(|s| s.trim_start_matches("./").trim_end_matches('/') == file)
-    });
+    let listed = map
+        .get("resources")
+        .and_then(Value::as_sequence)
+        .is_some_and(|list| {
+            list.iter().any(|v| {
+                v.as_str()
+                    .is_some_and(|s| s.trim_start_matches("./").trim_end_matches('/') == file)
+            })
+        });
     if listed {
         return Ok(KustomizationEdit::Listed);
     }
-    list.push(Value::String(file.to_string()));
-    let new =
-        serde_yaml::to_string(&doc).with_context(|| format!("writing {} back", full.display()))?;
-    Ok(KustomizationEdit::Change(FileChange {
-        path: rel,
-        old: Some(old),
-        new,
-    }))
+    match with_resource(&old, file) {
+        Some(new) => Ok(KustomizationEdit::Change(FileChange {
+            path: rel,
+            old: Some(old),
+            new,
+        })),
+        None => Ok(KustomizationEdit::Unusable(format!(
+            "{}: its `resources` could not be extended by a one-line edit (a flow-style or unusual list); add {file} to it by hand",
+            full.display()
+        ))),
+    }
+}
+
+/// `old` with `file` added as the last entry of its top-level `resources`
+/// list by inserting one line (or, without the key, appending it), checked
+/// by parsing; `None` when no such edit gives exactly that.
+pub fn with_resource(old: &str, file: &str) -> Option<String> {
+    let eol = if old.contains("\r\n") { "\r\n" } else { "\n" };
+    let lines: Vec<&str> = old.split_inclusive('\n').collect();
+    let key = lines.iter().position(|l| {
+        l.strip_prefix("resources:").is_some_and(|rest| {
+            let rest = rest.trim();
+            rest.is_empty() || rest.starts_with('#')
+        })
+    });
+    let (new, entry) = match key {
+        Some(k) => {
+            let mut last = k;
+            let mut item: Option<&str> = None;
+            for (i, l) in lines.iter().enumerate().skip(k + 1) {
+                let body = l.trim_end_matches(['\n', '\r']);
+                let trimmed = body.trim_start();
+                if trimmed.is_empty() || trimmed.starts_with('#') {
+                    continue;
+                }
+                let at_col0 = !body.starts_with([' ', '\t']);
+                if at_col0 && !(trimmed == "-" || trimmed.starts_with("- ")) {
+                    break;
+                }
+                if trimmed.starts_with("- ") || trimmed == "-" {
+                    item = Some(body);
+                }
+                last = i;
+            }
+            let (indent, value) = match item {
+                Some(body) => {
+                    let indent = &body[..body.len() - body.trim_start().len()];
+                    let value = body.trim_start()[1..].trim_start();
+                    (indent.to_string(), value.to_string())
+                }
+                None => ("  ".to_string(), String::new()),
+            };
+            let entry = styled(&value, file);
+            let mut text: String = lines[..=last].concat();
+            if !text.ends_with('\n') {
+                text.push_str(eol);
+            }
+            text.push_str(&format!("{indent}- {entry}{eol}"));
+            text.push_str(&lines[last + 1..].concat());
+            (text, entry)
+        }
+        None => {
+            let entry = format!("./{file}");
+            let mut text = old.to_string();
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push_str(eol);
+            }
+            text.push_str(&format!("resources:{eol}  - {entry}{eol}"));
+            (text, entry)
+        }
+    };
+    let appended: String = serde_yaml::from_str::<String>(&entry).ok()?;
+    proven(old, &new, &appended).then_some(new)
+}
+
+/// The new entry in the style of the last one: its quotes and `./`.
+fn styled(last: &str, file: &str) -> String {
+    let value = last.split(" #").next().unwrap_or("").trim();
+    let (quote, inner) = match value.chars().next() {
+        Some(q @ ('"' | '\'')) => (q.to_string(), value.trim_matches(q)),
+        _ => (String::new(), value),
+    };
+    let dot = if inner.is_empty() || inner.starts_with("./") {
+        "./"
+    } else {
+        ""
+    };
+    format!("{quote}{dot}{file}{quote}")
+}
+
+/// `new` parses to `old` with `entry` appended to `resources`.
+fn proven(old: &str, new: &str, entry: &str) -> bool {
+    let (Ok(Value::Mapping(mut a)), Ok(Value::Mapping(mut b))) = (
+        serde_yaml::from_str::<Value>(old),
+        serde_yaml::from_str::<Value>(new),
+    ) else {
+        return false;
+    };
+    let mut expected = match a.remove("resources") {
+        Some(Value::Sequence(s)) => s,
+        None | Some(Value::Null) => Vec::new(),
+        Some(_) => return false,
+    };
+    expected.push(Value::String(entry.to_string()));
+    let got = b.remove("resources");
+    a == b && got == Some(Value::Sequence(expected))
 }
 
 #[cfg(test)]
@@ -108,7 +204,7 @@ mod tests {
             .collect();
         assert_eq!(
             res,
-            ["./helmrelease.yaml", "./pvc.yaml", "networkpolicy.yaml"]
+            ["./helmrelease.yaml", "./pvc.yaml", "./networkpolicy.yaml"]
         );
         assert!(c.new.find("resources").unwrap() < c.new.find("configMapGenerator").unwrap());
         assert_eq!(v["kind"].as_str(), Some("Kustomization"));
@@ -120,6 +216,59 @@ mod tests {
         assert!(matches!(
             add_resource(tmp.path(), Path::new("none"), "networkpolicy.yaml").unwrap(),
             KustomizationEdit::Missing(_)
+        ));
+    }
+
+    /// A kustomization as people write them: `---`, the schema comment,
+    /// comments between and after entries, a zero-indented list, quotes.
+    const HAND_MADE: &str = "---\n# yaml-language-server: $schema=https://json.schemastore.org/kustomization\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\nresources:\n# the app\n- \"./helmrelease.yaml\"   # chart\n  # - ./disabled.yaml\n- \"./pvc.yaml\"\n\n# generators below\nconfigMapGenerator:\n  - name: x\n    files:\n      - config.yaml\n";
+
+    #[test]
+    fn adding_a_resource_is_a_one_line_edit_that_keeps_every_other_byte() {
+        let new = with_resource(HAND_MADE, "networkpolicy.yaml").unwrap();
+        let added: Vec<&str> = new.lines().filter(|l| !HAND_MADE.contains(l)).collect();
+        assert_eq!(added, ["- \"./networkpolicy.yaml\""]);
+        assert_eq!(new.lines().count(), HAND_MADE.lines().count() + 1);
+        let removed: String = new.replacen("- \"./networkpolicy.yaml\"\n", "", 1);
+        assert_eq!(removed, HAND_MADE);
+        assert!(new.find("networkpolicy").unwrap() < new.find("# generators").unwrap());
+        // Kustomize's parser (serde_yaml here) sees the old list plus the file.
+        let v: Value = serde_yaml::from_str(&new).unwrap();
+        let res: Vec<&str> = v["resources"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            res,
+            ["./helmrelease.yaml", "./pvc.yaml", "./networkpolicy.yaml"]
+        );
+    }
+
+    #[test]
+    fn indentation_crlf_and_a_missing_key_are_kept_or_added() {
+        let crlf = "kind: Kustomization\r\nresources:\r\n    - a.yaml\r\nnamespace: x\r\n";
+        assert_eq!(
+            with_resource(crlf, "np.yaml").unwrap(),
+            "kind: Kustomization\r\nresources:\r\n    - a.yaml\r\n    - np.yaml\r\nnamespace: x\r\n"
+        );
+        let none = "# comment\nkind: Kustomization\nnamespace: x";
+        assert_eq!(
+            with_resource(none, "np.yaml").unwrap(),
+            "# comment\nkind: Kustomization\nnamespace: x\nresources:\n  - ./np.yaml\n"
+        );
+        // A flow-style list cannot take a one-line edit: left to the user.
+        assert_eq!(with_resource("resources: [a.yaml]\n", "np.yaml"), None);
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(
+            tmp.path().join("kustomization.yaml"),
+            "resources: [a.yaml]\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            add_resource(tmp.path(), Path::new(""), "np.yaml").unwrap(),
+            KustomizationEdit::Unusable(why) if why.contains("by hand")
         ));
     }
 }

@@ -32,14 +32,23 @@ pub fn write_dir(out: &Path, docs: &[Document], force: bool) -> Result<()> {
     if tmp.exists() {
         fs::remove_dir_all(&tmp).ok();
     }
-    write_all(&tmp, docs).with_context(|| format!("writing {}", tmp.display()))?;
+    if let Err(e) = write_all(&tmp, docs) {
+        // Nothing partial is left behind.
+        fs::remove_dir_all(&tmp).ok();
+        return Err(e).with_context(|| format!("writing {}", out.display()));
+    }
     if out.exists() {
         let old: PathBuf = parent.join(format!(".{name}.flowpolicy-old-{}", std::process::id()));
         fs::rename(out, &old).with_context(|| format!("moving aside {}", out.display()))?;
-        fs::rename(&tmp, out).with_context(|| format!("renaming into {}", out.display()))?;
+        if let Err(e) = fs::rename(&tmp, out) {
+            fs::rename(&old, out).ok();
+            fs::remove_dir_all(&tmp).ok();
+            return Err(e).with_context(|| format!("renaming into {}", out.display()));
+        }
         fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
-    } else {
-        fs::rename(&tmp, out).with_context(|| format!("renaming into {}", out.display()))?;
+    } else if let Err(e) = fs::rename(&tmp, out) {
+        fs::remove_dir_all(&tmp).ok();
+        return Err(e).with_context(|| format!("renaming into {}", out.display()));
     }
     Ok(())
 }
@@ -109,5 +118,25 @@ mod tests {
         assert!(out.join("ns/b.yaml").exists());
         let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing_behind() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("policies");
+        // `ns` is a file, so `ns/b.yaml` cannot be written.
+        let docs = vec![
+            Document {
+                path: PathBuf::from("ns"),
+                text: "a: 1\n".into(),
+            },
+            Document {
+                path: PathBuf::from("ns/b.yaml"),
+                text: "b: 2\n".into(),
+            },
+        ];
+        let err = write_dir(&out, &docs, false).unwrap_err();
+        assert!(format!("{err:#}").contains("policies"), "{err:#}");
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
 }

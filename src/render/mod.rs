@@ -2,14 +2,18 @@
 //! nothing about policy content.
 
 pub mod check;
+pub mod comments;
 pub mod diff;
 pub mod fingerprint;
+pub mod flux;
 pub mod graph_export;
+pub mod guard;
 pub mod kustomize;
 pub mod layout;
 pub mod output;
 pub mod plan;
 pub mod refresh;
+pub mod stage;
 pub mod tree;
 pub mod write;
 pub mod yaml;

@@ -94,6 +94,9 @@ pub struct PlanOptions {
     pub namespace_paths: BTreeMap<String, Vec<String>>,
     /// Where the commands run (shown once at the top).
     pub workdir: String,
+    /// GitOps: the steps up to this one enforce (`--stage`); steps are
+    /// pull requests, rollbacks are reverts.
+    pub stage: Option<usize>,
 }
 
 impl Default for PlanOptions {
@@ -104,6 +107,7 @@ impl Default for PlanOptions {
             foundation_paths: vec!["cluster/".into()],
             namespace_paths: BTreeMap::new(),
             workdir: "the directory of this file".into(),
+            stage: None,
         }
     }
 }
@@ -145,6 +149,15 @@ fn ordered(
     });
     out.extend(rest.into_iter().map(|(k, v)| (k, v, false)));
     (out, missing)
+}
+
+/// The namespaces in rollout order (step 1 first).
+pub fn rollout_order(set: &PlanPolicies, graph: &TrafficGraph, order: &[String]) -> Vec<String> {
+    ordered(set, graph, order)
+        .0
+        .into_iter()
+        .map(|(ns, _, _)| ns)
+        .collect()
 }
 
 /// `--order` namespaces that have no policy in the set (nothing to roll out).
@@ -212,6 +225,16 @@ pub fn rollout_plan_with(set: &PlanPolicies, graph: &TrafficGraph, opts: &PlanOp
         );
     } else {
         applied.extend(opts.foundation_paths.iter().cloned());
+        if opts.stage.is_some() {
+            let _ = writeln!(
+                md,
+                "```sh\n{}\n```\n\nFlux applies these with the first pull request, together with every namespace's policies \
+                 (only the stages enforced below switch pods to default-deny). They set `enableDefaultDeny: false`: they only add allows.\n",
+                verify_command(opts, &applied),
+            );
+        }
+    }
+    if set.foundation && opts.stage.is_none() {
         let _ = writeln!(
             md,
             "```sh\n{}\nkubectl apply {}\n```\n\nThese set `enableDefaultDeny: false`: they only add allows. The DNS rule sends DNS through \
@@ -261,23 +284,10 @@ pub fn rollout_plan_with(set: &PlanPolicies, graph: &TrafficGraph, opts: &PlanOp
             ns.connections
         );
     }
-    let _ = writeln!(
-        md,
-        "\nFor each step: verify (exit code 0, or read what it would drop), apply, watch for drops \
-         (anything there is traffic the baseline missed), and roll back by deleting the same files \
-         (no policy selects the pods any more).\n"
-    );
-    for (i, (name, _, _)) in order.iter().enumerate() {
-        let paths = opts.ns_paths(name);
-        let files = kubectl_files(&paths);
-        let mut dirs = applied.clone();
-        dirs.extend(paths);
-        let _ = writeln!(
-            md,
-            "### Step {}: {name}\n\n```sh\n{}\nkubectl apply {files}\nhubble observe --verdict DROPPED --namespace {name} --follow\nkubectl delete {files}   # rollback\n```\n",
-            i + 1,
-            verify_command(opts, &dirs),
-        );
+    if let Some(stage) = opts.stage {
+        gitops_steps(&mut md, opts, &applied, &order, stage);
+    } else {
+        kubectl_steps(&mut md, opts, &applied, &order);
     }
     if !set.not_expressible.is_empty() {
         let _ = writeln!(
@@ -296,4 +306,67 @@ pub fn rollout_plan_with(set: &PlanPolicies, graph: &TrafficGraph, opts: &PlanOp
          on each node; Cilium has no per-namespace audit) and watch `--verdict AUDIT` instead."
     );
     md
+}
+
+type Steps<'a> = [(String, Namespace, bool)];
+
+/// Each step applied and rolled back with kubectl.
+fn kubectl_steps(md: &mut String, opts: &PlanOptions, applied: &[String], order: &Steps<'_>) {
+    let _ = writeln!(
+        md,
+        "\nFor each step: verify (exit code 0, or read what it would drop), apply, watch for drops \
+         (anything there is traffic the baseline missed), and roll back by deleting the same files \
+         (no policy selects the pods any more).\n"
+    );
+    for (i, (name, _, _)) in order.iter().enumerate() {
+        let paths = opts.ns_paths(name);
+        let files = kubectl_files(&paths);
+        let mut dirs = applied.to_vec();
+        dirs.extend(paths);
+        let _ = writeln!(
+            md,
+            "### Step {}: {name}\n\n```sh\n{}\nkubectl apply {files}\nhubble observe --verdict DROPPED --namespace {name} --follow\nkubectl delete {files}   # rollback\n```\n",
+            i + 1,
+            verify_command(opts, &dirs),
+        );
+    }
+}
+
+/// Each step a pull request: enforcement turned on by `--stage`, rolled
+/// back by reverting that commit (Flux undoes a `kubectl` change on its
+/// next reconcile, so the cluster is only changed through git).
+fn gitops_steps(
+    md: &mut String,
+    opts: &PlanOptions,
+    applied: &[String],
+    order: &Steps<'_>,
+    stage: usize,
+) {
+    let _ = writeln!(
+        md,
+        "\nEvery namespace's policies are in the tree and applied by Flux from the first pull request; steps 1 to {stage} \
+         enforce (this tree was written with `--stage {stage}`), the others carry `enableDefaultDeny: {{ingress: false, egress: false}}`, \
+         so their allow rules change nothing yet (L7 rules, `--l7`, still filter their own port). For each next step: re-run \
+         the same `flowpolicy recommend` with `--stage <step>` (it turns `enableDefaultDeny` on for that namespace's policies \
+         only), verify (exit code 0, or read what it would drop), commit, open a pull request and merge it; watch for drops \
+         once Flux has reconciled (anything there is traffic the baseline missed). Roll back in git: `git revert` the step's \
+         commit and merge (Flux re-applies the policies with default-deny off). Do not delete or apply policies Flux manages by hand: \
+         Flux reverts that on its next reconcile.\n"
+    );
+    for (i, (name, _, _)) in order.iter().enumerate() {
+        let step = i + 1;
+        let paths = opts.ns_paths(name);
+        let mut dirs = applied.to_vec();
+        dirs.extend(paths);
+        let state = if step <= stage {
+            "enforcing in this tree"
+        } else {
+            "applied, not enforcing yet"
+        };
+        let _ = writeln!(
+            md,
+            "### Step {step}: {name} ({state})\n\n```sh\nflowpolicy recommend … --stage {step}   # the same command as before; only {name}'s enableDefaultDeny lines change\n{}\ngit commit -am \"network policy: enforce {name} (stage {step})\"   # then a pull request\nhubble observe --verdict DROPPED --namespace {name} --follow\ngit revert <that commit>   # rollback, through a pull request\n```\n",
+            verify_command(opts, &dirs),
+        );
+    }
 }

@@ -10,6 +10,8 @@
 //!   hash is not in the recorded list) and does not generate now were added
 //!   by hand: they are kept in the refreshed document and reported. When they
 //!   cannot be carried over losslessly the document is left as it is.
+//!   Comment lines written by hand follow the lines they stood above
+//!   (`comments.rs`).
 //! - Nothing is written until every file has been worked out; then every
 //!   new text is written to a temporary file beside its target, and only
 //!   then renamed into place (atomic per file; `tree.rs`). `--dry-run` output
@@ -22,6 +24,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+use super::comments;
 use super::fingerprint::{self as fp, ALLOWED_HASH};
 use super::output::{join_documents, GenPolicy, OutFile};
 use crate::policy::documents::split_documents;
@@ -203,6 +206,17 @@ fn plan_file(root: &Path, f: &OutFile, r: &mut Refresh) -> Result<()> {
         changed = true;
         let (text, final_v) = refreshed_doc(&full, p, &new_v, &old.value, r);
         push_change(r, p.id(), &all_atoms(&old.value), &all_atoms(&final_v));
+        let text = text.map(|new| {
+            let (carried, orphans) = comments::carry(&old.text, &new);
+            if orphans > 0 {
+                r.notes.push(format!(
+                    "{}: {}: {orphans} hand comments stood above lines no longer generated; kept at the end of the document",
+                    full.display(),
+                    p.id()
+                ));
+            }
+            carried
+        });
         texts.push(text.unwrap_or_else(|| old.text.clone()));
     }
     for (i, e) in existing.iter().enumerate().filter(|(i, _)| !used[*i]) {

@@ -74,14 +74,17 @@ fn holds_generated(path: &Path, namespaces: &BTreeSet<String>) -> bool {
     })
 }
 
-/// Writes every change: all temporary files first, then the renames.
+/// Writes every change: all temporary files first, then the renames. On a
+/// failure nothing partial is left: temporary files and directories it
+/// created are removed, and files already renamed get their old text back.
 pub fn apply(root: &Path, changes: &[FileChange]) -> Result<()> {
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut staged: Vec<(PathBuf, PathBuf, Option<&str>)> = Vec::new();
+    let mut created: Vec<PathBuf> = Vec::new();
     let result = (|| -> Result<()> {
         for c in changes {
             let target = root.join(&c.path);
             let dir = target.parent().unwrap_or(root).to_path_buf();
-            fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            create_dirs(&dir, &mut created)?;
             let name = target
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -89,22 +92,97 @@ pub fn apply(root: &Path, changes: &[FileChange]) -> Result<()> {
             let tmp = dir.join(format!(".{name}.flowpolicy-tmp-{}", std::process::id()));
             let mut f =
                 fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-            staged.push((tmp.clone(), target));
+            staged.push((tmp.clone(), target, c.old.as_deref()));
             f.write_all(c.new.as_bytes())
                 .and_then(|_| f.sync_all())
                 .with_context(|| format!("writing {}", tmp.display()))?;
         }
         Ok(())
     })();
-    if let Err(e) = result {
-        for (tmp, _) in &staged {
+    let undo = |renamed: usize, staged: &[(PathBuf, PathBuf, Option<&str>)]| {
+        for (_, target, old) in &staged[..renamed] {
+            match old {
+                Some(old) => fs::write(target, old).ok(),
+                None => fs::remove_file(target).ok(),
+            };
+        }
+        for (tmp, _, _) in &staged[renamed..] {
             fs::remove_file(tmp).ok();
         }
+        for d in created.iter().rev() {
+            fs::remove_dir(d).ok();
+        }
+    };
+    if let Err(e) = result {
+        undo(0, &staged);
         return Err(e);
     }
-    for (tmp, target) in &staged {
-        fs::rename(tmp, target)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), target.display()))?;
+    for (i, (tmp, target, _)) in staged.iter().enumerate() {
+        if let Err(e) = fs::rename(tmp, target) {
+            undo(i, &staged);
+            return Err(e).with_context(|| {
+                format!(
+                    "renaming {} to {} (nothing was changed)",
+                    tmp.display(),
+                    target.display()
+                )
+            });
+        }
     }
     Ok(())
+}
+
+/// `create_dir_all`, remembering the directories it created (outermost first).
+fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut d = dir;
+    while !d.exists() {
+        missing.push(d.to_path_buf());
+        match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => d = p,
+            _ => break,
+        }
+    }
+    for m in missing.into_iter().rev() {
+        fs::create_dir(&m).with_context(|| format!("creating {}", m.display()))?;
+        created.push(m);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_rename_restores_every_file_and_removes_new_directories() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        fs::write(root.join("a.yaml"), "old\n").unwrap();
+        // `c.yaml` is a directory: renaming a file onto it fails.
+        fs::create_dir_all(root.join("c.yaml/x")).unwrap();
+        let change = |p: &str, old: Option<&str>| FileChange {
+            path: PathBuf::from(p),
+            old: old.map(str::to_owned),
+            new: "new\n".into(),
+        };
+        let changes = [
+            change("a.yaml", Some("old\n")),
+            change("new/dir/b.yaml", None),
+            change("c.yaml", None),
+        ];
+        let err = apply(root, &changes).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("nothing was changed"),
+            "{err:#}"
+        );
+        assert_eq!(fs::read_to_string(root.join("a.yaml")).unwrap(), "old\n");
+        assert!(!root.join("new").exists());
+        let mut left: Vec<String> = fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a.yaml", "c.yaml"]);
+    }
 }

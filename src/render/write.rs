@@ -1,7 +1,8 @@
 //! Writing a policy tree (`recommend --out`/`--root`): laying the policies
 //! out in a new directory, or refreshing one that exists (only changed files
 //! written, hand-added rules kept, foreign files never overwritten, new
-//! gitops files listed in their kustomization, stale files reported;
+//! gitops files listed in their kustomization, files no Flux Kustomization
+//! would apply withheld and listed (`flux.rs`), stale files reported;
 //! `--dry-run` gives the diff instead).
 
 use std::collections::BTreeSet;
@@ -15,7 +16,7 @@ use super::output::{self, Layout, OutPolicy, GITOPS_FILE, GITOPS_FOUNDATION_DIR}
 use super::plan::{self, PlanOptions, PlanPolicies};
 use super::refresh::{self, TextFile};
 use super::yaml::Document;
-use super::{diff, tree};
+use super::{diff, flux, guard, stage, tree};
 use crate::graph::TrafficGraph;
 
 /// Where and how to write a policy tree.
@@ -30,6 +31,9 @@ pub struct WriteOptions {
     /// The namespaces policies were generated for (empty: all); stale
     /// files of other namespaces are not reported.
     pub namespaces: BTreeSet<String>,
+    /// Gitops: the rollout steps that enforce (`--stage`); the other
+    /// namespaces' policies are written with default-deny off.
+    pub stage: usize,
 }
 
 /// What writing did, for the caller to show.
@@ -39,6 +43,9 @@ pub struct Written {
     pub refused: Vec<String>,
     /// Things the user should know (stale files, hand edits kept, …).
     pub notes: Vec<String>,
+    /// Workload files no Flux Kustomization would apply where they would
+    /// go: not written (why, best guess).
+    pub homeless: Vec<String>,
     /// App directories without a kustomization file.
     pub missing_kustomizations: Vec<PathBuf>,
     /// `--dry-run`: the unified diff of every change, for stdout.
@@ -60,7 +67,36 @@ pub fn write(
     plan_policies: &PlanPolicies,
     mut opts: PlanOptions,
 ) -> Result<Written> {
-    let files = output::files(policies, &t.layout);
+    let mut policies = policies;
+    let mut stage_notes = Vec::new();
+    if matches!(t.layout, Layout::Gitops { .. }) {
+        let order = plan::rollout_order(plan_policies, graph, &opts.order);
+        let enforced: BTreeSet<String> = order.iter().take(t.stage).cloned().collect();
+        let (_, unstageable) = stage::stage(&mut policies, &enforced);
+        if !unstageable.is_empty() {
+            stage_notes.push(format!(
+                "NetworkPolicy has no enableDefaultDeny switch: the policies of {} enforce as soon as Flux applies them, whatever --stage says",
+                unstageable.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        opts.stage = Some(t.stage);
+    }
+    let mut files = output::files(policies, &t.layout);
+    let mut homeless = Vec::new();
+    let mut flux_notes = Vec::new();
+    if let Layout::Gitops { .. } = t.layout {
+        guard::check_apps_match(&t.root, &files)?;
+        let tree = flux::FluxTree::read(&t.root);
+        if tree.is_flux() {
+            (files, homeless) = tree.place(&t.root, files);
+            if !tree.applies_in(&t.root.join(GITOPS_FOUNDATION_DIR)) {
+                flux_notes.push(format!(
+                    "{}: no Flux Kustomization applies it: the foundation (DNS and kube-apiserver for every pod) must be applied before any namespace enforces; add a Flux Kustomization with spec.path to it",
+                    t.root.join(GITOPS_FOUNDATION_DIR).display()
+                ));
+            }
+        }
+    }
     let (foundation, namespaces) = output::plan_paths(&files, &t.layout);
     opts.foundation_paths = foundation;
     opts.namespace_paths = namespaces;
@@ -138,8 +174,11 @@ pub fn write(
         .iter()
         .filter(|c| is_kustomization(&c.path))
         .count();
+    r.notes.extend(flux_notes);
+    r.notes.extend(stage_notes);
     let mut written = Written {
         refused: r.refused.clone(),
+        homeless,
         notes: std::mem::take(&mut r.notes),
         missing_kustomizations,
         ..Written::default()

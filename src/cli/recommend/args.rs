@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
 use crate::cli::inputs::InputArgs;
+use crate::render::guard;
 use crate::render::output::{self, Layout, DEFAULT_APP_TEMPLATE};
 use crate::render::plan::PlanOptions;
 use crate::render::write::WriteOptions;
@@ -101,8 +102,14 @@ pub struct RecommendArgs {
     /// Also allow all traffic inside each namespace (one namespaced policy per namespace).
     #[arg(long)]
     pub same_namespace: bool,
-    /// Only generate per-workload policies for this namespace (repeatable).
-    #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE")]
+    /// Only generate per-workload policies for these namespaces (comma-separated or repeated);
+    /// a name no observed workload has is refused, with the namespaces seen.
+    #[arg(
+        long = "namespace",
+        short = 'n',
+        value_name = "NS,NS,…",
+        value_delimiter = ','
+    )]
     pub namespaces: Vec<String>,
     /// Write L7 rules from L7 records (comma-separated or repeated): `http` (requests, with
     /// IDs/UUIDs/hashes templated, on the ports and from the peers where they were seen) and
@@ -118,6 +125,15 @@ pub struct RecommendArgs {
     /// the rest follow, fewest dependents first.
     #[arg(long, value_name = "NS,NS,…", value_delimiter = ',')]
     pub order: Vec<String>,
+    /// Accept inputs without a single flow (by default an empty capture is refused: it would
+    /// write policies for nothing).
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// `--layout gitops`: the rollout steps of ROLLOUT.md that enforce, 1 to N (default 1).
+    /// Every policy is applied by Flux from the first pull request; the later namespaces'
+    /// policies carry enableDefaultDeny off until a re-run with a higher --stage.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub stage: Option<u16>,
 }
 
 impl RecommendArgs {
@@ -183,12 +199,22 @@ impl RecommendArgs {
         if args.force && matches!(layout, Layout::Gitops { .. }) {
             bail!("--force would replace the whole --root tree; a gitops tree is always refreshed in place");
         }
+        if matches!(layout, Layout::Gitops { .. }) {
+            guard::check_root_exists(&root)?;
+        } else if args.stage.is_some() {
+            bail!("--stage is for --layout gitops (a rollout in git); with --out, ROLLOUT.md applies namespace by namespace");
+        }
+        guard::check_not_input(&root, &args.input.inputs, args.force)?;
+        if args.force && !args.dry_run {
+            guard::check_force(&root)?;
+        }
         Ok(Some(WriteOptions {
             root,
             layout,
             force: args.force,
             dry_run: args.dry_run,
             namespaces: args.namespaces.iter().cloned().collect(),
+            stage: usize::from(args.stage.unwrap_or(1)),
         }))
     }
 }

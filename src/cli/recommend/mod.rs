@@ -130,6 +130,13 @@ const MAX_LISTED: usize = 20;
 pub fn run(args: &RecommendArgs) -> Result<()> {
     let target = args.write_options()?;
     let (graph, report) = inputs::load(&args.input)?;
+    if let Err(e) = crate::baseline::load::require_flows(&graph, &report, args.allow_empty) {
+        inputs::print_load_report(&report, &graph);
+        return Err(e);
+    }
+    if let Err(e) = crate::graph::filter::check_namespace_filter(&graph, &args.namespaces) {
+        anyhow::bail!(e);
+    }
     let (generated, warnings) = generate(args, &graph);
     // Nothing is written (or printed) unless every document is valid.
     if let Err(refused) = check::check_documents(&generated.docs) {
@@ -212,6 +219,9 @@ fn print_warnings(warnings: &[Warning]) {
 /// Shows what writing the tree did; returns its one-line account.
 fn print_written(w: Written) -> Result<String> {
     for x in &w.refused {
+        eprintln!("warning: {x}");
+    }
+    for x in &w.homeless {
         eprintln!("warning: {x}");
     }
     for n in &w.notes {

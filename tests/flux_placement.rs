@@ -1,0 +1,218 @@
+//! `recommend --layout gitops` on a committed repository imitating a real
+//! Flux layout (`tests/data/flux-repo`): every policy file written is one a
+//! Flux Kustomization applies (its directory reached from a `spec.path`,
+//! listed in the kustomization there when there is one); workloads whose
+//! directory nothing applies (another directory name, gone from the repo)
+//! are listed with a best guess and not written; kustomization diffs are
+//! one added line each; the foundation not applied by the tree is said.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn repo_fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/flux-repo")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+fn files(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn policies_land_only_where_flux_applies_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&repo_fixture(), tmp.path());
+    let apps = tmp.path().join("kubernetes/main/apps");
+    let before = files(&apps);
+    let out = assert_cmd::Command::cargo_bin("flowpolicy")
+        .unwrap()
+        .arg("recommend")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.jsonpb.zst"))
+        .args(["--cidr-group", "10.0.0.0/8", "-n", "downloads,media"])
+        .args(["--layout", "gitops", "--root"])
+        .arg(&apps)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{err}");
+    let after = files(&apps);
+
+    // Written: the apps Flux applies, with or without a kustomization file.
+    let written: Vec<&String> = after
+        .keys()
+        .filter(|k| !before.contains_key(*k) && k.ends_with("networkpolicy.yaml"))
+        .collect();
+    assert_eq!(
+        written,
+        [
+            "downloads/sonarr/app/networkpolicy.yaml",
+            "media/immich/app/networkpolicy.yaml",
+            "media/plex/app/networkpolicy.yaml",
+        ],
+        "{err}"
+    );
+    // Listed, not written: a renamed app and one deployed beside another,
+    // each with its likeliest home; an app not in the repository at all.
+    assert!(
+        err.contains("downloads/qbittorrent/app/networkpolicy.yaml (downloads/qbittorrent): not written, no Flux Kustomization applies downloads/qbittorrent/app/")
+            && err.contains("best guess: its app is in downloads/qbit/app"),
+        "{err}"
+    );
+    assert!(
+        err.contains("media/immich-postgres-backup/app/networkpolicy.yaml")
+            && err.contains("best guess: its app is in media/immich/app"),
+        "{err}"
+    );
+    assert!(
+        err.contains("downloads/bazarr/app/networkpolicy.yaml (downloads/bazarr): not written"),
+        "{err}"
+    );
+    assert!(
+        err.contains("flowpolicy-foundation: no Flux Kustomization applies it"),
+        "{err}"
+    );
+
+    // Each kustomization of an app written into gained exactly one line.
+    for k in [
+        "downloads/sonarr/app/kustomization.yaml",
+        "media/plex/app/kustomization.yaml",
+    ] {
+        let (old, new) = (&before[k], &after[k]);
+        assert_eq!(new.lines().count(), old.lines().count() + 1, "{k}:\n{new}");
+        let added: Vec<&str> = new
+            .lines()
+            .filter(|l| !old.lines().any(|o| o == *l))
+            .collect();
+        assert_eq!(added.len(), 1, "{k}:\n{new}");
+        assert!(added[0].ends_with("./networkpolicy.yaml"), "{k}:\n{new}");
+        assert_eq!(new.replacen(&format!("{}\n", added[0]), "", 1), *old);
+    }
+    // Nothing else of the repository was touched.
+    for (k, v) in &before {
+        if !k.ends_with("kustomization.yaml") {
+            assert_eq!(&after[k], v, "{k}");
+        }
+    }
+    assert_eq!(
+        before["downloads/qbit/app/kustomization.yaml"],
+        after["downloads/qbit/app/kustomization.yaml"]
+    );
+    // kustomize itself builds the edited directories, where kubectl is installed.
+    for dir in ["downloads/sonarr/app", "media/plex/app"] {
+        match std::process::Command::new("kubectl")
+            .arg("kustomize")
+            .arg(apps.join(dir))
+            .output()
+        {
+            Ok(o) => assert!(
+                o.status.success()
+                    && String::from_utf8_lossy(&o.stdout).contains("CiliumNetworkPolicy"),
+                "kubectl kustomize {dir}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(_) => eprintln!("skipping kubectl kustomize {dir}: kubectl not installed"),
+        }
+    }
+}
+
+/// Runs `recommend` into a copy of the fixture repository.
+fn gitops(apps: &Path, extra: &[&str]) -> String {
+    let out = assert_cmd::Command::cargo_bin("flowpolicy")
+        .unwrap()
+        .arg("recommend")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.jsonpb.zst"))
+        .args(["--cidr-group", "10.0.0.0/8", "-n", "downloads,media"])
+        .args(["--layout", "gitops", "--root"])
+        .arg(apps)
+        .args(extra)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{err}");
+    err
+}
+
+#[test]
+fn a_staged_rollout_enforces_one_step_per_pull_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&repo_fixture(), tmp.path());
+    let apps = tmp.path().join("kubernetes/main/apps");
+    gitops(&apps, &[]);
+    let first = files(&apps);
+    let plan = &first["flowpolicy-foundation/ROLLOUT.md"];
+    let step = |n: usize| -> String {
+        let head = format!("### Step {n}: ");
+        let line = plan.lines().find(|l| l.starts_with(&head)).unwrap();
+        line[head.len()..].split(' ').next().unwrap().to_string()
+    };
+    let (one, two) = (step(1), step(2));
+    assert!(
+        plan.contains(&format!("### Step 1: {one} (enforcing in this tree)")),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!("### Step 2: {two} (applied, not enforcing yet)")),
+        "{plan}"
+    );
+    assert!(plan.contains("git revert"), "{plan}");
+    assert!(plan.contains("flowpolicy verify"), "{plan}");
+    assert!(plan.contains("--verdict DROPPED"), "{plan}");
+    assert!(!plan.lines().any(|l| l.starts_with("kubectl")), "{plan}");
+    let policy = |files: &BTreeMap<String, String>, ns: &str| -> String {
+        files
+            .iter()
+            .find(|(k, _)| k.starts_with(&format!("{ns}/")) && k.ends_with("networkpolicy.yaml"))
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let enforcing = "  enableDefaultDeny:\n    ingress: true\n    egress: true\n";
+    let staged = "  enableDefaultDeny:\n    ingress: false\n    egress: false\n";
+    assert!(policy(&first, &one).contains(enforcing));
+    assert!(policy(&first, &two).contains(staged));
+
+    // The next pull request: only step 2's default-deny lines (and the
+    // allowed-hash annotations that follow them) change.
+    gitops(&apps, &["--stage", "2"]);
+    let second = files(&apps);
+    for (k, v) in &second {
+        let old = &first[k];
+        if k.ends_with("ROLLOUT.md") || old == v {
+            continue;
+        }
+        assert!(k.starts_with(&format!("{two}/")), "{k} changed");
+        let changed: Vec<(&str, &str)> =
+            old.lines().zip(v.lines()).filter(|(a, b)| a != b).collect();
+        assert_eq!(old.lines().count(), v.lines().count(), "{k}");
+        for (a, b) in changed {
+            let ok = (a.ends_with(": false") && b.ends_with(": true"))
+                || (a.contains("allowed-hash") && b.contains("allowed-hash"));
+            assert!(ok, "{k}: {a:?} -> {b:?}");
+        }
+    }
+    assert!(policy(&second, &two).contains(enforcing));
+}
