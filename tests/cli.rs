@@ -232,8 +232,23 @@ fn existing_output_directory_is_never_silently_clobbered() {
             "--force",
         ])
         .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "that flowpolicy did not write: mine.yaml",
+        ));
+    // --force never deletes a file flowpolicy did not write: it is named instead.
+    assert!(out.join("mine.yaml").exists());
+    std::fs::remove_file(out.join("mine.yaml")).unwrap();
+    flowpolicy()
+        .args([
+            "recommend",
+            flows.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--force",
+        ])
+        .assert()
         .success();
-    assert!(!out.join("mine.yaml").exists());
 }
 
 #[test]
