@@ -153,8 +153,12 @@ async fn cut_streams_deliver_everything_once(cut: Cut, dump: &Path) {
         "reconnects: {}",
         summary.reconnects
     );
-    assert_eq!(seen.reconnecting.len() as u32, summary.reconnects);
+    // Every cut was retried once and reopened: retries and reconnections
+    // (streams reopened) agree here, as nothing failed to connect.
+    assert_eq!(seen.reconnecting.len() as u32, summary.retries);
+    assert_eq!(summary.reconnects, summary.retries);
     assert_eq!(seen.connected, server.streams());
+    assert_eq!(summary.reconnects as usize, server.streams() - 1);
     // Every reconnect followed a flow, so backoff restarted at attempt 1.
     assert!(seen.reconnecting.iter().all(|(attempt, ..)| *attempt == 1));
     assert_eq!(
@@ -548,7 +552,11 @@ async fn deadline_and_shutdown_stop_promptly() {
     ))
     .await
     .unwrap();
-    assert_eq!((summary.end, summary.reconnects), (FollowEnd::Shutdown, 1));
+    // One failed attempt, retried; no stream was ever reopened.
+    assert_eq!(
+        (summary.end, summary.retries, summary.reconnects),
+        (FollowEnd::Shutdown, 1, 0)
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
@@ -597,4 +605,238 @@ async fn silent_server_times_out_with_a_clear_error() {
     assert!(err.is_retryable());
     assert!(started.elapsed() < Duration::from_secs(3));
     hold.abort();
+}
+
+/// A server that answers every connection with `reply` and keeps it open.
+async fn raw_server(reply: &'static [u8]) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(reply).await;
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+/// Issue #22: only a server that really answers with TLS gets the `--tls`
+/// remedy; a plain HTTP server is named as not being Hubble Relay.
+#[tokio::test]
+async fn plaintext_failures_name_the_right_remedy() {
+    let (addr, task) =
+        raw_server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
+    let cfg = RelayConfig {
+        server: addr.clone(),
+        timeout: Duration::from_secs(3),
+        ..RelayConfig::default()
+    };
+    let err = bounded(server_status(&cfg)).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, RelayError::NotRelay { .. }), "{err:?}");
+    assert!(!err.is_retryable());
+    assert!(
+        msg.contains(&format!("{addr} is not Hubble Relay"))
+            && msg.contains("HTTP/1.1 400 Bad Request")
+            && !msg.contains("--tls"),
+        "{msg}"
+    );
+    task.abort();
+
+    // A TLS relay reached over plaintext.
+    let pki = TestPki::new(&[RELAY_NAME]);
+    let server = tls_server(&pki, false).await;
+    let cfg = RelayConfig {
+        server: server.address(),
+        timeout: Duration::from_secs(3),
+        ..RelayConfig::default()
+    };
+    let err = bounded(server_status(&cfg)).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, RelayError::Tls { .. }), "{err:?}");
+    assert!(
+        msg.contains("answered with TLS") && msg.contains("pass --tls"),
+        "{msg}"
+    );
+}
+
+/// Forwards connections to `upstream` and cuts each after `limit` bytes
+/// from the server: a stream broken mid-way (relay restart, port-forward
+/// drop).
+async fn cutting_proxy(upstream: String, limit: usize) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                });
+                let mut sent = 0;
+                let mut buf = vec![0u8; 4096];
+                while sent < limit {
+                    match sr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let n = n.min(limit - sent);
+                            if cw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                            sent += n;
+                        }
+                    }
+                }
+                up.abort();
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_plaintext_stream_cut_midway_gets_no_tls_hint() {
+    let flows = load_dump(&common::sample("tcp-400.jsonpb"));
+    let server = observer_server::start(ServerOptions {
+        responses: flows,
+        ..ServerOptions::default()
+    })
+    .await;
+    let (proxy, task) = cutting_proxy(server.address(), 20_000).await;
+    let cfg = RelayConfig {
+        server: proxy,
+        timeout: Duration::from_secs(3),
+        ..RelayConfig::default()
+    };
+    let mut errors = Vec::new();
+    let mut flows_seen = 0;
+    let result = bounded(follow(
+        &cfg,
+        &fast(),
+        &mut ResumeState::default(),
+        |e| match e {
+            RelayEvent::Response(_) => {
+                flows_seen += 1;
+                ControlFlow::Continue(())
+            }
+            RelayEvent::Reconnecting { error, .. } => {
+                errors.push(error);
+                ControlFlow::Break(())
+            }
+            RelayEvent::Connected => ControlFlow::Continue(()),
+        },
+        std::future::pending(),
+    ))
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(flows_seen > 0, "the stream was cut before any flow");
+    assert_eq!(errors.len(), 1);
+    assert!(!errors[0].contains("--tls"), "{}", errors[0]);
+    task.abort();
+}
+
+/// Issue #22: an X.509 version 1 client certificate (what `openssl x509
+/// -req` makes without extensions) is named as the cause, instead of an
+/// "invalid peer certificate" that reads as the relay's fault.
+#[tokio::test]
+async fn a_version_1_client_certificate_is_named_as_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let sh = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let made = sh(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=client CA",
+            "-days",
+            "2",
+        ],
+    ]
+    .concat())
+        && sh(&[
+            &["req"][..],
+            &ec,
+            &["-keyout", "c.key", "-out", "c.csr", "-subj", "/CN=client"],
+        ]
+        .concat())
+        && sh(&[
+            "x509",
+            "-req",
+            "-in",
+            "c.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "c.crt",
+            "-days",
+            "2",
+        ]);
+    if !made {
+        eprintln!("skipping: openssl cannot make the version 1 certificate here");
+        return;
+    }
+    let pki = TestPki::new(&[RELAY_NAME]);
+    let client_ca = std::fs::read_to_string(dir.path().join("ca.crt")).unwrap();
+    let server = observer_server::start(ServerOptions {
+        status: status_response(),
+        tls: Some(
+            tonic::transport::ServerTlsConfig::new()
+                .identity(tonic::transport::Identity::from_pem(
+                    &pki.server_cert_pem,
+                    &pki.server_key_pem,
+                ))
+                .client_ca_root(tonic::transport::Certificate::from_pem(client_ca)),
+        ),
+        ..ServerOptions::default()
+    })
+    .await;
+    let cfg = RelayConfig {
+        tls_client_cert_file: Some(dir.path().join("c.crt")),
+        tls_client_key_file: Some(dir.path().join("c.key")),
+        ..tls_config(&server, &pki)
+    };
+    let err = bounded(server_status(&cfg)).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, RelayError::Config(_)), "{err:?}");
+    assert!(
+        msg.contains("--tls-client-cert-file")
+            && msg.contains("is X.509 version 1")
+            && msg.contains("reissue it as version 3")
+            && !msg.contains("peer"),
+        "{msg}"
+    );
 }

@@ -36,6 +36,7 @@ mod real_dumps;
 mod sample_flows;
 
 // The binary end to end, `observe` and the relay client.
+mod baselining;
 mod cli;
 mod cli_outputs;
 mod observe;

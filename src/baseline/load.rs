@@ -62,6 +62,8 @@ pub struct LoadReport {
     pub meta: BaselineMeta,
     /// Set when many workloads were seen in a single flow each.
     pub flood: Option<Flood>,
+    /// Baselines read without a checksum (written before format version 2).
+    pub unchecked: Vec<String>,
 }
 
 impl LoadReport {
@@ -170,11 +172,14 @@ pub fn load_graph_with(
         if is_baseline(path, &mut reader) {
             let b = Baseline::decode(&name, reader)?;
             report.files.push(FileReport {
-                file: name,
+                file: name.clone(),
                 flows: b.graph.coverage.flows,
                 ..FileReport::default()
             });
             report.baselines += 1;
+            if b.unchecked {
+                report.unchecked.push(name.clone());
+            }
             add_stats(&mut report.interpret, &b.interpret);
             report.meta.merge(&b.meta);
             let groups: &[IpNet] = &opts.interpret.cidr_groups;
@@ -200,8 +205,11 @@ pub fn load_graph_with(
     add_stats(&mut report.interpret, &builder.interpreter.stats);
     report.flood = spread.flood(&names);
     if dumps > 0 {
+        // The dumps' interpreter state joins the baselines' (so a baseline
+        // converted from a dump can be continued by `observe`).
         report.meta.merge(&BaselineMeta {
             settings: opts.settings(),
+            state: builder.interpreter.state(),
             ..BaselineMeta::default()
         });
     }

@@ -1,28 +1,37 @@
 //! The baseline file: a traffic graph plus what is needed to continue
 //! observing it, in a versioned, documented format (docs/baseline-format.md).
 //!
-//! On disk a baseline is one JSON document, zstd-compressed when written by
-//! flowpolicy (plain JSON is read too). The `format` key comes first so a
-//! reader can tell a baseline from a flow dump by its first bytes. Nodes and
-//! edges are sorted and every map is ordered, so the same graph always
-//! encodes to the same bytes.
+//! On disk a baseline is one JSON document, zstd-compressed with a content
+//! checksum when written by flowpolicy (plain JSON is read too). The
+//! `format` key comes first so a reader can tell a baseline from a flow dump
+//! by its first bytes; a `checksum` of the document comes last, so a
+//! flipped bit is refused as damaged instead of loaded. Nodes and edges are
+//! sorted and every map is ordered, so the same graph always encodes to the
+//! same bytes.
 //!
 //! Everything synthesis reads round-trips exactly: nodes (peer, first/last
 //! seen, addresses) and, per edge and responder port, the allowed and
 //! dropped tallies (connections, flows, first/last seen, sample) and the
-//! audit count. Merging two baselines merges their graphs (commutative,
-//! associative) and adds or unites everything else.
+//! audit count. So does the interpreter's memory of earlier flows
+//! ([`InterpretState`]), so a continued baseline counts as one long run.
+//! Merging two baselines merges their graphs (commutative, associative) and
+//! adds or unites everything else.
+//!
+//! [`file`] keeps the file safe on disk: one writer at a time, atomic
+//! writes, no temp files left behind.
 
+pub mod file;
 pub mod load;
 
 use std::collections::BTreeSet;
-use std::io::Read;
+use std::io::{Read, Write};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::graph::{Coverage, NodeData, PortStats, TrafficGraph};
-use crate::interpret::InterpretStats;
+use crate::interpret::{InterpretState, InterpretStats};
 use crate::peer::l4::{PortKey, Proto};
 use crate::peer::Peer;
 use crate::source::relay::ResumeState;
@@ -30,7 +39,9 @@ use crate::source::relay::ResumeState;
 /// The `format` value of every baseline.
 pub const FORMAT: &str = "flowpolicy-baseline";
 /// The newest format version this build reads and the one it writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// The first version that always carries a `checksum`.
+const SEALED_SINCE: u32 = 2;
 
 /// A decoded baseline.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +50,9 @@ pub struct Baseline {
     /// Interpretation counters of every flow that went into the graph.
     pub interpret: InterpretStats,
     pub meta: BaselineMeta,
+    /// Loaded from a file without a checksum (written before format
+    /// version 2): damage to it could not have been noticed.
+    pub unchecked: bool,
 }
 
 /// Everything besides the graph and the counters.
@@ -48,6 +62,9 @@ pub struct BaselineMeta {
     pub settings: Settings,
     /// Where the live stream stopped; the next `observe` resumes here.
     pub resume: ResumeState,
+    /// What the interpreter remembered of earlier flows when the baseline
+    /// was written; the next `observe` starts from it.
+    pub state: InterpretState,
 }
 
 /// Facts about the `observe` runs (wall clock; not part of the graph).
@@ -99,24 +116,27 @@ impl Baseline {
                     std::io::ErrorKind::UnexpectedEof => {
                         "the compressed data ends early".to_string()
                     }
-                    _ => e.to_string(),
+                    _ => format!("cannot decompress it: {e}"),
                 },
             })?;
         Baseline::from_json(name, &bytes)
     }
 
-    /// Parses the JSON text of a baseline.
+    /// Parses the JSON text of a baseline, checking its checksum first.
     pub fn from_json(name: &str, bytes: &[u8]) -> Result<Baseline, BaselineError> {
-        let damaged = |e: serde_json::Error| BaselineError::Damaged {
+        let damaged_by = |detail: String| BaselineError::Damaged {
             file: name.to_string(),
-            detail: e.to_string(),
+            detail,
         };
+        let damaged = |e: serde_json::Error| damaged_by(e.to_string());
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(BaselineError::Damaged {
-                file: name.to_string(),
-                detail: "the file is empty".into(),
-            });
+            return Err(damaged_by("the file is empty".into()));
         }
+        let sealed = match check_seal(bytes) {
+            Seal::Verified => true,
+            Seal::Absent => false,
+            Seal::Mismatch(why) => return Err(damaged_by(why)),
+        };
         let header: Header = serde_json::from_slice(bytes).map_err(damaged)?;
         if header.format.as_deref() != Some(FORMAT) {
             return Err(BaselineError::NotABaseline {
@@ -138,8 +158,21 @@ impl Baseline {
                 })
             }
         }
-        let file: FileV1 = serde_json::from_slice(bytes).map_err(damaged)?;
-        Ok(file.into_baseline())
+        let version = header.version.unwrap_or(0);
+        if !sealed && version >= SEALED_SINCE {
+            return Err(damaged_by(
+                "its checksum is missing or not where flowpolicy writes it: the end of the file is damaged, or the file was edited".into(),
+            ));
+        }
+        let file: File = serde_json::from_slice(bytes).map_err(damaged)?;
+        if !sealed && file.checksum.is_some() {
+            return Err(damaged_by(
+                "its checksum is not where flowpolicy writes it (the file was edited?)".into(),
+            ));
+        }
+        let mut b = file.into_baseline();
+        b.unchecked = !sealed;
+        Ok(b)
     }
 }
 
@@ -157,6 +190,7 @@ impl BaselineMeta {
             .conn_window_seconds
             .extend(o.settings.conn_window_seconds.iter().copied());
         merge_resume(&mut self.resume, &o.resume);
+        self.state.merge(&o.state);
     }
 }
 
@@ -189,21 +223,32 @@ pub fn add_stats(mine: &mut InterpretStats, o: &InterpretStats) {
 }
 
 /// Encodes a graph and its metadata without copying the graph (the
-/// observe loop checkpoints its live graph this way).
+/// observe loop checkpoints its live graph this way): zstd with a content
+/// checksum, so damage to the compressed bytes is found too.
 pub fn encode(graph: &TrafficGraph, interpret: &InterpretStats, meta: &BaselineMeta) -> Vec<u8> {
-    let json = to_json(graph, interpret, meta);
-    zstd::stream::encode_all(json.as_slice(), 3).expect("zstd into memory cannot fail")
+    compress(&to_json(graph, interpret, meta))
 }
 
-/// The uncompressed JSON of a baseline (pretty, deterministic).
+/// One zstd frame with a content checksum.
+fn compress(json: &[u8]) -> Vec<u8> {
+    let into_memory = "zstd into memory cannot fail";
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).expect(into_memory);
+    enc.include_checksum(true).expect(into_memory);
+    enc.write_all(json).expect(into_memory);
+    enc.finish().expect(into_memory)
+}
+
+/// The uncompressed JSON of a baseline (pretty, deterministic), sealed with
+/// its checksum.
 pub fn to_json(graph: &TrafficGraph, interpret: &InterpretStats, meta: &BaselineMeta) -> Vec<u8> {
-    let file = FileV1 {
+    let file = File {
         format: FORMAT.to_string(),
         version: VERSION,
         generator: format!("flowpolicy {}", env!("CARGO_PKG_VERSION")),
         observation: meta.observation.clone(),
         settings: meta.settings.clone(),
         resume: meta.resume.clone(),
+        state: meta.state.clone(),
         coverage: graph.coverage.clone(),
         interpret: interpret.clone(),
         nodes: graph.nodes_sorted().into_iter().cloned().collect(),
@@ -234,10 +279,73 @@ pub fn to_json(graph: &TrafficGraph, interpret: &InterpretStats, meta: &Baseline
                 }
             })
             .collect(),
+        checksum: None,
     };
     let mut out = serde_json::to_vec_pretty(&file).expect("a baseline always serializes");
     out.push(b'\n');
-    out
+    seal(out)
+}
+
+/// How the checksum member ends every sealed document: it is the last
+/// member, on its own line.
+const SEAL_START: &[u8] = b",\n  \"checksum\": \"xxh3:";
+const SEAL_END: &[u8] = b"\"\n}\n";
+/// What a document ends with without its checksum member.
+const DOC_END: &[u8] = b"\n}\n";
+
+/// Appends the checksum member: the XXH3-64 of the document as written
+/// without it.
+fn seal(mut doc: Vec<u8>) -> Vec<u8> {
+    debug_assert!(doc.ends_with(DOC_END));
+    let sum = xxhash_rust::xxh3::xxh3_64(&doc);
+    doc.truncate(doc.len() - DOC_END.len());
+    doc.extend_from_slice(SEAL_START);
+    doc.extend_from_slice(format!("{sum:016x}").as_bytes());
+    doc.extend_from_slice(SEAL_END);
+    doc
+}
+
+enum Seal {
+    /// The document ends with its checksum, and it matches.
+    Verified,
+    /// No checksum member where flowpolicy writes one.
+    Absent,
+    /// A checksum that does not match (the reason).
+    Mismatch(String),
+}
+
+/// Checks the checksum member at the end of a document.
+fn check_seal(bytes: &[u8]) -> Seal {
+    let tail = SEAL_START.len() + 16 + SEAL_END.len();
+    if bytes.len() < tail {
+        return Seal::Absent;
+    }
+    let (doc, sealed) = bytes.split_at(bytes.len() - tail);
+    if !sealed.starts_with(SEAL_START) || !sealed.ends_with(SEAL_END) {
+        return Seal::Absent;
+    }
+    let hex = &sealed[SEAL_START.len()..SEAL_START.len() + 16];
+    let Some(want) = std::str::from_utf8(hex)
+        .ok()
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+    else {
+        return Seal::Mismatch("its checksum is not 16 hex digits".into());
+    };
+    let mut h = Xxh3::new();
+    h.update(doc);
+    h.update(DOC_END);
+    let got = h.digest();
+    if got == want {
+        Seal::Verified
+    } else {
+        Seal::Mismatch(format!(
+            "its contents do not match their checksum (xxh3:{got:016x}, recorded xxh3:{want:016x})"
+        ))
+    }
 }
 
 /// Whether the first decompressed bytes of an input are a baseline's:
@@ -254,10 +362,12 @@ pub fn looks_like_baseline(head: &[u8]) -> bool {
 }
 
 /// Why a baseline could not be read. A baseline that fails to load is never
-/// overwritten.
+/// overwritten. The messages say what to do for a command that reads
+/// baselines as inputs; `observe` words its own remedy ([`BaselineError::Damaged`]'s
+/// fields are public for that).
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
-    #[error("{file}: the baseline is truncated or corrupt ({detail}); it was left unchanged. Restore it from a copy or a checkpoint, or pass a new --baseline path")]
+    #[error("{file}: the baseline is damaged ({detail}); it was not loaded and was left unchanged — restore it from a copy, or leave it out of the inputs")]
     Damaged { file: String, detail: String },
     #[error("{file} was written by a newer flowpolicy (baseline format version {version}; this flowpolicy reads versions up to {VERSION}); upgrade flowpolicy. The file was left unchanged")]
     Newer { file: String, version: u32 },
@@ -271,9 +381,9 @@ struct Header {
     version: Option<u32>,
 }
 
-/// Version 1 of the file, field by field as documented.
+/// The file (versions 1 and 2), field by field as documented.
 #[derive(Serialize, Deserialize)]
-struct FileV1 {
+struct File {
     format: String,
     version: u32,
     #[serde(default)]
@@ -284,11 +394,17 @@ struct FileV1 {
     settings: Settings,
     #[serde(default)]
     resume: ResumeState,
+    #[serde(default, skip_serializing_if = "InterpretState::is_empty")]
+    state: InterpretState,
     coverage: Coverage,
     #[serde(default)]
     interpret: InterpretStats,
     nodes: Vec<NodeData>,
     edges: Vec<EdgeRecord>,
+    /// Written by [`seal`], never by serde; read only to notice a checksum
+    /// that is not where it belongs.
+    #[serde(default, skip_serializing)]
+    checksum: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -323,7 +439,7 @@ fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 
-impl FileV1 {
+impl File {
     fn into_baseline(self) -> Baseline {
         let mut graph = TrafficGraph::new();
         for n in &self.nodes {
@@ -353,7 +469,9 @@ impl FileV1 {
                 observation: self.observation,
                 settings: self.settings,
                 resume: self.resume,
+                state: self.state,
             },
+            unchecked: false,
         }
     }
 }
@@ -376,6 +494,7 @@ mod tests {
         assert_eq!(json(&back), text);
         let raw = zstd::stream::decode_all(b.encode().as_slice()).unwrap();
         assert_eq!(raw, text.as_bytes());
+        assert!(!text.contains("\"state\""), "an empty state is not written");
     }
 
     #[test]
@@ -383,16 +502,57 @@ mod tests {
         let text = json(&Baseline::default());
         let cut = &text.as_bytes()[..text.len() / 2];
         let e = Baseline::from_json("b", cut).unwrap_err().to_string();
-        assert!(e.contains("truncated or corrupt"), "{e}");
-        let newer = text.replace("\"version\": 1", "\"version\": 2");
-        let e = Baseline::from_json("b", newer.as_bytes())
-            .unwrap_err()
-            .to_string();
+        assert!(e.contains("the baseline is damaged"), "{e}");
+        assert!(!e.contains("--baseline"), "{e}");
+        // A newer version (with a checksum of its own).
+        let unsealed = |t: &str| {
+            let at = t.rfind(",\n  \"checksum\"").unwrap();
+            format!("{}\n}}\n", &t[..at])
+        };
+        let newer = seal(
+            unsealed(&text)
+                .replace("\"version\": 2", "\"version\": 3")
+                .into_bytes(),
+        );
+        let e = Baseline::from_json("b", &newer).unwrap_err().to_string();
         assert!(e.contains("written by a newer flowpolicy"), "{e}");
         let e = Baseline::from_json("b", b"{\"flow\":{}}").unwrap_err();
         assert!(matches!(e, BaselineError::NotABaseline { .. }));
         let e = Baseline::from_json("b", b"").unwrap_err().to_string();
         assert!(e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn the_checksum_guards_the_document() {
+        let mut b = Baseline::default();
+        b.meta.settings.conn_window_seconds.insert(120);
+        let text = json(&b);
+        assert!(text.ends_with("\"\n}\n") && text.contains("\"checksum\": \"xxh3:"));
+        assert!(!Baseline::from_json("t", text.as_bytes()).unwrap().unchecked);
+        // One changed character anywhere is refused.
+        let changed = text.replacen("120", "121", 1);
+        let e = Baseline::from_json("t", changed.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("do not match their checksum"), "{e}");
+        // A version 2 file without its checksum is damaged.
+        let at = text.rfind(",\n  \"checksum\"").unwrap();
+        let stripped = format!("{}\n}}\n", &text[..at]);
+        let e = Baseline::from_json("t", stripped.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("checksum is missing"), "{e}");
+        // A version 1 file without one loads, marked unchecked.
+        let old = stripped.replace("\"version\": 2", "\"version\": 1");
+        let loaded = Baseline::from_json("t", old.as_bytes()).unwrap();
+        assert!(loaded.unchecked);
+        assert_eq!(loaded.meta, b.meta);
+        // The compressed file has a zstd content checksum too.
+        let bytes = b.encode();
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(zstd::stream::decode_all(flipped.as_slice()).is_err());
     }
 
     #[test]

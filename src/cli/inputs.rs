@@ -129,6 +129,9 @@ pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
         );
     }
     print_rejections(&r.rejected());
+    for name in &r.unchecked {
+        eprintln!("{}", unchecked_note(name));
+    }
     if let Some(flood) = &r.flood {
         eprintln!(
             "warning: {} of {} workloads were seen in a single flow each (first at {}): damaged names look like this; check the input",
@@ -170,6 +173,13 @@ pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
             brief::list(graph.coverage.unavailable_nodes.iter().map(|n| escaped(n)))
         );
     }
+}
+
+/// The note for a baseline read without a checksum.
+pub fn unchecked_note(name: &str) -> String {
+    format!(
+        "note: {name} has no checksum (written by a flowpolicy older than baseline format 2), so damage to it cannot be detected; it was loaded as is. `flowpolicy merge {name} -o {name}` rewrites it with one"
+    )
 }
 
 /// Most undecided peer pairs printed in the summary.

@@ -4,12 +4,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::Args;
 
 use super::inputs::{self, InputArgs};
+use crate::baseline::file::{remove_stale_temp_files, write_file_atomic, LockError, WriterLock};
 use crate::baseline::Baseline;
-use crate::render::layout::write_file_atomic;
 
 /// Combine baselines from several runs or clusters into one.
 #[derive(Debug, Args)]
@@ -29,6 +29,14 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: &MergeArgs) -> Result<()> {
+    // One writer per baseline: an `observe` (or another merge) writing the
+    // output would overwrite ours, or we its.
+    let _lock = WriterLock::acquire(&args.out, "merge").map_err(|e| match e {
+        LockError::Held { .. } => anyhow!(
+            "{e}; refusing to write it: wait for that run to finish, or write to another -o file"
+        ),
+        e => e.into(),
+    })?;
     let is_input = args.input.inputs.iter().any(|p| p == &args.out);
     if args.out.exists() && !is_input && !args.force {
         bail!(
@@ -36,11 +44,18 @@ pub fn run(args: &MergeArgs) -> Result<()> {
             args.out.display()
         );
     }
+    for stale in remove_stale_temp_files(&args.out) {
+        eprintln!(
+            "note: removed {}, left by an interrupted save",
+            stale.display()
+        );
+    }
     let (graph, report) = inputs::load(&args.input)?;
     let merged = Baseline {
         graph,
         interpret: report.interpret.clone(),
         meta: report.meta.clone(),
+        unchecked: false,
     };
     write_file_atomic(&args.out, &merged.encode())?;
     inputs::print_load_report(&report, &merged.graph);

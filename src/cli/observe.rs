@@ -8,10 +8,16 @@
 //! dump (the one [`crate::graph::builder::GraphBuilder`], behind the stream's
 //! [`crate::source::relay::StreamDoor`]), so memory grows with distinct edges, not
 //! with flows. A broken stream reconnects with backoff and jitter and
-//! resumes at the last flow time; the resume point is saved in the
-//! baseline. The baseline is written atomically every `--checkpoint-every`
-//! and on exit. Ctrl-C (or SIGTERM) saves and exits 0; a second one exits
-//! at once (130), leaving the last checkpoint intact.
+//! resumes at the last flow time; the resume point and the interpreter's
+//! state are saved in the baseline, so a later run continues as if it had
+//! never stopped. The baseline is written atomically every
+//! `--checkpoint-every` and on exit. Ctrl-C (or SIGTERM) saves and exits 0,
+//! also while connecting; a second one exits at once (130), leaving the last
+//! checkpoint intact.
+//!
+//! One writer per baseline: the baseline's lock ([`WriterLock`]) is taken
+//! before it is read, so a second `observe` (or `merge -o`) on the same file
+//! stops at once, naming the first. A damaged baseline is never continued.
 //!
 //! The tokio runtime lives here; `main` stays synchronous.
 
@@ -32,8 +38,11 @@ use tokio::sync::watch;
 
 use super::duration::{human, parse_duration, parse_time};
 use super::inputs;
+use crate::baseline::file::{
+    self as baseline_file, remove_stale_temp_files, LockError, WriterLock,
+};
 use crate::baseline::load::LoadReport;
-use crate::baseline::{Baseline, Settings};
+use crate::baseline::{Baseline, BaselineError, Settings};
 use crate::interpret::InterpretConfig;
 use crate::source::dump;
 use crate::source::relay::{
@@ -54,7 +63,8 @@ const DEFAULT_CONN_WINDOW: u64 = 120;
     flowpolicy recommend main.baseline --out policies/\n  \
     flowpolicy observe --baseline shop.baseline --namespace shop --record shop.jsonpb.zst\n\n\
 The baseline is saved atomically every --checkpoint-every and on exit. Ctrl-C saves and exits;\n\
-a second Ctrl-C quits at once (the last checkpoint stays intact).")]
+a second Ctrl-C quits at once (the last checkpoint stays intact). Running again continues the\n\
+baseline as one run would. One observe per baseline: FILE.lock beside it names the running one.")]
 pub struct ObserveArgs {
     /// The baseline file to create or continue.
     #[arg(long, value_name = "FILE")]
@@ -66,7 +76,8 @@ pub struct ObserveArgs {
     /// Save the baseline this often.
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub checkpoint_every: Duration,
-    /// Also write the raw flows (jsonpb lines, zstd) to this file, appending.
+    /// Also write the raw flows (jsonpb lines, zstd) to this file, appending. If writing it
+    /// fails (disk full), recording stops with a warning and the baseline goes on.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
 
@@ -194,10 +205,43 @@ fn load_existing(path: &std::path::Path) -> Result<Option<Baseline>> {
     }
     let name = dump::display_name(path);
     let reader = dump::open_input(path)?;
-    Ok(Some(Baseline::decode(&name, reader)?))
+    match Baseline::decode(&name, reader) {
+        Ok(b) => {
+            if b.unchecked {
+                eprintln!("{}", inputs::unchecked_note(&name));
+            }
+            Ok(Some(b))
+        }
+        Err(BaselineError::Damaged { file, detail }) => bail!(
+            "{file}: the baseline is damaged ({detail}); observe will not continue it, and left it unchanged — restore it from a copy, or start a new baseline with another --baseline path"
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Takes the baseline's writer lock (before anything is read), and removes
+/// temp files that writers killed mid-save left beside it.
+fn lock_baseline(path: &std::path::Path) -> Result<WriterLock> {
+    let lock = WriterLock::acquire(path, "observe").map_err(|e| match e {
+        LockError::Held { .. } => anyhow::anyhow!(
+            "{e}. One observe per baseline: stop the other run first, or pass another --baseline path"
+        ),
+        e => e.into(),
+    })?;
+    for stale in remove_stale_temp_files(path) {
+        eprintln!(
+            "observe: removed {}, left by an interrupted save",
+            stale.display()
+        );
+    }
+    Ok(lock)
 }
 
 pub fn run(args: &ObserveArgs) -> Result<ExitCode> {
+    // A bad address is refused before anything is read, locked or dialled.
+    args.relay_config().validate()?;
+    // Held until this returns; the kernel drops it if the process dies.
+    let _lock = lock_baseline(&args.baseline)?;
     let existing = load_existing(&args.baseline)?;
     let settings = args.settings(existing.as_ref().map(|b| &b.meta.settings))?;
     let mut base = existing.unwrap_or_default();
@@ -224,8 +268,18 @@ pub fn run(args: &ObserveArgs) -> Result<ExitCode> {
             .last_time
             .map(|t| format!("; resuming at {t}"))
             .unwrap_or_default();
+        let state = &base.meta.state;
+        let remembered = if state.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " with {} DNS answers and {} open connections remembered",
+                state.dns.len(),
+                state.connections.entries.len()
+            )
+        };
         eprintln!(
-            "observe: continuing {}: {} flows, {} workloads, {} edges, observed {} over {} run{}{resume}",
+            "observe: continuing {}: {} flows, {} workloads, {} edges, observed {} over {} run{}{resume}{remembered}",
             args.baseline.display(),
             base.graph.coverage.flows,
             base.graph.workloads().len(),
@@ -265,14 +319,44 @@ async fn observe(
     let (stop_tx, mut stop_rx) = watch::channel(false);
     handle_signals(stop_tx)?;
 
-    let status = server_status(&cfg).await?;
+    // Connecting can take up to --timeout; a signal meanwhile ends the run
+    // at once (nothing was observed, the baseline is untouched).
+    eprintln!("observe: connecting to Hubble Relay at {}", cfg.server);
+    let status = tokio::select! {
+        status = server_status(&cfg) => status?,
+        _ = stop_rx.wait_for(|stop| *stop) => {
+            eprintln!(
+                "observe: interrupted while connecting to {}; nothing was observed, {} is unchanged",
+                cfg.server,
+                args.baseline.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     print_status(&cfg.server, &status);
     base.graph
         .coverage
         .unavailable_nodes
         .extend(status.unavailable_nodes.iter().cloned());
 
-    let recorder = args.record.as_deref().map(Recorder::open).transpose()?;
+    // A recording that cannot be opened is a warning: the baseline goes on.
+    let recorder = args
+        .record
+        .as_deref()
+        .and_then(|path| match Recorder::open(path) {
+            Ok(rec) => Some(rec),
+            Err(e) => {
+                eprintln!(
+                    "warning: --record {}: {e:#}; not recording (the baseline goes on)",
+                    path.display()
+                );
+                None
+            }
+        });
+    let record_failed = match (&args.record, &recorder) {
+        (Some(path), None) => Some(format!("{}: cannot open it", path.display())),
+        _ => None,
+    };
     let mut live = Live::new(
         args.baseline.clone(),
         base,
@@ -281,6 +365,7 @@ async fn observe(
         remaining,
         recorder,
     );
+    live.sink.record_failed = record_failed;
     live.checkpoint()?;
     let live = RefCell::new(live);
     let opts = FollowOptions {
@@ -320,22 +405,31 @@ async fn observe(
     let saved = live.checkpoint();
     let recorded = match live.sink.recorder.take() {
         Some(rec) => {
-            let lines = rec.lines;
-            rec.finish().map(|()| Some(lines))
+            let (lines, kept) = (rec.lines, rec.complete_lines);
+            let path = rec.path().display().to_string();
+            match rec.finish() {
+                Ok(()) => Some(lines),
+                Err(e) => {
+                    live.sink.progress.println(&format!(
+                        "warning: --record {path}: {e:#}; {path} keeps the {kept} responses recorded up to the last checkpoint"
+                    ));
+                    live.sink.record_failed = Some(format!("{path}: {e:#}"));
+                    None
+                }
+            }
         }
-        None => Ok(None),
+        None => None,
     };
     live.log_now();
 
-    let why = match (&outcome, &live.sink.fatal) {
-        (_, Some(_)) => "stopped by an error",
-        (Ok(s), None) => match s.end {
+    let why = match &outcome {
+        Ok(s) => match s.end {
             FollowEnd::Shutdown => "interrupted",
             FollowEnd::Deadline => "--duration reached",
             FollowEnd::UntilReached => "--until reached",
             FollowEnd::SinkStopped => "stopped",
         },
-        (Err(_), None) => "stopped by an error",
+        Err(_) => "stopped by an error",
     };
     let report = LoadReport {
         interpret: live.total_stats(),
@@ -356,7 +450,7 @@ async fn observe(
         if saved.is_ok() { "saved to " } else { "NOT saved to " },
         args.baseline.display(),
     );
-    if let Ok(Some(lines)) = &recorded {
+    if let Some(lines) = recorded {
         eprintln!(
             "  recorded {lines} responses to {}",
             args.record
@@ -365,10 +459,20 @@ async fn observe(
                 .unwrap_or_default()
         );
     }
-    saved?;
-    recorded?;
-    if let Some(e) = live.sink.fatal {
-        return Err(e);
+    if let Some(why) = &live.sink.record_failed {
+        eprintln!(
+            "warning: recording failed ({why}); the baseline is complete, the recording is not"
+        );
+    }
+    if let Err(e) = saved {
+        let kept = match live.saved_flows {
+            Some(n) => format!(
+                "{} keeps the last checkpoint ({n} flows); the flows after it were lost",
+                args.baseline.display()
+            ),
+            None => format!("{} was not written", args.baseline.display()),
+        };
+        return Err(anyhow::anyhow!("{e:#}; {kept}"));
     }
     outcome?;
     Ok(ExitCode::SUCCESS)
@@ -389,6 +493,7 @@ fn handle_signals(stop: watch::Sender<bool>) -> Result<()> {
             eprintln!("\nobserve: interrupted: saving the baseline (Ctrl-C again quits at once; the last checkpoint stays intact)");
             tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
             eprintln!("observe: interrupted again: exiting without a final save");
+            baseline_file::abandon();
             std::process::exit(130);
         });
     }
@@ -397,6 +502,7 @@ fn handle_signals(stop: watch::Sender<bool>) -> Result<()> {
         let _ = tokio::signal::ctrl_c().await;
         let _ = stop.send(true);
         let _ = tokio::signal::ctrl_c().await;
+        baseline_file::abandon();
         std::process::exit(130);
     });
     Ok(())

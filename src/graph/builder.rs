@@ -7,7 +7,9 @@
 use std::ops::ControlFlow;
 
 use super::TrafficGraph;
-use crate::interpret::{time_ns, InterpretConfig, Interpreter, Observation};
+use crate::interpret::{
+    time_ns, InterpretConfig, InterpretState, InterpretStats, Interpreter, Observation,
+};
 use crate::source::event::{EndpointHint, SourceEvent};
 use crate::source::sink::{At, FlowSink};
 
@@ -23,11 +25,27 @@ impl GraphBuilder {
         GraphBuilder::on(TrafficGraph::new(), cfg)
     }
 
-    /// Continues `graph` (a loaded baseline) with a fresh interpreter.
+    /// Adds to `graph` with a fresh interpreter.
     pub fn on(graph: TrafficGraph, cfg: InterpretConfig) -> GraphBuilder {
         GraphBuilder {
             graph,
             interpreter: Interpreter::new(cfg),
+        }
+    }
+
+    /// Continues a loaded baseline: its graph, and an interpreter that
+    /// remembers what the baseline's interpreter did (DNS answers, open
+    /// connections, parked flows, pod addresses) and carries on its
+    /// counters, so the flows that follow count as in one long run.
+    pub fn resume(
+        graph: TrafficGraph,
+        cfg: InterpretConfig,
+        state: &InterpretState,
+        stats: InterpretStats,
+    ) -> GraphBuilder {
+        GraphBuilder {
+            graph,
+            interpreter: Interpreter::resume(cfg, state, stats),
         }
     }
 

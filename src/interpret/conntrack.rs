@@ -5,20 +5,72 @@
 //!
 //! Memory is bounded by the connections active within the window: entries
 //! idle longer than the window (in flow time) are pruned as flows arrive.
+//!
+//! The table is part of the interpretation state a baseline carries
+//! ([`super::state::InterpretState`]): a connection open when one `observe`
+//! run stops is the same connection to the next run.
 
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 use crate::peer::l4::Proto;
 
 /// Initiator address/port, responder address/port, protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ConnKey {
     pub initiator: IpAddr,
     pub initiator_port: u16,
     pub responder: IpAddr,
     pub responder_port: u16,
+    #[serde(rename = "protocol")]
     pub proto: Proto,
+}
+
+/// The table as a baseline stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConnTable {
+    /// Newest flow time (ns) the table has seen (`i64::MIN` when none: omitted).
+    #[serde(skip_serializing_if = "is_min")]
+    pub newest: i64,
+    /// Table size at which it is next pruned (0: the default).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub next_prune: usize,
+    /// Every tracked connection with the flow time (ns) it was last seen,
+    /// sorted.
+    pub entries: Vec<ConnEntry>,
+}
+
+impl ConnTable {
+    fn empty() -> ConnTable {
+        ConnTable {
+            newest: i64::MIN,
+            next_prune: 0,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Whether nothing is tracked (written as absent).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.newest == i64::MIN
+    }
+}
+
+fn is_min(v: &i64) -> bool {
+    *v == i64::MIN
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
+/// One tracked connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ConnEntry {
+    #[serde(flatten)]
+    pub key: ConnKey,
+    pub last_seen: i64,
 }
 
 /// A sliding-window table of recently seen connections.
@@ -82,6 +134,49 @@ impl ConnTracker {
 
     pub fn tracked(&self) -> usize {
         self.seen.len()
+    }
+
+    /// The table as a baseline stores it (entries sorted).
+    pub fn export(&self) -> ConnTable {
+        let mut entries: Vec<ConnEntry> = self
+            .seen
+            .iter()
+            .map(|(key, last)| ConnEntry {
+                key: *key,
+                last_seen: *last,
+            })
+            .collect();
+        entries.sort();
+        ConnTable {
+            newest: self.newest,
+            next_prune: if self.next_prune == 1 << 16 {
+                0
+            } else {
+                self.next_prune
+            },
+            entries,
+        }
+    }
+
+    /// A tracker continuing a stored table.
+    pub fn import(window_ns: i64, table: &ConnTable) -> ConnTracker {
+        let mut t = ConnTracker::new(window_ns);
+        if table == &ConnTable::default() {
+            return t;
+        }
+        t.newest = table.newest;
+        if table.next_prune != 0 {
+            t.next_prune = table.next_prune;
+        }
+        t.seen
+            .extend(table.entries.iter().map(|e| (e.key, e.last_seen)));
+        t
+    }
+}
+
+impl Default for ConnTable {
+    fn default() -> ConnTable {
+        ConnTable::empty()
     }
 }
 

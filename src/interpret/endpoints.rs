@@ -10,10 +10,19 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::peer::{self, EndpointKind};
 use super::SkipReason;
-use crate::peer::Peer;
+use crate::peer::{Peer, WorkloadKey};
 use crate::proto::flow;
+
+/// A pod address and the workload last seen there, as a baseline stores it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PodEntry {
+    pub address: IpAddr,
+    pub workload: WorkloadKey,
+}
 
 /// An endpoint's classification, cached per identity; workloads and entities
 /// carry their peer, built once, so a busy identity costs no allocation per
@@ -89,6 +98,37 @@ impl Endpoints {
                 .ok_or(SkipReason::UnresolvedPod),
             _ => Ok(kind),
         }
+    }
+
+    /// The workload last seen per pod address, sorted by address: the part
+    /// of the cache that changes what later flows mean (the rest is
+    /// recomputed from each flow).
+    pub(super) fn export_pods(&self) -> Vec<PodEntry> {
+        let mut v: Vec<PodEntry> = self
+            .pod_ips
+            .iter()
+            .filter_map(|(ip, c)| match &c.kind {
+                EndpointKind::Workload(w) => Some(PodEntry {
+                    address: *ip,
+                    workload: w.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A cache knowing stored pod addresses.
+    pub(super) fn import_pods(pods: &[PodEntry]) -> Endpoints {
+        let mut e = Endpoints::default();
+        for p in pods {
+            e.pod_ips.insert(
+                p.address,
+                Arc::new(Classified::new(EndpointKind::Workload(p.workload.clone()))),
+            );
+        }
+        e
     }
 
     fn classify_cached(&mut self, e: &flow::Endpoint) -> Arc<Classified> {

@@ -18,6 +18,7 @@ mod observation;
 pub mod path_template;
 pub mod peer;
 pub mod sample;
+pub mod state;
 pub mod undecided;
 
 use std::net::IpAddr;
@@ -38,6 +39,7 @@ pub use observation::{
     time_ns, verdict_class, InterpretConfig, InterpretStats, L7Fact, Observation, SkipReason,
     VerdictClass,
 };
+pub use state::InterpretState;
 
 /// Turns flows into observations, keeping the small state this needs.
 pub struct Interpreter {
@@ -62,6 +64,36 @@ impl Interpreter {
         }
     }
 
+    /// Continues where an earlier interpreter stopped: its memory of earlier
+    /// flows ([`Interpreter::state`]) and its counters, so the flows that
+    /// follow mean what they would have meant to it.
+    pub fn resume(
+        cfg: InterpretConfig,
+        state: &InterpretState,
+        stats: InterpretStats,
+    ) -> Interpreter {
+        let conns = ConnTracker::import(cfg.conn_window_ns, &state.connections);
+        Interpreter {
+            cfg,
+            dns: DnsCache::import(&state.dns),
+            conns,
+            endpoints: Endpoints::import_pods(&state.pods),
+            parked: Parked::import(&state.parked),
+            stats,
+        }
+    }
+
+    /// The memory of earlier flows that changes what later flows mean (see
+    /// [`InterpretState`]).
+    pub fn state(&self) -> InterpretState {
+        InterpretState {
+            dns: self.dns.export(),
+            connections: self.conns.export(),
+            parked: self.parked.export(),
+            pods: self.endpoints.export_pods(),
+        }
+    }
+
     /// Interprets one flow; `None` (with the reason counted) when it teaches nothing.
     pub fn interpret<'f>(&mut self, f: &'f flow::Flow) -> Option<Observation<'f>> {
         self.interpret_hinted(f, EndpointHint::default())
@@ -75,7 +107,7 @@ impl Interpreter {
         hint: EndpointHint,
     ) -> Option<Observation<'f>> {
         self.stats.flows += 1;
-        self.dns.learn(f);
+        self.dns.learn(f, time_ns(f));
         match self.observe(f, hint) {
             Ok(o) => {
                 self.stats.observations += 1;
@@ -108,8 +140,9 @@ impl Interpreter {
             return Err(SkipReason::IcmpRelated);
         }
         let (src_ip, dst_ip) = ips(f);
-        self.dns.remember(&f.destination_names, dst_ip);
-        self.dns.remember(&f.source_names, src_ip);
+        let time_ns = time_ns(f);
+        self.dns.remember(&f.destination_names, dst_ip, time_ns);
+        self.dns.remember(&f.source_names, src_ip, time_ns);
         let src = self
             .endpoints
             .endpoint(f.source.as_ref(), src_ip, hint.0[0])?;
@@ -127,7 +160,6 @@ impl Interpreter {
         if icmp.is_none() && l4.src_port == 0 && l4.dst_port == 0 {
             return Err(SkipReason::NoPort);
         }
-        let time_ns = time_ns(f);
         let (orientation, basis) = match icmp {
             Some((o, _)) => (o, Basis::Icmp),
             None => self.decide(f, &l4, &src, &dst, (src_ip, dst_ip), time_ns)?,

@@ -322,6 +322,94 @@ impl Parked {
     pub fn is_empty(&self) -> bool {
         self.by_tuple.is_empty()
     }
+
+    /// The table as a baseline stores it (entries sorted).
+    pub fn export(&self) -> ParkedTable {
+        let mut entries: Vec<ParkedEntry> = self
+            .by_tuple
+            .iter()
+            .map(|(&(a, b, proto), (edge, ports, flows, last))| ParkedEntry {
+                a: a.0,
+                a_port: a.1,
+                b: b.0,
+                b_port: b.1,
+                protocol: proto,
+                listed: edge.clone(),
+                ports: *ports,
+                flows: *flows,
+                last_seen: *last,
+            })
+            .collect();
+        entries.sort();
+        ParkedTable {
+            newest: self.newest,
+            next_prune: self.next_prune,
+            entries,
+        }
+    }
+
+    /// A table continuing a stored one.
+    pub fn import(table: &ParkedTable) -> Parked {
+        Parked {
+            by_tuple: table
+                .entries
+                .iter()
+                .map(|e| {
+                    (
+                        tuple((e.a, e.a_port), (e.b, e.b_port), e.protocol),
+                        (e.listed.clone(), e.ports, e.flows, e.last_seen),
+                    )
+                })
+                .collect(),
+            newest: table.newest,
+            next_prune: table.next_prune,
+        }
+    }
+}
+
+/// The parked flows as a baseline stores them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ParkedTable {
+    /// Newest flow time (ns) parked.
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub newest: i64,
+    /// Table size at which it is next pruned (0: the default).
+    #[serde(skip_serializing_if = "is_zero_usize")]
+    pub next_prune: usize,
+    pub entries: Vec<ParkedEntry>,
+}
+
+impl ParkedTable {
+    /// Whether nothing is parked (written as absent).
+    pub fn is_empty(&self) -> bool {
+        self == &ParkedTable::default()
+    }
+}
+
+fn is_zero_i64(v: &i64) -> bool {
+    *v == 0
+}
+
+fn is_zero_usize(v: &usize) -> bool {
+    *v == 0
+}
+
+/// The undecided flows of one connection (its unordered 5-tuple), waiting
+/// for a decided flow of it, and where they are listed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ParkedEntry {
+    pub a: IpAddr,
+    pub a_port: u16,
+    pub b: IpAddr,
+    pub b_port: u16,
+    pub protocol: Proto,
+    /// The listed peer pair the flows are counted under.
+    pub listed: UndecidedEdge,
+    /// Their port pair in that listing.
+    pub ports: (u16, u16),
+    pub flows: u64,
+    pub last_seen: i64,
 }
 
 /// One line for a listed pair: peers, protocol, port pairs, flows, why.

@@ -67,32 +67,6 @@ fn write_all(root: &Path, docs: &[Document]) -> Result<()> {
     Ok(())
 }
 
-/// Writes one file atomically: temp file in the same directory, fsync, rename.
-pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    {
-        let mut f =
-            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    if let Ok(d) = fs::File::open(dir) {
-        d.sync_all().ok();
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

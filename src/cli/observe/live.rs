@@ -2,21 +2,26 @@
 //! check, recycling — [`StreamDoor`]), the sink behind it (the graph
 //! builder over the loaded baseline, recording, what is shown), and the
 //! periodic checkpoint that writes it all atomically to the baseline file.
+//!
+//! The builder continues the loaded baseline with the interpreter state it
+//! saved (DNS answers, open connections, parked flows), so a baseline
+//! observed in several runs is the baseline of one run. A failing
+//! `--record` is only a warning: recording stops, the baseline goes on.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::progress::{Numbers, Progress};
 use super::record::Recorder;
+use crate::baseline::file::write_file_atomic;
 use crate::baseline::{self, Baseline, BaselineMeta};
 use crate::graph::builder::GraphBuilder;
 use crate::graph::TrafficGraph;
 use crate::interpret::{InterpretConfig, InterpretStats};
 use crate::proto::observer::GetFlowsResponse;
-use crate::render::layout::write_file_atomic;
 use crate::source::event::{EndpointHint, SourceEvent};
 use crate::source::relay::StreamDoor;
 use crate::source::sink::{At, FlowSink, StreamStatus};
@@ -29,10 +34,10 @@ pub struct Live {
     pub door: StreamDoor,
     /// What the door hands the flows to.
     pub sink: ObserveSink,
-    /// Counters of the flows already in the loaded baseline.
-    prior_stats: InterpretStats,
     /// Metadata as loaded (this run is added when saving).
     prior_meta: BaselineMeta,
+    /// Flows in the file as last saved (None before the first save).
+    pub saved_flows: Option<u64>,
     started: Instant,
     pub deadline: Option<Duration>,
     last_checkpoint: Instant,
@@ -42,16 +47,35 @@ pub struct Live {
 /// `observe`'s sink: the live graph, the recording, what is shown.
 pub struct ObserveSink {
     pub builder: GraphBuilder,
+    /// Streams reopened after the first (failed attempts are not counted).
     pub reconnects: u64,
     pub connects: u64,
     /// Flows received in this run.
     pub flows: u64,
     pub recorder: Option<Recorder>,
+    /// Why recording stopped, if it failed.
+    pub record_failed: Option<String>,
     pub progress: Progress,
-    /// A failure inside the sink (recording); stops the loop.
-    pub fatal: Option<anyhow::Error>,
     /// Flows of this run rejected at the door (never learned).
     pub rejections: Rejections,
+}
+
+impl ObserveSink {
+    /// Stops recording after a failure, with a warning that names the file
+    /// and what it keeps; the baseline goes on.
+    pub fn stop_recording(&mut self, error: &anyhow::Error) {
+        let Some(rec) = self.recorder.take() else {
+            return;
+        };
+        let path = rec.path().display().to_string();
+        let kept = rec.complete_lines;
+        rec.abandon();
+        let why = format!("{error:#}");
+        self.progress.println(&format!(
+            "warning: --record {path}: {why}; recording stopped (the baseline goes on). {path} keeps the {kept} responses recorded up to the last checkpoint; later flows are only in the baseline"
+        ));
+        self.record_failed = Some(format!("{path}: {why}"));
+    }
 }
 
 impl FlowSink for ObserveSink {
@@ -101,8 +125,7 @@ impl FlowSink for ObserveSink {
     fn response(&mut self, response: &GetFlowsResponse) -> ControlFlow<()> {
         if let Some(rec) = &mut self.recorder {
             if let Err(e) = rec.write(response) {
-                self.fatal = Some(e);
-                return ControlFlow::Break(());
+                self.stop_recording(&e);
             }
         }
         ControlFlow::Continue(())
@@ -112,6 +135,9 @@ impl FlowSink for ObserveSink {
         match status {
             StreamStatus::Connected => {
                 self.connects += 1;
+                if self.connects > 1 {
+                    self.reconnects += 1;
+                }
                 let line = if self.connects == 1 {
                     "observe: stream open: reading the relay's buffers, then following new flows"
                         .to_string()
@@ -125,7 +151,6 @@ impl FlowSink for ObserveSink {
                 delay,
                 error,
             } => {
-                self.reconnects += 1;
                 self.progress.println(&format!(
                     "observe: stream interrupted: {error}; reconnecting in {:.1}s (attempt {attempt})",
                     delay.as_secs_f64()
@@ -150,17 +175,17 @@ impl Live {
             path,
             door: StreamDoor::new(base.meta.resume.clone()),
             sink: ObserveSink {
-                builder: GraphBuilder::on(base.graph, cfg),
+                builder: GraphBuilder::resume(base.graph, cfg, &base.meta.state, base.interpret),
                 reconnects: 0,
                 connects: 0,
                 flows: 0,
                 recorder,
+                record_failed: None,
                 progress: Progress::new(),
-                fatal: None,
                 rejections: Rejections::default(),
             },
-            prior_stats: base.interpret,
             prior_meta: base.meta,
+            saved_flows: None,
             started: now,
             deadline,
             last_checkpoint: now,
@@ -197,36 +222,49 @@ impl Live {
         self.sink.progress.refresh(n);
         if self.last_checkpoint.elapsed() >= self.checkpoint_every {
             if let Err(e) = self.checkpoint() {
-                self.sink
-                    .progress
-                    .println(&format!("warning: checkpoint failed (will retry): {e:#}"));
+                let kept = match self.saved_flows {
+                    Some(n) => format!(
+                        "{} keeps the last checkpoint ({n} flows)",
+                        self.path.display()
+                    ),
+                    None => format!("{} was not written yet", self.path.display()),
+                };
+                self.sink.progress.println(&format!(
+                    "warning: checkpoint failed (will retry): {e:#}; {kept}, the flows since are only in memory"
+                ));
             }
             self.sink.progress.log(n);
         }
     }
 
-    /// The baseline as it stands, with this run counted.
+    /// The baseline as it stands, with this run counted. The interpreter
+    /// carries the loaded baseline's counters on, and its state is what
+    /// the next run continues from.
     pub fn snapshot(&self) -> (InterpretStats, BaselineMeta) {
-        let mut stats = self.prior_stats.clone();
-        baseline::add_stats(&mut stats, &self.sink.builder.interpreter.stats);
+        let interpreter = &self.sink.builder.interpreter;
         let mut meta = self.prior_meta.clone();
         meta.observation.runs += 1;
         meta.observation.observed_seconds += self.started.elapsed().as_secs();
         meta.observation.reconnects += self.sink.reconnects;
         meta.resume = self.door.resume.clone();
-        (stats, meta)
+        meta.state = interpreter.state();
+        (interpreter.stats.clone(), meta)
     }
 
-    /// Writes the baseline atomically (temp file, fsync, rename) and
-    /// flushes the recording.
+    /// Ends the recording's frame (a failure there only stops recording)
+    /// and writes the baseline atomically (temp file, fsync, rename).
     pub fn checkpoint(&mut self) -> Result<()> {
         self.last_checkpoint = Instant::now();
         if let Some(rec) = &mut self.sink.recorder {
-            rec.flush()?;
+            if let Err(e) = rec.end_frame() {
+                self.sink.stop_recording(&e);
+            }
         }
         let (stats, meta) = self.snapshot();
         // Observed time moves on even without flows, so always write.
-        write_file_atomic(&self.path, &baseline::encode(self.graph(), &stats, &meta))?;
+        write_file_atomic(&self.path, &baseline::encode(self.graph(), &stats, &meta))
+            .with_context(|| format!("saving the baseline to {}", self.path.display()))?;
+        self.saved_flows = Some(self.graph().coverage.flows);
         Ok(())
     }
 

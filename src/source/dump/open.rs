@@ -84,9 +84,15 @@ pub fn open_input_counted(
             consumed,
         });
     }
+    open_reader(&display_name(path), raw)
+}
+
+/// Sniffs and undoes the compression of an already opened input; `name`
+/// is used in errors.
+pub fn open_reader(name: &str, raw: Box<dyn Read + Send>) -> Result<Input, DumpError> {
     let mut buffered = BufReader::with_capacity(256 * 1024, raw);
     let head = buffered.fill_buf().map_err(|cause| DumpError::Open {
-        file: display_name(path),
+        file: name.to_string(),
         cause,
     })?;
     let reader: Input = match Compression::sniff(head) {
@@ -98,7 +104,7 @@ pub fn open_input_counted(
         Compression::Zstd => {
             let decoder = zstd::stream::read::Decoder::with_buffer(buffered).map_err(|cause| {
                 DumpError::Open {
-                    file: display_name(path),
+                    file: name.to_string(),
                     cause,
                 }
             })?;

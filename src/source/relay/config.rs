@@ -83,6 +83,12 @@ pub(crate) struct Target {
 }
 
 impl RelayConfig {
+    /// Checks the settings before anything is dialled: the server address
+    /// (scheme, host syntax, port 1–65535) and the TLS options.
+    pub fn validate(&self) -> Result<(), RelayError> {
+        self.target().map(|_| ())
+    }
+
     /// Parses `server` and checks the TLS options are consistent.
     pub(crate) fn target(&self) -> Result<Target, RelayError> {
         let raw = self.server.trim();
@@ -109,15 +115,9 @@ impl RelayConfig {
                 "--server {raw:?}: expected host:port (no path)"
             )));
         }
-        let has_port = match rest.rfind(']') {
-            Some(close) => rest[close..].contains(':'),
-            None => rest.contains(':'),
-        };
-        let authority = if has_port {
-            rest.to_string()
-        } else {
-            format!("{rest}:{default_port}")
-        };
+        let (host, port) = split_host_port(rest)
+            .map_err(|why| RelayError::Config(format!("--server {raw:?}: {why}")))?;
+        let authority = format!("{host}:{}", port.unwrap_or(default_port));
         let tls = self.tls || scheme_tls;
         if !tls {
             let stray = [
@@ -145,6 +145,87 @@ impl RelayConfig {
             tls,
         })
     }
+}
+
+/// Splits and checks `host[:port]` (`[v6][:port]`): the host is an IPv4
+/// address, a bracketed IPv6 address or a DNS name; the port, when given,
+/// 1–65535. The error names the bad part.
+fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
+    let (host, port) = if let Some(inner) = s.strip_prefix('[') {
+        let Some(close) = inner.find(']') else {
+            return Err("an IPv6 address opened with '[' has no closing ']'".into());
+        };
+        let (addr, after) = (&inner[..close], &inner[close + 1..]);
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("[{addr}] is not an IPv6 address"));
+        }
+        let port = match after {
+            "" => None,
+            p => match p.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return Err(format!("unexpected {p:?} after [{addr}]; expected :port")),
+            },
+        };
+        (format!("[{addr}]"), port)
+    } else {
+        match s.matches(':').count() {
+            0 => (s.to_string(), None),
+            1 => {
+                let (h, p) = s.split_once(':').expect("one colon");
+                (h.to_string(), Some(p))
+            }
+            _ => return Err("an IPv6 address needs brackets, e.g. [::1]:4245".into()),
+        }
+    };
+    if !host.starts_with('[') {
+        check_host(&host)?;
+    }
+    let port = port.map(parse_port).transpose()?;
+    Ok((host, port))
+}
+
+fn parse_port(p: &str) -> Result<u16, String> {
+    if p.is_empty() {
+        return Err("the port is missing after ':' (expected 1–65535)".into());
+    }
+    if !p.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("the port {p:?} is not a number (expected 1–65535)"));
+    }
+    match p.parse::<u32>() {
+        Ok(n @ 1..=65535) => Ok(n as u16),
+        _ => Err(format!("the port {p} is out of range (1–65535)")),
+    }
+}
+
+/// A DNS name or an IPv4 address.
+fn check_host(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("the host is missing before ':'".into());
+    }
+    let bad = || format!("{host:?} is not a host name or IP address");
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return host
+            .parse::<std::net::Ipv4Addr>()
+            .map(|_| ())
+            .map_err(|_| format!("{host:?} is not an IPv4 address"));
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.len() > 253 {
+        return Err(bad());
+    }
+    for label in name.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(bad());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -188,6 +269,50 @@ mod tests {
         ] {
             let err = target(bad, false).unwrap_err();
             assert!(matches!(err, RelayError::Config(_)), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn bad_ports_and_hosts_are_refused_naming_the_bad_part() {
+        for (bad, why) in [
+            ("127.0.0.1:abc", r#"the port "abc" is not a number"#),
+            (
+                "127.0.0.1:99999",
+                "the port 99999 is out of range (1–65535)",
+            ),
+            ("127.0.0.1:65536", "the port 65536 is out of range"),
+            ("127.0.0.1:0", "the port 0 is out of range"),
+            ("127.0.0.1:-1", r#"the port "-1" is not a number"#),
+            ("127.0.0.1:", "the port is missing after ':'"),
+            ("http://localhost:", "the port is missing after ':'"),
+            ("https://relay:4245x", r#"the port "4245x" is not a number"#),
+            (":4245", "the host is missing"),
+            ("::1:4245", "needs brackets"),
+            ("[::1", "no closing ']'"),
+            ("[::g]:1", "[::g] is not an IPv6 address"),
+            ("[::1]x", "expected :port"),
+            ("[::1]:", "the port is missing"),
+            ("300.1.1.1:4245", r#""300.1.1.1" is not an IPv4 address"#),
+            ("re lay:4245", "is not a host name or IP address"),
+            ("user@relay:4245", "is not a host name or IP address"),
+            ("-relay:4245", "is not a host name or IP address"),
+            ("relay..x:1", "is not a host name or IP address"),
+        ] {
+            let err = target(bad, false).unwrap_err();
+            let msg = err.to_string();
+            assert!(matches!(err, RelayError::Config(_)), "{bad}: {msg}");
+            assert!(
+                msg.contains(why) && msg.contains(&format!("{bad:?}")),
+                "{bad}: {msg}"
+            );
+        }
+        for good in [
+            "relay.example.:1",
+            "hubble-relay.kube-system.svc.cluster.local:443",
+            "my_host:65535",
+            "10.0.0.1:1",
+        ] {
+            assert!(target(good, false).is_ok(), "{good}");
         }
     }
 

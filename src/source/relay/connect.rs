@@ -35,7 +35,6 @@ impl Connection {
         ErrorContext {
             server: &self.target.authority,
             server_name: &self.server_name,
-            tls: self.target.tls,
             timeout: self.timeout,
         }
     }
@@ -57,7 +56,6 @@ pub(crate) async fn connect(cfg: &RelayConfig) -> Result<Connection, RelayError>
     let ctx = ErrorContext {
         server: &target.authority,
         server_name: &server_name,
-        tls: target.tls,
         timeout: cfg.timeout,
     };
     let mut endpoint = Endpoint::from_shared(target.uri.clone())
@@ -145,8 +143,48 @@ fn read_certs(path: &Path, flag: &str) -> Result<Vec<u8>, RelayError> {
     Ok(pem)
 }
 
+/// Whether the first certificate of a PEM text is X.509 version 1 (its
+/// `TBSCertificate` has no `[0] version` field), which rustls cannot use
+/// as a client certificate.
+fn is_x509_v1(pem: &[u8]) -> bool {
+    let Some(Ok(cert)) = CertificateDer::pem_slice_iter(pem).next() else {
+        return false;
+    };
+    // Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, … } … }
+    let inner = |der: &[u8]| -> Option<usize> {
+        // Offset of the content of the SEQUENCE at the start of `der`.
+        if der.first() != Some(&0x30) {
+            return None;
+        }
+        let len = *der.get(1)?;
+        Some(if len < 0x80 {
+            2
+        } else {
+            2 + usize::from(len & 0x7f)
+        })
+    };
+    let Some(tbs) = inner(&cert).map(|o| &cert[o..]) else {
+        return false;
+    };
+    let Some(fields) = inner(tbs).and_then(|o| tbs.get(o..)) else {
+        return false;
+    };
+    fields.first() != Some(&0xa0)
+}
+
 fn client_identity(cert: &Path, key: &Path) -> Result<Identity, RelayError> {
     let cert_pem = read_certs(cert, "--tls-client-cert-file")?;
+    // Refused by the TLS library as "invalid peer certificate", which reads
+    // as if the relay's certificate were at fault: say what it is.
+    if is_x509_v1(&cert_pem) {
+        return Err(RelayError::Config(format!(
+            "--tls-client-cert-file {}: the certificate is X.509 version 1, which TLS clients \
+             such as this one cannot present; reissue it as version 3 (for example `openssl \
+             x509 -req … -extfile` with extendedKeyUsage=clientAuth), signed by a CA the relay \
+             trusts",
+            cert.display()
+        )));
+    }
     let key_pem = read(key, "--tls-client-key-file")?;
     PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
         RelayError::Config(format!(
@@ -155,4 +193,97 @@ fn client_identity(cert: &Path, key: &Path) -> Result<Identity, RelayError> {
         ))
     })?;
     Ok(Identity::from_pem(cert_pem, key_pem))
+}
+
+impl Connection {
+    /// The error of a call that failed before the relay answered it. Over
+    /// plaintext, a connection that breaks at once means the server does
+    /// not speak gRPC without TLS: a short probe (an HTTP/1.1 request on a
+    /// new connection) tells a TLS server (it answers with a TLS alert)
+    /// from a plain HTTP server (it answers `HTTP/1.1 …`), so the message
+    /// names the right remedy.
+    pub async fn opening_error(&self, status: &tonic::Status) -> RelayError {
+        let err = self.errors().status_error(status);
+        if self.target.tls || !matches!(err, RelayError::Stream { .. }) {
+            return err;
+        }
+        let server = self.target.authority.clone();
+        match probe(&server, self.timeout).await {
+            Speaker::Tls => RelayError::Tls {
+                server,
+                problem: "the server answered with TLS, and the connection was plaintext".into(),
+                remedy: "pass --tls (with --tls-ca-cert-files and --tls-server-name for the \
+                         relay's certificate), or use an https:// address"
+                    .into(),
+            },
+            Speaker::Http1(line) => RelayError::NotRelay {
+                server,
+                detail: format!("it answers plain HTTP ({line:?}), not gRPC"),
+            },
+            Speaker::Unknown => match err {
+                RelayError::Stream { server, detail } => RelayError::Stream {
+                    server,
+                    detail: format!(
+                        "{detail} (the server closed the connection without a gRPC answer: if the \
+                         relay serves TLS, pass --tls and --tls-ca-cert-files; otherwise check \
+                         that --server points at Hubble Relay)"
+                    ),
+                },
+                other => other,
+            },
+        }
+    }
+}
+
+/// What answers at an address that does not speak plaintext gRPC.
+enum Speaker {
+    Tls,
+    /// A plain HTTP server, with its status line.
+    Http1(String),
+    Unknown,
+}
+
+/// Sends an HTTP/1.1 request on a new connection and reads the first bytes
+/// of the answer (bounded by `timeout`).
+async fn probe(authority: &str, timeout: Duration) -> Speaker {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(authority).await.ok()?;
+        let request = format!("GET / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+        s.write_all(request.as_bytes()).await.ok()?;
+        let mut buf = vec![0u8; 256];
+        let mut n = 0;
+        while n < buf.len() {
+            match s.read(&mut buf[n..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(k) => n += k,
+            }
+            if buf[..n].contains(&b'\n') || buf[0] == 0x15 {
+                break;
+            }
+        }
+        buf.truncate(n);
+        Some(buf)
+    };
+    let Ok(Some(answer)) = tokio::time::timeout(timeout, exchange).await else {
+        return Speaker::Unknown;
+    };
+    classify(&answer)
+}
+
+fn classify(answer: &[u8]) -> Speaker {
+    // A TLS record of type alert (21), version 3.x.
+    if answer.len() >= 3 && answer[0] == 0x15 && answer[1] == 0x03 {
+        return Speaker::Tls;
+    }
+    let text = String::from_utf8_lossy(answer);
+    // Go's TLS servers answer an HTTP request with this.
+    if text.contains("HTTP request to an HTTPS server") {
+        return Speaker::Tls;
+    }
+    if text.starts_with("HTTP/") {
+        let line = text.lines().next().unwrap_or_default().trim();
+        return Speaker::Http1(line.chars().take(80).collect());
+    }
+    Speaker::Unknown
 }

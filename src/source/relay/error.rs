@@ -46,6 +46,12 @@ pub enum RelayError {
     /// The connection or an open flow stream broke, or the stream ended.
     #[error("the connection to Hubble Relay at {server} broke: {detail}")]
     Stream { server: String, detail: String },
+    /// Something else answers at the address (a plain HTTP server).
+    #[error(
+        "{server} is not Hubble Relay: {detail} — check --server (Hubble Relay listens on port \
+         4245; `cilium hubble port-forward` forwards it to localhost:4245)"
+    )]
+    NotRelay { server: String, detail: String },
 }
 
 impl RelayError {
@@ -66,7 +72,7 @@ impl RelayError {
                     | Code::DeadlineExceeded
                     | Code::Cancelled
             ),
-            RelayError::Config(_) | RelayError::Tls { .. } => false,
+            RelayError::Config(_) | RelayError::Tls { .. } | RelayError::NotRelay { .. } => false,
         }
     }
 }
@@ -89,7 +95,6 @@ const GENERIC_TLS_REMEDY: &str = "check --tls-ca-cert-files and --tls-server-nam
 pub(crate) struct ErrorContext<'a> {
     pub server: &'a str,
     pub server_name: &'a str,
-    pub tls: bool,
     pub timeout: Duration,
 }
 
@@ -111,7 +116,8 @@ impl ErrorContext<'_> {
     }
 
     /// A gRPC status, from the relay or made up by the client for a broken
-    /// connection (those carry a source error).
+    /// connection (those carry a source error). For a call being opened,
+    /// [`super::connect::Connection::opening_error`] says more.
     pub fn status_error(&self, status: &tonic::Status) -> RelayError {
         if let Some(e) = self.specific(status) {
             return e;
@@ -120,9 +126,6 @@ impl ErrorContext<'_> {
             let mut detail = chain_text(source);
             if !detail.contains(status.message()) {
                 detail = format!("{}: {detail}", status.message());
-            }
-            if !self.tls {
-                detail.push_str(" (if the relay serves TLS, pass --tls and --tls-ca-cert-files)");
             }
             return RelayError::Stream {
                 server: self.server.to_string(),
@@ -299,7 +302,6 @@ mod tests {
         ErrorContext {
             server: "localhost:4245",
             server_name: "localhost",
-            tls: true,
             timeout: Duration::from_secs(5),
         }
     }

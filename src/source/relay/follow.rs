@@ -77,8 +77,10 @@ pub enum FollowEnd {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FollowSummary {
     pub end: FollowEnd,
-    /// Number of reconnections made.
+    /// Streams reopened after a failure (successful reconnections).
     pub reconnects: u32,
+    /// Failed attempts that were retried (each a `Reconnecting` event).
+    pub retries: u32,
     /// Responses handed to the sink (flows, lost events, node status).
     pub delivered: u64,
 }
@@ -122,15 +124,17 @@ where
     let mut summary = FollowSummary {
         end: FollowEnd::SinkStopped,
         reconnects: 0,
+        retries: 0,
         delivered: 0,
     };
     let mut attempt = 0u32;
+    let mut opened = 0u32;
     loop {
         let session = tokio::select! {
             biased;
             _ = &mut shutdown => return Ok(FollowSummary { end: FollowEnd::Shutdown, ..summary }),
             _ = &mut expired => return Ok(FollowSummary { end: FollowEnd::Deadline, ..summary }),
-            s = run_session(cfg, opts, resume, &mut sink, &mut summary.delivered) => s,
+            s = run_session(cfg, opts, resume, &mut sink, &mut summary, &mut opened) => s,
         };
         let (error, progressed) = match session {
             Session::Stopped => return Ok(summary),
@@ -150,7 +154,7 @@ where
             return Err(error);
         }
         let delay = opts.backoff.delay(attempt);
-        summary.reconnects += 1;
+        summary.retries += 1;
         let event = RelayEvent::Reconnecting {
             attempt,
             delay,
@@ -175,7 +179,8 @@ async fn run_session<F>(
     opts: &FollowOptions,
     resume: &mut ResumeState,
     sink: &mut F,
-    delivered: &mut u64,
+    summary: &mut FollowSummary,
+    streams_opened: &mut u32,
 ) -> Session
 where
     F: FnMut(RelayEvent) -> ControlFlow<()>,
@@ -195,9 +200,13 @@ where
     let opened = tokio::time::timeout(cfg.timeout, call).await;
     let mut stream = match opened {
         Err(_) => return broken(conn.errors().timeout(), false),
-        Ok(Err(status)) => return broken(conn.errors().status_error(&status), false),
+        Ok(Err(status)) => return broken(conn.opening_error(&status).await, false),
         Ok(Ok(response)) => response.into_inner(),
     };
+    *streams_opened += 1;
+    if *streams_opened > 1 {
+        summary.reconnects += 1;
+    }
     if sink(RelayEvent::Connected).is_break() {
         return Session::Stopped;
     }
@@ -228,7 +237,7 @@ where
             continue;
         }
         progressed |= is_flow;
-        *delivered += 1;
+        summary.delivered += 1;
         if sink(RelayEvent::Response(received)).is_break() {
             return Session::Stopped;
         }

@@ -62,7 +62,7 @@ pub async fn server_status(cfg: &RelayConfig) -> Result<ServerStatus, RelayError
     let call = conn.client.server_status(ServerStatusRequest {});
     match tokio::time::timeout(cfg.timeout, call).await {
         Err(_) => Err(conn.errors().timeout()),
-        Ok(Err(status)) => Err(conn.errors().status_error(&status)),
+        Ok(Err(status)) => Err(conn.opening_error(&status).await),
         Ok(Ok(resp)) => Ok(resp.into_inner().into()),
     }
 }
