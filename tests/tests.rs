@@ -56,6 +56,7 @@ mod synthesis_rules;
 // `verify`, `explain` and `report`.
 mod explain;
 mod report;
+mod reserved_identities;
 mod verify_corpus;
 mod verify_fqdn_cidrs;
 mod verify_l7;

@@ -332,6 +332,35 @@ impl TrafficGraph {
         out
     }
 
+    /// The same graph seen under other names: each node is renamed by
+    /// `node`, each edge port's ends by `port` (initiator, responder, port →
+    /// new initiator and responder). Ends that come out the same merge, their
+    /// evidence summed; coverage is kept. What synthesis uses to read
+    /// instances as their role and reserved identities as policy entities.
+    pub fn renamed(
+        &self,
+        node: impl Fn(&Peer) -> Peer,
+        port: impl Fn(&Peer, &Peer, PortKey) -> (Peer, Peer),
+    ) -> TrafficGraph {
+        let mut out = TrafficGraph {
+            coverage: self.coverage.clone(),
+            ..TrafficGraph::default()
+        };
+        for n in self.nodes_sorted() {
+            out.insert_node(&NodeData {
+                peer: node(&n.peer),
+                ..n.clone()
+            });
+        }
+        for (from, to, edge) in self.edges_sorted() {
+            for (key, stats) in &edge.ports {
+                let (a, b) = port(from, to, *key);
+                out.insert_port(&a, &b, *key, stats);
+            }
+        }
+        out
+    }
+
     /// Nodes in a stable order (by peer).
     pub fn nodes_sorted(&self) -> Vec<&NodeData> {
         let mut v: Vec<&NodeData> = self.graph.node_weights().collect();
