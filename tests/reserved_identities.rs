@@ -21,7 +21,11 @@ fn host() -> Ep {
 }
 
 fn control_plane_host() -> Ep {
-    ident(1, &["reserved:host", "reserved:kube-apiserver"], "192.168.1.10")
+    ident(
+        1,
+        &["reserved:host", "reserved:kube-apiserver"],
+        "192.168.1.10",
+    )
 }
 
 fn remote_node() -> Ep {
@@ -96,7 +100,11 @@ fn verify_selects_each_reserved_identity_by_its_labels() {
             "entity:host+kube-apiserver",
             &["host", "kube-apiserver", "cluster", "all"],
         ),
-        (remote_node(), "entity:remote-node", &["remote-node", "cluster", "all"]),
+        (
+            remote_node(),
+            "entity:remote-node",
+            &["remote-node", "cluster", "all"],
+        ),
         (
             remote_apiserver(),
             "entity:kube-apiserver",
@@ -228,7 +236,11 @@ fn cart_policy(flows: &[Flow]) -> String {
 #[test]
 fn the_api_server_is_written_by_entity_wherever_it_was_reached() {
     // Through the local host of a control-plane node, and at a remote one.
-    for dst in [control_plane_host(), remote_apiserver(), external_apiserver()] {
+    for dst in [
+        control_plane_host(),
+        remote_apiserver(),
+        external_apiserver(),
+    ] {
         let flows = tcp_conn(&cart(), &dst, 45000, 6443, 0);
         let spec = cart_policy(&flows);
         assert!(

@@ -42,6 +42,7 @@ mod observe;
 mod relay;
 
 // Policies: synthesis, its outputs, the policy loader.
+mod dropped_l7;
 mod generated_schema;
 mod gitops_refresh;
 mod golden_demo;

@@ -42,7 +42,7 @@ pub struct ExplainArgs {
 pub fn run(args: &ExplainArgs) -> Result<ExitCode> {
     let loaded = load_policies(&args.policies, &args.input)?;
     let (graph, load_report) = inputs::load(&args.input)?;
-    inputs::print_load_report(&load_report, &graph);
+    inputs::print_load_report(&load_report, &graph, args.include_dropped);
     let model = Model::compile(&loaded);
     let rules = explain::explain(
         &model,

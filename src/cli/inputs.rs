@@ -81,7 +81,9 @@ impl LoadProgress for ReadProgress {
 }
 
 /// Prints what was read, skipped and lost to stderr.
-pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
+/// `include_dropped`: the command was given `--include-dropped` (recommend,
+/// verify, explain), which makes DROPPED flows traffic to allow.
+pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph, include_dropped: bool) {
     // A handful of examples over all inputs, then counts per input (five
     // inputs at most): many damaged files must not flood the terminal.
     let mut shown = 0usize;
@@ -148,10 +150,7 @@ pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
     }
     print_direction_report(&r.interpret);
     if r.interpret.dropped > 0 {
-        eprintln!(
-            "  {} DROPPED flows are kept as evidence but not learned (pass --include-dropped to allow them)",
-            r.interpret.dropped
-        );
+        eprintln!("  {}", dropped_line(r.interpret.dropped, include_dropped));
     }
     let lost = graph.coverage.total_lost();
     if lost > 0 {
@@ -169,6 +168,19 @@ pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
             "warning: nodes unavailable to the relay at some point: {}",
             brief::list(graph.coverage.unavailable_nodes.iter().map(|n| escaped(n)))
         );
+    }
+}
+
+/// What was done with the DROPPED flows.
+fn dropped_line(dropped: u64, include_dropped: bool) -> String {
+    if include_dropped {
+        format!(
+            "{dropped} DROPPED flows are taken as traffic to allow (--include-dropped), their HTTP and DNS records included"
+        )
+    } else {
+        format!(
+            "{dropped} DROPPED flows are kept as evidence but not learned (pass --include-dropped to allow them)"
+        )
     }
 }
 

@@ -341,7 +341,7 @@ async fn observe(
         interpret: live.total_stats(),
         ..LoadReport::default()
     };
-    inputs::print_load_report(&report, live.graph());
+    inputs::print_load_report(&report, live.graph(), false);
     inputs::print_rejections(&live.sink.rejections);
     super::stability::print(live.graph());
     eprintln!(

@@ -187,7 +187,10 @@ mod tests {
                 EndpointKind::Entity(Entity::KubeApiserver)
             );
             assert_eq!(
-                classify_endpoint(Some(&ep(0, &["reserved:remote-node", "reserved:kube-apiserver"]))),
+                classify_endpoint(Some(&ep(
+                    0,
+                    &["reserved:remote-node", "reserved:kube-apiserver"]
+                ))),
                 EndpointKind::Entity(Entity::KubeApiserver)
             );
         }

@@ -122,9 +122,7 @@ impl Entity {
     pub fn for_port(self, port: &l4::PortKey) -> Entity {
         let api_port = port.proto == l4::Proto::Tcp && APISERVER_PORTS.contains(&port.port);
         match self {
-            Entity::HostKubeApiserver | Entity::KubeApiserver if api_port => {
-                Entity::KubeApiserver
-            }
+            Entity::HostKubeApiserver | Entity::KubeApiserver if api_port => Entity::KubeApiserver,
             Entity::HostKubeApiserver => Entity::Host,
             Entity::KubeApiserver => Entity::RemoteNode,
             Entity::KubeApiserverWorld => Entity::KubeApiserver,

@@ -238,7 +238,7 @@ pub fn policy_workloads(
     graph: &TrafficGraph,
     cfg: &SynthConfig,
 ) -> BTreeMap<(String, String), WorkloadKey> {
-    let view = view::of(graph, &roles(graph, cfg));
+    let view = view::of(graph, &roles(graph, cfg), cfg.include_dropped);
     let ctx = Context::new(&view, cfg);
     let mut names = workload::PolicyNames::default();
     let mut out = BTreeMap::new();
@@ -255,7 +255,7 @@ pub fn policy_workloads(
 /// Runs synthesis.
 pub fn synthesize(graph: &TrafficGraph, cfg: &SynthConfig) -> PolicySet {
     let roles = roles(graph, cfg);
-    let view = view::of(graph, &roles);
+    let view = view::of(graph, &roles, cfg.include_dropped);
     let ctx = Context::new(&view, cfg);
     let mut set = PolicySet {
         resolvers: ctx.resolvers.clone(),

@@ -112,7 +112,8 @@ fn is_id(v: &str) -> bool {
     let ordinal = !v.is_empty() && v.len() <= 6 && v.bytes().all(|b| b.is_ascii_digit());
     let short = (1..=2).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_lowercase());
     let hash = (5..=40).contains(&v.len())
-        && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && v.bytes().any(|b| b.is_ascii_digit())
         && v.bytes().any(|b| b.is_ascii_lowercase());
     ordinal || short || hash
@@ -167,7 +168,11 @@ impl Family {
             self.role.display_name(),
             self.members.len(),
             crate::brief::list(values),
-            self.instance_keys.iter().cloned().collect::<Vec<_>>().join(", ")
+            self.instance_keys
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 }
@@ -184,11 +189,7 @@ impl Roles {
     pub fn detect<'a>(workloads: impl IntoIterator<Item = &'a WorkloadKey>) -> Roles {
         let all: BTreeSet<&WorkloadKey> = workloads.into_iter().collect();
         // Same namespace, label keys and service account, same role labels.
-        type Bucket<'w> = (
-            &'w str,
-            Vec<&'w str>,
-            Vec<(&'w str, &'w str)>,
-        );
+        type Bucket<'w> = (&'w str, Vec<&'w str>, Vec<(&'w str, &'w str)>);
         let mut buckets: BTreeMap<Bucket, Vec<&WorkloadKey>> = BTreeMap::new();
         for w in &all {
             let keys: Vec<&str> = w.labels.keys().map(String::as_str).collect();
@@ -292,8 +293,7 @@ mod tests {
 
     fn wl(ns: &str, labels: &[(&str, &str)]) -> WorkloadKey {
         let mut w = WorkloadKey::from_pairs(ns, labels);
-        w.labels
-            .insert(NAMESPACE_LABEL.to_string(), ns.to_string());
+        w.labels.insert(NAMESPACE_LABEL.to_string(), ns.to_string());
         w
     }
 
@@ -334,7 +334,10 @@ mod tests {
         assert!(!f.role.labels.contains_key("failure-domain"));
         assert_eq!(f.role.labels["topology-location-root"], "default");
         assert_eq!(
-            f.instance_keys.iter().map(String::as_str).collect::<Vec<_>>(),
+            f.instance_keys
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
             [
                 "ceph-osd-id",
                 "ceph_daemon_id",
@@ -343,7 +346,11 @@ mod tests {
                 "topology-location-host"
             ]
         );
-        assert!(f.describe().contains("3 instances (osd 0, 1, 2)"), "{}", f.describe());
+        assert!(
+            f.describe().contains("3 instances (osd 0, 1, 2)"),
+            "{}",
+            f.describe()
+        );
         assert_eq!(roles.role_of(&osds[1]), Some(&f.role));
         assert_eq!(roles.role_of(&mgr), None);
     }
@@ -353,19 +360,61 @@ mod tests {
         let a = wl("x", &[("app", "web-0"), ("shard", "0")]);
         let b = wl("x", &[("app", "web-1"), ("shard", "1")]);
         assert!(Roles::detect([&a, &b]).is_empty());
-        let c = wl("x", &[("app.kubernetes.io/name", "db"), ("app.kubernetes.io/component", "primary"), ("idx", "0")]);
-        let d = wl("x", &[("app.kubernetes.io/name", "db"), ("app.kubernetes.io/component", "replica"), ("idx", "1")]);
+        let c = wl(
+            "x",
+            &[
+                ("app.kubernetes.io/name", "db"),
+                ("app.kubernetes.io/component", "primary"),
+                ("idx", "0"),
+            ],
+        );
+        let d = wl(
+            "x",
+            &[
+                ("app.kubernetes.io/name", "db"),
+                ("app.kubernetes.io/component", "replica"),
+                ("idx", "1"),
+            ],
+        );
         assert!(Roles::detect([&c, &d]).is_empty());
     }
 
     #[test]
     fn different_service_accounts_or_namespaces_never_merge() {
-        let a = wl("x", &[("app", "kafka"), ("broker", "0"), (SERVICE_ACCOUNT_LABEL, "a")]);
-        let b = wl("x", &[("app", "kafka"), ("broker", "1"), (SERVICE_ACCOUNT_LABEL, "b")]);
+        let a = wl(
+            "x",
+            &[
+                ("app", "kafka"),
+                ("broker", "0"),
+                (SERVICE_ACCOUNT_LABEL, "a"),
+            ],
+        );
+        let b = wl(
+            "x",
+            &[
+                ("app", "kafka"),
+                ("broker", "1"),
+                (SERVICE_ACCOUNT_LABEL, "b"),
+            ],
+        );
         assert!(Roles::detect([&a, &b]).is_empty());
-        let c = wl("y", &[("app", "kafka"), ("broker", "1"), (SERVICE_ACCOUNT_LABEL, "a")]);
+        let c = wl(
+            "y",
+            &[
+                ("app", "kafka"),
+                ("broker", "1"),
+                (SERVICE_ACCOUNT_LABEL, "a"),
+            ],
+        );
         assert!(Roles::detect([&a, &c]).is_empty());
-        let d = wl("x", &[("app", "kafka"), ("broker", "1"), (SERVICE_ACCOUNT_LABEL, "a")]);
+        let d = wl(
+            "x",
+            &[
+                ("app", "kafka"),
+                ("broker", "1"),
+                (SERVICE_ACCOUNT_LABEL, "a"),
+            ],
+        );
         assert_eq!(Roles::detect([&a, &d]).families().len(), 1);
     }
 

@@ -17,28 +17,45 @@
 //!   and `remote-node` for a remote node (kubelet, etcd, node exporters);
 //! - ingress from the local host stays `host` (kubelet probes), from a remote
 //!   API server `kube-apiserver` (webhooks).
+//!
+//! With `--include-dropped`, the HTTP requests and DNS names of DROPPED L7
+//! records join the allowed ones here, so the L7 rules learn them too.
 
 use std::borrow::Cow;
 
 use super::roles::Roles;
-use crate::graph::TrafficGraph;
+use crate::graph::{PortStats, TrafficGraph};
 use crate::peer::l4::PortKey;
 use crate::peer::{Entity, Peer};
 
-/// The graph synthesis reads: `graph` itself when nothing is renamed.
-pub fn of<'g>(graph: &'g TrafficGraph, roles: &Roles) -> Cow<'g, TrafficGraph> {
+/// The graph synthesis reads: `graph` itself when nothing is renamed or
+/// joined.
+pub fn of<'g>(
+    graph: &'g TrafficGraph,
+    roles: &Roles,
+    include_dropped: bool,
+) -> Cow<'g, TrafficGraph> {
     let renames_entity = graph.nodes_sorted().iter().any(|n| {
         matches!(
             n.peer,
-            Peer::Entity(Entity::HostKubeApiserver | Entity::KubeApiserver | Entity::KubeApiserverWorld)
+            Peer::Entity(
+                Entity::HostKubeApiserver | Entity::KubeApiserver | Entity::KubeApiserverWorld
+            )
         )
     });
-    if !renames_entity && roles.is_empty() {
+    let dropped_l7 = include_dropped
+        && graph
+            .edges_sorted()
+            .iter()
+            .any(|(_, _, e)| e.ports.values().any(PortStats::has_dropped_l7));
+    if !renames_entity && !dropped_l7 && roles.is_empty() {
         return Cow::Borrowed(graph);
     }
     let node = |p: &Peer| match p {
         Peer::Entity(e) => Peer::Entity(e.primary()),
-        Peer::Workload(w) => roles.role_of(w).map_or_else(|| p.clone(), |r| Peer::Workload(r.clone())),
+        Peer::Workload(w) => roles
+            .role_of(w)
+            .map_or_else(|| p.clone(), |r| Peer::Workload(r.clone())),
         _ => p.clone(),
     };
     let port = |from: &Peer, to: &Peer, key: PortKey| {
@@ -48,5 +65,9 @@ pub fn of<'g>(graph: &'g TrafficGraph, roles: &Roles) -> Cow<'g, TrafficGraph> {
         };
         (node(from), responder)
     };
-    Cow::Owned(graph.renamed(node, port))
+    let mut out = graph.renamed(node, port);
+    if dropped_l7 {
+        out.map_ports(PortStats::with_dropped_l7);
+    }
+    Cow::Owned(out)
 }

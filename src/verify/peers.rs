@@ -83,7 +83,8 @@ pub fn entity_matches(e: &Entity, p: PeerInfo<'_>, why: &mut Why) -> Tri {
                         }
                     }
                 }
-                Peer::Fqdn(_) | Peer::Entity(PeerEntity::World | PeerEntity::KubeApiserverWorld) => {
+                Peer::Fqdn(_)
+                | Peer::Entity(PeerEntity::World | PeerEntity::KubeApiserverWorld) => {
                     why.unknown(format!("the address family of {peer} is unknown"))
                 }
                 _ => Tri::No,

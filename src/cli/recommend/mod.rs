@@ -133,7 +133,7 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
     let (generated, warnings) = generate(args, &graph);
     // Nothing is written (or printed) unless every document is valid.
     if let Err(refused) = check::check_documents(&generated.docs) {
-        inputs::print_load_report(&report, &graph);
+        inputs::print_load_report(&report, &graph, args.include_dropped);
         return Err(refused.into());
     }
     let written = match &target {
@@ -155,7 +155,7 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
             None
         }
     };
-    inputs::print_load_report(&report, &graph);
+    inputs::print_load_report(&report, &graph, args.include_dropped);
     print_warnings(&warnings);
     let unknown = plan::unknown_priorities(&generated.plan, &graph, &args.order);
     if !unknown.is_empty() {
