@@ -17,6 +17,7 @@ mod flowkit;
 mod mutate;
 mod samples;
 mod verifykit;
+mod week;
 
 /// The replay benchmark's line generator, for the decoder tests (`fast_decode`, `live_decode`).
 #[path = "../benches/replay/lines.rs"]
@@ -50,6 +51,7 @@ mod k8s_output;
 mod k8s_rules;
 mod l7_synthesis;
 mod never_wider;
+mod next_week;
 mod policy_corpus;
 mod self_check;
 mod synthesis_rules;
