@@ -155,3 +155,48 @@ fn the_generated_week_has_the_churn_it_claims() {
         "{families:#?}"
     );
 }
+
+/// The graph with its window (what the dump reader records).
+fn timed(flows: &[flowpolicy::proto::flow::Flow]) -> TrafficGraph {
+    let mut g = graph_of(flows);
+    for f in flows {
+        if let Some(t) = f.time {
+            g.coverage
+                .see_time(t.seconds * 1_000_000_000 + i64::from(t.nanos));
+        }
+    }
+    g
+}
+
+#[test]
+fn the_next_week_line_names_what_is_still_learning() {
+    use flowpolicy::graph::stability::NextWeek;
+    let week = generate();
+    let cfg = SynthConfig::default();
+    let next = |g: &TrafficGraph| NextWeek::of(&synth::policy_view(g, &cfg));
+    // Days 1-5: the churn (new pods, other instances) adds no class a
+    // policy has, so nothing is learning; instance by instance, it does.
+    let five = timed(&week.days[..5].concat());
+    println!("days 1-5: {}", next(&five).line());
+    assert!(!next(&five).short_window);
+    assert_eq!(next(&five).new, 0, "{:?}", next(&five));
+    assert!(next(&five).line().contains("nothing is still learning"));
+    println!("days 1-5, per instance: {}", NextWeek::of(&five).line());
+    assert!(NextWeek::of(&five).new > 0);
+    // The whole week, with connections never made before on the last day.
+    let mut flows = week.days.concat();
+    flows.extend(never_made());
+    let seven = next(&timed(&flows));
+    println!("days 1-7 and new connections: {}", seven.line());
+    // 12 connections, 11 classes: the API server through a host or at a
+    // remote node is one.
+    assert_eq!(seven.new, 11, "{seven:?}");
+    for w in ["shop/frontend", "rook-ceph/rook-ceph-mgr", "kafka/kafka"] {
+        assert!(seven.learning.iter().any(|l| l == w), "{w}: {seven:?}");
+    }
+    assert!(
+        seven.line().contains("still learning: "),
+        "{}",
+        seven.line()
+    );
+}

@@ -231,6 +231,16 @@ pub fn roles(graph: &TrafficGraph, cfg: &SynthConfig) -> roles::Roles {
     }
 }
 
+/// The graph as synthesis reads it ([`view::of`]): instances as their role,
+/// reserved identities as the entity a policy names. What "next week" is
+/// measured on: a new instance of a known role is no new policy class.
+pub fn policy_view<'g>(
+    graph: &'g TrafficGraph,
+    cfg: &SynthConfig,
+) -> std::borrow::Cow<'g, TrafficGraph> {
+    view::of(graph, &roles(graph, cfg), cfg.include_dropped)
+}
+
 /// The workload behind each per-workload policy, by `(namespace, name)`:
 /// the same names [`synthesize`] and [`k8s::synthesize_k8s`] give (a role's
 /// policy has the role's key).

@@ -164,7 +164,17 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
             unknown.join(", ")
         );
     }
-    super::stability::print(&graph);
+    let cfg = args.synth_config();
+    super::stability::print(&graph, &cfg);
+    let families = crate::synth::roles::Roles::detect(graph.workloads());
+    super::stability::print_families(
+        families.families(),
+        if cfg.per_instance {
+            "found, written one policy per instance (--per-instance)"
+        } else {
+            "written as one policy per role, whose selector matches every instance (--per-instance: one per instance)"
+        },
+    );
     for n in &generated.notes {
         eprintln!("{n}");
     }
