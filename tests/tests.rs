@@ -54,6 +54,7 @@ mod never_wider;
 mod next_week;
 mod policy_corpus;
 mod self_check;
+mod stable_selectors;
 mod synthesis_rules;
 
 // `verify`, `explain` and `report`.
