@@ -123,7 +123,7 @@ fn k8s_format_in_the_flat_layout_lists_what_it_cannot_express_and_refreshes_in_p
     let err = String::from_utf8_lossy(&first.stderr);
     assert!(first.status.success(), "{err}");
     assert!(
-        err.contains("95 NetworkPolicy (132 observed peer/port sets not expressible)"),
+        err.contains("95 NetworkPolicy (109 observed peer/port sets not expressible)"),
         "{err}"
     );
     assert!(

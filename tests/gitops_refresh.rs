@@ -13,8 +13,8 @@ fn demo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.jsonpb.zst")
 }
 
-/// One more connection of dbms/postgres-18: to the kube-apiserver on 7443.
-const EXTRA_FLOW: &str = r#"{"node_name":"k8s-1","time":"2026-11-20T00:00:06Z","flow":{"time":"2026-11-20T00:00:06Z","verdict":"FORWARDED","IP":{"source":"10.201.0.13","destination":"10.11.0.22","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":56999,"destination_port":7443,"flags":{"SYN":true}}},"source":{"ID":3932,"identity":10827,"cluster_name":"main","namespace":"dbms","labels":["k8s:cnpg.io/cluster=postgres-18","k8s:cnpg.io/instanceName=postgres-18-1","k8s:cnpg.io/instanceRole=primary","k8s:cnpg.io/podRole=instance","k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name=dbms","k8s:io.cilium.k8s.policy.cluster=main","k8s:io.cilium.k8s.policy.serviceaccount=postgres-18","k8s:io.kubernetes.pod.namespace=dbms","k8s:role=primary"],"pod_name":"postgres-18-1","workloads":[{"name":"postgres-18","kind":"Cluster"}]},"destination":{"identity":7,"labels":["reserved:kube-apiserver","reserved:remote-node"]},"Type":"L3_L4","node_name":"k8s-1","event_type":{"type":4,"sub_type":3},"traffic_direction":"EGRESS","trace_observation_point":"TO_STACK","is_reply":false,"Summary":"TCP Flags: SYN"}}
+/// One more connection of dbms/postgres-18: to the kube-apiserver on 443 (an API server port, as on managed control planes).
+const EXTRA_FLOW: &str = r#"{"node_name":"k8s-1","time":"2026-11-20T00:00:06Z","flow":{"time":"2026-11-20T00:00:06Z","verdict":"FORWARDED","IP":{"source":"10.201.0.13","destination":"10.11.0.22","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":56999,"destination_port":443,"flags":{"SYN":true}}},"source":{"ID":3932,"identity":10827,"cluster_name":"main","namespace":"dbms","labels":["k8s:cnpg.io/cluster=postgres-18","k8s:cnpg.io/instanceName=postgres-18-1","k8s:cnpg.io/instanceRole=primary","k8s:cnpg.io/podRole=instance","k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name=dbms","k8s:io.cilium.k8s.policy.cluster=main","k8s:io.cilium.k8s.policy.serviceaccount=postgres-18","k8s:io.kubernetes.pod.namespace=dbms","k8s:role=primary"],"pod_name":"postgres-18-1","workloads":[{"name":"postgres-18","kind":"Cluster"}]},"destination":{"identity":7,"labels":["reserved:kube-apiserver","reserved:remote-node"]},"Type":"L3_L4","node_name":"k8s-1","event_type":{"type":4,"sub_type":3},"traffic_direction":"EGRESS","trace_observation_point":"TO_STACK","is_reply":false,"Summary":"TCP Flags: SYN"}}
 "#;
 
 const POSTGRES: &str = "dbms/postgres-18/app/networkpolicy.yaml";
@@ -214,7 +214,7 @@ fn gitops_tree_refreshes_without_churn_and_keeps_hand_edits() {
         "{out}"
     );
     assert!(
-        out.contains("#   + egress toEntities kube-apiserver 7443/TCP"),
+        out.contains("#   + egress toEntities kube-apiserver 443/TCP"),
         "{out}"
     );
     assert!(err.contains("kept a rule added by hand"), "{err}");
@@ -238,7 +238,7 @@ fn gitops_tree_refreshes_without_churn_and_keeps_hand_edits() {
         text.contains("192.0.2.10/32"),
         "the hand-added rule survives:\n{text}"
     );
-    assert!(text.contains("'7443'"), "the new port is allowed:\n{text}");
+    assert!(text.contains("'443'"), "the new port is allowed:\n{text}");
     assert!(
         text.starts_with("# reviewed by ops\n"),
         "hand comments survive:\n{text}"

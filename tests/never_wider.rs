@@ -5,7 +5,7 @@
 //! 1. Replies whose `is_reply` is absent (exporter masks, old agents).
 //! 2. Minimal flows with only `destination_port` (a zero port is no port).
 //! 3. The local host on a control-plane node, which also carries
-//!    `reserved:kube-apiserver`.
+//!    `reserved:kube-apiserver`: its probes stay `host`.
 
 use crate::verifykit;
 
@@ -139,7 +139,10 @@ fn tcp_replies_from_the_host_to_a_pods_own_connection_are_not_ingress() {
     // pod:45000 → host:50000; no is_reply anywhere; the SYN is the line before.
     let flows = masked(tcp_conn(&client(), &host(), 45000, 50000, 0));
     let (g, _) = run(&flows, false);
-    assert_eq!(edges(&g), ["shop/cart -> entity:host 50000/TCP"]);
+    assert_eq!(
+        edges(&g),
+        ["shop/cart -> entity:host+kube-apiserver 50000/TCP"]
+    );
     // Without the SYN in the capture, only ACKs: undecided, not a rule.
     let acks = vec![
         ack_only(&host(), &client(), 50000, 45000),
@@ -325,22 +328,22 @@ fn workload_of(e: &Endpoint) -> flowpolicy::peer::WorkloadKey {
     }
 }
 
-// ---- 3. reserved identities: by number first --------------------------------
+// ---- 3. reserved identities: by number first, with their label union -------
 
 #[test]
-fn the_local_host_is_host_even_when_it_carries_kube_apiserver() {
+fn the_local_host_is_host_and_keeps_the_kube_apiserver_label() {
     use flowpolicy::interpret::peer::{classify_endpoint, EndpointKind::Entity as E};
     use flowpolicy::peer::Entity;
     let cases: [(u32, &[&str], Entity); 5] = [
         (
             1,
             &["reserved:host", "reserved:kube-apiserver"],
-            Entity::Host,
+            Entity::HostKubeApiserver,
         ),
         (
             0,
             &["reserved:kube-apiserver", "reserved:host"],
-            Entity::Host,
+            Entity::HostKubeApiserver,
         ),
         (
             7,
@@ -371,9 +374,13 @@ fn the_local_host_is_host_even_when_it_carries_kube_apiserver() {
 fn kubelet_probes_from_a_control_plane_host_are_not_kube_apiserver() {
     let probes = tcp_conn(&host(), &server(), 41000, 6379, 0);
     let (g, _) = run(&probes, false);
-    assert_eq!(edges(&g), ["entity:host -> shop/redis 6379/TCP"]);
+    assert_eq!(
+        edges(&g),
+        ["entity:host+kube-apiserver -> shop/redis 6379/TCP"]
+    );
     let yaml = policy_yaml(&g);
     assert!(!yaml.contains("kube-apiserver"), "{yaml}");
+    assert!(yaml.contains("fromEntities:\n    - host"), "{yaml}");
     // verify: Cilium always lets the local host into its pods.
     let deny_all = r#"
 apiVersion: cilium.io/v2
@@ -385,7 +392,7 @@ spec:
 "#;
     let r = verifykit::check(deny_all, &probes);
     assert_eq!(
-        verifykit::verdict(&r, "entity:host", "shop/redis", "6379/TCP"),
+        verifykit::verdict(&r, "entity:host+kube-apiserver", "shop/redis", "6379/TCP"),
         "allowed"
     );
     round_trip_allows_everything(&probes);

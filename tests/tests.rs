@@ -17,6 +17,7 @@ mod flowkit;
 mod mutate;
 mod samples;
 mod verifykit;
+mod week;
 
 /// The replay benchmark's line generator, for the decoder tests (`fast_decode`, `live_decode`).
 #[path = "../benches/replay/lines.rs"]
@@ -44,6 +45,7 @@ mod relay;
 
 // Policies: synthesis, its outputs, the policy loader.
 mod flux_placement;
+mod dropped_l7;
 mod generated_schema;
 mod gitops_refresh;
 mod golden_demo;
@@ -51,14 +53,17 @@ mod k8s_output;
 mod k8s_rules;
 mod l7_synthesis;
 mod never_wider;
+mod next_week;
 mod policy_corpus;
 mod refusals;
 mod self_check;
+mod stable_selectors;
 mod synthesis_rules;
 
 // `verify`, `explain` and `report`.
 mod explain;
 mod report;
+mod reserved_identities;
 mod verify_corpus;
 mod verify_fqdn_cidrs;
 mod verify_l7;

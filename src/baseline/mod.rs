@@ -267,6 +267,8 @@ pub fn to_json(graph: &TrafficGraph, interpret: &InterpretStats, meta: &Baseline
                         dropped: s.dropped.clone(),
                         http: s.http.clone(),
                         dns: s.dns.clone(),
+                        dropped_http: s.dropped_http.clone(),
+                        dropped_dns: s.dropped_dns.clone(),
                     })
                     .collect();
                 let (first_seen, last_seen) = crate::graph::stability::edge_span(e);
@@ -433,6 +435,10 @@ struct PortRecord {
     http: Option<crate::graph::HttpSeen>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dns: Option<crate::graph::DnsSeen>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dropped_http: Option<crate::graph::HttpSeen>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dropped_dns: Option<crate::graph::DnsSeen>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -453,6 +459,8 @@ impl File {
                     dropped: p.dropped.clone(),
                     http: p.http.clone(),
                     dns: p.dns.clone(),
+                    dropped_http: p.dropped_http.clone(),
+                    dropped_dns: p.dropped_dns.clone(),
                 };
                 let key = PortKey {
                     proto: p.protocol,

@@ -42,7 +42,11 @@ pub struct ExplainArgs {
 pub fn run(args: &ExplainArgs) -> Result<ExitCode> {
     let loaded = load_policies(&args.policies, &args.input)?;
     let (graph, load_report) = inputs::load(&args.input)?;
-    inputs::print_load_report(&load_report, &graph);
+    inputs::print_load_report(&load_report, &graph, args.include_dropped);
+    super::stability::print_families(
+        crate::synth::roles::Roles::detect(graph.workloads()).families(),
+        "in these flows (recommend writes one policy per role for each, whose rules list the instances as their evidence)",
+    );
     let model = Model::compile(&loaded);
     let rules = explain::explain(
         &model,

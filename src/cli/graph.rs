@@ -41,7 +41,7 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
-    inputs::print_load_report(&report, &graph);
+    inputs::print_load_report(&report, &graph, false);
     eprintln!(
         "flowpolicy: {} nodes ({} workloads), {} edges",
         graph.node_count(),

@@ -81,7 +81,9 @@ impl LoadProgress for ReadProgress {
 }
 
 /// Prints what was read, skipped and lost to stderr.
-pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
+/// `include_dropped`: the command was given `--include-dropped` (recommend,
+/// verify, explain), which makes DROPPED flows traffic to allow.
+pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph, include_dropped: bool) {
     // A handful of examples over all inputs, then counts per input (five
     // inputs at most): many damaged files must not flood the terminal.
     let mut shown = 0usize;
@@ -151,10 +153,7 @@ pub fn print_load_report(r: &LoadReport, graph: &TrafficGraph) {
     }
     print_direction_report(&r.interpret);
     if r.interpret.dropped > 0 {
-        eprintln!(
-            "  {} DROPPED flows are kept as evidence but not learned (pass --include-dropped to allow them)",
-            r.interpret.dropped
-        );
+        eprintln!("  {}", dropped_line(r.interpret.dropped, include_dropped));
     }
     let lost = graph.coverage.total_lost();
     if lost > 0 {
@@ -180,6 +179,19 @@ pub fn unchecked_note(name: &str) -> String {
     format!(
         "note: {name} has no checksum (written by a flowpolicy older than baseline format 2), so damage to it cannot be detected; it was loaded as is. `flowpolicy merge {name} -o {name}` rewrites it with one"
     )
+}
+
+/// What was done with the DROPPED flows.
+fn dropped_line(dropped: u64, include_dropped: bool) -> String {
+    if include_dropped {
+        format!(
+            "{dropped} DROPPED flows are taken as traffic to allow (--include-dropped), their HTTP and DNS records included"
+        )
+    } else {
+        format!(
+            "{dropped} DROPPED flows are kept as evidence but not learned (pass --include-dropped to allow them)"
+        )
+    }
 }
 
 /// Most undecided peer pairs printed in the summary.

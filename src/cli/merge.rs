@@ -58,7 +58,7 @@ pub fn run(args: &MergeArgs) -> Result<()> {
         unchecked: false,
     };
     write_file_atomic(&args.out, &merged.encode())?;
-    inputs::print_load_report(&report, &merged.graph);
+    inputs::print_load_report(&report, &merged.graph, false);
     eprintln!(
         "flowpolicy: merged {} input{} ({} baseline{}) into {}: {} flows, {} workloads, {} edges",
         report.files.len(),

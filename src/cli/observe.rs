@@ -435,9 +435,9 @@ async fn observe(
         interpret: live.total_stats(),
         ..LoadReport::default()
     };
-    inputs::print_load_report(&report, live.graph());
+    inputs::print_load_report(&report, live.graph(), false);
     inputs::print_rejections(&live.sink.rejections);
-    super::stability::print(live.graph());
+    super::stability::print(live.graph(), &crate::synth::SynthConfig::default());
     eprintln!(
         "flowpolicy: observe {why} after {}: {} flows this run ({} in the baseline), {} workloads, {} edges, {} lost events, {} reconnects; baseline {}{}",
         human(live.elapsed()),

@@ -51,7 +51,7 @@ pub fn render(args: &ReportArgs) -> Result<String> {
         .map(|p| load_policies(std::slice::from_ref(p), &args.input).map(|l| (p, l)))
         .collect::<Result<_>>()?;
     let (graph, load) = inputs::load(&args.input)?;
-    inputs::print_load_report(&load, &graph);
+    inputs::print_load_report(&load, &graph, false);
     let policy_sets = loaded
         .iter()
         .map(|(p, l)| policies::section(&p.display().to_string(), l, &graph))

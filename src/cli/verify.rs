@@ -95,7 +95,7 @@ pub fn load_policies(policies: &[PathBuf], input: &InputArgs) -> Result<LoadedPo
 pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
     let loaded = load_policies(&args.policies, &args.input)?;
     let (graph, load_report) = inputs::load(&args.input)?;
-    inputs::print_load_report(&load_report, &graph);
+    inputs::print_load_report(&load_report, &graph, args.include_dropped);
     if args.against_recorded {
         return against_recorded(args, &graph, &loaded);
     }

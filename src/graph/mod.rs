@@ -60,6 +60,14 @@ pub struct PortStats {
     /// DNS names queried in allowed L7 DNS records (on resolver ports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsSeen>,
+    /// HTTP requests seen in DROPPED L7 records (an L7 policy in audit, a
+    /// too narrow L7 rule): learned only with `--include-dropped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_http: Option<HttpSeen>,
+    /// DNS names queried in DROPPED L7 DNS records (learned only with
+    /// `--include-dropped`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_dns: Option<DnsSeen>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -77,6 +85,34 @@ impl PortStats {
         if let Some(d) = &other.dns {
             self.dns.get_or_insert_with(DnsSeen::default).merge(d);
         }
+        if let Some(h) = &other.dropped_http {
+            self.dropped_http
+                .get_or_insert_with(HttpSeen::default)
+                .merge(h);
+        }
+        if let Some(d) = &other.dropped_dns {
+            self.dropped_dns
+                .get_or_insert_with(DnsSeen::default)
+                .merge(d);
+        }
+    }
+
+    /// Whether DROPPED L7 records were seen on this port.
+    pub fn has_dropped_l7(&self) -> bool {
+        self.dropped_http.is_some() || self.dropped_dns.is_some()
+    }
+
+    /// The evidence as `--include-dropped` learns it: the HTTP requests and
+    /// DNS names of DROPPED L7 records joined to the allowed ones.
+    pub fn with_dropped_l7(&self) -> PortStats {
+        let mut out = self.clone();
+        if let Some(h) = out.dropped_http.take() {
+            out.http.get_or_insert_with(HttpSeen::default).merge(&h);
+        }
+        if let Some(d) = out.dropped_dns.take() {
+            out.dns.get_or_insert_with(DnsSeen::default).merge(&d);
+        }
+        out
     }
 }
 
@@ -86,12 +122,28 @@ fn merge_tally(mine: &mut Option<Tally>, theirs: &Option<Tally>) {
     }
 }
 
-/// L7 evidence of an allowed flow: its HTTP request class, or the name of
-/// its DNS query.
+/// L7 evidence of a flow: its HTTP request class, or the name of its DNS
+/// query; kept apart for DROPPED flows (learned only with
+/// `--include-dropped`).
 fn record_l7(stats: &mut PortStats, o: &Observation<'_>) {
+    let dropped = o.verdict == VerdictClass::Dropped;
     match o.l7() {
-        Some(L7Fact::Http(r)) => stats.http.get_or_insert_with(HttpSeen::default).record(&r),
-        Some(L7Fact::DnsName(name)) => stats.dns.get_or_insert_with(DnsSeen::default).record(&name),
+        Some(L7Fact::Http(r)) => {
+            let seen = if dropped {
+                &mut stats.dropped_http
+            } else {
+                &mut stats.http
+            };
+            seen.get_or_insert_with(HttpSeen::default).record(&r)
+        }
+        Some(L7Fact::DnsName(name)) => {
+            let seen = if dropped {
+                &mut stats.dropped_dns
+            } else {
+                &mut stats.dns
+            };
+            seen.get_or_insert_with(DnsSeen::default).record(&name)
+        }
         None => {}
     }
 }
@@ -195,9 +247,7 @@ impl TrafficGraph {
         if o.policy_denied() {
             tally.policy_denied += 1;
         }
-        if o.verdict != VerdictClass::Dropped {
-            record_l7(stats, o);
-        }
+        record_l7(stats, o);
     }
 
     /// [`Self::node`], remembering shared workload and entity peers by
@@ -334,6 +384,44 @@ impl TrafficGraph {
             }
         }
         out
+    }
+
+    /// The same graph seen under other names: each node is renamed by
+    /// `node`, each edge port's ends by `port` (initiator, responder, port →
+    /// new initiator and responder). Ends that come out the same merge, their
+    /// evidence summed; coverage is kept. What synthesis uses to read
+    /// instances as their role and reserved identities as policy entities.
+    pub fn renamed(
+        &self,
+        node: impl Fn(&Peer) -> Peer,
+        port: impl Fn(&Peer, &Peer, PortKey) -> (Peer, Peer),
+    ) -> TrafficGraph {
+        let mut out = TrafficGraph {
+            coverage: self.coverage.clone(),
+            ..TrafficGraph::default()
+        };
+        for n in self.nodes_sorted() {
+            out.insert_node(&NodeData {
+                peer: node(&n.peer),
+                ..n.clone()
+            });
+        }
+        for (from, to, edge) in self.edges_sorted() {
+            for (key, stats) in &edge.ports {
+                let (a, b) = port(from, to, *key);
+                out.insert_port(&a, &b, *key, stats);
+            }
+        }
+        out
+    }
+
+    /// Replaces the evidence of every edge port by `f` of it.
+    pub fn map_ports(&mut self, f: impl Fn(&PortStats) -> PortStats) {
+        for e in self.graph.edge_weights_mut() {
+            for stats in e.ports.values_mut() {
+                *stats = f(stats);
+            }
+        }
     }
 
     /// Nodes in a stable order (by peer).

@@ -11,6 +11,8 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::{EdgeData, TrafficGraph};
 use crate::peer::Peer;
 
@@ -28,12 +30,11 @@ pub fn edge_span(e: &EdgeData) -> (i64, i64) {
     let mut first = 0i64;
     let mut last = 0i64;
     for stats in e.ports.values() {
-        for t in [&stats.allowed, &stats.dropped].into_iter().flatten() {
-            if t.first_seen != 0 && (first == 0 || t.first_seen < first) {
-                first = t.first_seen;
-            }
-            last = last.max(t.last_seen);
+        let (f, l, _) = port_span(stats);
+        if f != 0 && (first == 0 || f < first) {
+            first = f;
         }
+        last = last.max(l);
     }
     (first, last)
 }
@@ -175,6 +176,110 @@ impl Stability {
     }
 }
 
+/// "Next week": will the policies of this baseline hold tomorrow? Of the
+/// connection classes (edge ports: initiator, responder, port) with traffic
+/// in the last day of the window, how many were first seen that day, and
+/// which workloads still got new ones then: the user's signal that the
+/// baseline is not long enough yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NextWeek {
+    /// Start of the last day (ns): the window's end minus 24 h.
+    pub since: i64,
+    /// The window is shorter than two days: every class is new in it.
+    pub short_window: bool,
+    /// Edge ports with traffic in the last day.
+    pub active: usize,
+    /// Of them, first seen in the last day.
+    pub new: usize,
+    /// Connections on the new edge ports.
+    pub new_connections: u64,
+    /// Workloads at either end of a new edge port, as `namespace/name`, sorted.
+    pub learning: Vec<String>,
+}
+
+impl NextWeek {
+    pub fn of(graph: &TrafficGraph) -> NextWeek {
+        let (start, end) = (graph.coverage.first_flow, graph.coverage.last_flow);
+        let day = QUIET_FOR.as_nanos() as i64;
+        let since = end - day;
+        let mut out = NextWeek {
+            since,
+            short_window: end - start < 2 * day,
+            ..NextWeek::default()
+        };
+        let mut learning = std::collections::BTreeSet::new();
+        for (from, to, e) in graph.edges_sorted() {
+            for stats in e.ports.values() {
+                let (first, last, connections) = port_span(stats);
+                if last < since || last == 0 {
+                    continue;
+                }
+                out.active += 1;
+                if first >= since {
+                    out.new += 1;
+                    out.new_connections += connections;
+                    for p in [from, to] {
+                        if p.as_workload().is_some() {
+                            learning.insert(p.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        out.learning = learning.into_iter().collect();
+        out
+    }
+
+    /// The share of the last day's classes that were new, in percent.
+    pub fn percent(&self) -> f64 {
+        if self.active == 0 {
+            0.0
+        } else {
+            100.0 * self.new as f64 / self.active as f64
+        }
+    }
+
+    /// One line: the share and what it means.
+    pub fn line(&self) -> String {
+        if self.active == 0 {
+            return "no traffic in the last 24 h of the window".to_string();
+        }
+        let share = format!(
+            "{:.0} % of the connection classes of the last 24 h were first seen in it ({} of {}, {} connections)",
+            self.percent(),
+            self.new,
+            self.active,
+            self.new_connections
+        );
+        if self.short_window {
+            format!("{share}; the window is shorter than two days, so that day is the whole baseline: observe longer")
+        } else if self.new == 0 {
+            format!("{share}: nothing is still learning")
+        } else if self.learning.is_empty() {
+            format!("{share}; no workload is at either end of them")
+        } else {
+            format!(
+                "{share}; still learning: {}",
+                crate::brief::list(&self.learning)
+            )
+        }
+    }
+}
+
+/// First and last seen (ns) and connections of one edge port, allowed and
+/// dropped together.
+fn port_span(stats: &super::PortStats) -> (i64, i64, u64) {
+    let (mut first, mut last, mut connections) = (0i64, 0i64, 0u64);
+    for t in [&stats.allowed, &stats.dropped].into_iter().flatten() {
+        if t.first_seen != 0 && (first == 0 || t.first_seen < first) {
+            first = t.first_seen;
+        }
+        last = last.max(t.last_seen);
+        connections += t.connections;
+    }
+    (first, last, connections)
+}
+
 /// The `n` edges first seen most recently: (initiator, responder, first seen).
 pub fn newest_edges(graph: &TrafficGraph, n: usize) -> Vec<(&Peer, &Peer, i64)> {
     let mut v: Vec<(&Peer, &Peer, i64)> = graph
@@ -238,6 +343,49 @@ mod tests {
         g.coverage.see_time(base);
         g.coverage.see_time(base + window_h * HOUR_NS);
         g
+    }
+
+    #[test]
+    fn next_week_counts_the_last_days_new_classes_and_who_is_learning() {
+        let mut g = graph_with_edges(&[0, 50, 59], 60);
+        // A class first seen at hour 1 and still used at hour 55.
+        let base = 1_700_000_000 * 1_000_000_000i64;
+        let stats = PortStats {
+            allowed: Some(Tally {
+                connections: 4,
+                flows: 4,
+                first_seen: base + HOUR_NS,
+                last_seen: base + 55 * HOUR_NS,
+                ..Tally::default()
+            }),
+            ..PortStats::default()
+        };
+        let web = Peer::Workload(crate::peer::WorkloadKey::from_pairs(
+            "shop",
+            &[("app", "web")],
+        ));
+        let key = PortKey {
+            proto: Proto::Tcp,
+            port: 80,
+        };
+        g.insert_port(&web, &Peer::Fqdn("old.example".into()), key, &stats);
+        let n = NextWeek::of(&g);
+        assert!(!n.short_window);
+        assert_eq!((n.active, n.new, n.new_connections), (3, 2, 2));
+        assert!(n.learning.is_empty(), "only entities and names are new");
+        assert!(
+            n.line().starts_with("67 % of the connection classes"),
+            "{}",
+            n.line()
+        );
+        assert!(n.line().contains("no workload"), "{}", n.line());
+        let short = NextWeek::of(&graph_with_edges(&[0, 5], 10));
+        assert!(short.short_window);
+        assert!(
+            short.line().contains("shorter than two days"),
+            "{}",
+            short.line()
+        );
     }
 
     #[test]

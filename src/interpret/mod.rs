@@ -293,7 +293,10 @@ impl Interpreter {
                 c.kind,
                 EndpointKind::World
                     | EndpointKind::Entity(
-                        Entity::RemoteNode | Entity::KubeApiserver | Entity::World
+                        Entity::RemoteNode
+                            | Entity::KubeApiserver
+                            | Entity::KubeApiserverWorld
+                            | Entity::World
                     )
             )
         };

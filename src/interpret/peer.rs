@@ -5,9 +5,10 @@
 //! dual-stack clusters label the outside `reserved:world-ipv4/-ipv6`, and
 //! locally scoped CIDR/FQDN identities (bit 24 set) carry `cidr:`/`fqdn:`
 //! labels. Reserved numeric identities decide before labels: identity 1 is
-//! the local host even on a control-plane node, where it also carries
-//! `reserved:kube-apiserver`; a remote control-plane node (identity 7, or
-//! `reserved:remote-node` + `reserved:kube-apiserver`) is the kube-apiserver.
+//! the local host, and on a control-plane node also the kube-apiserver
+//! ([`Entity::HostKubeApiserver`]); a remote control-plane node (identity 7,
+//! or `reserved:remote-node` + `reserved:kube-apiserver`) is
+//! [`Entity::KubeApiserver`], which carries `remote-node` too.
 
 use std::net::IpAddr;
 
@@ -28,9 +29,12 @@ pub enum EndpointKind {
 }
 
 /// Classifies a Hubble endpoint: reserved numeric identities first (identity
-/// 1 is the local host whatever else it carries, 7 the kube-apiserver, 2/9/10
-/// the world), then labels (`reserved:host` wins over `reserved:kube-apiserver`,
-/// which wins over `reserved:remote-node`), then pod labels and namespace.
+/// 1 is the local host, with `reserved:kube-apiserver` on a control-plane
+/// node; 7 a remote node serving the kube-apiserver; 2/9/10 the world), then
+/// labels (`reserved:host` wins over `reserved:kube-apiserver`, which wins
+/// over `reserved:remote-node`; `reserved:kube-apiserver` with world or CIDR
+/// labels is an API server outside the cluster), then pod labels and
+/// namespace.
 pub fn classify_endpoint(ep: Option<&flow::Endpoint>) -> EndpointKind {
     let Some(ep) = ep else {
         return EndpointKind::Unknown;
@@ -38,23 +42,18 @@ pub fn classify_endpoint(ep: Option<&flow::Endpoint>) -> EndpointKind {
     if matches!(ep.identity, 2 | 9 | 10) {
         return EndpointKind::World;
     }
-    if let Some(e) = entity_of_identity(ep.identity) {
-        return EndpointKind::Entity(e);
-    }
     let mut entity: Option<Entity> = None;
     let mut world = false;
+    let mut apiserver = false;
     let mut has_k8s = false;
     for raw in &ep.labels {
         let l = labels::parse(raw);
         match l.source {
             "reserved" => match l.key {
                 "world" | "world-ipv4" | "world-ipv6" => world = true,
+                "kube-apiserver" => apiserver = true,
                 other => {
-                    let e = if other == "kube-apiserver" {
-                        Some(Entity::KubeApiserver)
-                    } else {
-                        reserved_entity(other)
-                    };
+                    let e = reserved_entity(other);
                     entity = match (entity, e) {
                         (Some(a), Some(b)) => Some(narrower(a, b)),
                         (a, b) => a.or(b),
@@ -65,6 +64,19 @@ pub fn classify_endpoint(ep: Option<&flow::Endpoint>) -> EndpointKind {
             "k8s" => has_k8s = true,
             _ => {}
         }
+    }
+    if let Some(e) = entity_of_identity(ep.identity) {
+        return EndpointKind::Entity(match e {
+            Entity::Host if apiserver => Entity::HostKubeApiserver,
+            e => e,
+        });
+    }
+    if apiserver {
+        return EndpointKind::Entity(match entity {
+            Some(Entity::Host) => Entity::HostKubeApiserver,
+            _ if world || ep.identity >= 1 << 24 => Entity::KubeApiserverWorld,
+            _ => Entity::KubeApiserver,
+        });
     }
     if let Some(e) = entity {
         return EndpointKind::Entity(e);
@@ -122,15 +134,13 @@ pub fn world_peer(ip: Option<IpAddr>, names: &[String], groups: &[IpNet]) -> Pee
     }
 }
 
-/// Of two reserved labels on one identity, the one that names it: the
-/// local host is the host even on a control-plane node (it also carries
-/// `reserved:kube-apiserver`); a remote control-plane node is the
-/// kube-apiserver (narrower than `remote-node`).
+/// Of two reserved labels on one identity (`reserved:kube-apiserver` aside),
+/// the one that names it: the local host is the host whatever else it
+/// carries.
 fn narrower(this: Entity, other: Entity) -> Entity {
     let rank = |e: Entity| match e {
         Entity::Host => 0,
-        Entity::KubeApiserver => 1,
-        _ => 2,
+        _ => 1,
     };
     if rank(other) < rank(this) {
         other
@@ -166,17 +176,45 @@ mod tests {
     }
 
     #[test]
-    fn apiserver_wins_over_remote_node_and_host() {
+    fn apiserver_identities_keep_their_label_union() {
         for labels in [
             &["reserved:kube-apiserver", "reserved:remote-node"][..],
             &["reserved:remote-node", "reserved:kube-apiserver"][..],
-            &["reserved:host", "reserved:kube-apiserver"][..],
+            &[][..],
         ] {
             assert_eq!(
                 classify_endpoint(Some(&ep(7, labels))),
                 EndpointKind::Entity(Entity::KubeApiserver)
             );
+            assert_eq!(
+                classify_endpoint(Some(&ep(
+                    0,
+                    &["reserved:remote-node", "reserved:kube-apiserver"]
+                ))),
+                EndpointKind::Entity(Entity::KubeApiserver)
+            );
         }
+        for (id, labels) in [
+            (1, &["reserved:host", "reserved:kube-apiserver"][..]),
+            (1, &["reserved:kube-apiserver", "reserved:host"][..]),
+            (0, &["reserved:kube-apiserver", "reserved:host"][..]),
+        ] {
+            assert_eq!(
+                classify_endpoint(Some(&ep(id, labels))),
+                EndpointKind::Entity(Entity::HostKubeApiserver)
+            );
+        }
+        assert_eq!(
+            classify_endpoint(Some(&ep(1, &["reserved:host"]))),
+            EndpointKind::Entity(Entity::Host)
+        );
+        assert_eq!(
+            classify_endpoint(Some(&ep(
+                16777217,
+                &["reserved:kube-apiserver", "reserved:world"]
+            ))),
+            EndpointKind::Entity(Entity::KubeApiserverWorld)
+        );
     }
 
     #[test]

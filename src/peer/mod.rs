@@ -14,13 +14,31 @@ use serde::{Deserialize, Serialize};
 
 use labels::SERVICE_ACCOUNT_LABEL;
 
-/// Cilium entities a flow peer can be (the reserved identities).
+/// Cilium entities a flow peer can be (the reserved identities), each with
+/// the reserved labels its identity carries. Cilium gives a reserved identity
+/// the union of the labels of every address it stands for
+/// (`pkg/ipcache/metadata.go`): the host identity (1) of a control-plane node
+/// also carries `reserved:kube-apiserver`, and the kube-apiserver identity (7)
+/// of a remote control-plane node also carries `reserved:remote-node`. Those
+/// unions are separate peers here, because a policy entity selects by label
+/// ([`Entity::labels`]), never by number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Entity {
+    /// The local host (identity 1): `reserved:host`.
     Host,
+    /// The local host of a node that serves the API server (identity 1 on a
+    /// control-plane node): `reserved:host` + `reserved:kube-apiserver`.
+    #[serde(rename = "host+kube-apiserver")]
+    HostKubeApiserver,
     RemoteNode,
+    /// A remote node that serves the API server (identity 7):
+    /// `reserved:kube-apiserver` + `reserved:remote-node`.
     KubeApiserver,
+    /// An API server outside the cluster (a CIDR identity, as managed control
+    /// planes have): `reserved:kube-apiserver` + `reserved:world`.
+    #[serde(rename = "kube-apiserver+world")]
+    KubeApiserverWorld,
     Health,
     Ingress,
     Init,
@@ -29,18 +47,86 @@ pub enum Entity {
     World,
 }
 
+/// The TCP ports the API server listens on: 6443 (kubeadm, k3s, Talos and
+/// most self-managed clusters) and 443 (managed control planes). Hubble shows
+/// the backend port, after the `kubernetes` Service was translated.
+pub const APISERVER_PORTS: [u16; 2] = [6443, 443];
+
 impl Entity {
-    /// The entity name used in `toEntities`/`fromEntities`.
+    /// The peer's name in summaries and baselines: the entity name, or the
+    /// labels of a union joined by `+` (`host+kube-apiserver`).
     pub fn as_str(self) -> &'static str {
         match self {
             Entity::Host => "host",
+            Entity::HostKubeApiserver => "host+kube-apiserver",
             Entity::RemoteNode => "remote-node",
             Entity::KubeApiserver => "kube-apiserver",
+            Entity::KubeApiserverWorld => "kube-apiserver+world",
             Entity::Health => "health",
             Entity::Ingress => "ingress",
             Entity::Init => "init",
             Entity::Unmanaged => "unmanaged",
             Entity::World => "world",
+        }
+    }
+
+    /// The `reserved:` labels (keys) of this identity, as Cilium's selector
+    /// cache sees them.
+    pub fn labels(self) -> &'static [&'static str] {
+        match self {
+            Entity::Host => &["host"],
+            Entity::HostKubeApiserver => &["host", "kube-apiserver"],
+            Entity::RemoteNode => &["remote-node"],
+            Entity::KubeApiserver => &["kube-apiserver", "remote-node"],
+            Entity::KubeApiserverWorld => &["kube-apiserver", "world"],
+            Entity::Health => &["health"],
+            Entity::Ingress => &["ingress"],
+            Entity::Init => &["init"],
+            Entity::Unmanaged => &["unmanaged"],
+            Entity::World => &["world"],
+        }
+    }
+
+    /// Whether the identity carries `reserved:<key>`.
+    pub fn carries(self, key: &str) -> bool {
+        self.labels().contains(&key)
+    }
+
+    /// Whether this is the local host (identity 1), whatever else it carries.
+    pub fn is_host(self) -> bool {
+        self.carries("host")
+    }
+
+    /// Whether the identity carries `reserved:kube-apiserver`.
+    pub fn is_apiserver(self) -> bool {
+        self.carries("kube-apiserver")
+    }
+
+    /// The one entity a policy names for this peer, without port context:
+    /// the host stays `host` (kubelet probes come from it), an API server
+    /// elsewhere is `kube-apiserver`. Egress to an API server port uses
+    /// [`Entity::for_port`].
+    pub fn primary(self) -> Entity {
+        match self {
+            Entity::HostKubeApiserver => Entity::Host,
+            Entity::KubeApiserverWorld => Entity::KubeApiserver,
+            e => e,
+        }
+    }
+
+    /// The entity a policy names for a connection *to* this peer on `port`:
+    /// the API server, wherever it runs, on an API server port of an identity
+    /// that carries `reserved:kube-apiserver`; on any other port the host
+    /// for the local host and `remote-node` for a remote control-plane node,
+    /// which is what the connection reached.
+    pub fn for_port(self, port: &l4::PortKey) -> Entity {
+        let api_port = port.proto == l4::Proto::Tcp && APISERVER_PORTS.contains(&port.port);
+        match self {
+            Entity::HostKubeApiserver | Entity::KubeApiserver if api_port => Entity::KubeApiserver,
+            Entity::HostKubeApiserver => Entity::Host,
+            Entity::KubeApiserver => Entity::RemoteNode,
+            Entity::KubeApiserverWorld => Entity::KubeApiserver,
+            e => e,
         }
     }
 }

@@ -104,6 +104,19 @@ fn overview(out: &mut String, r: &Report) {
         "<p>Lost events: {}. DROPPED flows: {}. Undecided-direction flows: {} in {} peer pairs. Malformed lines: {}.</p>",
         o.lost_events, o.dropped_flows, o.undecided_flows, o.undecided_pairs, o.malformed_lines
     );
+    let _ = writeln!(out, "<h2>Next week</h2>");
+    let _ = writeln!(out, "<p>{}.</p>", escape(&r.next_week.line()));
+    if !r.families.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p>Families of instances, one policy per role: {}.</p>",
+            r.families
+                .iter()
+                .map(|f| escape(f))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
 }
 
 fn finding_counts(out: &mut String, r: &Report) {

@@ -86,6 +86,19 @@ fn overview(out: &mut String, r: &Report) {
     if !gaps.is_empty() {
         let _ = writeln!(out, "Gaps and anomalies: {}.\n", gaps.join("; "));
     }
+    let _ = writeln!(out, "## Next week\n");
+    let _ = writeln!(out, "{}.\n", escape(&r.next_week.line()));
+    if !r.families.is_empty() {
+        let _ = writeln!(
+            out,
+            "Families of instances, one policy per role: {}.\n",
+            r.families
+                .iter()
+                .map(|f| escape(f))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
 }
 
 fn finding_counts(out: &mut String, r: &Report) {

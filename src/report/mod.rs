@@ -25,9 +25,11 @@ use serde::Serialize;
 
 use crate::graph::evidence::format_time;
 use crate::graph::namespaces::NamespaceGraph;
+use crate::graph::stability::NextWeek;
 use crate::graph::TrafficGraph;
 use crate::interpret::InterpretStats;
 use crate::render::graph_export;
+use crate::synth::roles::Roles;
 
 pub use findings::{Finding, FindingKind, Severity};
 pub use policies::PolicySetSection;
@@ -75,6 +77,11 @@ pub struct Report {
     pub diagram: Diagram,
     pub namespaces: Vec<NamespaceSection>,
     pub policy_sets: Vec<PolicySetSection>,
+    /// Will the policies hold next week: the last day's new connection
+    /// classes and the workloads still learning.
+    pub next_week: NextWeek,
+    /// Families of instances that `recommend` writes as one policy per role.
+    pub families: Vec<String>,
 }
 
 /// What the report is built from besides the graph.
@@ -137,5 +144,14 @@ pub fn build(graph: &TrafficGraph, inputs: Inputs<'_>) -> Report {
         },
         namespaces,
         policy_sets: inputs.policy_sets,
+        next_week: NextWeek::of(&crate::synth::policy_view(
+            graph,
+            &crate::synth::SynthConfig::default(),
+        )),
+        families: Roles::detect(graph.workloads())
+            .families()
+            .iter()
+            .map(|f| f.describe())
+            .collect(),
     }
 }

@@ -80,7 +80,8 @@ pub struct K8sSet {
 
 /// Builds one NetworkPolicy per observed workload.
 pub fn synthesize_k8s(graph: &TrafficGraph, cfg: &SynthConfig) -> K8sSet {
-    let ctx = Context::new(graph, cfg);
+    let view = super::view::of(graph, &super::roles(graph, cfg), cfg.include_dropped);
+    let ctx = Context::new(&view, cfg);
     let mut out = K8sSet::default();
     if cfg.foundation {
         out.notes.push(

@@ -13,7 +13,9 @@ pub mod l7;
 pub mod peers;
 pub mod ports;
 pub mod resolver;
+pub mod roles;
 pub mod selector;
+pub mod view;
 pub mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -51,6 +53,8 @@ pub struct SynthConfig {
     pub cidr_groups: Vec<IpNet>,
     /// L7 rules (`--l7`); none by default.
     pub l7: l7::L7Config,
+    /// One policy per workload instance, never per role (`--per-instance`).
+    pub per_instance: bool,
 }
 
 /// Everything synthesis produced.
@@ -61,6 +65,8 @@ pub struct PolicySet {
     /// Per-workload (and optional same-namespace) policies, sorted by namespace and name.
     pub namespaced: Vec<CiliumNetworkPolicy>,
     pub resolvers: Vec<Resolver>,
+    /// Families of instances written as one policy per role.
+    pub families: Vec<roles::Family>,
     pub warnings: Vec<Warning>,
 }
 
@@ -159,6 +165,8 @@ pub struct Context<'g> {
 }
 
 impl<'g> Context<'g> {
+    /// The context over `graph`, which is already the synthesis view of the
+    /// traffic ([`view::of`]).
     pub fn new(graph: &'g TrafficGraph, cfg: &'g SynthConfig) -> Context<'g> {
         let selectors = selector::choose_selectors(graph.workloads());
         let resolvers = resolver::detect(graph);
@@ -214,13 +222,34 @@ impl<'g> Context<'g> {
     }
 }
 
+/// The roles synthesis reads the graph with (none with `per_instance`).
+pub fn roles(graph: &TrafficGraph, cfg: &SynthConfig) -> roles::Roles {
+    if cfg.per_instance {
+        roles::Roles::default()
+    } else {
+        roles::Roles::detect(graph.workloads())
+    }
+}
+
+/// The graph as synthesis reads it ([`view::of`]): instances as their role,
+/// reserved identities as the entity a policy names. What "next week" is
+/// measured on: a new instance of a known role is no new policy class.
+pub fn policy_view<'g>(
+    graph: &'g TrafficGraph,
+    cfg: &SynthConfig,
+) -> std::borrow::Cow<'g, TrafficGraph> {
+    view::of(graph, &roles(graph, cfg), cfg.include_dropped)
+}
+
 /// The workload behind each per-workload policy, by `(namespace, name)`:
-/// the same names [`synthesize`] and [`k8s::synthesize_k8s`] give.
+/// the same names [`synthesize`] and [`k8s::synthesize_k8s`] give (a role's
+/// policy has the role's key).
 pub fn policy_workloads(
     graph: &TrafficGraph,
     cfg: &SynthConfig,
 ) -> BTreeMap<(String, String), WorkloadKey> {
-    let ctx = Context::new(graph, cfg);
+    let view = view::of(graph, &roles(graph, cfg), cfg.include_dropped);
+    let ctx = Context::new(&view, cfg);
     let mut names = workload::PolicyNames::default();
     let mut out = BTreeMap::new();
     for w in ctx.neighbourhoods.keys() {
@@ -235,9 +264,12 @@ pub fn policy_workloads(
 
 /// Runs synthesis.
 pub fn synthesize(graph: &TrafficGraph, cfg: &SynthConfig) -> PolicySet {
-    let ctx = Context::new(graph, cfg);
+    let roles = roles(graph, cfg);
+    let view = view::of(graph, &roles, cfg.include_dropped);
+    let ctx = Context::new(&view, cfg);
     let mut set = PolicySet {
         resolvers: ctx.resolvers.clone(),
+        families: roles.families().to_vec(),
         ..PolicySet::default()
     };
     for s in ctx.selectors.values() {

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::peer::l4::PortKey;
 use crate::peer::{Entity, Peer, WorkloadKey};
 use crate::policy::{self, EndpointSelector, FqdnSelector};
 use crate::synth::selector::Selector;
@@ -28,18 +29,28 @@ pub fn workload_selector(
     EndpointSelector::from_labels(labels)
 }
 
-/// The policy entity for an interpreted entity.
+/// The policy entity for an interpreted entity without port context
+/// ([`Entity::primary`]: the host of a control-plane node is `host`, an API
+/// server elsewhere `kube-apiserver`). Egress names the entity per port:
+/// [`entity_for_port`].
 pub fn entity(e: Entity) -> policy::Entity {
-    match e {
-        Entity::Host => policy::Entity::Host,
+    match e.primary() {
+        Entity::Host | Entity::HostKubeApiserver => policy::Entity::Host,
         Entity::RemoteNode => policy::Entity::RemoteNode,
-        Entity::KubeApiserver => policy::Entity::KubeApiserver,
+        Entity::KubeApiserver | Entity::KubeApiserverWorld => policy::Entity::KubeApiserver,
         Entity::Health => policy::Entity::Health,
         Entity::Ingress => policy::Entity::Ingress,
         Entity::Init => policy::Entity::Init,
         Entity::Unmanaged => policy::Entity::Unmanaged,
         Entity::World => policy::Entity::World,
     }
+}
+
+/// The policy entity for a connection to `e` on `port` ([`Entity::for_port`]):
+/// `kube-apiserver` on an API server port of an identity that carries
+/// `reserved:kube-apiserver`, whether that is the local host or a remote node.
+pub fn entity_for_port(e: Entity, port: &PortKey) -> policy::Entity {
+    entity(e.for_port(port))
 }
 
 /// `toFQDNs` selectors for a set of names: `matchName` each, except that

@@ -19,7 +19,7 @@ use std::net::IpAddr;
 
 use crate::graph::TrafficGraph;
 use crate::peer::l4::PortKey;
-use crate::peer::{Entity as PeerEntity, Peer};
+use crate::peer::Peer;
 
 use super::model::{CompiledRule, Direction, Model, PeerMatcher, Section, SectionRef};
 use super::peers::{entity_matches, fqdn_matches, PeerInfo};
@@ -192,7 +192,8 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        if dir == Direction::Ingress && *other.peer == Peer::Entity(PeerEntity::Host) {
+        // Identity 1, whatever else its label union carries.
+        if dir == Direction::Ingress && matches!(other.peer, Peer::Entity(e) if e.is_host()) {
             d.host_default = allow != Tri::Yes;
             allow = Tri::Yes;
         }

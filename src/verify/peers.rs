@@ -27,13 +27,48 @@ pub struct PeerInfo<'a> {
     pub addresses: &'a BTreeSet<IpAddr>,
 }
 
-/// Whether a policy entity covers the peer.
+/// The `reserved:` labels of a peer as Cilium's selector cache sees them: a
+/// reserved identity carries the union of the labels of the addresses it
+/// stands for ([`PeerEntity::labels`]: the host of a control-plane node is
+/// also `kube-apiserver`, identity 7 also `remote-node`), a world address
+/// `world`; pods carry none.
+pub fn reserved_labels(peer: &Peer) -> &'static [&'static str] {
+    match peer {
+        Peer::Entity(e) => e.labels(),
+        Peer::Cidr(_) | Peer::Fqdn(_) => PeerEntity::World.labels(),
+        Peer::Workload(_) => &[],
+    }
+}
+
+/// Whether the peer's identity carries `reserved:<key>`.
+pub fn carries(peer: &Peer, key: &str) -> bool {
+    reserved_labels(peer).contains(&key)
+}
+
+/// The reserved labels Cilium's `cluster` entity selects besides the pods
+/// of the cluster (`pkg/policy/api/entity.go`, `InitEntities`).
+const CLUSTER_RESERVED: [&str; 7] = [
+    "host",
+    "remote-node",
+    "init",
+    "ingress",
+    "health",
+    "unmanaged",
+    "kube-apiserver",
+];
+
+/// Whether a policy entity covers the peer. Entities select by label, as
+/// Cilium's selector cache does: `host` selects every identity carrying
+/// `reserved:host`, `kube-apiserver` every identity carrying
+/// `reserved:kube-apiserver` (the local host of a control-plane node, a
+/// remote control-plane node, an API server outside the cluster), and so on.
 pub fn entity_matches(e: &Entity, p: PeerInfo<'_>, why: &mut Why) -> Tri {
     let peer = p.peer;
+    let label = |key: &str| Tri::from_bool(carries(peer, key));
     match e {
         Entity::All => Tri::Yes,
         Entity::None | Entity::Other(_) => Tri::No,
-        Entity::World => Tri::from_bool(peer.is_world()),
+        Entity::World => label("world"),
         Entity::WorldIpv4 | Entity::WorldIpv6 => {
             let v4 = matches!(e, Entity::WorldIpv4);
             match peer {
@@ -48,20 +83,23 @@ pub fn entity_matches(e: &Entity, p: PeerInfo<'_>, why: &mut Why) -> Tri {
                         }
                     }
                 }
-                Peer::Fqdn(_) | Peer::Entity(PeerEntity::World) => {
+                Peer::Fqdn(_)
+                | Peer::Entity(PeerEntity::World | PeerEntity::KubeApiserverWorld) => {
                     why.unknown(format!("the address family of {peer} is unknown"))
                 }
                 _ => Tri::No,
             }
         }
-        Entity::Cluster => Tri::from_bool(!peer.is_world()),
-        Entity::Host => Tri::from_bool(*peer == Peer::Entity(PeerEntity::Host)),
-        Entity::RemoteNode => Tri::from_bool(*peer == Peer::Entity(PeerEntity::RemoteNode)),
-        Entity::KubeApiserver => Tri::from_bool(*peer == Peer::Entity(PeerEntity::KubeApiserver)),
-        Entity::Ingress => Tri::from_bool(*peer == Peer::Entity(PeerEntity::Ingress)),
-        Entity::Health => Tri::from_bool(*peer == Peer::Entity(PeerEntity::Health)),
-        Entity::Init => Tri::from_bool(*peer == Peer::Entity(PeerEntity::Init)),
-        Entity::Unmanaged => Tri::from_bool(*peer == Peer::Entity(PeerEntity::Unmanaged)),
+        Entity::Cluster => Tri::from_bool(
+            matches!(peer, Peer::Workload(_)) || CLUSTER_RESERVED.iter().any(|k| carries(peer, k)),
+        ),
+        Entity::Host => label("host"),
+        Entity::RemoteNode => label("remote-node"),
+        Entity::KubeApiserver => label("kube-apiserver"),
+        Entity::Ingress => label("ingress"),
+        Entity::Health => label("health"),
+        Entity::Init => label("init"),
+        Entity::Unmanaged => label("unmanaged"),
     }
 }
 

@@ -266,7 +266,15 @@ pub fn build(model: &Model, graph: &TrafficGraph, opts: &VerifyOptions) -> Repor
                 continue;
             }
             summary.observed.add(tally);
-            let (classes, overflow) = http_classes(stats);
+            // With --include-dropped, DROPPED HTTP requests are required too.
+            let joined;
+            let l7 = if opts.include_dropped && stats.has_dropped_l7() {
+                joined = stats.with_dropped_l7();
+                &joined
+            } else {
+                stats
+            };
+            let (classes, overflow) = http_classes(l7);
             requests.add_port(model, &dec, (from, to, *port), &classes);
             requests.overflow(overflow);
             let (counts, groups) = match dec.verdict {

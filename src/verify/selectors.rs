@@ -3,7 +3,9 @@
 //!
 //! - Selector keys may carry a source prefix: `k8s:app`, `any:app` and
 //!   `app` all match the pod label `app`; `reserved:host` matches the
-//!   `host` entity (entities carry only their `reserved:` label).
+//!   identities carrying `reserved:host`; a reserved identity carries the
+//!   union of its addresses' labels (the host of a control-plane node is
+//!   also `reserved:kube-apiserver`, see [`super::peers::reserved_labels`]).
 //! - [`Scope::Namespace`] is Cilium's rule for CiliumNetworkPolicy and
 //!   namespaced Kubernetes selectors: a selector that names no
 //!   `io.kubernetes.pod.namespace` (and no `reserved:` label) only matches
@@ -17,9 +19,10 @@
 //!   `Unknown`, never guessed.
 
 use crate::peer::labels::{NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX};
-use crate::peer::{Entity, Peer, WorkloadKey};
+use crate::peer::{Peer, WorkloadKey};
 use crate::policy::{EndpointSelector, LabelSelectorRequirement, SelectorOperator};
 
+use super::peers::carries;
 use super::tri::{Tri, Why};
 
 /// The namespace-name label Kubernetes puts on every namespace.
@@ -64,14 +67,6 @@ enum Lookup<'a> {
     Unknown(String),
 }
 
-fn reserved_name(peer: &Peer) -> &'static str {
-    match peer {
-        Peer::Entity(e) => e.as_str(),
-        Peer::Cidr(_) | Peer::Fqdn(_) => Entity::World.as_str(),
-        Peer::Workload(_) => "",
-    }
-}
-
 /// Whether the workload's flows carried its namespace's labels.
 pub fn knows_namespace_labels(w: &WorkloadKey) -> bool {
     w.labels
@@ -82,8 +77,8 @@ pub fn knows_namespace_labels(w: &WorkloadKey) -> bool {
 fn lookup<'a>(peer: &'a Peer, key: &str) -> Lookup<'a> {
     let (source, key) = split_key(key);
     match (source, peer) {
-        (Source::Reserved, p) if !matches!(p, Peer::Workload(_)) => {
-            if reserved_name(p) == key {
+        (Source::Reserved, p) => {
+            if carries(p, key) {
                 Lookup::Present("")
             } else {
                 Lookup::Absent
@@ -265,7 +260,7 @@ mod tests {
         );
         let cross = sel(&[("app", "web"), ("k8s:io.kubernetes.pod.namespace", "shop")]);
         assert_eq!(selects(&cross, &other, &web, &mut why), Tri::Yes);
-        let host = Peer::Entity(Entity::Host);
+        let host = Peer::Entity(crate::peer::Entity::Host);
         assert_eq!(
             selects(&EndpointSelector::all(), &ns, &host, &mut why),
             Tri::No

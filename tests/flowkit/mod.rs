@@ -218,3 +218,20 @@ pub fn cnp<'a>(
 pub fn yaml<T: serde::Serialize>(v: &T) -> String {
     serde_yaml::to_string(v).unwrap()
 }
+
+/// Writes flows as a `hubble observe -o jsonpb` dump: one `GetFlowsResponse`
+/// per line.
+pub fn write_dump(path: &std::path::Path, flows: &[Flow]) {
+    use flowpolicy::proto::observer::{get_flows_response::ResponseTypes, GetFlowsResponse};
+    let mut text = String::new();
+    for f in flows {
+        let r = GetFlowsResponse {
+            node_name: f.node_name.clone(),
+            time: f.time,
+            response_types: Some(ResponseTypes::Flow(f.clone())),
+        };
+        text.push_str(&serde_json::to_string(&r).unwrap());
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}

@@ -102,6 +102,11 @@ pub struct RecommendArgs {
     /// Also allow all traffic inside each namespace (one namespaced policy per namespace).
     #[arg(long)]
     pub same_namespace: bool,
+    /// One policy per workload instance: do not merge the instances of one role (Rook OSDs
+    /// and mons, StatefulSet ordinals, per-instance or per-node Deployments) into one policy
+    /// whose selector matches every instance (docs/synthesis.md, "Roles, not instances").
+    #[arg(long, visible_alias = "no-roles")]
+    pub per_instance: bool,
     /// Only generate per-workload policies for these namespaces (comma-separated or repeated);
     /// a name no observed workload has is refused, with the namespaces seen.
     #[arg(
@@ -146,6 +151,7 @@ impl RecommendArgs {
             same_namespace: self.same_namespace,
             namespaces: self.namespaces.iter().cloned().collect::<BTreeSet<_>>(),
             cidr_groups: self.input.cidr_groups.clone(),
+            per_instance: self.per_instance,
             l7: synth::l7::L7Config {
                 http: self.l7.contains(&L7Kind::Http),
                 dns: self.l7.contains(&L7Kind::Dns),

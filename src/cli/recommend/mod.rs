@@ -131,7 +131,7 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
     let target = args.write_options()?;
     let (graph, report) = inputs::load(&args.input)?;
     if let Err(e) = crate::baseline::load::require_flows(&graph, &report, args.allow_empty) {
-        inputs::print_load_report(&report, &graph);
+        inputs::print_load_report(&report, &graph, args.include_dropped);
         return Err(e);
     }
     if let Err(e) = crate::graph::filter::check_namespace_filter(&graph, &args.namespaces) {
@@ -140,7 +140,7 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
     let (generated, warnings) = generate(args, &graph);
     // Nothing is written (or printed) unless every document is valid.
     if let Err(refused) = check::check_documents(&generated.docs) {
-        inputs::print_load_report(&report, &graph);
+        inputs::print_load_report(&report, &graph, args.include_dropped);
         return Err(refused.into());
     }
     let written = match &target {
@@ -162,7 +162,7 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
             None
         }
     };
-    inputs::print_load_report(&report, &graph);
+    inputs::print_load_report(&report, &graph, args.include_dropped);
     print_warnings(&warnings);
     let unknown = plan::unknown_priorities(&generated.plan, &graph, &args.order);
     if !unknown.is_empty() {
@@ -171,7 +171,17 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
             unknown.join(", ")
         );
     }
-    super::stability::print(&graph);
+    let cfg = args.synth_config();
+    super::stability::print(&graph, &cfg);
+    let families = crate::synth::roles::Roles::detect(graph.workloads());
+    super::stability::print_families(
+        families.families(),
+        if cfg.per_instance {
+            "found, written one policy per instance (--per-instance)"
+        } else {
+            "written as one policy per role, whose selector matches every instance (--per-instance: one per instance)"
+        },
+    );
     for n in &generated.notes {
         eprintln!("{n}");
     }
