@@ -44,8 +44,8 @@ mod observe;
 mod relay;
 
 // Policies: synthesis, its outputs, the policy loader.
-mod flux_placement;
 mod dropped_l7;
+mod flux_placement;
 mod generated_schema;
 mod gitops_refresh;
 mod golden_demo;
