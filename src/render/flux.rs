@@ -216,7 +216,8 @@ fn normal(p: &Path) -> PathBuf {
     out
 }
 
-fn subdirs(d: &Path) -> Vec<PathBuf> {
+/// The sub-directories of `d` that are not hidden, sorted.
+pub(super) fn subdirs(d: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = fs::read_dir(d)
         .into_iter()
         .flatten()

@@ -11,6 +11,7 @@ use anyhow::{bail, Result};
 use serde_json::Value;
 
 use super::fingerprint as fp;
+use super::flux::subdirs;
 use super::output::{OutFile, GITOPS_FOUNDATION_DIR};
 use super::refresh::TEXT_MARKER;
 use crate::policy::documents::split_documents;
@@ -195,19 +196,6 @@ fn better_root(root: &Path, namespaces: &BTreeSet<&std::ffi::OsStr>) -> Option<P
         consider(parent.to_path_buf());
     }
     best.map(|(_, p)| p)
-}
-
-fn subdirs(d: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = fs::read_dir(d)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        .map(|e| e.path())
-        .collect();
-    out.sort();
-    out
 }
 
 #[cfg(test)]

@@ -17,13 +17,11 @@
 //! engine differ: either the policies given are not those in force, or
 //! verify is wrong.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::engine::Engine;
 use super::model::{peer_name, Model};
-use super::report::{port_report, EdgeReport, PortReport};
+use super::report::{edges, port_report, EdgeReport, Groups};
 use super::tri::Tri;
 use crate::graph::TrafficGraph;
 
@@ -60,8 +58,6 @@ impl RecordedReport {
             == 0
     }
 }
-
-type Groups = BTreeMap<(String, String), Vec<PortReport>>;
 
 /// Compares every observed (edge, port) of `graph` with the model.
 pub fn compare(model: &Model, graph: &TrafficGraph) -> RecordedReport {
@@ -131,17 +127,6 @@ pub fn compare(model: &Model, graph: &TrafficGraph) -> RecordedReport {
         forwarded_but_dropped: edges(forwarded),
         audited_but_allowed: edges(audited_groups),
     }
-}
-
-fn edges(groups: Groups) -> Vec<EdgeReport> {
-    groups
-        .into_iter()
-        .map(|((source, destination), ports)| EdgeReport {
-            source,
-            destination,
-            ports,
-        })
-        .collect()
 }
 
 /// The comparison as text: the counts, then each disagreement with its

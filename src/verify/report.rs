@@ -206,7 +206,7 @@ pub(crate) fn port_report(model: &Model, port: PortKey, t: &Tally, dec: &Decisio
     }
 }
 
-type Groups = BTreeMap<(String, String), Vec<PortReport>>;
+pub(crate) type Groups = BTreeMap<(String, String), Vec<PortReport>>;
 
 fn push(groups: &mut Groups, from: &Peer, to: &Peer, p: PortReport) {
     groups
@@ -215,7 +215,7 @@ fn push(groups: &mut Groups, from: &Peer, to: &Peer, p: PortReport) {
         .push(p);
 }
 
-fn edges(groups: Groups) -> Vec<EdgeReport> {
+pub(crate) fn edges(groups: Groups) -> Vec<EdgeReport> {
     groups
         .into_iter()
         .map(|((source, destination), ports)| EdgeReport {
