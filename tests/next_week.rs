@@ -200,3 +200,51 @@ fn the_next_week_line_names_what_is_still_learning() {
         seven.line()
     );
 }
+
+#[test]
+fn recommend_and_explain_list_the_families_and_recommend_says_what_next_week_holds() {
+    use assert_cmd::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("week.jsonpb");
+    crate::flowkit::write_dump(&dump, &generate().days[..5].concat());
+    let run = |args: &[&str]| {
+        let out = Command::cargo_bin("flowpolicy")
+            .unwrap()
+            .args(args)
+            .arg(&dump)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (policies, err) = run(&["recommend"]);
+    assert!(
+        err.contains("roles: 3 families of instances written as one policy per role"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rook-ceph/rook-ceph-osd: 4 instances (osd 0, 1, 2, 3)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("next week: 0 % of the connection classes"),
+        "{err}"
+    );
+    assert_eq!(policies.matches("kind: CiliumNetworkPolicy").count(), 12);
+    let (_, err) = run(&["recommend", "--per-instance"]);
+    assert!(
+        err.contains("found, written one policy per instance (--per-instance)"),
+        "{err}"
+    );
+    let file = dir.path().join("p.yaml");
+    std::fs::write(&file, policies).unwrap();
+    let (text, err) = run(&["explain", "-p", file.to_str().unwrap()]);
+    assert!(
+        err.contains("roles: 3 families of instances in these flows"),
+        "{err}"
+    );
+    assert!(!text.contains("OVER-PERMISSIVE"), "{text}");
+}

@@ -94,7 +94,7 @@ fn cast() -> Vec<((Endpoint, String), &'static str)> {
                 &["reserved:host", "reserved:kube-apiserver"],
                 "192.168.1.10",
             ),
-            "entity:host",
+            "entity:host+kube-apiserver",
         ),
         (
             ident(

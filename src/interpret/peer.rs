@@ -186,14 +186,14 @@ mod tests {
                 classify_endpoint(Some(&ep(7, labels))),
                 EndpointKind::Entity(Entity::KubeApiserver)
             );
-            assert_eq!(
-                classify_endpoint(Some(&ep(
-                    0,
-                    &["reserved:remote-node", "reserved:kube-apiserver"]
-                ))),
-                EndpointKind::Entity(Entity::KubeApiserver)
-            );
         }
+        assert_eq!(
+            classify_endpoint(Some(&ep(
+                0,
+                &["reserved:remote-node", "reserved:kube-apiserver"]
+            ))),
+            EndpointKind::Entity(Entity::KubeApiserver)
+        );
         for (id, labels) in [
             (1, &["reserved:host", "reserved:kube-apiserver"][..]),
             (1, &["reserved:kube-apiserver", "reserved:host"][..]),

@@ -53,12 +53,12 @@ pub const ROLE_KEYS: &[&str] = &[
 /// Rook's per-daemon ids, node and failure-domain names.
 pub const INSTANCE_KEYS: &[&str] = &[
     "osd",
-    "ceph-osd-id",
-    "ceph_daemon_id",
     "mon",
     "mgr",
     "mds",
     "rgw",
+    "ceph-osd-id",
+    "ceph_daemon_id",
     "failure-domain",
     "kubernetes.io/hostname",
     "node",

@@ -35,7 +35,7 @@ pub fn of<'g>(
     roles: &Roles,
     include_dropped: bool,
 ) -> Cow<'g, TrafficGraph> {
-    let renames_entity = graph.nodes_sorted().iter().any(|n| {
+    let renames_entity = graph.petgraph().node_weights().any(|n| {
         matches!(
             n.peer,
             Peer::Entity(
@@ -45,9 +45,9 @@ pub fn of<'g>(
     });
     let dropped_l7 = include_dropped
         && graph
-            .edges_sorted()
-            .iter()
-            .any(|(_, _, e)| e.ports.values().any(PortStats::has_dropped_l7));
+            .petgraph()
+            .edge_weights()
+            .any(|e| e.ports.values().any(PortStats::has_dropped_l7));
     if !renames_entity && !dropped_l7 && roles.is_empty() {
         return Cow::Borrowed(graph);
     }
