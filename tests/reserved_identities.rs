@@ -118,6 +118,16 @@ fn verify_selects_each_reserved_identity_by_its_labels() {
         (health, "entity:health", &["health", "cluster", "all"]),
         (ingress, "entity:ingress", &["ingress", "cluster", "all"]),
         (
+            ident(5, &["reserved:init"], "10.1.0.11"),
+            "entity:init",
+            &["init", "cluster", "all"],
+        ),
+        (
+            ident(3, &["reserved:unmanaged"], "10.1.0.12"),
+            "entity:unmanaged",
+            &["unmanaged", "cluster", "all"],
+        ),
+        (
             world4,
             "cidr:198.51.100.7/32",
             &["world", "world-ipv4", "all"],

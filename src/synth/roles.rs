@@ -89,7 +89,7 @@ fn is_role_key(key: &str) -> bool {
 /// Whether the values a key takes across several workloads all name
 /// instances: ordinals (`0`, `12`), short ids (`a`, `b`), one name with an
 /// ordinal, short-id or hash suffix (`kafka-0`, `rook-ceph-osd-1`,
-/// `k8s-3`), or hashes (`7d9f8c6b5`).
+/// `k8s-3`), or hashes (`7d9f8c6b5`, a generated `x7k2p`).
 pub fn instance_like<'a>(values: impl IntoIterator<Item = &'a str>) -> bool {
     let values: Vec<&str> = values.into_iter().collect();
     if values.len() < 2 {
@@ -111,11 +111,18 @@ pub fn instance_like<'a>(values: impl IntoIterator<Item = &'a str>) -> bool {
 fn is_id(v: &str) -> bool {
     let ordinal = !v.is_empty() && v.len() <= 6 && v.bytes().all(|b| b.is_ascii_digit());
     let short = (1..=2).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_lowercase());
-    let hash = (5..=40).contains(&v.len())
+    let digit = v.bytes().any(|b| b.is_ascii_digit());
+    // A hex digest (`7d9f8c6b5`), or a name suffix Kubernetes generates
+    // (5 or 10 characters of its vowel-free alphabet, `x7k2p`).
+    let hex = (6..=40).contains(&v.len())
+        && digit
         && v.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && v.bytes().any(|b| b.is_ascii_digit())
-        && v.bytes().any(|b| b.is_ascii_lowercase());
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let generated = matches!(v.len(), 5 | 10)
+        && digit
+        && v.bytes()
+            .all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b));
+    let hash = hex || generated;
     ordinal || short || hash
 }
 
@@ -448,6 +455,7 @@ mod tests {
             &["rook-ceph-osd-0", "rook-ceph-osd-11"],
             &["k8s-1", "k8s-5"],
             &["web-7d9f8c6b5", "web-5c8d7f9b4"],
+            &["x7k2p", "b4zq9"],
         ] {
             assert!(instance_like(yes.iter().copied()), "{yes:?}");
         }
@@ -458,6 +466,9 @@ mod tests {
             &["0"],
             &["primary", "replica"],
             &["web-api", "web-ui"],
+            &["prod1", "prod2"],
+            &["env-prod1", "env-prod2"],
+            &["node1", "web2"],
         ] {
             assert!(!instance_like(no.iter().copied()), "{no:?}");
         }
