@@ -8,7 +8,7 @@ use crate::verifykit;
 
 use assert_cmd::Command;
 use flowpolicy::policy::load_str;
-use flowpolicy::proto::flow::{self, layer7::Record, Endpoint, Flow, Http, Layer7};
+use flowpolicy::proto::flow::{self, Endpoint, Flow};
 use flowpolicy::render::yaml;
 use flowpolicy::synth::{self, l7::L7Config, SynthConfig};
 use flowpolicy::verify::{verify, VerifyOptions};
@@ -37,19 +37,7 @@ fn traffic() -> Vec<Flow> {
         ("GET", "http://api.shop:8080/api/v1/users/42"),
         ("POST", "http://api.shop:8080/api/v1/orders"),
     ] {
-        let mut f = tcp_conn(&fe, &api, 40000, 8080, 0).remove(2);
-        f.r#type = flow::FlowType::L7 as i32;
-        f.l7 = Some(Layer7 {
-            r#type: flow::L7FlowType::Request as i32,
-            record: Some(Record::Http(Http {
-                method: method.into(),
-                url: url.into(),
-                protocol: "HTTP/1.1".into(),
-                ..Default::default()
-            })),
-            ..Default::default()
-        });
-        flows.push(f);
+        flows.push(http(&fe, &api, 40000, 8080, method, url));
     }
     dropped(flows)
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::flowkit::*;
 use crate::verifykit::*;
 use assert_cmd::Command;
-use flowpolicy::proto::flow::{self, layer7::Record, Endpoint, Flow, Http, Layer7};
+use flowpolicy::proto::flow::{Endpoint, Flow};
 use flowpolicy::verify::report::Report;
 use serde_json::Value;
 
@@ -26,24 +26,6 @@ fn api() -> Ep {
 }
 fn admin() -> Ep {
     pod("ops", &[("app", "admin")], "10.1.0.12")
-}
-
-/// An HTTP request as Hubble records it at the proxy: an L7 REQUEST flow
-/// from client to server, the absolute URL the proxy saw.
-fn http(client: &Ep, server: &Ep, sport: u32, port: u32, method: &str, url: &str) -> Flow {
-    let mut f = tcp_conn(client, server, sport, port, 0).remove(2);
-    f.r#type = flow::FlowType::L7 as i32;
-    f.l7 = Some(Layer7 {
-        r#type: flow::L7FlowType::Request as i32,
-        record: Some(Record::Http(Http {
-            method: method.into(),
-            url: url.into(),
-            protocol: "HTTP/1.1".into(),
-            ..Default::default()
-        })),
-        ..Default::default()
-    });
-    f
 }
 
 const API_POLICY: &str = r#"

@@ -22,19 +22,20 @@
 
 pub mod file;
 pub mod load;
+mod seal;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::Xxh3;
 
 use crate::graph::{Coverage, NodeData, PortStats, TrafficGraph};
 use crate::interpret::{InterpretState, InterpretStats};
 use crate::peer::l4::{PortKey, Proto};
 use crate::peer::Peer;
 use crate::source::relay::ResumeState;
+use seal::{check_seal, seal, Seal};
 
 /// The `format` value of every baseline.
 pub const FORMAT: &str = "flowpolicy-baseline";
@@ -286,68 +287,6 @@ pub fn to_json(graph: &TrafficGraph, interpret: &InterpretStats, meta: &Baseline
     let mut out = serde_json::to_vec_pretty(&file).expect("a baseline always serializes");
     out.push(b'\n');
     seal(out)
-}
-
-/// How the checksum member ends every sealed document: it is the last
-/// member, on its own line.
-const SEAL_START: &[u8] = b",\n  \"checksum\": \"xxh3:";
-const SEAL_END: &[u8] = b"\"\n}\n";
-/// What a document ends with without its checksum member.
-const DOC_END: &[u8] = b"\n}\n";
-
-/// Appends the checksum member: the XXH3-64 of the document as written
-/// without it.
-fn seal(mut doc: Vec<u8>) -> Vec<u8> {
-    debug_assert!(doc.ends_with(DOC_END));
-    let sum = xxhash_rust::xxh3::xxh3_64(&doc);
-    doc.truncate(doc.len() - DOC_END.len());
-    doc.extend_from_slice(SEAL_START);
-    doc.extend_from_slice(format!("{sum:016x}").as_bytes());
-    doc.extend_from_slice(SEAL_END);
-    doc
-}
-
-enum Seal {
-    /// The document ends with its checksum, and it matches.
-    Verified,
-    /// No checksum member where flowpolicy writes one.
-    Absent,
-    /// A checksum that does not match (the reason).
-    Mismatch(String),
-}
-
-/// Checks the checksum member at the end of a document.
-fn check_seal(bytes: &[u8]) -> Seal {
-    let tail = SEAL_START.len() + 16 + SEAL_END.len();
-    if bytes.len() < tail {
-        return Seal::Absent;
-    }
-    let (doc, sealed) = bytes.split_at(bytes.len() - tail);
-    if !sealed.starts_with(SEAL_START) || !sealed.ends_with(SEAL_END) {
-        return Seal::Absent;
-    }
-    let hex = &sealed[SEAL_START.len()..SEAL_START.len() + 16];
-    let Some(want) = std::str::from_utf8(hex)
-        .ok()
-        .filter(|h| {
-            h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
-        .and_then(|h| u64::from_str_radix(h, 16).ok())
-    else {
-        return Seal::Mismatch("its checksum is not 16 hex digits".into());
-    };
-    let mut h = Xxh3::new();
-    h.update(doc);
-    h.update(DOC_END);
-    let got = h.digest();
-    if got == want {
-        Seal::Verified
-    } else {
-        Seal::Mismatch(format!(
-            "its contents do not match their checksum (xxh3:{got:016x}, recorded xxh3:{want:016x})"
-        ))
-    }
 }
 
 /// Whether the first decompressed bytes of an input are a baseline's:

@@ -183,6 +183,17 @@ fn proven(old: &str, new: &str, entry: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The `resources` entries of a kustomization, as kustomize reads them.
+    fn resources(text: &str) -> Vec<String> {
+        let v: Value = serde_yaml::from_str(text).unwrap();
+        v["resources"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect()
+    }
+
     #[test]
     fn adds_the_file_keeping_other_entries_and_order() {
         let tmp = tempfile::tempdir().unwrap();
@@ -195,18 +206,12 @@ mod tests {
         else {
             panic!("expected a change")
         };
-        let v: Value = serde_yaml::from_str(&c.new).unwrap();
-        let res: Vec<&str> = v["resources"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_str().unwrap())
-            .collect();
         assert_eq!(
-            res,
+            resources(&c.new),
             ["./helmrelease.yaml", "./pvc.yaml", "./networkpolicy.yaml"]
         );
         assert!(c.new.find("resources").unwrap() < c.new.find("configMapGenerator").unwrap());
+        let v: Value = serde_yaml::from_str(&c.new).unwrap();
         assert_eq!(v["kind"].as_str(), Some("Kustomization"));
         fs::write(tmp.path().join(dir).join("kustomization.yaml"), &c.new).unwrap();
         assert_eq!(
@@ -233,15 +238,8 @@ mod tests {
         assert_eq!(removed, HAND_MADE);
         assert!(new.find("networkpolicy").unwrap() < new.find("# generators").unwrap());
         // Kustomize's parser (serde_yaml here) sees the old list plus the file.
-        let v: Value = serde_yaml::from_str(&new).unwrap();
-        let res: Vec<&str> = v["resources"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_str().unwrap())
-            .collect();
         assert_eq!(
-            res,
+            resources(&new),
             ["./helmrelease.yaml", "./pvc.yaml", "./networkpolicy.yaml"]
         );
     }

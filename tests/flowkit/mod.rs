@@ -5,7 +5,8 @@
 use flowpolicy::graph::TrafficGraph;
 use flowpolicy::interpret::{InterpretConfig, Interpreter};
 use flowpolicy::proto::flow::{
-    self, layer4::Protocol, layer7::Record, Dns, Endpoint, Flow, Layer4, Layer7, Tcp, TcpFlags, Udp,
+    self, layer4::Protocol, layer7::Record, Dns, Endpoint, Flow, Http, Layer4, Layer7, Tcp,
+    TcpFlags, Udp,
 };
 use flowpolicy::synth::{self, PolicySet, SynthConfig};
 
@@ -161,6 +162,31 @@ pub fn dns_answer(
         record: Some(Record::Dns(Dns {
             query: format!("{name}."),
             ips: ips.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    });
+    f
+}
+
+/// An HTTP request as Hubble records it at the proxy: an L7 REQUEST flow
+/// from client to server, the absolute URL the proxy saw.
+pub fn http(
+    client: &(Endpoint, String),
+    server: &(Endpoint, String),
+    sport: u32,
+    port: u32,
+    method: &str,
+    url: &str,
+) -> Flow {
+    let mut f = tcp_conn(client, server, sport, port, 0).remove(2);
+    f.r#type = flow::FlowType::L7 as i32;
+    f.l7 = Some(Layer7 {
+        r#type: flow::L7FlowType::Request as i32,
+        record: Some(Record::Http(Http {
+            method: method.into(),
+            url: url.into(),
+            protocol: "HTTP/1.1".into(),
             ..Default::default()
         })),
         ..Default::default()

@@ -190,6 +190,7 @@ mod tests {
     use super::*;
     use crate::proto::flow;
     use crate::source::sink::EachEvent;
+    use crate::source::validate::Rejection;
     use std::io::BufReader;
 
     fn events(input: &str) -> (FileReport, Vec<SourceEvent>) {
@@ -264,6 +265,54 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("f:2:"), "{err}");
+    }
+
+    /// A sink that keeps where events and refusals came from, and stops
+    /// after `stop_after` events.
+    struct Positions {
+        events: Vec<String>,
+        rejected: Vec<String>,
+        stop_after: usize,
+    }
+
+    impl FlowSink for Positions {
+        fn event(
+            &mut self,
+            _: &SourceEvent,
+            at: At<'_>,
+            _: crate::source::event::EndpointHint,
+        ) -> ControlFlow<()> {
+            self.events.push(at.to_string());
+            if self.events.len() >= self.stop_after {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+
+        fn rejected(&mut self, at: At<'_>, r: &Rejection) -> ControlFlow<()> {
+            self.rejected.push(format!("{at}: {}", r.reason.describe()));
+            ControlFlow::Continue(())
+        }
+    }
+
+    #[test]
+    fn the_sink_hears_each_event_and_refusal_with_its_line_and_can_stop_the_read() {
+        let bad_ns = r#"{"flow":{"verdict":"FORWARDED","source":{"namespace":"a b","labels":["k8s:io.kubernetes.pod.namespace=a b"]}}}"#;
+        let good = r#"{"flow":{"verdict":"FORWARDED","node_name":"n1"}}"#;
+        let input = format!("{good}\n{bad_ns}\n{good}\n{good}\n{good}\n");
+        let mut sink = Positions {
+            events: Vec::new(),
+            rejected: Vec::new(),
+            stop_after: 2,
+        };
+        let reader = io::Cursor::new(input.into_bytes());
+        let report = read_one("f", reader, DumpOptions::default(), &mut sink).unwrap();
+        assert_eq!(sink.events, ["f:1", "f:3"]);
+        assert_eq!(sink.rejected.len(), 1, "{:?}", sink.rejected);
+        assert!(sink.rejected[0].starts_with("f:2: "), "{:?}", sink.rejected);
+        assert_eq!(report.rejected.total(), 1);
+        assert!(report.lines < 5, "the read stopped when the sink broke");
     }
 
     #[test]
