@@ -57,7 +57,8 @@ pub fn load_policies(policies: &[PathBuf], input: &InputArgs) -> Result<LoadedPo
     if stdin_policies && input.inputs.iter().any(|p| p.as_os_str() == "-") {
         bail!("`--policies -` and flows from `-` cannot both read stdin");
     }
-    let loaded = load_paths(policies)?;
+    let mut loaded = load_paths(policies)?;
+    flux_namespaces(policies, &mut loaded);
     for i in loaded.invalid.iter().take(crate::brief::CAP) {
         eprintln!("warning: {i}");
     }
@@ -90,6 +91,28 @@ pub fn load_policies(policies: &[PathBuf], input: &InputArgs) -> Result<LoadedPo
         );
     }
     Ok(loaded)
+}
+
+/// Namespaced policies without `metadata.namespace` get the one Flux gives
+/// them in a GitOps tree (its Kustomization's `targetNamespace`, or the
+/// kustomization's `namespace:`), not `default`.
+fn flux_namespaces(paths: &[PathBuf], loaded: &mut LoadedPolicies) {
+    let mut known = std::collections::BTreeMap::new();
+    for p in paths.iter().filter(|p| p.as_os_str() != "-") {
+        known.extend(crate::render::flux::namespaces::for_files(p));
+    }
+    for p in &mut loaded.policies {
+        if p.policy.kind() == crate::policy::PolicyKind::Ccnp || p.policy.namespace().is_some() {
+            continue;
+        }
+        let file = crate::render::flux::tree::normal(&p.source.path);
+        if let Some(ns) = known.get(&file) {
+            p.policy.metadata_mut().namespace = Some(ns.clone());
+            p.notes.push(format!(
+                "no metadata.namespace: in namespace {ns}, which Flux/kustomize give it"
+            ));
+        }
+    }
 }
 
 pub fn run(args: &VerifyArgs) -> Result<ExitCode> {

@@ -57,7 +57,7 @@ pub fn suggestion<'a>(name: &str, seen: &'a BTreeSet<String>) -> Option<&'a str>
 }
 
 /// Edit distance counting a swap of two neighbouring characters as one.
-fn edits(a: &str, b: &str) -> usize {
+pub fn edits(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];

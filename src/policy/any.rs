@@ -84,6 +84,14 @@ impl AnyPolicy {
         }
     }
 
+    pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            AnyPolicy::Cnp(p) => &mut p.metadata,
+            AnyPolicy::Ccnp(p) => &mut p.metadata,
+            AnyPolicy::K8s(p) => &mut p.metadata,
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.metadata().name
     }

@@ -217,29 +217,36 @@ fn gitops_dir(template: &str, policy: &GenPolicy, workload: Option<&WorkloadKey>
 /// Where each policy goes; files sorted by path, documents by kind and name.
 /// Every policy is stamped with its fingerprint annotations.
 pub fn files(policies: Vec<OutPolicy>, layout: &Layout) -> Vec<OutFile> {
+    group(policies.into_iter().map(|p| (path_for(&p, layout), p.policy)))
+}
+
+/// The file a policy goes to in `layout`.
+pub fn path_for(p: &OutPolicy, layout: &Layout) -> PathBuf {
+    let policy = &p.policy;
+    let ns = policy.namespace().map(str::to_owned);
+    let file = format!("{}.yaml", policy.name());
+    match (layout, ns) {
+        (Layout::Namespace, None) => PathBuf::from("cluster").join(file),
+        (Layout::Namespace, Some(ns)) => PathBuf::from(ns).join(file),
+        (Layout::Flat, None) => PathBuf::from(format!("cluster_{file}")),
+        (Layout::Flat, Some(ns)) => PathBuf::from(format!("{ns}_{file}")),
+        (Layout::Gitops { .. }, None) => PathBuf::from(GITOPS_FOUNDATION_DIR).join(file),
+        // Namespace-wide policies (--same-namespace) belong to no app.
+        (Layout::Gitops { .. }, Some(ns)) if p.workload.is_none() => {
+            PathBuf::from(GITOPS_FOUNDATION_DIR).join(ns).join(file)
+        }
+        (Layout::Gitops { app_template }, Some(_)) => {
+            gitops_dir(app_template, policy, p.workload.as_ref()).join(GITOPS_FILE)
+        }
+    }
+}
+
+/// Policies with their files as output files: each stamped with its
+/// fingerprint annotations, files sorted by path, documents by kind and name.
+pub fn group(placed: impl IntoIterator<Item = (PathBuf, GenPolicy)>) -> Vec<OutFile> {
     let mut by_path: BTreeMap<PathBuf, Vec<GenPolicy>> = BTreeMap::new();
-    for OutPolicy {
-        mut policy,
-        workload,
-    } in policies
-    {
+    for (path, mut policy) in placed {
         policy.stamp();
-        let ns = policy.namespace().map(str::to_owned);
-        let file = format!("{}.yaml", policy.name());
-        let path = match (layout, ns) {
-            (Layout::Namespace, None) => PathBuf::from("cluster").join(file),
-            (Layout::Namespace, Some(ns)) => PathBuf::from(ns).join(file),
-            (Layout::Flat, None) => PathBuf::from(format!("cluster_{file}")),
-            (Layout::Flat, Some(ns)) => PathBuf::from(format!("{ns}_{file}")),
-            (Layout::Gitops { .. }, None) => PathBuf::from(GITOPS_FOUNDATION_DIR).join(file),
-            // Namespace-wide policies (--same-namespace) belong to no app.
-            (Layout::Gitops { .. }, Some(ns)) if workload.is_none() => {
-                PathBuf::from(GITOPS_FOUNDATION_DIR).join(ns).join(file)
-            }
-            (Layout::Gitops { app_template }, Some(_)) => {
-                gitops_dir(app_template, &policy, workload.as_ref()).join(GITOPS_FILE)
-            }
-        };
         by_path.entry(path).or_default().push(policy);
     }
     by_path

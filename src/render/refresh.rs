@@ -59,6 +59,10 @@ pub struct Refresh {
     pub refused: Vec<String>,
     /// Rules added by hand that were kept, and other things to review.
     pub notes: Vec<String>,
+    /// Generated documents edited by hand that a policy of another kind
+    /// (another `--format`) would replace, losing the edits: nothing may
+    /// be written.
+    pub blocked: Vec<String>,
 }
 
 /// A plain text file to write beside the policies (ROLLOUT.md).
@@ -222,10 +226,22 @@ fn plan_file(root: &Path, f: &OutFile, r: &mut Refresh) -> Result<()> {
     for (i, e) in existing.iter().enumerate().filter(|(i, _)| !used[*i]) {
         let (_, ns, name) = doc_key(&e.value);
         let id = if ns.is_empty() {
-            name
+            name.clone()
         } else {
             format!("{ns}/{name}")
         };
+        let replaced_by_other_kind = f.policies.iter().any(|p| {
+            let (k, n, m) = gen_key(p);
+            n == ns && m == name && k != doc_key(&e.value).0
+        });
+        if fp::is_generated(&e.value) && replaced_by_other_kind && edited_by_hand(&e.value) {
+            r.blocked.push(format!(
+                "{}: {} {id}",
+                full.display(),
+                doc_key(&e.value).0
+            ));
+            continue;
+        }
         if fp::is_generated(&e.value) {
             push_change(r, id.clone(), &all_atoms(&e.value), &BTreeSet::new());
             r.notes.push(format!(
@@ -253,6 +269,15 @@ fn plan_file(root: &Path, f: &OutFile, r: &mut Refresh) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Whether a generated document was edited by hand: rules it did not
+/// generate, or an allowed set other than the one it recorded.
+fn edited_by_hand(v: &Value) -> bool {
+    let recorded = fp::recorded_rules(v);
+    let rules_added = fp::annotation(v, fp::GENERATED_RULES).is_some()
+        && fp::rules(v).iter().any(|x| !recorded.contains(&x.hash));
+    rules_added || fp::annotation(v, ALLOWED_HASH).is_some_and(|h| h != fp::allowed_hash(v))
 }
 
 /// A changed document: the new one plus the rules added by hand to the old

@@ -14,7 +14,7 @@ use super::kustomize::{self, KustomizationEdit};
 use super::layout;
 use super::output::{self, Layout, OutPolicy, GITOPS_FILE, GITOPS_FOUNDATION_DIR};
 use super::plan::{self, PlanOptions, PlanPolicies};
-use super::refresh::{self, TextFile};
+use super::refresh::{self, FileChange, TextFile};
 use super::yaml::Document;
 use super::{diff, flux, guard, stage, tree};
 use crate::graph::TrafficGraph;
@@ -34,6 +34,10 @@ pub struct WriteOptions {
     /// Gitops: the rollout steps that enforce (`--stage`); the other
     /// namespaces' policies are written with default-deny off.
     pub stage: usize,
+    /// Gitops in a Flux repository: the directory (relative to the root)
+    /// that takes the policies of workloads no app deploys, with a new Flux
+    /// Kustomization (`--unplaced-into`); `None`: they are listed, not written.
+    pub unplaced_into: Option<PathBuf>,
 }
 
 /// What writing did, for the caller to show.
@@ -81,22 +85,35 @@ pub fn write(
         }
         opts.stage = Some(t.stage);
     }
-    let mut files = output::files(policies, &t.layout);
     let mut homeless = Vec::new();
     let mut flux_notes = Vec::new();
-    if let Layout::Gitops { .. } = t.layout {
-        guard::check_apps_match(&t.root, &files)?;
-        let tree = flux::FluxTree::read(&t.root);
-        if tree.is_flux() {
-            (files, homeless) = tree.place(&t.root, files);
-            if !tree.applies_in(&t.root.join(GITOPS_FOUNDATION_DIR)) {
-                flux_notes.push(format!(
-                    "{}: no Flux Kustomization applies it: the foundation (DNS and kube-apiserver for every pod) must be applied before any namespace enforces; add a Flux Kustomization with spec.path to it",
-                    t.root.join(GITOPS_FOUNDATION_DIR).display()
-                ));
+    let mut wiring = Vec::new();
+    let files = match &t.layout {
+        Layout::Gitops { .. } => {
+            let tree = flux::FluxTree::read(&t.root);
+            if tree.is_flux() {
+                let workload_policies = policies.iter().filter(|p| p.workload.is_some()).count();
+                let placed =
+                    flux::place(&tree, &t.root, policies, &t.layout, t.unplaced_into.as_deref());
+                if placed.homes == 0 && workload_policies > 0 && t.unplaced_into.is_none() {
+                    bail!(
+                        "none of the {workload_policies} workloads matches an app that the Flux Kustomizations of {} apply (HelmRelease names against app.kubernetes.io/instance, workload manifests, object names), e.g. {}; check --root, or pass --unplaced-into DIR to write them into one new directory Flux applies",
+                        t.root.display(),
+                        placed.homeless.first().map(String::as_str).unwrap_or("")
+                    );
+                }
+                homeless = placed.homeless;
+                flux_notes = placed.notes;
+                wiring = placed.wiring;
+                placed.files
+            } else {
+                let files = output::files(policies, &t.layout);
+                guard::check_apps_match(&t.root, &files)?;
+                files
             }
         }
-    }
+        _ => output::files(policies, &t.layout),
+    };
     let (foundation, namespaces) = output::plan_paths(&files, &t.layout);
     opts.foundation_paths = foundation;
     opts.namespace_paths = namespaces;
@@ -138,6 +155,13 @@ pub fn write(
         });
     }
     let mut r = refresh::plan(&t.root, &files, std::slice::from_ref(&rollout))?;
+    if !r.blocked.is_empty() {
+        bail!(
+            "{} generated policies edited by hand would be replaced by another kind (another --format): {}; carry the hand-added rules over to the new format by hand (or delete them from those documents), or re-run with the --format that wrote them",
+            r.blocked.len(),
+            r.blocked.join("; ")
+        );
+    }
     let mut missing_kustomizations = Vec::new();
     if matches!(t.layout, Layout::Gitops { .. }) {
         for f in &files {
@@ -150,11 +174,40 @@ pub fn write(
             {
                 continue;
             }
-            match kustomize::add_resource(&t.root, dir, GITOPS_FILE)? {
-                KustomizationEdit::Change(c) => r.changes.push(c),
-                KustomizationEdit::Listed => {}
-                KustomizationEdit::Missing(d) => missing_kustomizations.push(d),
-                KustomizationEdit::Unusable(why) => r.notes.push(why),
+            if let Some(d) = list_resource(&t.root, dir, GITOPS_FILE, &mut r)? {
+                missing_kustomizations.push(d);
+            }
+        }
+        for w in wiring {
+            let flux::wire::Wiring::New {
+                file,
+                text,
+                list_in,
+                entry,
+            } = w
+            else {
+                continue;
+            };
+            if !t.root.join(&file).exists() {
+                r.notes.push(format!(
+                    "{}: a new Flux Kustomization, listed in {}, so that Flux applies {}",
+                    t.root.join(&file).display(),
+                    t.root.join(&list_in).display(),
+                    text.lines()
+                        .find_map(|l| l.trim().strip_prefix("path: "))
+                        .unwrap_or("its directory")
+                ));
+                r.changes.push(FileChange {
+                    path: file,
+                    old: None,
+                    new: text,
+                });
+            }
+            if let Some(d) = list_resource(&t.root, &list_in, &entry, &mut r)? {
+                r.notes.push(format!(
+                    "{}: no kustomization file to list {entry} in; add it where Flux reads it",
+                    d.display()
+                ));
             }
         }
     }
@@ -213,6 +266,37 @@ fn is_flowpolicy_output(dir: &Path) -> bool {
     empty
         || std::fs::read_to_string(dir.join("ROLLOUT.md"))
             .is_ok_and(|t| t.contains(refresh::TEXT_MARKER))
+}
+
+/// Lists `file` in the kustomization of `dir` (relative to `root`), on top
+/// of an edit already planned for it; the directory when it has none.
+fn list_resource(
+    root: &Path,
+    dir: &Path,
+    file: &str,
+    r: &mut refresh::Refresh,
+) -> Result<Option<PathBuf>> {
+    let planned = r
+        .changes
+        .iter()
+        .position(|c| c.path.parent() == Some(dir) && is_kustomization(&c.path));
+    if let Some(i) = planned {
+        match kustomize::with_resource(&r.changes[i].new, file) {
+            Some(new) => r.changes[i].new = new,
+            None => r.notes.push(format!(
+                "{}: add {file} to its resources by hand",
+                root.join(&r.changes[i].path).display()
+            )),
+        }
+        return Ok(None);
+    }
+    match kustomize::add_resource(root, dir, file)? {
+        KustomizationEdit::Change(c) => r.changes.push(c),
+        KustomizationEdit::Listed => {}
+        KustomizationEdit::Missing(d) => return Ok(Some(d)),
+        KustomizationEdit::Unusable(why) => r.notes.push(why),
+    }
+    Ok(None)
 }
 
 fn is_kustomization(p: &Path) -> bool {

@@ -139,6 +139,11 @@ pub struct RecommendArgs {
     /// policies carry enableDefaultDeny off until a re-run with a higher --stage.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub stage: Option<u16>,
+    /// `--layout gitops` in a Flux repository: write the policies of workloads that no app of
+    /// the repository deploys (gone since the capture, no match) into this directory under
+    /// --root, with a new Flux Kustomization that applies it, instead of only listing them.
+    #[arg(long, value_name = "DIR")]
+    pub unplaced_into: Option<PathBuf>,
 }
 
 impl RecommendArgs {
@@ -210,6 +215,21 @@ impl RecommendArgs {
         } else if args.stage.is_some() {
             bail!("--stage is for --layout gitops (a rollout in git); with --out, ROLLOUT.md applies namespace by namespace");
         }
+        if let Some(dir) = &args.unplaced_into {
+            if !matches!(layout, Layout::Gitops { .. }) {
+                bail!("--unplaced-into is for --layout gitops (a directory under --root)");
+            }
+            let bad = dir.is_absolute()
+                || dir
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)));
+            if bad || dir.as_os_str().is_empty() {
+                bail!(
+                    "--unplaced-into {}: a relative directory under --root without `.` or `..` parts, e.g. flowpolicy-unplaced",
+                    dir.display()
+                );
+            }
+        }
         guard::check_not_input(&root, &args.input.inputs, args.force)?;
         if args.force && !args.dry_run {
             guard::check_force(&root)?;
@@ -221,6 +241,7 @@ impl RecommendArgs {
             dry_run: args.dry_run,
             namespaces: args.namespaces.iter().cloned().collect(),
             stage: usize::from(args.stage.unwrap_or(1)),
+            unplaced_into: args.unplaced_into.clone(),
         }))
     }
 }
