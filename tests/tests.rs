@@ -45,6 +45,7 @@ mod relay;
 
 // Policies: synthesis, its outputs, the policy loader.
 mod dropped_l7;
+mod flux_layout;
 mod flux_placement;
 mod generated_schema;
 mod gitops_refresh;

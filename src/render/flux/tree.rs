@@ -219,6 +219,23 @@ impl FluxTree {
     }
 }
 
+/// The nearest directory, from `file`'s own up to `top`, whose
+/// kustomization file lists `file` in its resources (reached by Flux or not).
+pub fn listed_by(file: &Path, top: &Path) -> Option<PathBuf> {
+    let file = normal(file);
+    file.ancestors()
+        .skip(1)
+        .take_while(|d| d.starts_with(top))
+        .find(|d| {
+            read_kustomization(d).is_some_and(|k| {
+                k.resources
+                    .iter()
+                    .any(|r| normal(&d.join(r)) == file)
+            })
+        })
+        .map(Path::to_path_buf)
+}
+
 /// The parts of a kustomization file the tree needs.
 struct Kustomization {
     resources: Vec<String>,

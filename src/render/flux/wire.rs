@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::tree::{normal, FluxKustomization, FluxTree};
+use super::tree::{listed_by, normal, FluxKustomization, FluxTree};
 use crate::render::fingerprint::MANAGED_BY;
 
 /// A Flux `Kustomization` as flowpolicy writes it.
@@ -131,7 +131,9 @@ pub fn wire(tree: &FluxTree, root: &Path, dir: &Path, name: &str) -> Wiring {
 }
 
 /// The Flux Kustomization to copy and the directory whose kustomization
-/// lists its file (under `root`): the kube-system or flux-system apps'
+/// lists its file (under `root`; applied by a Flux Kustomization found or,
+/// like the namespace kustomizations a cluster-wide one outside the
+/// repository applies, not): the kube-system or flux-system apps'
 /// first, then the first in path order.
 fn sibling<'a>(tree: &'a FluxTree, root: &Path) -> Option<(&'a FluxKustomization, PathBuf)> {
     let rank = |k: &FluxKustomization| match k.target_namespace.as_deref() {
@@ -142,9 +144,12 @@ fn sibling<'a>(tree: &'a FluxTree, root: &Path) -> Option<(&'a FluxKustomization
     tree.kustomizations
         .iter()
         .filter_map(|k| {
-            let applier = tree.applier_of(&k.file)?;
-            let listed = tree.dir(applier).is_some_and(|d| d.kustomized);
-            (listed && applier.starts_with(root)).then(|| (k, applier.clone()))
+            let applier = tree
+                .applier_of(&k.file)
+                .filter(|a| tree.dir(a).is_some_and(|d| d.kustomized))
+                .cloned()
+                .or_else(|| listed_by(&k.file, root))?;
+            applier.starts_with(root).then_some((k, applier))
         })
         .min_by(|(a, _), (b, _)| (rank(a), &a.file).cmp(&(rank(b), &b.file)))
 }
