@@ -47,6 +47,7 @@ mod relay;
 mod dropped_l7;
 mod flux_layout;
 mod flux_placement;
+mod flux_seed;
 mod generated_schema;
 mod gitops_refresh;
 mod golden_demo;

@@ -112,7 +112,8 @@ impl Apps {
             .collect();
         let found = by_instance(&here, w)
             .or_else(|| by_template(&here, w))
-            .or_else(|| by_label_value(&here, w));
+            .or_else(|| by_label_value(&here, w))
+            .or_else(|| by_release_prefix(&here, w));
         if let Some(home) = found {
             return match &home.deployer.forced_namespace {
                 Some(ns) if *ns != w.namespace => Err(NoHome {
@@ -132,7 +133,7 @@ impl Apps {
             )
         } else {
             format!(
-                "no HelmRelease, workload or object that Flux applies in namespace {} matches its labels (app.kubernetes.io/instance, template labels, names): its app may be gone from the repository",
+                "no HelmRelease, workload or object that Flux applies in namespace {} matches its labels (app.kubernetes.io/instance, template labels, names): its app may be gone from the repository, or an operator creates it from a resource the repository does not hold",
                 w.namespace
             )
         };
@@ -238,6 +239,26 @@ fn by_label_value<'a>(here: &[&'a Deployer], w: &WorkloadKey) -> Option<Home<'a>
         }
     }
     None
+}
+
+/// The release whose name, followed by `-`, starts the pods' name (a
+/// chart's sub-component without the instance label: `keda` for
+/// `keda-admission-webhooks`); the longest such name.
+fn by_release_prefix<'a>(here: &[&'a Deployer], w: &WorkloadKey) -> Option<Home<'a>> {
+    let names = names(w);
+    here.iter()
+        .filter(|d| d.kind == DeployerKind::HelmRelease)
+        .filter_map(|d| {
+            let (k, v) = names
+                .iter()
+                .find(|(_, v)| v.starts_with(&format!("{}-", d.name)))?;
+            Some((d, *k, *v))
+        })
+        .max_by_key(|(d, _, _)| d.name.len())
+        .map(|(d, k, v)| Home {
+            deployer: d,
+            how: format!("HelmRelease {} (release name starts {k}={v})", d.name),
+        })
 }
 
 /// The pods' label values that may name an app, the usual name keys first.
@@ -389,8 +410,13 @@ mod tests {
                 d(DeployerKind::HelmRelease, "cilium", &[]),
                 d(DeployerKind::Workload, "frontend", &[("app", "web"), ("tier", "x")]),
                 d(DeployerKind::Object, "postgres-18", &[]),
+                d(DeployerKind::HelmRelease, "keda", &[]),
             ],
         };
+        assert_eq!(
+            home(&apps, &[("app.kubernetes.io/name", "keda-admission-webhooks")]).unwrap(),
+            "keda"
+        );
         let sub = [
             ("app.kubernetes.io/instance", "cert-manager"),
             ("app.kubernetes.io/name", "cainjector"),

@@ -153,6 +153,8 @@ fn kind_of(detail: &str) -> String {
         "HelmRelease instance".into()
     } else if detail.starts_with("pod template labels") {
         "pod template labels".into()
+    } else if detail.starts_with("release name starts") {
+        "release name prefix".into()
     } else if detail.starts_with("its name") {
         "manifest name".into()
     } else {
