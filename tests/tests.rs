@@ -46,6 +46,7 @@ mod relay;
 // Policies: synthesis, its outputs, the policy loader.
 mod dropped_l7;
 mod flux_layout;
+mod format_switch;
 mod flux_placement;
 mod flux_seed;
 mod generated_schema;
