@@ -388,3 +388,53 @@ fn a_cluster_wide_kustomization_of_the_apps_root_applies_the_foundation() {
     r.assert_all_applied();
     r.assert_kustomizations_only_gain_lines();
 }
+
+#[test]
+fn report_reads_the_namespace_flux_gives_manifests_without_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    copy_dir(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/flux-repo"),
+        &repo,
+    );
+    let apps = repo.join("kubernetes/main/apps");
+    let hand = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: allow-hand\nspec:\n  endpointSelector:\n    matchLabels:\n      app.kubernetes.io/name: sonarr\n  ingress:\n  - fromEntities: [cluster]\n";
+    // Under a Flux Kustomization with targetNamespace: downloads.
+    std::fs::write(apps.join("downloads/sonarr/app/allow-hand.yaml"), hand).unwrap();
+    let k = apps.join("downloads/sonarr/app/kustomization.yaml");
+    let text = std::fs::read_to_string(&k).unwrap();
+    std::fs::write(&k, text.replace("  - ./pvc.yaml\n", "  - ./pvc.yaml\n  - ./allow-hand.yaml\n")).unwrap();
+    // Under a plain kustomization with `namespace:`, no Flux Kustomization.
+    let plain = tmp.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::write(plain.join("np.yaml"), hand.replace("allow-hand", "allow-plain")).unwrap();
+    std::fs::write(
+        plain.join("kustomization.yaml"),
+        "namespace: media\nresources:\n  - ./np.yaml\n",
+    )
+    .unwrap();
+    let dump = tmp.path().join("capture.jsonpb");
+    capture(&dump);
+    let out = assert_cmd::Command::cargo_bin("flowpolicy")
+        .unwrap()
+        .arg("report")
+        .arg(&dump)
+        .arg("-p")
+        .arg(&apps)
+        .arg("-p")
+        .arg(&plain)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("CiliumNetworkPolicy allow-hand: no metadata.namespace: in namespace downloads"),
+        "{err}"
+    );
+    assert!(
+        err.contains("CiliumNetworkPolicy allow-plain: no metadata.namespace: in namespace media"),
+        "{err}"
+    );
+    // Custom tags in an app's config file are skipped, not invalid.
+    assert!(!err.contains("settings.yaml"), "{err}");
+}
