@@ -202,7 +202,11 @@ impl Run {
         if emulate {
             std::fs::remove_file(&cluster).unwrap();
         }
-        for f in self.new_files().into_iter().filter(|f| f.ends_with(".yaml")) {
+        for f in self
+            .new_files()
+            .into_iter()
+            .filter(|f| f.ends_with(".yaml"))
+        {
             assert!(
                 tree.applier_of(&self.apps.join(f)).is_some(),
                 "{f} is not applied by any Flux Kustomization\n{}",
@@ -237,7 +241,10 @@ impl Run {
 /// A Flux Kustomization's name, path, source, interval and prune.
 fn flux_kustomization(text: &str) -> (String, String, String, String, bool) {
     let v: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
-    assert_eq!(v["apiVersion"].as_str(), Some("kustomize.toolkit.fluxcd.io/v1"));
+    assert_eq!(
+        v["apiVersion"].as_str(),
+        Some("kustomize.toolkit.fluxcd.io/v1")
+    );
     assert_eq!(v["kind"].as_str(), Some("Kustomization"));
     let s = |x: &serde_yaml::Value| x.as_str().unwrap_or_default().to_string();
     (
@@ -306,13 +313,22 @@ fn every_workload_lands_where_the_app_deploying_it_is_applied() {
         r.err
     );
     assert!(
-        r.err.contains("media/calibre-web (media/calibre-web): not written")
-            && r.err.contains("best guess: HelmRelease media/calibre-web-automated in "),
+        r.err
+            .contains("media/calibre-web (media/calibre-web): not written")
+            && r.err
+                .contains("best guess: HelmRelease media/calibre-web-automated in "),
         "{}",
         r.err
     );
-    assert!(!r.after.keys().any(|k| k.contains("bazarr") || k.contains("calibre-web")));
-    assert!(r.err.contains("placement: 11 workload policies"), "{}", r.err);
+    assert!(!r
+        .after
+        .keys()
+        .any(|k| k.contains("bazarr") || k.contains("calibre-web")));
+    assert!(
+        r.err.contains("placement: 11 workload policies"),
+        "{}",
+        r.err
+    );
     // The foundation: a new Flux Kustomization beside the kube-system apps'.
     let ks = flux_kustomization(&r.after["kube-system/flowpolicy-foundation/install.yaml"]);
     assert_eq!(
@@ -350,7 +366,11 @@ fn every_workload_lands_where_the_app_deploying_it_is_applied() {
         ]
     );
     // Directories without a kustomization file: Flux takes every manifest.
-    for dir in ["media/immich/app", "default/echo/app", "flowpolicy-foundation"] {
+    for dir in [
+        "media/immich/app",
+        "default/echo/app",
+        "flowpolicy-foundation",
+    ] {
         assert!(!r.apps.join(dir).join("kustomization.yaml").exists());
     }
 }
@@ -365,13 +385,17 @@ fn unplaced_workloads_go_into_one_new_directory_flux_applies() {
     ] {
         assert!(r.after.contains_key(f), "{f} missing\n{}", r.err);
     }
-    assert!(r.err.contains("2 workload policies without a home written into"));
+    assert!(r
+        .err
+        .contains("2 workload policies without a home written into"));
     let ks = flux_kustomization(&r.after["kube-system/flowpolicy-unplaced/install.yaml"]);
     assert_eq!(ks.1, "./kubernetes/main/apps/flowpolicy-unplaced");
     r.assert_all_applied();
     let k = &r.after["kube-system/kustomization.yaml"];
     assert!(
-        k.ends_with("  - ./flowpolicy-foundation/install.yaml\n  - ./flowpolicy-unplaced/install.yaml\n"),
+        k.ends_with(
+            "  - ./flowpolicy-foundation/install.yaml\n  - ./flowpolicy-unplaced/install.yaml\n"
+        ),
         "{k}"
     );
     r.assert_kustomizations_only_gain_lines();
@@ -383,8 +407,14 @@ fn a_cluster_wide_kustomization_of_the_apps_root_applies_the_foundation() {
     let r = run(&[], &[("kubernetes/main/flux/apps.yaml", cluster_apps)]);
     // The apps root has no kustomization: Flux generates one taking the
     // foundation directory whole; nothing new needs wiring.
-    assert!(!r.after.keys().any(|k| k.ends_with("install.yaml") && !r.before.contains_key(k)));
-    assert_eq!(r.before["kube-system/kustomization.yaml"], r.after["kube-system/kustomization.yaml"]);
+    assert!(!r
+        .after
+        .keys()
+        .any(|k| k.ends_with("install.yaml") && !r.before.contains_key(k)));
+    assert_eq!(
+        r.before["kube-system/kustomization.yaml"],
+        r.after["kube-system/kustomization.yaml"]
+    );
     r.assert_all_applied();
     r.assert_kustomizations_only_gain_lines();
 }
@@ -403,11 +433,22 @@ fn report_reads_the_namespace_flux_gives_manifests_without_one() {
     std::fs::write(apps.join("downloads/sonarr/app/allow-hand.yaml"), hand).unwrap();
     let k = apps.join("downloads/sonarr/app/kustomization.yaml");
     let text = std::fs::read_to_string(&k).unwrap();
-    std::fs::write(&k, text.replace("  - ./pvc.yaml\n", "  - ./pvc.yaml\n  - ./allow-hand.yaml\n")).unwrap();
+    std::fs::write(
+        &k,
+        text.replace(
+            "  - ./pvc.yaml\n",
+            "  - ./pvc.yaml\n  - ./allow-hand.yaml\n",
+        ),
+    )
+    .unwrap();
     // Under a plain kustomization with `namespace:`, no Flux Kustomization.
     let plain = tmp.path().join("plain");
     std::fs::create_dir_all(&plain).unwrap();
-    std::fs::write(plain.join("np.yaml"), hand.replace("allow-hand", "allow-plain")).unwrap();
+    std::fs::write(
+        plain.join("np.yaml"),
+        hand.replace("allow-hand", "allow-plain"),
+    )
+    .unwrap();
     std::fs::write(
         plain.join("kustomization.yaml"),
         "namespace: media\nresources:\n  - ./np.yaml\n",
@@ -428,7 +469,9 @@ fn report_reads_the_namespace_flux_gives_manifests_without_one() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("CiliumNetworkPolicy allow-hand: no metadata.namespace: in namespace downloads"),
+        err.contains(
+            "CiliumNetworkPolicy allow-hand: no metadata.namespace: in namespace downloads"
+        ),
         "{err}"
     );
     assert!(

@@ -112,7 +112,10 @@ fn policies_land_only_where_flux_applies_them() {
             .filter(|l| !old.lines().any(|o| o == *l))
             .collect();
         assert_eq!(added.len(), 1, "{k}:\n{new}");
-        assert!(added[0].ends_with("install.yaml") || added[0].ends_with("networkpolicy.yaml"), "{k}:\n{new}");
+        assert!(
+            added[0].ends_with("install.yaml") || added[0].ends_with("networkpolicy.yaml"),
+            "{k}:\n{new}"
+        );
         assert_eq!(new.replacen(&format!("{}\n", added[0]), "", 1), *old);
     }
     // Nothing else of the repository was touched.
@@ -122,7 +125,11 @@ fn policies_land_only_where_flux_applies_them() {
         }
     }
     // kustomize itself builds the edited directories, where kubectl is installed.
-    for dir in ["downloads/sonarr/app", "media/plex/app", "downloads/qbit/app"] {
+    for dir in [
+        "downloads/sonarr/app",
+        "media/plex/app",
+        "downloads/qbit/app",
+    ] {
         match std::process::Command::new("kubectl")
             .arg("kustomize")
             .arg(apps.join(dir))

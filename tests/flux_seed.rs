@@ -30,7 +30,7 @@ fn skeleton(topology: &Value, repo: &Path) -> PathBuf {
     let mut listed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut paths: Vec<String> = Vec::new();
     for app in topology["apps"].as_array().unwrap() {
-        let (ns, name, dir) = (s(&app["namespace"]), s(&app["app"]), s(&app["path"]));
+        let (name, dir) = (s(&app["app"]), s(&app["path"]));
         let rel = dir.trim_start_matches(&format!("{apps_root}/")).to_string();
         namespaces
             .entry(rel.split('/').next().unwrap().to_string())
@@ -75,7 +75,11 @@ fn skeleton(topology: &Value, repo: &Path) -> PathBuf {
         }
         for (file, text) in objects {
             write(repo, &file, &text);
-            if let Some(p) = paths.iter().filter(|p| file.starts_with(&format!("{p}/"))).max_by_key(|p| p.len()) {
+            if let Some(p) = paths
+                .iter()
+                .filter(|p| file.starts_with(&format!("{p}/")))
+                .max_by_key(|p| p.len())
+            {
                 listed
                     .entry(p.clone())
                     .or_default()
@@ -84,7 +88,9 @@ fn skeleton(topology: &Value, repo: &Path) -> PathBuf {
         }
     }
     for p in paths {
-        let mut k = "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n".to_string();
+        let mut k =
+            "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
+                .to_string();
         for r in listed.get(&p).into_iter().flatten() {
             let _ = writeln!(k, "  - {r}");
         }
@@ -92,7 +98,9 @@ fn skeleton(topology: &Value, repo: &Path) -> PathBuf {
         std::fs::write(repo.join(&p).join("kustomization.yaml"), k).unwrap();
     }
     for (ns, list) in namespaces {
-        let mut k = "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n".to_string();
+        let mut k =
+            "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
+                .to_string();
         for r in list {
             let _ = writeln!(k, "  - {r}");
         }
@@ -127,7 +135,10 @@ fn the_seed_layout_gives_most_workloads_a_home() {
         .and_then(|l| l.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    let homeless: Vec<&str> = err.lines().filter(|l| l.contains("): not written: ")).collect();
+    let homeless: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("): not written: "))
+        .collect();
     eprintln!(
         "seed layout: {placed} workload policies placed where Flux applies them, {} without a home:\n{}",
         homeless.len(),

@@ -10,7 +10,14 @@ fn recommend(out: &Path, format: &str) -> (bool, String) {
         .unwrap()
         .arg("recommend")
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.jsonpb.zst"))
-        .args(["--cidr-group", "10.0.0.0/8", "-n", "downloads", "--format", format])
+        .args([
+            "--cidr-group",
+            "10.0.0.0/8",
+            "-n",
+            "downloads",
+            "--format",
+            format,
+        ])
         .arg("--out")
         .arg(out)
         .output()
@@ -22,8 +29,10 @@ fn recommend(out: &Path, format: &str) -> (bool, String) {
 fn add_hand_rule(file: &Path) {
     let text = std::fs::read_to_string(file).unwrap();
     let mut v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let rule: serde_yaml::Value =
-        serde_yaml::from_str("toCIDR: [192.0.2.10/32]\ntoPorts:\n- ports:\n  - {port: '443', protocol: TCP}\n").unwrap();
+    let rule: serde_yaml::Value = serde_yaml::from_str(
+        "toCIDR: [192.0.2.10/32]\ntoPorts:\n- ports:\n  - {port: '443', protocol: TCP}\n",
+    )
+    .unwrap();
     v["spec"]["egress"].as_sequence_mut().unwrap().push(rule);
     std::fs::write(file, serde_yaml::to_string(&v).unwrap()).unwrap();
 }
@@ -48,11 +57,16 @@ fn another_format_over_hand_edits_is_refused_naming_the_files() {
     );
     assert_eq!(std::fs::read_to_string(&edited).unwrap(), before);
     let untouched = std::fs::read_to_string(out.join("downloads/radarr.yaml")).unwrap();
-    assert!(untouched.contains("kind: CiliumNetworkPolicy"), "nothing written");
+    assert!(
+        untouched.contains("kind: CiliumNetworkPolicy"),
+        "nothing written"
+    );
     // The same format keeps the hand rule; without hand edits the switch goes through.
     let (ok, err) = recommend(&out, "cilium");
     assert!(ok, "{err}");
-    assert!(std::fs::read_to_string(&edited).unwrap().contains("192.0.2.10/32"));
+    assert!(std::fs::read_to_string(&edited)
+        .unwrap()
+        .contains("192.0.2.10/32"));
     let fresh = tmp.path().join("fresh");
     let (ok, err) = recommend(&fresh, "cilium");
     assert!(ok, "{err}");

@@ -46,9 +46,9 @@ mod relay;
 // Policies: synthesis, its outputs, the policy loader.
 mod dropped_l7;
 mod flux_layout;
-mod format_switch;
 mod flux_placement;
 mod flux_seed;
+mod format_switch;
 mod generated_schema;
 mod gitops_refresh;
 mod golden_demo;

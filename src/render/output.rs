@@ -217,7 +217,11 @@ fn gitops_dir(template: &str, policy: &GenPolicy, workload: Option<&WorkloadKey>
 /// Where each policy goes; files sorted by path, documents by kind and name.
 /// Every policy is stamped with its fingerprint annotations.
 pub fn files(policies: Vec<OutPolicy>, layout: &Layout) -> Vec<OutFile> {
-    group(policies.into_iter().map(|p| (path_for(&p, layout), p.policy)))
+    group(
+        policies
+            .into_iter()
+            .map(|p| (path_for(&p, layout), p.policy)),
+    )
 }
 
 /// The file a policy goes to in `layout`.

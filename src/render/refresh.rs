@@ -235,11 +235,8 @@ fn plan_file(root: &Path, f: &OutFile, r: &mut Refresh) -> Result<()> {
             n == ns && m == name && k != doc_key(&e.value).0
         });
         if fp::is_generated(&e.value) && replaced_by_other_kind && edited_by_hand(&e.value) {
-            r.blocked.push(format!(
-                "{}: {} {id}",
-                full.display(),
-                doc_key(&e.value).0
-            ));
+            r.blocked
+                .push(format!("{}: {} {id}", full.display(), doc_key(&e.value).0));
             continue;
         }
         if fp::is_generated(&e.value) {

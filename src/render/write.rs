@@ -93,8 +93,13 @@ pub fn write(
             let tree = flux::FluxTree::read(&t.root);
             if tree.is_flux() {
                 let workload_policies = policies.iter().filter(|p| p.workload.is_some()).count();
-                let placed =
-                    flux::place(&tree, &t.root, policies, &t.layout, t.unplaced_into.as_deref());
+                let placed = flux::place(
+                    &tree,
+                    &t.root,
+                    policies,
+                    &t.layout,
+                    t.unplaced_into.as_deref(),
+                );
                 if placed.homes == 0 && workload_policies > 0 && t.unplaced_into.is_none() {
                     bail!(
                         "none of the {workload_policies} workloads matches an app that the Flux Kustomizations of {} apply (HelmRelease names against app.kubernetes.io/instance, workload manifests, object names), e.g. {}; check --root, or pass --unplaced-into DIR to write them into one new directory Flux applies",

@@ -301,34 +301,36 @@ fn deployer(v: &Value, file: &Path, dir: &Path, forced: Option<&str>) -> Option<
     let name = s(v, &["metadata", "name"])?;
     let own_ns = s(v, &["metadata", "namespace"]);
     let ns = forced.map(str::to_owned).or(own_ns);
-    let (dkind, name, namespace, labels) = if kind == "HelmRelease"
-        && api.starts_with("helm.toolkit.fluxcd.io/")
-    {
-        let release = s(v, &["spec", "releaseName"]).unwrap_or(name);
-        let ns = s(v, &["spec", "targetNamespace"]).or(ns)?;
-        (DeployerKind::HelmRelease, release, ns, BTreeMap::new())
-    } else if WORKLOAD_KINDS.contains(&kind.as_str()) {
-        let template = if kind == "CronJob" {
-            v.get("spec")?.get("jobTemplate")?.get("spec")?.get("template")
+    let (dkind, name, namespace, labels) =
+        if kind == "HelmRelease" && api.starts_with("helm.toolkit.fluxcd.io/") {
+            let release = s(v, &["spec", "releaseName"]).unwrap_or(name);
+            let ns = s(v, &["spec", "targetNamespace"]).or(ns)?;
+            (DeployerKind::HelmRelease, release, ns, BTreeMap::new())
+        } else if WORKLOAD_KINDS.contains(&kind.as_str()) {
+            let template = if kind == "CronJob" {
+                v.get("spec")?
+                    .get("jobTemplate")?
+                    .get("spec")?
+                    .get("template")
+            } else {
+                v.get("spec")?.get("template")
+            };
+            let labels = template
+                .and_then(|t| t.get("metadata"))
+                .and_then(|m| m.get("labels"))
+                .and_then(Value::as_mapping)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), scalar(v)?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (DeployerKind::Workload, name, ns?, labels)
+        } else if is_config_kind(&api, &kind) {
+            return None;
         } else {
-            v.get("spec")?.get("template")
+            (DeployerKind::Object, name, ns?, BTreeMap::new())
         };
-        let labels = template
-            .and_then(|t| t.get("metadata"))
-            .and_then(|m| m.get("labels"))
-            .and_then(Value::as_mapping)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), scalar(v)?)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        (DeployerKind::Workload, name, ns?, labels)
-    } else if is_config_kind(&api, &kind) {
-        return None;
-    } else {
-        (DeployerKind::Object, name, ns?, BTreeMap::new())
-    };
     Some(Deployer {
         kind: dkind,
         object_kind: kind,
@@ -408,13 +410,21 @@ mod tests {
             deployers: vec![
                 d(DeployerKind::HelmRelease, "cert-manager", &[]),
                 d(DeployerKind::HelmRelease, "cilium", &[]),
-                d(DeployerKind::Workload, "frontend", &[("app", "web"), ("tier", "x")]),
+                d(
+                    DeployerKind::Workload,
+                    "frontend",
+                    &[("app", "web"), ("tier", "x")],
+                ),
                 d(DeployerKind::Object, "postgres-18", &[]),
                 d(DeployerKind::HelmRelease, "keda", &[]),
             ],
         };
         assert_eq!(
-            home(&apps, &[("app.kubernetes.io/name", "keda-admission-webhooks")]).unwrap(),
+            home(
+                &apps,
+                &[("app.kubernetes.io/name", "keda-admission-webhooks")]
+            )
+            .unwrap(),
             "keda"
         );
         let sub = [
@@ -428,7 +438,10 @@ mod tests {
         assert_eq!(
             home(
                 &apps,
-                &[("k8s-app", "hubble-relay"), ("app.kubernetes.io/part-of", "cilium")]
+                &[
+                    ("k8s-app", "hubble-relay"),
+                    ("app.kubernetes.io/part-of", "cilium")
+                ]
             )
             .unwrap(),
             "cilium"

@@ -47,7 +47,11 @@ pub fn place(
     let mut unplaced: Vec<(PathBuf, GenPolicy, String)> = Vec::new();
     let mut how: BTreeMap<String, usize> = BTreeMap::new();
     for p in policies {
-        let Some(w) = p.workload.clone().filter(|_| p.policy.namespace().is_some()) else {
+        let Some(w) = p
+            .workload
+            .clone()
+            .filter(|_| p.policy.namespace().is_some())
+        else {
             placed.push((output::path_for(&p, layout), p.policy));
             continue;
         };

@@ -227,11 +227,8 @@ pub fn listed_by(file: &Path, top: &Path) -> Option<PathBuf> {
         .skip(1)
         .take_while(|d| d.starts_with(top))
         .find(|d| {
-            read_kustomization(d).is_some_and(|k| {
-                k.resources
-                    .iter()
-                    .any(|r| normal(&d.join(r)) == file)
-            })
+            read_kustomization(d)
+                .is_some_and(|k| k.resources.iter().any(|r| normal(&d.join(r)) == file))
         })
         .map(Path::to_path_buf)
 }
@@ -432,7 +429,10 @@ mod tests {
             "Flux's targetNamespace wins over the kustomization's"
         );
         assert_eq!(tree.namespace_of(&app.join("hr.yaml")), Some("media"));
-        assert_eq!(tree.applier_of(&app.join("sub/x.yaml")), Some(&app.join("sub")));
+        assert_eq!(
+            tree.applier_of(&app.join("sub/x.yaml")),
+            Some(&app.join("sub"))
+        );
         assert_eq!(tree.applier_of(&app.join("unlisted.yaml")), None);
         assert_eq!(
             tree.applier_of(&apps.join("media/a/install.yaml")),

@@ -118,7 +118,10 @@ pub fn wire(tree: &FluxTree, root: &Path, dir: &Path, name: &str) -> Wiring {
         },
     };
     let yaml = crate::policy::to_yaml(&doc).expect("a Kustomization always serializes");
-    let list_in = applier.strip_prefix(&root).unwrap_or(&applier).to_path_buf();
+    let list_in = applier
+        .strip_prefix(&root)
+        .unwrap_or(&applier)
+        .to_path_buf();
     Wiring::New {
         file: list_in.join(&entry),
         text: format!(
