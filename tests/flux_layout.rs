@@ -365,6 +365,18 @@ fn every_workload_lands_where_the_app_deploying_it_is_applied() {
             "media/plex/app/",
         ]
     );
+    // A second run changes nothing: the new Flux Kustomization applies the foundation.
+    let again = assert_cmd::Command::cargo_bin("flowpolicy")
+        .unwrap()
+        .arg("recommend")
+        .arg(r._tmp.path().join("capture.jsonpb"))
+        .args(["--layout", "gitops", "--root"])
+        .arg(&r.apps)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(again.stderr).unwrap();
+    assert!(err.contains("; 0 files written under"), "{err}");
+    assert_eq!(files(&r.apps), r.after);
     // Directories without a kustomization file: Flux takes every manifest.
     for dir in [
         "media/immich/app",

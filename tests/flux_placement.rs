@@ -222,3 +222,34 @@ fn a_staged_rollout_enforces_one_step_per_pull_request() {
     }
     assert!(policy(&second, &two).contains(enforcing));
 }
+
+#[test]
+fn a_capture_no_app_of_the_repository_deploys_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&repo_fixture(), tmp.path());
+    let apps = tmp.path().join("kubernetes/main/apps");
+    let before = files(&apps);
+    let out = assert_cmd::Command::cargo_bin("flowpolicy")
+        .unwrap()
+        .arg("recommend")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.jsonpb.zst"))
+        .args([
+            "-n",
+            "home,self-hosted",
+            "--no-foundation",
+            "--layout",
+            "gitops",
+            "--root",
+        ])
+        .arg(&apps)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("workloads matches an app that the Flux Kustomizations of")
+            && err.contains("--unplaced-into DIR"),
+        "{err}"
+    );
+    assert_eq!(files(&apps), before, "nothing written");
+}

@@ -46,6 +46,7 @@ pub fn place(
     let mut placed: Vec<(PathBuf, GenPolicy)> = Vec::new();
     let mut unplaced: Vec<(PathBuf, GenPolicy, String)> = Vec::new();
     let mut how: BTreeMap<String, usize> = BTreeMap::new();
+    let mut elsewhere: Vec<String> = Vec::new();
     for p in policies {
         let Some(w) = p
             .workload
@@ -59,6 +60,16 @@ pub fn place(
             Ok(home) => match home.deployer.dir.strip_prefix(&root) {
                 Ok(rel) => {
                     out.homes += 1;
+                    let app = app_name(&w);
+                    if !rel.to_string_lossy().contains(&app) {
+                        elsewhere.push(format!(
+                            "{}/{} in {} ({})",
+                            w.namespace,
+                            w.display_name(),
+                            rel.display(),
+                            home.how
+                        ));
+                    }
                     let kind = home.how.split(" (").nth(1).unwrap_or("").to_string();
                     *how.entry(kind_of(&kind)).or_default() += 1;
                     placed.push((rel.join(GITOPS_FILE), p.policy));
@@ -104,6 +115,12 @@ pub fn place(
                 .collect::<Vec<_>>()
                 .join(", "),
             out.homeless.len() + unplaced.len()
+        ));
+    }
+    if !elsewhere.is_empty() {
+        out.notes.push(format!(
+            "placed in an app directory of another name: {}",
+            elsewhere.join("; ")
         ));
     }
     if placed
