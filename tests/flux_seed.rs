@@ -148,6 +148,14 @@ fn the_seed_layout_gives_most_workloads_a_home() {
     assert!(homeless.len() <= 15, "{err}");
     // Sub-components, controllers and renamed directories found their apps.
     let files: Vec<String> = walk(&apps);
+    eprintln!(
+        "seed layout: {} networkpolicy.yaml files, {}",
+        files
+            .iter()
+            .filter(|f| f.ends_with("networkpolicy.yaml"))
+            .count(),
+        err.lines().last().unwrap_or_default()
+    );
     for f in [
         "cert-manager/cert-manager/app/networkpolicy.yaml",
         "media/immich/app/networkpolicy.yaml",

@@ -112,6 +112,13 @@ pub fn write(
                 wiring = placed.wiring;
                 placed.files
             } else {
+                if let Some(dir) = &t.unplaced_into {
+                    bail!(
+                        "--unplaced-into {}: {} holds no Flux Kustomization (kustomize.toolkit.fluxcd.io), so there is nothing to place workloads by; drop the flag",
+                        dir.display(),
+                        t.root.display()
+                    );
+                }
                 let files = output::files(policies, &t.layout);
                 guard::check_apps_match(&t.root, &files)?;
                 files

@@ -66,7 +66,20 @@ impl FluxTree {
     /// tree is not a Flux repository.
     pub fn read(root: &Path) -> FluxTree {
         let root = normal(root);
-        let local = find_kustomizations(&root);
+        let mut local = find_kustomizations(&root);
+        if local.is_empty() {
+            // The Flux Kustomizations may all live elsewhere in the
+            // repository (`clusters/<name>/apps.yaml` pointing at `apps/…`).
+            if let Some(repo) = root.ancestors().find(|a| a.join(".git").exists()) {
+                local = find_kustomizations(repo);
+                local.retain(|(_, v)| {
+                    spec_path(v).is_some_and(|p| {
+                        let dir = normal(&repo.join(p.trim_start_matches("./")));
+                        dir.starts_with(&root) || root.starts_with(&dir)
+                    })
+                });
+            }
+        }
         let source_root = local
             .iter()
             .find_map(|(_, v)| source_base(&root, spec_path(v)?))
@@ -441,5 +454,27 @@ mod tests {
         // New directories: inside one applied whole, yes; beside listed files, no.
         assert!(tree.would_apply(&apps.join("flowpolicy-foundation")));
         assert!(!tree.would_apply(&app.join("new")));
+    }
+
+    #[test]
+    fn kustomizations_elsewhere_in_the_repository_are_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        fs::create_dir_all(t.join(".git")).unwrap();
+        write(
+            t,
+            "clusters/prod/apps.yaml",
+            &KS.replace("./repo/apps/media/a/app", "./apps/prod"),
+        );
+        write(
+            t,
+            "apps/prod/kustomization.yaml",
+            "resources:\n  - ./a.yaml\n",
+        );
+        write(t, "apps/prod/a.yaml", "kind: X\n");
+        let tree = FluxTree::read(&t.join("apps"));
+        assert!(tree.is_flux());
+        assert!(tree.applier_of(&t.join("apps/prod/a.yaml")).is_some());
+        assert!(!FluxTree::read(&t.join("clusters")).applies_in(&t.join("nowhere")));
     }
 }
