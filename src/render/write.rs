@@ -1,9 +1,10 @@
 //! Writing a policy tree (`recommend --out`/`--root`): laying the policies
 //! out in a new directory, or refreshing one that exists (only changed files
 //! written, hand-added rules kept, foreign files never overwritten, new
-//! gitops files listed in their kustomization, files no Flux Kustomization
-//! would apply withheld and listed (`flux.rs`), stale files reported;
-//! `--dry-run` gives the diff instead).
+//! gitops files listed in their kustomization; in a Flux repository each
+//! workload's policy placed with the app deploying it, homeless ones listed,
+//! new Flux Kustomizations wired (`flux/`); a `--format` switch over hand
+//! edits refused; stale files reported; `--dry-run` gives the diff instead).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
