@@ -10,6 +10,7 @@ pub mod merge;
 pub mod observe;
 pub mod progress;
 pub mod recommend;
+pub mod relay_args;
 pub mod report;
 pub mod stability;
 pub mod verify;
