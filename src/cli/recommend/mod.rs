@@ -130,6 +130,18 @@ const MAX_LISTED: usize = 20;
 pub fn run(args: &RecommendArgs) -> Result<()> {
     let target = args.write_options()?;
     let (graph, report) = inputs::load(&args.input)?;
+    from_graph(args, target, &graph, &report)
+}
+
+/// Recommends for a graph already built (by the inputs, or by `watch`):
+/// synthesis, the self-check, then stdout or the tree at `target`.
+pub fn from_graph(
+    args: &RecommendArgs,
+    target: Option<crate::render::write::WriteOptions>,
+    graph: &TrafficGraph,
+    report: &crate::baseline::load::LoadReport,
+) -> Result<()> {
+    let (graph, report) = (graph, report);
     if let Err(e) = crate::baseline::load::require_flows(&graph, &report, args.allow_empty) {
         inputs::print_load_report(&report, &graph, args.include_dropped);
         return Err(e);
