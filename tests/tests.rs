@@ -42,6 +42,7 @@ mod cli;
 mod cli_outputs;
 mod observe;
 mod relay;
+mod watch;
 
 // Policies: synthesis, its outputs, the policy loader.
 mod dropped_l7;
