@@ -307,9 +307,13 @@ impl WatchSink {
                     Tri::No => {
                         e.would_drop += 1;
                         self.totals.would_drop += 1;
-                        for (c, row) in &e.drop_counters {
+                        for (c, _) in &e.drop_counters {
                             c.inc();
-                            self.namespaces.get_mut(*row).would_drop += 1;
+                        }
+                        // A flow counts once per namespace, whichever directions drop it.
+                        let rows: BTreeSet<u32> = e.drop_counters.iter().map(|d| d.1).collect();
+                        for row in rows {
+                            self.namespaces.get_mut(row).would_drop += 1;
                         }
                     }
                 }
