@@ -179,7 +179,7 @@ fn main() {
     let mut g = GraphBuilder::new(InterpretConfig::default());
     for c in 0..20_000 / 3 {
         for f in learn.connection(start + c * step) {
-            g.event(&SourceEvent::Flow(f), At::Node(""), EndpointHint::default());
+            let _ = g.event(&SourceEvent::Flow(Box::new(f)), At::Node(""), EndpointHint::default());
         }
     }
     let set = synthesize(&g.graph, &SynthConfig::default());
@@ -218,8 +218,10 @@ fn main() {
     for hour in 1..=hours {
         while flows < rate * 3600 * hour {
             for f in traffic.connection(t) {
-                let ev = SourceEvent::Flow(f);
-                if let ControlFlow::Break(()) = sink.event(&ev, At::Node(""), EndpointHint::default()) {
+                let ev = SourceEvent::Flow(Box::new(f));
+                if let ControlFlow::Break(()) =
+                    sink.event(&ev, At::Node(""), EndpointHint::default())
+                {
                     unreachable!();
                 }
             }

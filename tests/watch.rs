@@ -71,8 +71,20 @@ fn new_connections(day6: &[Flow]) -> Vec<Flow> {
     );
     let mut out = Vec::new();
     for i in 0..3 {
-        out.extend(tcp_conn(&frontend, &redis, 40_000 + i, 6379, t + i64::from(i)));
-        out.extend(tcp_conn(&frontend, &api, 41_000 + i, 9999, t + 10 + i64::from(i)));
+        out.extend(tcp_conn(
+            &frontend,
+            &redis,
+            40_000 + i,
+            6379,
+            t + i64::from(i),
+        ));
+        out.extend(tcp_conn(
+            &frontend,
+            &api,
+            41_000 + i,
+            9999,
+            t + 10 + i64::from(i),
+        ));
     }
     for f in &mut out {
         f.node_name = "w-1".into();
@@ -131,7 +143,10 @@ impl Running {
                 }
                 Err(_) => {
                     let _ = self.child.kill();
-                    panic!("no line with {what:?} in time; stderr so far:\n{}", seen.join("\n"));
+                    panic!(
+                        "no line with {what:?} in time; stderr so far:\n{}",
+                        seen.join("\n")
+                    );
                 }
             }
         }
@@ -163,7 +178,10 @@ fn scrape(addr: &str) -> String {
         .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
+        "{text}"
+    );
     text
 }
 
@@ -245,7 +263,15 @@ async fn two_days_after_a_five_day_baseline_drift_is_counted_then_the_tree_is_up
     write_dump(&first_dump, &first);
     let p = |x: &Path| x.to_str().unwrap().to_string();
     run_ok(&[s(&["merge", "-o"]), vec![p(&base), p(&first_dump)]].concat());
-    run_ok(&[s(&["recommend"]), vec![p(&base)], s(&["--out"]), vec![p(&tree)]].concat());
+    run_ok(
+        &[
+            s(&["recommend"]),
+            vec![p(&base)],
+            s(&["--out"]),
+            vec![p(&tree)],
+        ]
+        .concat(),
+    );
     let before = tree_ports(&tree);
 
     let responses: Vec<GetFlowsResponse> = last.iter().map(response).collect();
@@ -316,15 +342,24 @@ async fn two_days_after_a_five_day_baseline_drift_is_counted_then_the_tree_is_up
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
         .collect();
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
-    let drops: Vec<&Value> = events.iter().filter(|e| e["event"] == "would-drop").collect();
+    let drops: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "would-drop")
+        .collect();
     assert_eq!(drops.len(), 2, "{stdout}");
     for d in &drops {
-        assert!(d["source"].as_str().unwrap().starts_with("shop/frontend"), "{d}");
+        assert!(
+            d["source"].as_str().unwrap().starts_with("shop/frontend"),
+            "{d}"
+        );
         let dirs = d["directions"].as_array().unwrap();
         assert!(dirs.iter().any(|x| x["verdict"] == "dropped"), "{d}");
         assert!(d["sample"].as_str().is_some_and(|x| !x.is_empty()), "{d}");
     }
-    assert!(kinds.contains(&"new-edge") && kinds.contains(&"stream"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"new-edge") && kinds.contains(&"stream"),
+        "{kinds:?}"
+    );
     assert!(stderr.contains("watch --update"), "{stderr}");
 
     // The whole week passes the updated tree.
@@ -341,8 +376,15 @@ async fn two_days_after_a_five_day_baseline_drift_is_counted_then_the_tree_is_up
         .flat_map(|(_, _, e)| e.ports.keys().map(|k| k.port.to_string()))
         .collect();
     let after = tree_ports(&tree);
-    assert!(after.is_subset(&used), "opened: {:?}", after.difference(&used));
-    assert!(after.contains("6379") && after.contains("9999"), "{after:?}");
+    assert!(
+        after.is_subset(&used),
+        "opened: {:?}",
+        after.difference(&used)
+    );
+    assert!(
+        after.contains("6379") && after.contains("9999"),
+        "{after:?}"
+    );
     assert!(before.is_subset(&after));
 }
 
@@ -361,7 +403,15 @@ async fn json_lines_parse_and_sighup_reloads_or_keeps_the_tree() {
     let (dump, tree) = (dir.path().join("day1.jsonpb"), dir.path().join("policies"));
     write_dump(&dump, day);
     let p = |x: &Path| x.to_str().unwrap().to_string();
-    run_ok(&[s(&["recommend"]), vec![p(&dump)], s(&["--out"]), vec![p(&tree)]].concat());
+    run_ok(
+        &[
+            s(&["recommend"]),
+            vec![p(&dump)],
+            s(&["--out"]),
+            vec![p(&tree)],
+        ]
+        .concat(),
+    );
 
     // The same day again, with one connection Cilium dropped.
     let mut flows = day.clone();
@@ -416,7 +466,11 @@ async fn json_lines_parse_and_sighup_reloads_or_keeps_the_tree() {
         Command::new("kill").args(["-HUP", &pid]).status().unwrap();
         wait_metric("flowpolicy_policy_reloads_total", 1.0);
         // A broken one is refused and counted; the old one stays.
-        std::fs::write(tree.join("broken.yaml"), "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: x}\nspec: [1]\n").unwrap();
+        std::fs::write(
+            tree.join("broken.yaml"),
+            "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: x}\nspec: [1]\n",
+        )
+        .unwrap();
         Command::new("kill").args(["-HUP", &pid]).status().unwrap();
         wait_metric("flowpolicy_policy_reload_errors_total", 1.0);
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -455,7 +509,10 @@ fn a_bad_policy_tree_is_refused_with_the_path() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(&missing.display().to_string()) && err.contains("no such"), "{err}");
+    assert!(
+        err.contains(&missing.display().to_string()) && err.contains("no such"),
+        "{err}"
+    );
 
     std::fs::write(dir.path().join("x.yaml"), "kind: ConfigMap\n").unwrap();
     let out = Command::new(BIN)
@@ -495,7 +552,9 @@ fn the_prometheus_rule_example_uses_only_real_metrics() {
             assert!(!names.is_empty(), "{expr}");
             for n in names {
                 assert!(
-                    exposed.lines().any(|l| l.starts_with(n) && l[n.len()..].starts_with([' ', '{'])),
+                    exposed
+                        .lines()
+                        .any(|l| l.starts_with(n) && l[n.len()..].starts_with([' ', '{'])),
                     "{n} is not exposed:\n{exposed}"
                 );
                 assert!(docs.contains(n), "{n} is not in docs/watch.md");

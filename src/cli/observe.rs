@@ -37,8 +37,8 @@ use ipnet::IpNet;
 use tokio::sync::watch;
 
 use super::duration::{human, parse_duration, parse_time};
-use super::relay_args::RelayArgs;
 use super::inputs;
+use super::relay_args::RelayArgs;
 use crate::baseline::file::{
     self as baseline_file, remove_stale_temp_files, LockError, WriterLock,
 };

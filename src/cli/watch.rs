@@ -114,15 +114,15 @@ async fn watch(
     listener: Option<std::net::TcpListener>,
 ) -> Result<WatchSink> {
     let cfg = args.relay_config();
+    let (stop_tx, mut stop_rx) = channel::channel(false);
+    let reload = Arc::new(AtomicBool::new(false));
+    handle_signals(stop_tx, reload.clone())?;
     let (metrics, registry) = Metrics::registered();
     if let Some(l) = listener {
         let shown = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
         tokio::spawn(crate::watch::serve::serve(l, Arc::new(registry)));
         eprintln!("watch: metrics at http://{shown}/metrics");
     }
-    let (stop_tx, mut stop_rx) = channel::channel(false);
-    let reload = Arc::new(AtomicBool::new(false));
-    handle_signals(stop_tx, reload.clone())?;
 
     eprintln!(
         "watch: {} policies ({} rules) from {}; following {}",

@@ -92,16 +92,30 @@ pub enum StreamNote {
         error: String,
     },
     /// Hubble lost events on a node: the watch has a gap.
-    Lost { node: String, count: u64 },
+    Lost {
+        node: String,
+        count: u64,
+    },
     /// The relay reported nodes unavailable (or available again).
-    Nodes { state: String, nodes: Vec<String> },
+    Nodes {
+        state: String,
+        nodes: Vec<String>,
+    },
     /// The policy tree was reloaded.
-    Reloaded { policies: usize, rules: usize },
+    Reloaded {
+        policies: usize,
+        rules: usize,
+    },
     /// Reloading failed; the previous tree stays in force.
-    ReloadFailed { error: String },
+    ReloadFailed {
+        error: String,
+    },
     /// The distinct-edge cap was reached: the oldest edges (by last flow
     /// seen) were forgotten.
-    Evicted { edges: u64, cap: usize },
+    Evicted {
+        edges: u64,
+        cap: usize,
+    },
 }
 
 /// One event of the watch.
@@ -129,9 +143,8 @@ impl WatchEvent {
 
     /// One JSON object (one log line, without the newline).
     pub fn json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| {
-            format!("{{\"event\":\"error\",\"error\":{:?}}}", e.to_string())
-        })
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"event\":\"error\",\"error\":{:?}}}", e.to_string()))
     }
 
     /// One readable line.
@@ -145,12 +158,7 @@ impl WatchEvent {
         };
         match self {
             WatchEvent::WouldDrop(e) => {
-                format!(
-                    "{} would-drop {}: {}",
-                    e.time,
-                    e.edge,
-                    dirs(&e.directions)
-                )
+                format!("{} would-drop {}: {}", e.time, e.edge, dirs(&e.directions))
             }
             WatchEvent::Dropped(e) => {
                 let by = if e.denied_by.is_empty() {
@@ -200,9 +208,9 @@ impl WatchEvent {
                 StreamNote::ReloadFailed { error } => {
                     format!("policies NOT reloaded (the previous tree stays in force): {error}")
                 }
-                StreamNote::Evicted { edges, cap } => format!(
-                    "forgot the {edges} least recently seen edges (--max-edges {cap})"
-                ),
+                StreamNote::Evicted { edges, cap } => {
+                    format!("forgot the {edges} least recently seen edges (--max-edges {cap})")
+                }
             },
         }
     }

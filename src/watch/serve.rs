@@ -20,7 +20,9 @@ const CONTENT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-
 /// else starts, so a taken port is an error at once.
 pub fn bind(addr: &str) -> Result<std::net::TcpListener, String> {
     let sock: SocketAddr = addr.parse().map_err(|_| {
-        format!("--metrics {addr}: not an address; give host:port, e.g. 0.0.0.0:9090 or 127.0.0.1:9090")
+        format!(
+            "--metrics {addr}: not an address; give host:port, e.g. 0.0.0.0:9090 or 127.0.0.1:9090"
+        )
     })?;
     let listener = std::net::TcpListener::bind(sock)
         .map_err(|e| format!("--metrics {addr}: cannot listen there: {e}; choose another port"))?;
@@ -32,11 +34,7 @@ pub fn bind(addr: &str) -> Result<std::net::TcpListener, String> {
 
 fn respond(req: &Request<Incoming>, registry: &Registry) -> Response<Full<Bytes>> {
     let (status, body, content) = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/metrics") => (
-            StatusCode::OK,
-            super::metrics::encode(registry),
-            CONTENT,
-        ),
+        (&Method::GET, "/metrics") => (StatusCode::OK, super::metrics::encode(registry), CONTENT),
         (_, "/metrics") => (
             StatusCode::METHOD_NOT_ALLOWED,
             "GET /metrics\n".to_string(),

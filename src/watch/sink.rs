@@ -126,7 +126,12 @@ pub struct WatchSink {
 impl WatchSink {
     /// A watch over `tree`, continuing `builder` (a fresh one, or one
     /// resumed from a baseline whose connections count as known).
-    pub fn new(builder: GraphBuilder, tree: PolicyTree, metrics: Metrics, opts: WatchOptions) -> WatchSink {
+    pub fn new(
+        builder: GraphBuilder,
+        tree: PolicyTree,
+        metrics: Metrics,
+        opts: WatchOptions,
+    ) -> WatchSink {
         let mut known = FxHashSet::default();
         for (from, to, e) in builder.graph.edges_sorted() {
             for port in e.ports.keys() {
@@ -319,9 +324,7 @@ impl WatchSink {
                 }
                 // Checked once per connection: a baseline's connection is
                 // never new, whatever the tree says of it.
-                let new = e.verdict != Tri::Yes
-                    && !e.reported_new
-                    && !self.known.contains(&s.key);
+                let new = e.verdict != Tri::Yes && !e.reported_new && !self.known.contains(&s.key);
                 e.reported_new |= e.verdict != Tri::Yes;
                 let first_drop = e.verdict == Tri::No && !e.reported_would_drop;
                 e.reported_would_drop |= e.verdict == Tri::No;
@@ -406,7 +409,11 @@ impl FlowSink for WatchSink {
                 self.totals.lost += count;
                 self.metrics.lost_events.inc_by(*count);
                 self.pending.push(WatchEvent::Stream(StreamNote::Lost {
-                    node: if node.is_empty() { "unknown".into() } else { node.clone() },
+                    node: if node.is_empty() {
+                        "unknown".into()
+                    } else {
+                        node.clone()
+                    },
                     count: *count,
                 }));
             }
