@@ -150,7 +150,7 @@ impl Traffic {
         self.n += 1;
         let n = self.n;
         let sport = 32768 + (n % 28000) as u32;
-        let (client, server, port) = if n % 5 == 0 {
+        let (client, server, port) = if n.is_multiple_of(5) {
             let ip = (n / 5) as usize % self.clients;
             let c = world(format!("203.0.{}.{}", ip / 250, 1 + ip % 250));
             (c, self.pods[(n as usize / 5) % 5].clone(), 443)
@@ -179,7 +179,11 @@ fn main() {
     let mut g = GraphBuilder::new(InterpretConfig::default());
     for c in 0..20_000 / 3 {
         for f in learn.connection(start + c * step) {
-            let _ = g.event(&SourceEvent::Flow(Box::new(f)), At::Node(""), EndpointHint::default());
+            let _ = g.event(
+                &SourceEvent::Flow(Box::new(f)),
+                At::Node(""),
+                EndpointHint::default(),
+            );
         }
     }
     let set = synthesize(&g.graph, &SynthConfig::default());
