@@ -18,3 +18,4 @@ pub mod report;
 pub mod source;
 pub mod synth;
 pub mod verify;
+pub mod watch;

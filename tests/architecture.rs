@@ -12,7 +12,7 @@
 //! | 4 | `baseline` |
 //! | 5 | `synth`, `verify` |
 //! | 6 | `render` |
-//! | 7 | `report` |
+//! | 7 | `report`, `watch` |
 //! | 8 | `cli` |
 //!
 //! A room may import any room on a lower floor, none on its own floor or
@@ -32,7 +32,7 @@ const FLOORS: &[&[&str]] = &[
     &["baseline"],
     &["synth", "verify"],
     &["render"],
-    &["report"],
+    &["report", "watch"],
     &["cli"],
 ];
 

@@ -42,6 +42,8 @@ mod cli;
 mod cli_outputs;
 mod observe;
 mod relay;
+mod watch;
+mod watch_sink;
 
 // Policies: synthesis, its outputs, the policy loader.
 mod dropped_l7;

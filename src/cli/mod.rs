@@ -10,9 +10,11 @@ pub mod merge;
 pub mod observe;
 pub mod progress;
 pub mod recommend;
+pub mod relay_args;
 pub mod report;
 pub mod stability;
 pub mod verify;
+pub mod watch;
 
 use clap::{Parser, Subcommand};
 
@@ -63,6 +65,9 @@ pub enum Command {
     Man(completions::ManArgs),
     /// Write a review report (Markdown or HTML): graph, peers per namespace, risk findings.
     Report(report::ReportArgs),
+    /// Follow Hubble Relay and check live traffic against a policy tree: would-be drops,
+    /// Cilium's drops, new connections, unused rules; metrics; --update refreshes the tree.
+    Watch(Box<watch::WatchArgs>),
 }
 
 /// Runs the parsed command; the result's error is printed by main.
@@ -79,5 +84,6 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Man(a) => completions::run_man(&a).map(|_| std::process::ExitCode::SUCCESS),
         Command::Report(a) => report::run(&a).map(|_| std::process::ExitCode::SUCCESS),
+        Command::Watch(a) => watch::run(&a),
     }
 }

@@ -38,6 +38,7 @@ use tokio::sync::watch;
 
 use super::duration::{human, parse_duration, parse_time};
 use super::inputs;
+use super::relay_args::RelayArgs;
 use crate::baseline::file::{
     self as baseline_file, remove_stale_temp_files, LockError, WriterLock,
 };
@@ -47,7 +48,6 @@ use crate::interpret::InterpretConfig;
 use crate::source::dump;
 use crate::source::relay::{
     follow, server_status, Backoff, FollowEnd, FollowOptions, RelayConfig, ServerStatus,
-    DEFAULT_SERVER,
 };
 use live::Live;
 use record::Recorder;
@@ -81,36 +81,9 @@ pub struct ObserveArgs {
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
 
-    /// Hubble Relay address (host:port, http://…, https://…).
-    #[arg(long, env = "HUBBLE_SERVER", default_value = DEFAULT_SERVER)]
-    pub server: String,
-    /// Use TLS to reach the relay.
-    #[arg(long)]
-    pub tls: bool,
-    /// Do not verify the relay's certificate (debugging only).
-    #[arg(long)]
-    pub tls_allow_insecure: bool,
-    /// PEM CA bundles to trust for the relay (comma-separated or repeated).
-    #[arg(long, value_delimiter = ',', value_name = "FILES")]
-    pub tls_ca_cert_files: Vec<PathBuf>,
-    /// PEM client certificate for mTLS.
-    #[arg(long, value_name = "FILE")]
-    pub tls_client_cert_file: Option<PathBuf>,
-    /// PEM private key of the client certificate.
-    #[arg(long, value_name = "FILE")]
-    pub tls_client_key_file: Option<PathBuf>,
-    /// Name to verify the relay's certificate against (e.g. instance.hubble-relay.cilium.io).
-    #[arg(long, value_name = "NAME")]
-    pub tls_server_name: Option<String>,
-    /// Timeout for connecting and for each call.
-    #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
-    pub timeout: Duration,
-    /// Only flows from or to pods in this namespace (repeatable).
-    #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE")]
-    pub namespace: Vec<String>,
-    /// Leave out flows from or to pods in this namespace (repeatable).
-    #[arg(long = "not-namespace", value_name = "NAMESPACE")]
-    pub not_namespace: Vec<String>,
+    /// Which relay, how to reach it, which flows.
+    #[command(flatten)]
+    pub relay: RelayArgs,
     /// Oldest flow to ask for: RFC 3339 time or a duration ago (1h).
     #[arg(long, value_parser = parse_time, value_name = "TIME")]
     pub since: Option<DateTime<Utc>>,
@@ -137,20 +110,7 @@ pub struct ObserveArgs {
 
 impl ObserveArgs {
     pub fn relay_config(&self) -> RelayConfig {
-        RelayConfig {
-            server: self.server.clone(),
-            tls: self.tls,
-            tls_allow_insecure: self.tls_allow_insecure,
-            tls_ca_cert_files: self.tls_ca_cert_files.clone(),
-            tls_client_cert_file: self.tls_client_cert_file.clone(),
-            tls_client_key_file: self.tls_client_key_file.clone(),
-            tls_server_name: self.tls_server_name.clone(),
-            timeout: self.timeout,
-            namespace: self.namespace.clone(),
-            not_namespace: self.not_namespace.clone(),
-            since: self.since,
-            until: self.until,
-        }
+        self.relay.relay_config(self.since, self.until)
     }
 
     /// The interpretation settings: the flags, or those recorded in the

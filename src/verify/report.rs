@@ -135,7 +135,7 @@ impl Report {
     }
 }
 
-fn dir_report(model: &Model, d: &DirDecision) -> DirReport {
+pub(crate) fn dir_report(model: &Model, d: &DirDecision) -> DirReport {
     let enforced: Vec<String> = d
         .enforced_by
         .iter()

@@ -65,7 +65,7 @@ impl Why {
 }
 
 /// A verdict as reports write it.
-pub(crate) fn verdict_name(t: Tri) -> &'static str {
+pub fn verdict_name(t: Tri) -> &'static str {
     match t {
         Tri::Yes => "allowed",
         Tri::No => "dropped",

@@ -130,24 +130,35 @@ const MAX_LISTED: usize = 20;
 pub fn run(args: &RecommendArgs) -> Result<()> {
     let target = args.write_options()?;
     let (graph, report) = inputs::load(&args.input)?;
-    if let Err(e) = crate::baseline::load::require_flows(&graph, &report, args.allow_empty) {
-        inputs::print_load_report(&report, &graph, args.include_dropped);
+    from_graph(args, target, &graph, &report)
+}
+
+/// Recommends for a graph already built (by the inputs, or by `watch`):
+/// synthesis, the self-check, then stdout or the tree at `target`.
+pub fn from_graph(
+    args: &RecommendArgs,
+    target: Option<crate::render::write::WriteOptions>,
+    graph: &TrafficGraph,
+    report: &crate::baseline::load::LoadReport,
+) -> Result<()> {
+    if let Err(e) = crate::baseline::load::require_flows(graph, report, args.allow_empty) {
+        inputs::print_load_report(report, graph, args.include_dropped);
         return Err(e);
     }
-    if let Err(e) = crate::graph::filter::check_namespace_filter(&graph, &args.namespaces) {
+    if let Err(e) = crate::graph::filter::check_namespace_filter(graph, &args.namespaces) {
         anyhow::bail!(e);
     }
-    let (generated, warnings) = generate(args, &graph);
+    let (generated, warnings) = generate(args, graph);
     // Nothing is written (or printed) unless every document is valid.
     if let Err(refused) = check::check_documents(&generated.docs) {
-        inputs::print_load_report(&report, &graph, args.include_dropped);
+        inputs::print_load_report(report, graph, args.include_dropped);
         return Err(refused.into());
     }
     let written = match &target {
         Some(t) => {
             let done = write::write(
                 t,
-                &graph,
+                graph,
                 generated.policies.clone(),
                 &generated.plan,
                 args.plan_options(),
@@ -162,9 +173,9 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
             None
         }
     };
-    inputs::print_load_report(&report, &graph, args.include_dropped);
+    inputs::print_load_report(report, graph, args.include_dropped);
     print_warnings(&warnings);
-    let unknown = plan::unknown_priorities(&generated.plan, &graph, &args.order);
+    let unknown = plan::unknown_priorities(&generated.plan, graph, &args.order);
     if !unknown.is_empty() {
         eprintln!(
             "warning: --order names namespaces without policies (not in the plan): {}",
@@ -172,7 +183,7 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
         );
     }
     let cfg = args.synth_config();
-    super::stability::print(&graph, &cfg);
+    super::stability::print(graph, &cfg);
     let families = crate::synth::roles::Roles::detect(graph.workloads());
     super::stability::print_families(
         families.families(),
