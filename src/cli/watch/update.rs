@@ -53,6 +53,7 @@ fn recommend_args(args: &WatchArgs) -> RecommendArgs {
         order: Vec::new(),
         allow_empty: false,
         stage: None,
+        unplaced_into: None,
     }
 }
 
