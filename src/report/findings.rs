@@ -183,6 +183,9 @@ pub struct Finding {
     pub evidence: Option<Evidence>,
     /// What exactly was seen, in one sentence.
     pub detail: String,
+    /// Policy files (of `--policies`) selecting the subject; see [`super::files`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<super::files::PolicyFile>,
 }
 
 /// Most undecided peer pairs listed (most flows first); the rest are counted
@@ -241,6 +244,7 @@ pub fn analyse(graph: &TrafficGraph, undecided: &Undecided, names: &Names) -> Ve
                 ports: Vec::new(),
                 evidence: None,
                 detail: warning,
+                files: Vec::new(),
             });
         }
     }
@@ -298,6 +302,7 @@ fn edge_findings(names: &Names, from: &Peer, to: &Peer, e: &EdgeData, out: &mut 
                     direction: Some(Direction::Ingress),
                     ports: ports(&allowed),
                     evidence: evidence(&allowed),
+                    files: Vec::new(),
                     detail: format!(
                         "{}; {}",
                         roles
@@ -322,6 +327,7 @@ fn edge_findings(names: &Names, from: &Peer, to: &Peer, e: &EdgeData, out: &mut 
                     ports: ports(&allowed),
                     evidence: evidence(&allowed),
                     detail: world_kind(to).to_string(),
+                    files: Vec::new(),
                 });
             }
         }
@@ -335,6 +341,7 @@ fn edge_findings(names: &Names, from: &Peer, to: &Peer, e: &EdgeData, out: &mut 
                 direction: Some(dir),
                 ports: vec![port.clone()],
                 evidence: evidence(&[(port.clone(), *t)]),
+                files: Vec::new(),
                 detail: format!(
                     "{} → {}: {} connection, {} flows",
                     name(from),
@@ -356,6 +363,7 @@ fn edge_findings(names: &Names, from: &Peer, to: &Peer, e: &EdgeData, out: &mut 
             direction: Some(dir),
             ports: ports(&dropped),
             detail: format!("{} → {}: {} flows DROPPED", name(from), name(to), ev.flows),
+            files: Vec::new(),
             evidence: Some(ev),
         });
     }
@@ -373,6 +381,7 @@ fn coverage_findings(graph: &TrafficGraph, out: &mut Vec<Finding>) {
             ports: Vec::new(),
             evidence: None,
             detail: format!("{lost} events lost on {node}"),
+            files: Vec::new(),
         });
     }
     for node in &c.unavailable_nodes {
@@ -385,6 +394,7 @@ fn coverage_findings(graph: &TrafficGraph, out: &mut Vec<Finding>) {
             ports: Vec::new(),
             evidence: None,
             detail: format!("{node} was reported NODE_UNAVAILABLE by the relay"),
+            files: Vec::new(),
         });
     }
 }
@@ -416,6 +426,7 @@ fn undecided_findings(names: &Names, u: &Undecided, out: &mut Vec<Finding>) {
                 last_seen: format_time(t.last_seen),
             }),
             detail: why.join("; "),
+            files: Vec::new(),
         });
     }
     let rest: u64 = ranked
@@ -433,6 +444,7 @@ fn undecided_findings(names: &Names, u: &Undecided, out: &mut Vec<Finding>) {
             direction: None,
             ports: Vec::new(),
             evidence: None,
+            files: Vec::new(),
             detail: format!(
                 "{rest} more undecided flows in {} more peer pairs, not listed",
                 ranked.len().saturating_sub(UNDECIDED_LISTED)
