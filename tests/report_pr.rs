@@ -40,14 +40,20 @@ fn generated(namespaces: usize, edges: usize) -> TrafficGraph {
         .map(|i| {
             let ns = format!("team-{:03}-services", i / 3);
             let app = ["frontend", "api", "postgres"][i % 3];
-            pod(&ns, &[("app", app)], &format!("10.{}.{}.{}", 40 + i / 65025, (i / 255) % 255, 1 + i % 255))
+            pod(
+                &ns,
+                &[("app", app)],
+                &format!("10.{}.{}.{}", 40 + i / 65025, (i / 255) % 255, 1 + i % 255),
+            )
         })
         .collect();
     let mut flows: Vec<Flow> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     let mut x: u64 = 12345;
     let mut next = |m: usize| {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((x >> 33) as usize) % m
     };
     while seen.len() < edges {
@@ -57,7 +63,13 @@ fn generated(namespaces: usize, edges: usize) -> TrafficGraph {
             continue;
         }
         let t = seen.len() as i64;
-        flows.extend(tcp_conn(&pods[a], &pods[b], 30000 + (t as u32 % 30000), port, t));
+        flows.extend(tcp_conn(
+            &pods[a],
+            &pods[b],
+            30000 + (t as u32 % 30000),
+            port,
+            t,
+        ));
     }
     graph_of(&flows)
 }
@@ -71,7 +83,11 @@ fn assert_tables_whole(md: &str) {
         if lines[i].starts_with('|') {
             let cells = |l: &str| l.replace("\\|", "").matches('|').count();
             let width = cells(lines[i]);
-            assert!(lines[i + 1].starts_with("|-") || lines[i + 1].starts_with("|--"), "no separator after {}", lines[i]);
+            assert!(
+                lines[i + 1].starts_with("|-") || lines[i + 1].starts_with("|--"),
+                "no separator after {}",
+                lines[i]
+            );
             while i < lines.len() && lines[i].starts_with('|') {
                 assert_eq!(cells(lines[i]), width, "a cut row: {}", lines[i]);
                 i += 1;
@@ -100,11 +116,24 @@ fn a_huge_graph_summary_still_fits_and_points_at_the_full_report() {
     let r = report::build(&g, report::Inputs::default());
     assert_eq!(r.overview.namespaces, 100);
     let full = markdown::render(&r);
-    assert!(full.chars().count() > summary::LIMIT, "the full report would not fit");
+    assert!(
+        full.chars().count() > summary::LIMIT,
+        "the full report would not fit"
+    );
     let text = summary::render(&r, "`report.md`");
-    assert!(text.chars().count() <= summary::LIMIT, "{}", text.chars().count());
-    assert!(text.contains("more in the full report `report.md`"), "{text}");
-    assert!(text.contains("busiest pairs"), "the graph is a table of pairs");
+    assert!(
+        text.chars().count() <= summary::LIMIT,
+        "{}",
+        text.chars().count()
+    );
+    assert!(
+        text.contains("more in the full report `report.md`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("busiest pairs"),
+        "the graph is a table of pairs"
+    );
     assert_tables_whole(&text);
     // Deterministic.
     assert_eq!(text, summary::render(&r, "`report.md`"));
@@ -115,13 +144,25 @@ fn summary_and_full_are_written_by_the_command() {
     let dir = tempfile::tempdir().unwrap();
     let (out, full) = (dir.path().join("comment.md"), dir.path().join("report.md"));
     let cli = Cli::try_parse_from([
-        "flowpolicy", "report", &demo(), "--summary", "-o", out.to_str().unwrap(), "--full", full.to_str().unwrap(),
+        "flowpolicy",
+        "report",
+        &demo(),
+        "--summary",
+        "-o",
+        out.to_str().unwrap(),
+        "--full",
+        full.to_str().unwrap(),
     ])
     .unwrap();
-    let Sub::Report(a) = cli.command else { panic!() };
+    let Sub::Report(a) = cli.command else {
+        panic!()
+    };
     flowpolicy::cli::report::run(&a).unwrap();
     let summary = std::fs::read_to_string(&out).unwrap();
-    assert!(summary.contains("the full report is `report.md`"), "{summary}");
+    assert!(
+        summary.contains("the full report is `report.md`"),
+        "{summary}"
+    );
     let whole = std::fs::read_to_string(&full).unwrap();
     assert_eq!(whole, report_text(&[&demo()]));
     // --full needs --summary; --changed-files needs --policies.
@@ -145,7 +186,9 @@ fn findings_name_the_policy_files_a_pull_request_changes() {
     std::fs::write(policies.join("shop/api.yaml"), API_POLICY).unwrap();
     std::fs::write(
         policies.join("shop/cache.yaml"),
-        API_POLICY.replace("name: api", "name: cache").replace("app: api", "app: cache"),
+        API_POLICY
+            .replace("name: api", "name: cache")
+            .replace("app: api", "app: cache"),
     )
     .unwrap();
     let dump = dir.path().join("flows.jsonpb");
@@ -153,17 +196,45 @@ fn findings_name_the_policy_files_a_pull_request_changes() {
     let changed = dir.path().join("changed.txt");
     std::fs::write(&changed, "policies/shop/api.yaml\nREADME.md\n").unwrap();
     let p = policies.to_str().unwrap();
-    let md = report_text(&[dump.to_str().unwrap(), "-p", p, "--changed-files", changed.to_str().unwrap()]);
+    let md = report_text(&[
+        dump.to_str().unwrap(),
+        "-p",
+        p,
+        "--changed-files",
+        changed.to_str().unwrap(),
+    ]);
     assert!(md.contains("| Policy files |"), "{md}");
-    let api_file = format!("`{}` (**changed**)", policies.join("shop/api.yaml").display());
+    let api_file = format!(
+        "`{}` (**changed**)",
+        policies.join("shop/api.yaml").display()
+    );
     let cache_file = format!("`{}`", policies.join("shop/cache.yaml").display());
-    let api_row = md.lines().find(|l| l.contains("| `shop/api` |")).expect("a finding on shop/api");
+    let api_row = md
+        .lines()
+        .find(|l| l.contains("| `shop/api` |"))
+        .expect("a finding on shop/api");
     assert!(api_row.ends_with(&format!("| {api_file} |")), "{api_row}");
-    let cache_row = md.lines().find(|l| l.contains("| `shop/cache` |")).expect("a finding on shop/cache");
-    assert!(cache_row.ends_with(&format!("| {cache_file} |")), "{cache_row}");
+    let cache_row = md
+        .lines()
+        .find(|l| l.contains("| `shop/cache` |"))
+        .expect("a finding on shop/cache");
+    assert!(
+        cache_row.ends_with(&format!("| {cache_file} |")),
+        "{cache_row}"
+    );
     assert!(md.contains("findings concern policy files this pull request adds or changes"));
-    let s = report_text(&[dump.to_str().unwrap(), "-p", p, "--changed-files", changed.to_str().unwrap(), "--summary"]);
-    assert!(s.contains("## Findings on policy files this pull request changes ("), "{s}");
+    let s = report_text(&[
+        dump.to_str().unwrap(),
+        "-p",
+        p,
+        "--changed-files",
+        changed.to_str().unwrap(),
+        "--summary",
+    ]);
+    assert!(
+        s.contains("## Findings on policy files this pull request changes ("),
+        "{s}"
+    );
     // Without a list, files are named but none is marked.
     let plain = report_text(&[dump.to_str().unwrap(), "-p", p]);
     assert!(plain.contains("| Policy files |") && !plain.contains("(**changed**)"));
@@ -222,13 +293,24 @@ const PROBE: &str = "<script>(function(){var small=[];var all=document.querySele
 fn the_namespace_matrix_reads_in_headless_chromium() {
     let g = generated(25, 120);
     let r = report::build(&g, report::Inputs::default());
-    assert!(r.matrix.namespaces >= 25 && r.diagram.edges >= 100, "{} namespaces, {} edges", r.matrix.namespaces, r.diagram.edges);
+    assert!(
+        r.matrix.namespaces >= 25 && r.diagram.edges >= 100,
+        "{} namespaces, {} edges",
+        r.matrix.namespaces,
+        r.diagram.edges
+    );
     let page = html::render(&r, &Err("too large to draw legibly".into()));
     assert!(page.contains("<table class=\"matrix\">"));
-    assert!(!page.contains("<figure>"), "no page-wide drawing of 100+ edges");
+    assert!(
+        !page.contains("<figure>"),
+        "no page-wide drawing of 100+ edges"
+    );
     // No font under 11 px in the page's own styles.
     for px in page.split("font-size:").skip(1) {
-        let n: String = px.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        let n: String = px
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
         if px[n.len()..].starts_with("px") {
             assert!(n.parse::<f64>().unwrap() >= 11.0, "font-size:{n}px");
         }
@@ -241,18 +323,30 @@ fn the_namespace_matrix_reads_in_headless_chromium() {
     let file = dir.path().join("report.html");
     std::fs::write(&file, &page).unwrap();
     let shot = dir.path().join("shot.png");
-    chromium(&browser, dir.path(), &file, &[format!("--screenshot={}", shot.display())]);
+    chromium(
+        &browser,
+        dir.path(),
+        &file,
+        &[format!("--screenshot={}", shot.display())],
+    );
     let png = std::fs::read(&shot).expect("chromium wrote a screenshot");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     // A blank 1280×2000 page compresses to a few kilobytes.
-    assert!(png.len() > 30_000, "screenshot is {} bytes: blank?", png.len());
+    assert!(
+        png.len() > 30_000,
+        "screenshot is {} bytes: blank?",
+        png.len()
+    );
     if let Some(to) = std::env::var_os("FLOWPOLICY_KEEP_SCREENSHOT") {
         std::fs::copy(&shot, to).unwrap();
     }
     let probed = dir.path().join("probed.html");
     std::fs::write(&probed, page.replace("</body>", &format!("{PROBE}</body>"))).unwrap();
     let dom = chromium(&browser, dir.path(), &probed, &["--dump-dom".to_string()]);
-    let line = dom.split("WIDTH=").nth(1).expect("the probe ran");
+    let line = dom
+        .split("<pre id=\"probe\">WIDTH=")
+        .nth(1)
+        .expect("the probe ran");
     let width: u32 = line.split(';').next().unwrap().parse().unwrap();
     assert!(width <= 1280, "the page scrolls sideways: {width} px");
     let small = line.split("SMALL=").nth(1).unwrap();

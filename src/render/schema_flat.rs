@@ -158,7 +158,9 @@ impl Defs {
             .or_insert_with(|| format!("d{n}"))
             .clone();
         let body = std::mem::take(map);
-        self.entries.entry(name.clone()).or_insert(Value::Object(body));
+        self.entries
+            .entry(name.clone())
+            .or_insert(Value::Object(body));
         map.insert("$ref".into(), Value::String(format!("#/$defs/{name}")));
     }
 }
@@ -205,7 +207,12 @@ mod tests {
             assert!(!defs.is_empty());
             assert_eq!(expand(&flat, &defs), stripped, "{file}");
             // Values are kept verbatim: the enums are all still there.
-            let count = |v: &Value| serde_json::to_string(v).unwrap().matches("\"enum\"").count();
+            let count = |v: &Value| {
+                serde_json::to_string(v)
+                    .unwrap()
+                    .matches("\"enum\"")
+                    .count()
+            };
             assert_eq!(count(&stripped), count(&expand(&flat, &defs)));
             let size = serde_json::to_string(&flat).unwrap().len();
             assert!(size < 60_000, "{file}: {size} bytes");

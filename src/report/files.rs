@@ -11,9 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path};
 
-use serde::Serialize;
-
-use super::findings::Finding;
+use super::findings::{Finding, PolicyFile};
 use super::names::Names;
 use crate::graph::TrafficGraph;
 use crate::peer::Peer;
@@ -21,15 +19,6 @@ use crate::policy::LoadedPolicies;
 use crate::verify::selectors::{selects, Scope};
 use crate::verify::tri::{Tri, Why};
 use crate::verify::Model;
-
-/// A policy file a finding concerns.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct PolicyFile {
-    /// The path as the policy set was read (`policies/shop/web.yaml`).
-    pub path: String,
-    /// Listed in `--changed-files`.
-    pub changed: bool,
-}
 
 /// The files a pull request adds or changes, as path components.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -150,11 +139,12 @@ mod tests {
 
     #[test]
     fn changed_paths_match_by_trailing_components() {
-        let c = ChangedFiles::parse(
-            "# from git\nkubernetes/apps/shop/web.yaml\n\nM\tother/db.yaml\n",
-        );
-        assert!(c.contains(Path::new("./policies/shop/web.yaml")));
+        let c =
+            ChangedFiles::parse("# from git\nkubernetes/apps/shop/web.yaml\n\nM\tother/db.yaml\n");
+        assert!(c.contains(Path::new("./kubernetes/apps/shop/web.yaml")));
+        assert!(c.contains(Path::new("/repo/kubernetes/apps/shop/web.yaml")));
         assert!(c.contains(Path::new("web.yaml")));
+        assert!(!c.contains(Path::new("policies/shop/web.yaml")));
         assert!(c.contains(Path::new("/tmp/x/other/db.yaml")));
         assert!(!c.contains(Path::new("policies/media/web.yaml")));
         assert!(!c.contains(Path::new("policies/shop/web.yml")));

@@ -167,6 +167,15 @@ impl Evidence {
     }
 }
 
+/// A policy file a finding concerns.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct PolicyFile {
+    /// The path as the policy set was read (`policies/shop/web.yaml`).
+    pub path: String,
+    /// Listed in `--changed-files`.
+    pub changed: bool,
+}
+
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -183,9 +192,9 @@ pub struct Finding {
     pub evidence: Option<Evidence>,
     /// What exactly was seen, in one sentence.
     pub detail: String,
-    /// Policy files (of `--policies`) selecting the subject; see [`super::files`].
+    /// Policy files (of `--policies`) selecting the subject (filled by `files.rs`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub files: Vec<super::files::PolicyFile>,
+    pub files: Vec<PolicyFile>,
 }
 
 /// Most undecided peer pairs listed (most flows first); the rest are counted

@@ -15,21 +15,7 @@ use super::Report;
 /// The graph image: SVG from Graphviz, or why there is none.
 pub type GraphImage = Result<String, String>;
 
-/// Escapes text for HTML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use super::html_text::escape;
 
 const STYLE: &str = "body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;color:#1f2328;max-width:110em}\
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}\
@@ -209,7 +195,11 @@ fn finding_tables(out: &mut String, r: &Report) {
                     .files
                     .iter()
                     .map(|p| {
-                        let mark = if p.changed { " <strong>(changed)</strong>" } else { "" };
+                        let mark = if p.changed {
+                            " <strong>(changed)</strong>"
+                        } else {
+                            ""
+                        };
                         format!("{}{mark}", code(&p.path))
                     })
                     .collect();

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::html::escape;
+use super::html_text::escape;
 use super::matrix::{Matrix, MatrixCell, Verdict};
 
 /// Styles of the matrix and the panels (appended to the page's).
@@ -61,7 +61,10 @@ pub fn matrix(out: &mut String, m: &Matrix) {
     out.push_str("<div class=\"scroll\"><table class=\"matrix\"><tr><th></th>");
     for &j in &nodes {
         let name = escape(&m.nodes[j]);
-        let _ = write!(out, "<th class=\"col\" title=\"{name}\"><span>{name}</span></th>");
+        let _ = write!(
+            out,
+            "<th class=\"col\" title=\"{name}\"><span>{name}</span></th>"
+        );
     }
     out.push_str("</tr>\n");
     for &i in &nodes {
@@ -126,7 +129,11 @@ pub fn neighbourhoods(out: &mut String, m: &Matrix) {
         if outbound.is_empty() && inbound.is_empty() {
             continue;
         }
-        let _ = write!(out, "<section class=\"hood\"><h4>{}</h4>", escape(&m.nodes[i]));
+        let _ = write!(
+            out,
+            "<section class=\"hood\"><h4>{}</h4>",
+            escape(&m.nodes[i])
+        );
         if !inbound.is_empty() {
             let _ = write!(
                 out,

@@ -184,7 +184,7 @@ pub(super) fn finding_table(out: &mut String, list: &[&Finding], with_files: boo
 }
 
 /// Policy files of a finding, changed ones first and marked.
-pub(super) fn policy_files(files: &[super::PolicyFile]) -> String {
+pub(super) fn policy_files(files: &[super::findings::PolicyFile]) -> String {
     files
         .iter()
         .map(|p| {

@@ -101,7 +101,8 @@ impl Matrix {
             .chain(nodes.iter().filter(|n| !n.is_namespace()))
             .cloned()
             .collect();
-        let index: BTreeMap<&NsNode, usize> = order.iter().enumerate().map(|(i, n)| (n, i)).collect();
+        let index: BTreeMap<&NsNode, usize> =
+            order.iter().enumerate().map(|(i, n)| (n, i)).collect();
         let long = first > 0 && last.saturating_sub(first) > NEW_WINDOW_NS;
         let mut cells: Vec<MatrixCell> = acc
             .iter()

@@ -17,6 +17,7 @@ pub mod findings;
 pub mod grid;
 pub mod html;
 pub mod html_matrix;
+pub mod html_text;
 pub mod markdown;
 pub mod matrix;
 pub mod names;
@@ -38,8 +39,8 @@ use crate::policy::LoadedPolicies;
 use crate::render::graph_export;
 use crate::synth::roles::Roles;
 
-pub use files::{ChangedFiles, PolicyFile};
-pub use findings::{Finding, FindingKind, Severity};
+pub use files::ChangedFiles;
+pub use findings::{Finding, FindingKind, PolicyFile, Severity};
 pub use policies::PolicySetSection;
 pub use tables::NamespaceSection;
 

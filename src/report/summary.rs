@@ -22,7 +22,7 @@ use super::Report;
 pub const LIMIT: usize = 60_000;
 
 /// Rows shown per table; the rest are counted.
-pub const ROWS: usize = 15;
+pub const ROWS: usize = 25;
 
 /// Most inputs and families named in the head.
 const HEAD_ITEMS: usize = 10;
@@ -141,7 +141,12 @@ fn blocks(r: &Report, full: &str) -> Vec<Block> {
         }
         // Findings on changed files first; otherwise the report's order.
         list.sort_by_key(|f| !f.files.iter().any(|p| p.changed));
-        let mut text = format!("### {} ({})\n\n{}\n\n", kind.title(), list.len(), kind.why());
+        let mut text = format!(
+            "### {} ({})\n\n{}\n\n",
+            kind.title(),
+            list.len(),
+            kind.why()
+        );
         markdown::finding_table(&mut text, &list[..list.len().min(ROWS)], with_files);
         more(&mut text, list.len().saturating_sub(ROWS), full);
         text.push('\n');
