@@ -14,6 +14,12 @@
 //!   `read-plain`, `read-zstd`, `read-gzip`: reading and decompressing alone;
 //!   and `plain-full`, `zstd-full`, `gzip-full`: the pipeline with the fast
 //!   path off (`FLOWPOLICY_FULL_DECODE=1`, every line through pbjson);
+//! - `e2e-plain` and `load-plain` (issue #19): `recommend` end to end on the
+//!   plain dump — its real command code: read, graph, synthesize, render,
+//!   the schema self-check and the atomic write of a policy tree to a
+//!   temporary directory — against loading the same file into the graph
+//!   alone (the read it cannot go below), each with its CPU seconds and
+//!   peak RSS;
 //! - `FLOWPOLICY_BENCH_DIR`: write (and keep) the dumps there, to profile;
 //! - `FLOWPOLICY_BENCH_RSS_FLOWS` (e.g. 10000000): also stream that many
 //!   flows through a pipe (`-`, nothing on disk) for the O(edges) peak-RSS
@@ -240,6 +246,84 @@ fn read_only(path: &Path) -> Row {
     }
 }
 
+/// Loading the dump into the graph alone: what `recommend` cannot go below.
+fn load_only(path: &Path) -> Row {
+    let args = InputArgs {
+        inputs: vec![path.to_path_buf()],
+        strict: true,
+        cidr_groups: vec![],
+        conn_window: 120,
+        guess_direction: false,
+    };
+    let start = Instant::now();
+    let (cpu0, main0) = (cpu_seconds("self"), cpu_seconds("thread-self"));
+    let (graph, report) = load(&args).unwrap();
+    Row {
+        flows: report.interpret.flows,
+        seconds: start.elapsed().as_secs_f64(),
+        cpu: cpu_seconds("self") - cpu0,
+        main_cpu: cpu_seconds("thread-self") - main0,
+        edges: graph.edge_count(),
+        policies: 0,
+        synth: 0.0,
+    }
+}
+
+/// `flowpolicy recommend DUMP --out DIR` through the command's own code
+/// (argument parsing, self-check, atomic write included).
+fn recommend_e2e(path: &Path) -> Row {
+    use clap::Parser;
+    use flowpolicy::cli::{Cli, Command as Sub};
+    let out = tempfile::tempdir().unwrap();
+    let tree = out.path().join("policies");
+    let cli = Cli::try_parse_from([
+        "flowpolicy".as_ref(),
+        "recommend".as_ref(),
+        path.as_os_str(),
+        "--out".as_ref(),
+        tree.as_os_str(),
+    ])
+    .unwrap();
+    let Sub::Recommend(args) = cli.command else {
+        unreachable!()
+    };
+    let start = Instant::now();
+    let (cpu0, main0) = (cpu_seconds("self"), cpu_seconds("thread-self"));
+    flowpolicy::cli::recommend::run(&args).unwrap();
+    let (seconds, cpu, main_cpu) = (
+        start.elapsed().as_secs_f64(),
+        cpu_seconds("self") - cpu0,
+        cpu_seconds("thread-self") - main0,
+    );
+    let policies = walk_yaml(&tree);
+    Row {
+        flows: 0,
+        seconds,
+        cpu,
+        main_cpu,
+        edges: 0,
+        policies,
+        synth: 0.0,
+    }
+}
+
+/// YAML files below `dir`.
+fn walk_yaml(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| {
+                let p = e.path();
+                if p.is_dir() {
+                    walk_yaml(&p)
+                } else {
+                    usize::from(p.extension().is_some_and(|x| x == "yaml"))
+                }
+            })
+            .sum()
+    })
+}
+
 /// The child: measures one input and prints its row.
 fn child(kind: &str, path: &str) {
     let mut raw: u64 = env_or("FLOWPOLICY_BENCH_RAW", 0);
@@ -247,6 +331,8 @@ fn child(kind: &str, path: &str) {
         "live" => live::run(Path::new(path)),
         "decode-full" | "decode-fast" => decode_only(kind, Path::new(path)),
         "read-plain" | "read-zstd" | "read-gzip" => read_only(Path::new(path)),
+        "load-plain" => load_only(Path::new(path)),
+        "e2e-plain" => recommend_e2e(Path::new(path)),
         _ => run(Path::new(path)),
     };
     if kind == "live" {
@@ -271,6 +357,12 @@ fn spawn(kind: &str, path: &Path, raw: u64) -> std::process::Child {
             "FLOWPOLICY_FULL_DECODE",
             if kind.ends_with("-full") { "1" } else { "" },
         )
+        // recommend's own summary would bury the table.
+        .stderr(if kind == "e2e-plain" {
+            Stdio::null()
+        } else {
+            Stdio::inherit()
+        })
         .stdin(if path.as_os_str() == "-" {
             Stdio::piped()
         } else {
@@ -328,7 +420,7 @@ fn main() {
     for _ in 0..runs {
         for kind in inputs.split(',') {
             let file = match kind {
-                "plain" | "plain-full" | "read-plain" => path(""),
+                "plain" | "plain-full" | "read-plain" | "load-plain" | "e2e-plain" => path(""),
                 "zstd" | "zstd-full" | "read-zstd" => path(".zst"),
                 "gzip" | "gzip-full" | "read-gzip" => path(".gz"),
                 "live" | "decode-full" | "decode-fast" => path(""),

@@ -68,6 +68,7 @@ mod synthesis_rules;
 // `verify`, `explain` and `report`.
 mod explain;
 mod report;
+mod report_pr;
 mod reserved_identities;
 mod verify_corpus;
 mod verify_fqdn_cidrs;

@@ -13,6 +13,7 @@ pub mod layout;
 pub mod output;
 pub mod plan;
 pub mod refresh;
+pub mod schema_flat;
 pub mod stage;
 pub mod tree;
 pub mod write;

@@ -167,6 +167,15 @@ impl Evidence {
     }
 }
 
+/// A policy file a finding concerns.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct PolicyFile {
+    /// The path as the policy set was read (`policies/shop/web.yaml`).
+    pub path: String,
+    /// Listed in `--changed-files`.
+    pub changed: bool,
+}
+
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -183,6 +192,9 @@ pub struct Finding {
     pub evidence: Option<Evidence>,
     /// What exactly was seen, in one sentence.
     pub detail: String,
+    /// Policy files (of `--policies`) selecting the subject (filled by `files.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<PolicyFile>,
 }
 
 /// Most undecided peer pairs listed (most flows first); the rest are counted
@@ -241,6 +253,7 @@ pub fn analyse(graph: &TrafficGraph, undecided: &Undecided, names: &Names) -> Ve
                 ports: Vec::new(),
                 evidence: None,
                 detail: warning,
+                files: Vec::new(),
             });
         }
     }
@@ -298,6 +311,7 @@ fn edge_findings(names: &Names, from: &Peer, to: &Peer, e: &EdgeData, out: &mut 
                     direction: Some(Direction::Ingress),
                     ports: ports(&allowed),
                     evidence: evidence(&allowed),
+                    files: Vec::new(),
                     detail: format!(
                         "{}; {}",
                         roles
@@ -322,6 +336,7 @@ fn edge_findings(names: &Names, from: &Peer, to: &Peer, e: &EdgeData, out: &mut 
                     ports: ports(&allowed),
                     evidence: evidence(&allowed),
                     detail: world_kind(to).to_string(),
+                    files: Vec::new(),
                 });
             }
         }
@@ -335,6 +350,7 @@ fn edge_findings(names: &Names, from: &Peer, to: &Peer, e: &EdgeData, out: &mut 
                 direction: Some(dir),
                 ports: vec![port.clone()],
                 evidence: evidence(&[(port.clone(), *t)]),
+                files: Vec::new(),
                 detail: format!(
                     "{} → {}: {} connection, {} flows",
                     name(from),
@@ -356,6 +372,7 @@ fn edge_findings(names: &Names, from: &Peer, to: &Peer, e: &EdgeData, out: &mut 
             direction: Some(dir),
             ports: ports(&dropped),
             detail: format!("{} → {}: {} flows DROPPED", name(from), name(to), ev.flows),
+            files: Vec::new(),
             evidence: Some(ev),
         });
     }
@@ -373,6 +390,7 @@ fn coverage_findings(graph: &TrafficGraph, out: &mut Vec<Finding>) {
             ports: Vec::new(),
             evidence: None,
             detail: format!("{lost} events lost on {node}"),
+            files: Vec::new(),
         });
     }
     for node in &c.unavailable_nodes {
@@ -385,6 +403,7 @@ fn coverage_findings(graph: &TrafficGraph, out: &mut Vec<Finding>) {
             ports: Vec::new(),
             evidence: None,
             detail: format!("{node} was reported NODE_UNAVAILABLE by the relay"),
+            files: Vec::new(),
         });
     }
 }
@@ -416,6 +435,7 @@ fn undecided_findings(names: &Names, u: &Undecided, out: &mut Vec<Finding>) {
                 last_seen: format_time(t.last_seen),
             }),
             detail: why.join("; "),
+            files: Vec::new(),
         });
     }
     let rest: u64 = ranked
@@ -433,6 +453,7 @@ fn undecided_findings(names: &Names, u: &Undecided, out: &mut Vec<Finding>) {
             direction: None,
             ports: Vec::new(),
             evidence: None,
+            files: Vec::new(),
             detail: format!(
                 "{rest} more undecided flows in {} more peer pairs, not listed",
                 ranked.len().saturating_sub(UNDECIDED_LISTED)

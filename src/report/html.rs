@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use super::findings::{Finding, FindingKind};
 use super::grid::{self, Cell, Grid};
+use super::html_matrix;
 use super::policies::{DropRow, PolicySetSection};
 use super::tables::{NamespaceSection, PeerRow};
 use super::Report;
@@ -14,21 +15,7 @@ use super::Report;
 /// The graph image: SVG from Graphviz, or why there is none.
 pub type GraphImage = Result<String, String>;
 
-/// Escapes text for HTML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use super::html_text::escape;
 
 const STYLE: &str = "body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;color:#1f2328;max-width:110em}\
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}\
@@ -37,7 +24,13 @@ th{background:#f6f8fa}td.n{text-align:right}td.t{white-space:nowrap}code{font-si
 .sev{font-weight:bold;text-transform:uppercase;font-size:.8em}\
 .critical{color:#fff;background:#a40e26}.high{color:#fff;background:#d1242f}.medium{background:#fff8c5}.low{background:#ddf4ff}\
 figure{margin:0;overflow:auto;border:1px solid #d0d7de;padding:.5em}figure svg{max-width:100%;height:auto}\
-pre{background:#f6f8fa;padding:1em;overflow:auto}.why{color:#57606a}";
+pre{background:#f6f8fa;padding:1em;overflow:auto}.why{color:#57606a}\
+table{display:block;max-width:100%;overflow-x:auto}td code{overflow-wrap:anywhere}";
+
+/// Largest graph drawn as an image: beyond it the labels of a page-wide
+/// drawing fall under 11 px, and the matrix says it better.
+pub const DRAWN_NODES: usize = 12;
+pub const DRAWN_EDGES: usize = 30;
 
 /// Escapes prose, turning `backticked` words into `<code>`.
 fn prose(s: &str) -> String {
@@ -68,7 +61,8 @@ pub fn render(r: &Report, image: &GraphImage) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>flowpolicy report</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width\">\n<title>flowpolicy report</title>\n<style>{STYLE}{}</style>\n</head>\n<body>\n",
+        html_matrix::STYLE
     );
     overview(&mut out, r);
     finding_counts(&mut out, r);
@@ -154,6 +148,7 @@ fn finding_tables(out: &mut String, r: &Report) {
     if !r.findings.is_empty() {
         out.push_str("<h2 id=\"finding-details\">Finding details</h2>\n");
     }
+    let with_files = r.findings.iter().any(|f| !f.files.is_empty());
     for kind in FindingKind::ALL {
         let list: Vec<&Finding> = r.findings.iter().filter(|f| f.kind == kind).collect();
         if list.is_empty() {
@@ -167,7 +162,11 @@ fn finding_tables(out: &mut String, r: &Report) {
             list.len(),
             prose(kind.why())
         );
-        out.push_str("<table><tr><th>Severity</th><th>Subject</th><th>Peer</th><th>Ports</th><th>Connections</th><th>Flows</th><th>First seen</th><th>Last seen</th><th>Detail</th></tr>\n");
+        let _ = writeln!(
+            out,
+            "<table><tr><th>Severity</th><th>Subject</th><th>Peer</th><th>Ports</th><th>Connections</th><th>Flows</th><th>First seen</th><th>Last seen</th><th>Detail</th>{}</tr>",
+            if with_files { "<th>Policy files</th>" } else { "" }
+        );
         for f in list {
             let peer = match (&f.peer, f.direction) {
                 (Some(p), Some(d)) => format!("{} {}", d.arrow(), code(p)),
@@ -184,13 +183,29 @@ fn finding_tables(out: &mut String, r: &Report) {
                 None => Default::default(),
             };
             let sev = f.severity.as_str();
-            let _ = writeln!(
+            let _ = write!(
                 out,
-                "<tr><td><span class=\"sev {sev}\">{sev}</span></td><td>{}</td><td>{peer}</td><td>{}</td><td class=\"n\">{conns}</td><td class=\"n\">{flows}</td><td class=\"t\">{first}</td><td class=\"t\">{last}</td><td>{}</td></tr>",
+                "<tr><td><span class=\"sev {sev}\">{sev}</span></td><td>{}</td><td>{peer}</td><td>{}</td><td class=\"n\">{conns}</td><td class=\"n\">{flows}</td><td class=\"t\">{first}</td><td class=\"t\">{last}</td><td>{}</td>",
                 code(&f.subject),
                 codes(&f.ports),
                 escape(&f.detail)
             );
+            if with_files {
+                let files: Vec<String> = f
+                    .files
+                    .iter()
+                    .map(|p| {
+                        let mark = if p.changed {
+                            " <strong>(changed)</strong>"
+                        } else {
+                            ""
+                        };
+                        format!("{}{mark}", code(&p.path))
+                    })
+                    .collect();
+                let _ = write!(out, "<td>{}</td>", files.join(", "));
+            }
+            out.push_str("</tr>\n");
         }
         out.push_str("</table>\n");
     }
@@ -200,14 +215,15 @@ fn diagram(out: &mut String, r: &Report, image: &GraphImage) {
     let _ = writeln!(out, "<h2 id=\"graph\">Namespace graph</h2>");
     let _ = writeln!(
         out,
-        "<p>{} nodes, {} edges between them: namespaces (boxes), Cilium entities, CIDR groups and <code>world</code> (every other address or DNS name). Traffic inside a namespace is not drawn; dashed red edges were seen only DROPPED.</p>",
+        "<p>{} nodes, {} edges between them: namespaces, Cilium entities, CIDR groups and <code>world</code> (every other address or DNS name). Traffic inside a namespace is not shown (it is in the namespace tables).</p>",
         r.diagram.nodes, r.diagram.edges
     );
+    let small = r.diagram.nodes <= DRAWN_NODES && r.diagram.edges <= DRAWN_EDGES;
     match image {
-        Ok(svg) => {
-            let _ = writeln!(out, "<figure>\n{svg}\n</figure>");
+        Ok(svg) if small => {
+            let _ = writeln!(out, "<p>Namespaces are boxes; dashed red edges were seen only DROPPED.</p>\n<figure>\n{svg}\n</figure>");
         }
-        Err(why) => {
+        Err(why) if small => {
             let _ = writeln!(
                 out,
                 "<p><strong>No graph image:</strong> {}. The Mermaid source of the graph follows.</p>\n<pre>{}</pre>",
@@ -215,7 +231,12 @@ fn diagram(out: &mut String, r: &Report, image: &GraphImage) {
                 escape(&r.diagram.mermaid)
             );
         }
+        _ => {}
     }
+    let _ = writeln!(out, "<h3 id=\"matrix\">Who talks to whom</h3>");
+    html_matrix::matrix(out, &r.matrix);
+    let _ = writeln!(out, "<h3 id=\"neighbourhoods\">Neighbourhoods</h3>");
+    html_matrix::neighbourhoods(out, &r.matrix);
 }
 
 /// A grid as an HTML table under an `h4` heading (nothing when empty).

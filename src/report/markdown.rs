@@ -37,7 +37,7 @@ pub fn code(s: &str) -> String {
     }
 }
 
-fn codes(v: &[String]) -> String {
+pub(super) fn codes(v: &[String]) -> String {
     v.iter().map(|s| code(s)).collect::<Vec<_>>().join(", ")
 }
 
@@ -55,7 +55,7 @@ pub fn render(r: &Report) -> String {
     out
 }
 
-fn overview(out: &mut String, r: &Report) {
+pub(super) fn overview(out: &mut String, r: &Report) {
     let o = &r.overview;
     let _ = writeln!(out, "# flowpolicy report\n");
     let _ = writeln!(out, "Inputs: {}.\n", codes(&o.inputs));
@@ -101,7 +101,7 @@ fn overview(out: &mut String, r: &Report) {
     }
 }
 
-fn finding_counts(out: &mut String, r: &Report) {
+pub(super) fn finding_counts(out: &mut String, r: &Report) {
     let _ = writeln!(out, "## Findings\n");
     let _ = writeln!(out, "| Finding | Severity | Count |\n|---|---|---:|");
     for kind in FindingKind::ALL {
@@ -115,12 +115,19 @@ fn finding_counts(out: &mut String, r: &Report) {
         );
     }
     out.push('\n');
+    if let Some(n) = r.changed_findings {
+        let _ = writeln!(
+            out,
+            "{n} findings concern policy files this pull request adds or changes (marked **changed**).\n"
+        );
+    }
 }
 
 fn finding_tables(out: &mut String, r: &Report) {
     if !r.findings.is_empty() {
         let _ = writeln!(out, "## Finding details\n");
     }
+    let with_files = r.findings.iter().any(|f| !f.files.is_empty());
     for kind in FindingKind::ALL {
         let list: Vec<&Finding> = r.findings.iter().filter(|f| f.kind == kind).collect();
         if list.is_empty() {
@@ -128,36 +135,67 @@ fn finding_tables(out: &mut String, r: &Report) {
         }
         let _ = writeln!(out, "### {} ({})\n", kind.title(), list.len());
         let _ = writeln!(out, "{}\n", kind.why());
-        let _ = writeln!(
-            out,
-            "| Severity | Subject | Peer | Ports | Connections | Flows | First seen | Last seen | Detail |\n|---|---|---|---|---:|---:|---|---|---|"
-        );
-        for f in list {
-            let peer = match (&f.peer, f.direction) {
-                (Some(p), Some(d)) => format!("{} {}", d.arrow(), code(p)),
-                (Some(p), None) => code(p),
-                _ => String::new(),
-            };
-            let (conns, flows, first, last) = match &f.evidence {
-                Some(e) => (
-                    e.connections.to_string(),
-                    e.flows.to_string(),
-                    e.first_seen.as_str(),
-                    e.last_seen.as_str(),
-                ),
-                None => (String::new(), String::new(), "", ""),
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {peer} | {} | {conns} | {flows} | {first} | {last} | {} |",
-                f.severity.as_str(),
-                code(&f.subject),
-                codes(&f.ports),
-                escape(&f.detail)
-            );
-        }
+        finding_table(out, &list, with_files);
         out.push('\n');
     }
+}
+
+/// The rows of one kind's table (`with_files`: a column naming the policy
+/// files each finding concerns, changed ones marked).
+pub(super) fn finding_table(out: &mut String, list: &[&Finding], with_files: bool) {
+    let (files_head, files_align) = if with_files {
+        (" Policy files |", "---|")
+    } else {
+        ("", "")
+    };
+    let _ = writeln!(
+        out,
+        "| Severity | Subject | Peer | Ports | Connections | Flows | First seen | Last seen | Detail |{files_head}\n|---|---|---|---|---:|---:|---|---|---|{files_align}"
+    );
+    for f in list {
+        let peer = match (&f.peer, f.direction) {
+            (Some(p), Some(d)) => format!("{} {}", d.arrow(), code(p)),
+            (Some(p), None) => code(p),
+            _ => String::new(),
+        };
+        let (conns, flows, first, last) = match &f.evidence {
+            Some(e) => (
+                e.connections.to_string(),
+                e.flows.to_string(),
+                e.first_seen.as_str(),
+                e.last_seen.as_str(),
+            ),
+            None => (String::new(), String::new(), "", ""),
+        };
+        let files = if with_files {
+            format!(" {} |", policy_files(&f.files))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {peer} | {} | {conns} | {flows} | {first} | {last} | {} |{files}",
+            f.severity.as_str(),
+            code(&f.subject),
+            codes(&f.ports),
+            escape(&f.detail)
+        );
+    }
+}
+
+/// Policy files of a finding, changed ones first and marked.
+pub(super) fn policy_files(files: &[super::findings::PolicyFile]) -> String {
+    files
+        .iter()
+        .map(|p| {
+            if p.changed {
+                format!("{} (**changed**)", code(&p.path))
+            } else {
+                code(&p.path)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The severities of a kind's findings, most severe first (`–`: none).
@@ -187,7 +225,7 @@ fn diagram(out: &mut String, r: &Report) {
 }
 
 /// A grid as a Markdown table under a bold heading (nothing when empty).
-fn table(out: &mut String, g: &Grid) {
+pub(super) fn table(out: &mut String, g: &Grid) {
     if g.rows.is_empty() {
         return;
     }
@@ -266,6 +304,12 @@ fn drop_table(out: &mut String, heading: &str, rows: &[DropRow], more: usize) {
 }
 
 fn policy_set(out: &mut String, p: &PolicySetSection) {
+    policy_set_head(out, p);
+    policy_set_rows(out, p);
+}
+
+/// The heading and the verify summary of a policy set.
+pub(super) fn policy_set_head(out: &mut String, p: &PolicySetSection) {
     let s = &p.summary;
     let _ = writeln!(out, "## Policy set {}\n", code(&p.path));
     let _ = writeln!(
@@ -292,6 +336,9 @@ fn policy_set(out: &mut String, p: &PolicySetSection) {
             "No policy documents were found there: nothing would be enforced.\n"
         );
     }
+}
+
+fn policy_set_rows(out: &mut String, p: &PolicySetSection) {
     drop_table(out, "Would be dropped", &p.would_drop, p.would_drop_more);
     drop_table(out, "Undecidable offline", &p.unknown, p.unknown_more);
     if !p.over_permissive.is_empty() {

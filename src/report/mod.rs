@@ -5,17 +5,24 @@
 //! namespace graph as inline SVG from Graphviz, see [`svg`]).
 //!
 //! Sections: an overview of the capture, the risk [`findings`] (classifier
-//! table in [`classify`]), the namespace graph, per-namespace peer
-//! [`tables`], and one section per policy set ([`policies`]). Nothing
+//! table in [`classify`], policy files each concerns in [`files`]), the
+//! namespace graph (and its adjacency [`matrix`]), per-namespace peer
+//! [`tables`], and one section per policy set ([`policies`]). [`summary`]
+//! fits the Markdown in a pull-request comment. Nothing
 //! depends on wall-clock time: the same input gives the same report.
 
 pub mod classify;
+pub mod files;
 pub mod findings;
 pub mod grid;
 pub mod html;
+pub mod html_matrix;
+pub mod html_text;
 pub mod markdown;
+pub mod matrix;
 pub mod names;
 pub mod policies;
+pub mod summary;
 pub mod svg;
 pub mod tables;
 
@@ -28,10 +35,12 @@ use crate::graph::namespaces::NamespaceGraph;
 use crate::graph::stability::NextWeek;
 use crate::graph::TrafficGraph;
 use crate::interpret::InterpretStats;
+use crate::policy::LoadedPolicies;
 use crate::render::graph_export;
 use crate::synth::roles::Roles;
 
-pub use findings::{Finding, FindingKind, Severity};
+pub use files::ChangedFiles;
+pub use findings::{Finding, FindingKind, PolicyFile, Severity};
 pub use policies::PolicySetSection;
 pub use tables::NamespaceSection;
 
@@ -75,6 +84,11 @@ pub struct Report {
     pub finding_counts: BTreeMap<FindingKind, usize>,
     pub findings: Vec<Finding>,
     pub diagram: Diagram,
+    /// The same graph as an adjacency matrix (readable at any size).
+    pub matrix: matrix::Matrix,
+    /// Findings about a workload whose policy file the pull request changes
+    /// (`None` without `--changed-files`).
+    pub changed_findings: Option<usize>,
     pub namespaces: Vec<NamespaceSection>,
     pub policy_sets: Vec<PolicySetSection>,
     /// Will the policies hold next week: the last day's new connection
@@ -92,6 +106,10 @@ pub struct Inputs<'a> {
     pub interpret: Option<&'a InterpretStats>,
     pub malformed_lines: u64,
     pub policy_sets: Vec<PolicySetSection>,
+    /// The loaded policy sets, to name the files each finding concerns.
+    pub loaded: Vec<&'a LoadedPolicies>,
+    /// Files the pull request adds or changes (`--changed-files`).
+    pub changed: Option<ChangedFiles>,
 }
 
 /// Builds the report model.
@@ -99,7 +117,11 @@ pub fn build(graph: &TrafficGraph, inputs: Inputs<'_>) -> Report {
     let empty = InterpretStats::default();
     let stats = inputs.interpret.unwrap_or(&empty);
     let names = names::Names::new(graph.workloads());
-    let findings = findings::analyse(graph, &stats.undecided, &names);
+    let mut findings = findings::analyse(graph, &stats.undecided, &names);
+    let given = inputs.changed.is_some();
+    let changed = inputs.changed.unwrap_or_default();
+    let touching = files::relate(&mut findings, graph, &names, &inputs.loaded, &changed);
+    let changed_findings = given.then_some(touching);
     let ns_graph = NamespaceGraph::of(graph);
     let edges = graph.edges_sorted();
     let mut connections = 0;
@@ -142,6 +164,8 @@ pub fn build(graph: &TrafficGraph, inputs: Inputs<'_>) -> Report {
             nodes: ns_graph.nodes.len(),
             edges: ns_graph.crossing().count(),
         },
+        matrix: matrix::Matrix::of(graph),
+        changed_findings,
         namespaces,
         policy_sets: inputs.policy_sets,
         next_week: NextWeek::of(&crate::synth::policy_view(
