@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use super::durable;
 use super::yaml::Document;
 
 /// Writes the documents under `out`.
@@ -55,6 +56,7 @@ pub fn write_dir(out: &Path, docs: &[Document], force: bool) -> Result<()> {
 
 fn write_all(root: &Path, docs: &[Document]) -> Result<()> {
     fs::create_dir_all(root)?;
+    let mut written = durable::Syncer::default();
     for d in docs {
         let path = root.join(&d.path);
         if let Some(dir) = path.parent() {
@@ -62,9 +64,9 @@ fn write_all(root: &Path, docs: &[Document]) -> Result<()> {
         }
         let mut f = fs::File::create(&path)?;
         f.write_all(d.text.as_bytes())?;
-        f.sync_all()?;
+        written.add(path, f).map_err(durable::failed)?;
     }
-    Ok(())
+    written.finish().map_err(durable::failed)
 }
 
 #[cfg(test)]

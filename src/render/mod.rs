@@ -4,6 +4,7 @@
 pub mod check;
 pub mod comments;
 pub mod diff;
+pub mod durable;
 pub mod fingerprint;
 pub mod flux;
 pub mod graph_export;

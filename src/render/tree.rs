@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+use super::durable;
 use super::fingerprint::{self as fp, ALLOWED_HASH};
 use super::refresh::FileChange;
 use crate::policy::documents::split_documents;
@@ -80,6 +81,7 @@ fn holds_generated(path: &Path, namespaces: &BTreeSet<String>) -> bool {
 pub fn apply(root: &Path, changes: &[FileChange]) -> Result<()> {
     let mut staged: Vec<(PathBuf, PathBuf, Option<&str>)> = Vec::new();
     let mut created: Vec<PathBuf> = Vec::new();
+    let mut written = durable::Syncer::default();
     let result = (|| -> Result<()> {
         for c in changes {
             let target = root.join(&c.path);
@@ -94,10 +96,11 @@ pub fn apply(root: &Path, changes: &[FileChange]) -> Result<()> {
                 fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
             staged.push((tmp.clone(), target, c.old.as_deref()));
             f.write_all(c.new.as_bytes())
-                .and_then(|_| f.sync_all())
                 .with_context(|| format!("writing {}", tmp.display()))?;
+            written.add(tmp, f).map_err(durable::failed)?;
         }
-        Ok(())
+        // Every temporary file on disk before the first rename.
+        written.finish().map_err(durable::failed)
     })();
     let undo = |renamed: usize, staged: &[(PathBuf, PathBuf, Option<&str>)]| {
         for (_, target, old) in &staged[..renamed] {
