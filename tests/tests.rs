@@ -16,6 +16,7 @@ mod common;
 mod flowkit;
 mod mutate;
 mod samples;
+mod shardkit;
 mod verifykit;
 mod week;
 
@@ -42,6 +43,7 @@ mod cli;
 mod cli_outputs;
 mod observe;
 mod relay;
+mod shards;
 
 // Policies: synthesis, its outputs, the policy loader.
 mod dropped_l7;
