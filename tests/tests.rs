@@ -40,6 +40,7 @@ mod sample_flows;
 // The binary end to end, `observe` and the relay client.
 mod baselining;
 mod cli;
+mod deploy_manifests;
 mod cli_outputs;
 mod observe;
 mod relay;

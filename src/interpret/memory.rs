@@ -4,9 +4,8 @@
 //! memory only, so a node's flows mean the same in a whole capture and in
 //! that node's shard (see [`super::state`]).
 //!
-//! Flows of one node usually come in runs (a dump per node, bursts from the
-//! relay), so the current node's memory is kept at hand and swapped only
-//! when the node changes.
+//! The current node is remembered, so flows of one node in a row (a dump
+//! per node, bursts from the relay) find their memory without hashing.
 
 use rustc_hash::FxHashMap;
 
@@ -53,54 +52,69 @@ impl Memory {
     }
 }
 
-/// Every node's memory: the current node's at hand, the others by name.
+/// Every node's memory, found by name; the current node's is remembered,
+/// so a run of flows from one node costs one string comparison each.
 pub(super) struct Memories {
     window_ns: i64,
-    node: Box<str>,
-    pub(super) current: Memory,
-    others: FxHashMap<Box<str>, Memory>,
+    by_name: FxHashMap<Box<str>, usize>,
+    list: Vec<(Box<str>, Memory)>,
+    at: usize,
 }
 
 impl Memories {
     pub(super) fn new(window_ns: i64) -> Memories {
+        let mut by_name = FxHashMap::default();
+        by_name.insert("".into(), 0);
         Memories {
             window_ns,
-            node: "".into(),
-            current: Memory::new(window_ns),
-            others: FxHashMap::default(),
+            by_name,
+            list: vec![("".into(), Memory::new(window_ns))],
+            at: 0,
         }
     }
 
     /// Continues a stored state.
     pub(super) fn import(window_ns: i64, state: &InterpretState) -> Memories {
         let mut m = Memories::new(window_ns);
-        m.current = Memory::import(window_ns, &state.unnamed);
+        m.list[0].1 = Memory::import(window_ns, &state.unnamed);
         for (node, s) in &state.nodes {
-            m.others
-                .insert(node.as_str().into(), Memory::import(window_ns, s));
+            m.switch(node);
+            *m.current() = Memory::import(window_ns, s);
         }
+        m.at = 0;
         m
     }
 
     /// Makes `node`'s memory the current one.
     pub(super) fn switch(&mut self, node: &str) {
-        if *self.node == *node {
+        if *self.list[self.at].0 == *node {
             return;
         }
-        let (name, memory) = match self.others.remove_entry(node) {
-            Some(found) => found,
-            None => (node.into(), Memory::new(self.window_ns)),
+        self.at = match self.by_name.get(node) {
+            Some(i) => *i,
+            None => {
+                let i = self.list.len();
+                self.list.push((node.into(), Memory::new(self.window_ns)));
+                self.by_name.insert(node.into(), i);
+                i
+            }
         };
-        let old = std::mem::replace(&mut self.current, memory);
-        let old_name = std::mem::replace(&mut self.node, name);
-        self.others.insert(old_name, old);
+    }
+
+    /// The current node's memory.
+    pub(super) fn current(&mut self) -> &mut Memory {
+        &mut self.list[self.at].1
+    }
+
+    /// The current node's memory, to read.
+    pub(super) fn get(&self) -> &Memory {
+        &self.list[self.at].1
     }
 
     /// The state a baseline stores (nodes with nothing remembered omitted).
     pub(super) fn export(&self) -> InterpretState {
         let mut state = InterpretState::default();
-        let all = std::iter::once((&self.node, &self.current)).chain(self.others.iter());
-        for (node, memory) in all {
+        for (node, memory) in &self.list {
             let s = memory.export();
             if node.is_empty() {
                 state.unnamed = s;

@@ -102,7 +102,7 @@ impl Interpreter {
     ) -> Option<Observation<'f>> {
         self.stats.flows += 1;
         self.memory.switch(&f.node_name);
-        self.memory.current.dns.learn(f, time_ns(f));
+        self.memory.current().dns.learn(f, time_ns(f));
         match self.observe(f, hint) {
             Ok(o) => {
                 self.stats.observations += 1;
@@ -136,7 +136,7 @@ impl Interpreter {
         }
         let (src_ip, dst_ip) = ips(f);
         let time_ns = time_ns(f);
-        let memory = &mut self.memory.current;
+        let memory = self.memory.current();
         memory.dns.remember(&f.destination_names, dst_ip, time_ns);
         memory.dns.remember(&f.source_names, src_ip, time_ns);
         let src =
@@ -208,7 +208,7 @@ impl Interpreter {
         };
         let new_connection = match (i_ip, r_ip) {
             (Some(i), Some(r)) => {
-                let memory = &mut self.memory.current;
+                let memory = self.memory.current();
                 if let Some((edge, pair, n)) = memory.parked.take(
                     (i, i_port),
                     (r, port.port),
@@ -278,7 +278,7 @@ impl Interpreter {
                 responder_port: rp,
                 proto: l4.proto,
             };
-            let conns = &self.memory.current.conns;
+            let conns = &self.memory.get().conns;
             let forward = conns
                 .seen(&key(s, l4.src_port, d, l4.dst_port), time_ns);
             let backward = conns
@@ -340,7 +340,7 @@ impl Interpreter {
             why,
         });
         if let (Some(listed), Some(s), Some(d)) = (listed, src_ip, dst_ip) {
-            self.memory.current.parked.park(
+            self.memory.current().parked.park(
                 (s, l4.src_port),
                 (d, l4.dst_port),
                 l4.proto,
@@ -364,7 +364,7 @@ impl Interpreter {
                 // Responders: named when possible, never grouped (grouping
                 // destinations would open egress to a whole prefix).
                 Some(flow_names) => {
-                    let names = self.memory.current.dns.names_for(flow_names, ip);
+                    let names = self.memory.get().dns.names_for(flow_names, ip);
                     peer::world_peer(ip, &names, &[])
                 }
                 // Initiators (clients): grouped into --cidr-group prefixes.
