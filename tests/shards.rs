@@ -249,7 +249,15 @@ fn cli_merge_of_node_shards_is_byte_identical_and_recommends_the_same() {
     write_dumps(d, &capture(3, 25));
     run(d, &["merge", "whole.jsonpb", "-o", "whole.baseline"]);
     for n in NODES {
-        run(d, &["merge", &format!("{n}.jsonpb"), "-o", &format!("{n}.baseline")]);
+        run(
+            d,
+            &[
+                "merge",
+                &format!("{n}.jsonpb"),
+                "-o",
+                &format!("{n}.baseline"),
+            ],
+        );
     }
     let want = std::fs::read(d.join("whole.baseline")).unwrap();
     let shard = |i: usize| format!("{}.baseline", NODES[i]);

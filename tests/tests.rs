@@ -40,8 +40,8 @@ mod sample_flows;
 // The binary end to end, `observe` and the relay client.
 mod baselining;
 mod cli;
-mod deploy_manifests;
 mod cli_outputs;
+mod deploy_manifests;
 mod observe;
 mod relay;
 mod shards;

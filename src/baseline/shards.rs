@@ -65,11 +65,14 @@ impl Shards {
     /// Notes the per-node coverage of one input baseline.
     pub fn add(&mut self, file: &str, coverage: &Coverage) {
         for (node, c) in &coverage.nodes {
-            self.by_node.entry(node.clone()).or_default().push(ShardPart {
-                file: file.to_string(),
-                coverage: c.clone(),
-                lost: coverage.lost_events.get(node).copied().unwrap_or(0),
-            });
+            self.by_node
+                .entry(node.clone())
+                .or_default()
+                .push(ShardPart {
+                    file: file.to_string(),
+                    coverage: c.clone(),
+                    lost: coverage.lost_events.get(node).copied().unwrap_or(0),
+                });
         }
     }
 

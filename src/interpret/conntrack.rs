@@ -91,7 +91,10 @@ pub struct ConnEntry {
 /// Cilium-managed pod, which alone would also report it at EGRESS on its own
 /// node (world, host, remote-node, the API server…). Flows without a
 /// direction (old agents, masked exports) count where they are seen.
-pub fn counting_point(direction: crate::proto::flow::TrafficDirection, initiator_is_pod: bool) -> bool {
+pub fn counting_point(
+    direction: crate::proto::flow::TrafficDirection,
+    initiator_is_pod: bool,
+) -> bool {
     use crate::proto::flow::TrafficDirection as D;
     match direction {
         D::Egress | D::Unknown => true,

@@ -279,10 +279,8 @@ impl Interpreter {
                 proto: l4.proto,
             };
             let conns = &self.memory.get().conns;
-            let forward = conns
-                .seen(&key(s, l4.src_port, d, l4.dst_port), time_ns);
-            let backward = conns
-                .seen(&key(d, l4.dst_port, s, l4.src_port), time_ns);
+            let forward = conns.seen(&key(s, l4.src_port, d, l4.dst_port), time_ns);
+            let backward = conns.seen(&key(d, l4.dst_port, s, l4.src_port), time_ns);
             match (forward, backward) {
                 (true, false) => return Ok((Orientation::Forward, Basis::ConnectionTable)),
                 (false, true) => return Ok((Orientation::Reverse, Basis::ConnectionTable)),

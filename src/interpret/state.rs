@@ -174,7 +174,8 @@ mod tests {
             unnamed: node_state(seed),
             ..InterpretState::default()
         };
-        s.nodes.insert(format!("n{}", seed % 2), node_state(seed + 1));
+        s.nodes
+            .insert(format!("n{}", seed % 2), node_state(seed + 1));
         s
     }
 

@@ -93,7 +93,11 @@ impl Gen {
     ) {
         let t = self.tick();
         let (s, d) = if reply { (dst, src) } else { (src, dst) };
-        let (sp, dp) = if reply { (dport, sport) } else { (sport, dport) };
+        let (sp, dp) = if reply {
+            (dport, sport)
+        } else {
+            (sport, dport)
+        };
         let l4 = match kind {
             Kind::Udp | Kind::UdpMasked => Protocol::Udp(Udp {
                 source_port: sp,
@@ -162,7 +166,11 @@ impl Gen {
         for round in 0..packets {
             // (syn, ack, reply) of this round's packets.
             let shape: &[(bool, bool, bool)] = match (tcp, round) {
-                (true, 0) => &[(true, false, false), (true, true, true), (false, true, false)],
+                (true, 0) => &[
+                    (true, false, false),
+                    (true, true, true),
+                    (false, true, false),
+                ],
                 (true, _) => &[(false, true, false), (false, true, true)],
                 (false, _) => &[(false, false, false), (false, false, true)],
             };
@@ -230,7 +238,11 @@ pub fn capture(seed: u64, rounds: usize) -> Vec<Flow> {
         })
         .collect();
     let remote = |n: usize| Ep {
-        ep: ident(6, &["reserved:remote-node"], &format!("192.168.0.{}", 10 + n)),
+        ep: ident(
+            6,
+            &["reserved:remote-node"],
+            &format!("192.168.0.{}", 10 + n),
+        ),
         node: None,
     };
     let mut g = Gen {
