@@ -317,3 +317,42 @@ fn the_same_node_in_two_inputs_at_once_is_warned_about() {
     assert!(!stderr.contains("node k8s-b is in both"), "{stderr}");
     assert!(stderr.contains("2 nodes in the inputs"), "{stderr}");
 }
+
+/// The demo capture (six nodes, lost events, a node reported unavailable),
+/// split by `node_name`: the per-node baselines merge into the whole
+/// capture's baseline byte for byte.
+#[test]
+fn the_demo_split_per_node_merges_into_the_whole_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let demo = super::common::repo().join("fixtures/demo.jsonpb.zst");
+    let text = zstd::stream::decode_all(std::fs::File::open(&demo).unwrap()).unwrap();
+    let mut parts: BTreeMap<String, String> = BTreeMap::new();
+    for line in String::from_utf8(text).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let node = v["node_name"].as_str().unwrap_or("none").to_string();
+        let part = parts.entry(node).or_default();
+        part.push_str(line);
+        part.push('\n');
+    }
+    assert!(parts.len() >= 6, "{:?}", parts.keys());
+    let mut shards = Vec::new();
+    for (node, lines) in &parts {
+        std::fs::write(d.join(format!("{node}.jsonpb")), lines).unwrap();
+        let shard = format!("{node}.baseline");
+        run(d, &["merge", &format!("{node}.jsonpb"), "-o", &shard]);
+        shards.push(shard);
+    }
+    let demo = demo.to_string_lossy();
+    run(d, &["merge", &demo, "-o", "whole.baseline"]);
+    shards.reverse();
+    let mut args = vec!["merge"];
+    args.extend(shards.iter().map(String::as_str));
+    args.extend(["-o", "merged.baseline"]);
+    run(d, &args);
+    assert!(
+        std::fs::read(d.join("merged.baseline")).unwrap()
+            == std::fs::read(d.join("whole.baseline")).unwrap(),
+        "the demo's node shards do not merge into the demo's baseline"
+    );
+}

@@ -110,6 +110,12 @@ struct Seen {
     counted: i64,
 }
 
+/// Table size at which a table is first pruned. There is one table per node
+/// (a relay or fan-out run holds them all), so it is small: a node's table
+/// holds its connections active within the window plus at most this many
+/// idle ones.
+const FIRST_PRUNE: usize = 1 << 12;
+
 /// A sliding-window table of recently seen connections.
 #[derive(Debug)]
 pub struct ConnTracker {
@@ -125,7 +131,7 @@ impl ConnTracker {
             window_ns,
             seen: FxHashMap::default(),
             newest: i64::MIN,
-            next_prune: 1 << 16,
+            next_prune: FIRST_PRUNE,
         }
     }
 
@@ -170,7 +176,7 @@ impl ConnTracker {
     fn prune(&mut self) {
         let horizon = self.newest.saturating_sub(self.window_ns);
         self.seen.retain(|_, s| s.last >= horizon);
-        self.next_prune = (self.seen.len() * 2).max(1 << 16);
+        self.next_prune = (self.seen.len() * 2).max(FIRST_PRUNE);
     }
 
     pub fn tracked(&self) -> usize {
@@ -191,7 +197,7 @@ impl ConnTracker {
         entries.sort();
         ConnTable {
             newest: self.newest,
-            next_prune: if self.next_prune == 1 << 16 {
+            next_prune: if self.next_prune == FIRST_PRUNE {
                 0
             } else {
                 self.next_prune
