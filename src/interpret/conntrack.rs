@@ -88,9 +88,10 @@ pub struct ConnEntry {
 /// Whether a flow is observed where its connection is counted: at the
 /// initiator's side (`traffic_direction` EGRESS: the local endpoint
 /// initiated), or at the responder's (INGRESS) when the initiator is not a
-/// Cilium-managed pod, which alone would also report it at EGRESS on its own
-/// node (world, host, remote-node, the API server…). Flows without a
-/// direction (old agents, masked exports) count where they are seen.
+/// Cilium-managed pod (world, host, remote-node, the API server…): only a
+/// pod initiator has a node that also reports the connection, at EGRESS.
+/// Flows without a direction (old agents, masked exports) count where they
+/// are seen.
 pub fn counting_point(
     direction: crate::proto::flow::TrafficDirection,
     initiator_is_pod: bool,
