@@ -53,7 +53,7 @@ fn release_binary_on_the_demo_prints_the_summary() {
     let summary = stderr.lines().last().unwrap();
     assert!(
         summary.starts_with(
-            "flowpolicy: 48421 flows read from 1 input (0 malformed lines, 216 flows skipped), 95 workloads, 421 edges, 97 policies (95 CiliumNetworkPolicy, 2 CiliumClusterwideNetworkPolicy)"
+            "flowpolicy: 48421 flows read from 1 input (0 malformed lines, 216 flows skipped), 95 workloads, 423 edges, 97 policies (95 CiliumNetworkPolicy, 2 CiliumClusterwideNetworkPolicy)"
         ),
         "{summary}"
     );

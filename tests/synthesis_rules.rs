@@ -46,9 +46,12 @@ fn a_reply_never_yields_an_ephemeral_port_rule() {
 #[test]
 fn one_connection_seen_on_both_nodes_counts_once() {
     let mut flows = tcp_conn(&web(), &db(), 45678, 5432, 0);
+    // The server's node reports the same packets at INGRESS; the
+    // connection is counted at the client's (EGRESS) only.
     let mut copy = flows.clone();
     for f in &mut copy {
         f.node_name = "node-2".into();
+        f.traffic_direction = flowpolicy::proto::flow::TrafficDirection::Ingress as i32;
     }
     flows.extend(copy);
     let g = graph_of(&flows);

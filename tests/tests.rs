@@ -16,6 +16,7 @@ mod common;
 mod flowkit;
 mod mutate;
 mod samples;
+mod shardkit;
 mod verifykit;
 mod week;
 
@@ -40,8 +41,10 @@ mod sample_flows;
 mod baselining;
 mod cli;
 mod cli_outputs;
+mod deploy_manifests;
 mod observe;
 mod relay;
+mod shards;
 mod watch;
 mod watch_sink;
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use ipnet::IpNet;
 
+use super::shards::Shards;
 use super::{add_stats, looks_like_baseline, Baseline, BaselineMeta, Settings};
 use crate::graph::builder::GraphBuilder;
 use crate::graph::flood::{Flood, Spread};
@@ -64,6 +65,9 @@ pub struct LoadReport {
     pub flood: Option<Flood>,
     /// Baselines read without a checksum (written before format version 2).
     pub unchecked: Vec<String>,
+    /// Which nodes each baseline input covers, and when (to find overlaps
+    /// and gaps between shards).
+    pub shards: Shards,
 }
 
 impl LoadReport {
@@ -177,6 +181,7 @@ pub fn load_graph_with(
                 ..FileReport::default()
             });
             report.baselines += 1;
+            report.shards.add(&name, &b.graph.coverage);
             if b.unchecked {
                 report.unchecked.push(name.clone());
             }

@@ -23,6 +23,7 @@
 pub mod file;
 pub mod load;
 mod seal;
+pub mod shards;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -40,7 +41,7 @@ use seal::{check_seal, seal, Seal};
 /// The `format` value of every baseline.
 pub const FORMAT: &str = "flowpolicy-baseline";
 /// The newest format version this build reads and the one it writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// The first version that always carries a `checksum`.
 const SEALED_SINCE: u32 = 2;
 
@@ -171,7 +172,7 @@ impl Baseline {
                 "its checksum is not where flowpolicy writes it (the file was edited?)".into(),
             ));
         }
-        let mut b = file.into_baseline();
+        let mut b = file.into_baseline(version);
         b.unchecked = !sealed;
         Ok(b)
     }
@@ -322,7 +323,7 @@ struct Header {
     version: Option<u32>,
 }
 
-/// The file (versions 1 and 2), field by field as documented.
+/// The file (versions 1 to 3), field by field as documented.
 #[derive(Serialize, Deserialize)]
 struct File {
     format: String,
@@ -385,7 +386,14 @@ fn is_zero(v: &u64) -> bool {
 }
 
 impl File {
-    fn into_baseline(self) -> Baseline {
+    fn into_baseline(mut self, version: u32) -> Baseline {
+        if version < 3 {
+            // Before version 3 every tracked connection had been counted,
+            // when last seen (one memory for all nodes).
+            for e in &mut self.state.unnamed.connections.entries {
+                e.counted.get_or_insert(e.last_seen);
+            }
+        }
         let mut graph = TrafficGraph::new();
         for n in &self.nodes {
             graph.insert_node(n);
@@ -458,7 +466,7 @@ mod tests {
         };
         let newer = seal(
             unsealed(&text)
-                .replace("\"version\": 2", "\"version\": 3")
+                .replace("\"version\": 3", "\"version\": 4")
                 .into_bytes(),
         );
         let e = Baseline::from_json("b", &newer).unwrap_err().to_string();
@@ -482,7 +490,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("do not match their checksum"), "{e}");
-        // A version 2 file without its checksum is damaged.
+        // A version 3 file without its checksum is damaged.
         let at = text.rfind(",\n  \"checksum\"").unwrap();
         let stripped = format!("{}\n}}\n", &text[..at]);
         let e = Baseline::from_json("t", stripped.as_bytes())
@@ -490,7 +498,7 @@ mod tests {
             .to_string();
         assert!(e.contains("checksum is missing"), "{e}");
         // A version 1 file without one loads, marked unchecked.
-        let old = stripped.replace("\"version\": 2", "\"version\": 1");
+        let old = stripped.replace("\"version\": 3", "\"version\": 1");
         let loaded = Baseline::from_json("t", old.as_bytes()).unwrap();
         assert!(loaded.unchecked);
         assert_eq!(loaded.meta, b.meta);

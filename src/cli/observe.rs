@@ -234,8 +234,8 @@ pub fn run(args: &ObserveArgs) -> Result<ExitCode> {
         } else {
             format!(
                 " with {} DNS answers and {} open connections remembered",
-                state.dns.len(),
-                state.connections.entries.len()
+                state.dns_entries(),
+                state.connection_entries()
             )
         };
         eprintln!(

@@ -60,7 +60,9 @@ impl GraphBuilder {
         match event {
             SourceEvent::Flow(f) => {
                 coverage.flows += 1;
-                coverage.see_time(time_ns(f));
+                let t = time_ns(f);
+                coverage.see_time(t);
+                coverage.see_node(&f.node_name, t);
                 if let Some(o) = self.interpreter.interpret_hinted(f, hint) {
                     seen(&o);
                     self.graph.record(&o);

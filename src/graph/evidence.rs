@@ -56,6 +56,13 @@ impl Tally {
             || (time_ns != 0 && (self.first_seen == 0 || time_ns < self.first_seen))
         {
             self.sample = sample();
+        } else if time_ns != 0 && time_ns == self.first_seen {
+            // A tie keeps the smaller line, as [`Tally::merge`] does: the
+            // sample does not depend on which node's flow came first.
+            let other = sample();
+            if other < self.sample {
+                self.sample = other;
+            }
         }
         if time_ns != 0 {
             self.first_seen = if self.first_seen == 0 {

@@ -12,6 +12,7 @@ pub mod filter;
 pub mod flood;
 pub mod l7;
 pub mod namespaces;
+pub mod node_coverage;
 pub mod stability;
 
 use rustc_hash::FxHashMap;
@@ -27,6 +28,7 @@ use crate::peer::l4::PortKey;
 use crate::peer::Peer;
 pub use evidence::Tally;
 pub use l7::{ClassStats, DnsSeen, HttpSeen, RequestClass};
+pub use node_coverage::NodeCoverage;
 
 /// Most addresses remembered per FQDN/workload node (evidence, not identity).
 pub const MAX_ADDRESSES: usize = 64;
@@ -166,6 +168,9 @@ pub struct Coverage {
     pub first_flow: i64,
     pub last_flow: i64,
     pub flows: u64,
+    /// Per node that reported flows: first/last flow, flows, hours seen.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes: BTreeMap<String, NodeCoverage>,
 }
 
 impl Coverage {
@@ -193,6 +198,21 @@ impl Coverage {
         self.see_time(o.first_flow);
         self.see_time(o.last_flow);
         self.flows += o.flows;
+        for (node, c) in &o.nodes {
+            self.nodes.entry(node.clone()).or_default().merge(c);
+        }
+    }
+
+    /// Counts one flow of `node` at `t` in the node's coverage (flows
+    /// without a node name are not listed per node).
+    pub fn see_node(&mut self, node: &str, t: i64) {
+        if node.is_empty() {
+            return;
+        }
+        match self.nodes.get_mut(node) {
+            Some(c) => c.see(t),
+            None => self.nodes.entry(node.to_string()).or_default().see(t),
+        }
     }
 
     pub fn total_lost(&self) -> u64 {

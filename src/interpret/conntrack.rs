@@ -3,6 +3,13 @@
 //! two nodes (EGRESS at the source, INGRESS at the destination). A flow whose
 //! oriented 5-tuple was seen within the window is the same connection.
 //!
+//! A connection is *counted* only by a flow observed at its counting point
+//! ([`counting_point`]): one observation point per connection, decided from
+//! the flow alone, so a node's flows count the connections that node is
+//! responsible for whatever the other nodes saw, and per-node baselines add
+//! up to the whole capture's counts (docs/baseline-format.md, "Shards").
+//! Every flow still refreshes the table (its direction evidence).
+//!
 //! Memory is bounded by the connections active within the window: entries
 //! idle longer than the window (in flow time) are pruned as flows arrive.
 //!
@@ -71,13 +78,50 @@ pub struct ConnEntry {
     #[serde(flatten)]
     pub key: ConnKey,
     pub last_seen: i64,
+    /// Flow time (ns) a flow at the counting point last saw it; absent when
+    /// none did. (Version 2 baselines have no such field: every entry was
+    /// counted, at `last_seen`; the loader fills it in.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted: Option<i64>,
 }
+
+/// Whether a flow is observed where its connection is counted: at the
+/// initiator's side (`traffic_direction` EGRESS: the local endpoint
+/// initiated), or at the responder's (INGRESS) when the initiator is not a
+/// Cilium-managed pod (world, host, remote-node, the API server…): only a
+/// pod initiator has a node that also reports the connection, at EGRESS.
+/// Flows without a direction (old agents, masked exports) count where they
+/// are seen.
+pub fn counting_point(
+    direction: crate::proto::flow::TrafficDirection,
+    initiator_is_pod: bool,
+) -> bool {
+    use crate::proto::flow::TrafficDirection as D;
+    match direction {
+        D::Egress | D::Unknown => true,
+        D::Ingress => !initiator_is_pod,
+    }
+}
+
+/// What the table keeps per connection: the flow time it was last seen at
+/// all, and last seen at its counting point (`i64::MIN`: never).
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    last: i64,
+    counted: i64,
+}
+
+/// Table size at which a table is first pruned. There is one table per node
+/// (a relay or fan-out run holds them all), so it is small: a node's table
+/// holds its connections active within the window plus at most this many
+/// idle ones.
+const FIRST_PRUNE: usize = 1 << 12;
 
 /// A sliding-window table of recently seen connections.
 #[derive(Debug)]
 pub struct ConnTracker {
     window_ns: i64,
-    seen: FxHashMap<ConnKey, i64>,
+    seen: FxHashMap<ConnKey, Seen>,
     newest: i64,
     next_prune: usize,
 }
@@ -88,29 +132,33 @@ impl ConnTracker {
             window_ns,
             seen: FxHashMap::default(),
             newest: i64::MIN,
-            next_prune: 1 << 16,
+            next_prune: FIRST_PRUNE,
         }
     }
 
     /// Records a flow of `key` at `time_ns`; true when it opens a connection
-    /// not seen within the window.
-    pub fn observe(&mut self, key: ConnKey, time_ns: i64) -> bool {
+    /// not counted within the window and is at the counting point
+    /// (`counting`, see [`counting_point`]).
+    pub fn observe(&mut self, key: ConnKey, time_ns: i64, counting: bool) -> bool {
         self.newest = self.newest.max(time_ns);
-        let is_new = match self.seen.get_mut(&key) {
-            Some(last)
-                if time_ns - *last <= self.window_ns && *last - time_ns <= self.window_ns =>
-            {
-                *last = (*last).max(time_ns);
-                false
-            }
-            Some(last) => {
-                *last = time_ns;
-                true
-            }
-            None => {
-                self.seen.insert(key, time_ns);
-                true
-            }
+        let window = self.window_ns.unsigned_abs();
+        let e = self.seen.entry(key).or_insert(Seen {
+            last: time_ns,
+            counted: i64::MIN,
+        });
+        e.last = if time_ns.abs_diff(e.last) <= window {
+            e.last.max(time_ns)
+        } else {
+            time_ns
+        };
+        let is_new = if !counting {
+            false
+        } else if e.counted != i64::MIN && time_ns.abs_diff(e.counted) <= window {
+            e.counted = e.counted.max(time_ns);
+            false
+        } else {
+            e.counted = time_ns;
+            true
         };
         if self.seen.len() >= self.next_prune {
             self.prune();
@@ -123,13 +171,13 @@ impl ConnTracker {
     pub fn seen(&self, key: &ConnKey, time_ns: i64) -> bool {
         self.seen
             .get(key)
-            .is_some_and(|last| time_ns.abs_diff(*last) <= self.window_ns.unsigned_abs())
+            .is_some_and(|s| time_ns.abs_diff(s.last) <= self.window_ns.unsigned_abs())
     }
 
     fn prune(&mut self) {
         let horizon = self.newest.saturating_sub(self.window_ns);
-        self.seen.retain(|_, last| *last >= horizon);
-        self.next_prune = (self.seen.len() * 2).max(1 << 16);
+        self.seen.retain(|_, s| s.last >= horizon);
+        self.next_prune = (self.seen.len() * 2).max(FIRST_PRUNE);
     }
 
     pub fn tracked(&self) -> usize {
@@ -141,15 +189,16 @@ impl ConnTracker {
         let mut entries: Vec<ConnEntry> = self
             .seen
             .iter()
-            .map(|(key, last)| ConnEntry {
+            .map(|(key, s)| ConnEntry {
                 key: *key,
-                last_seen: *last,
+                last_seen: s.last,
+                counted: (s.counted != i64::MIN).then_some(s.counted),
             })
             .collect();
         entries.sort();
         ConnTable {
             newest: self.newest,
-            next_prune: if self.next_prune == 1 << 16 {
+            next_prune: if self.next_prune == FIRST_PRUNE {
                 0
             } else {
                 self.next_prune
@@ -168,8 +217,13 @@ impl ConnTracker {
         if table.next_prune != 0 {
             t.next_prune = table.next_prune;
         }
-        t.seen
-            .extend(table.entries.iter().map(|e| (e.key, e.last_seen)));
+        t.seen.extend(table.entries.iter().map(|e| {
+            let seen = Seen {
+                last: e.last_seen,
+                counted: e.counted.unwrap_or(i64::MIN),
+            };
+            (e.key, seen)
+        }));
         t
     }
 }
@@ -197,10 +251,26 @@ mod tests {
     #[test]
     fn both_observations_of_a_connection_count_once() {
         let mut t = ConnTracker::new(60_000_000_000);
-        assert!(t.observe(key(40000), 1_000));
-        assert!(!t.observe(key(40000), 1_500)); // the other node's copy
-        assert!(!t.observe(key(40000), 900)); // arrives out of order
-        assert!(t.observe(key(40001), 2_000));
-        assert!(t.observe(key(40000), 1_000 + 120_000_000_000)); // after the window
+        assert!(t.observe(key(40000), 1_000, true));
+        assert!(!t.observe(key(40000), 1_500, true)); // the other endpoint's copy
+        assert!(!t.observe(key(40000), 900, true)); // arrives out of order
+        assert!(t.observe(key(40001), 2_000, true));
+        assert!(t.observe(key(40000), 1_000 + 120_000_000_000, true)); // after the window
+    }
+
+    #[test]
+    fn only_the_counting_point_counts() {
+        let mut t = ConnTracker::new(60_000_000_000);
+        // The responder's side first (not counting), then the initiator's.
+        assert!(!t.observe(key(40000), 1_000, false));
+        assert!(t.seen(&key(40000), 1_000), "still direction evidence");
+        assert!(t.observe(key(40000), 1_200, true));
+        assert!(!t.observe(key(40000), 1_300, true));
+        assert!(!t.observe(key(40000), 1_400, false));
+        let back = ConnTracker::import(60_000_000_000, &t.export());
+        assert_eq!(back.export(), t.export());
+        use crate::proto::flow::TrafficDirection as D;
+        assert!(counting_point(D::Egress, true) && counting_point(D::Unknown, true));
+        assert!(!counting_point(D::Ingress, true) && counting_point(D::Ingress, false));
     }
 }

@@ -2,7 +2,8 @@
 //! once per identity and labels (or once per decoder number, see
 //! [`EndpointHint`](crate::source::event::EndpointHint)), workloads and
 //! entities with their peer built once, and the workload last seen per pod
-//! address, to repair flows the L7 proxy reports as world.
+//! address ([`PodAddresses`], one per node: part of a node's memory), to
+//! repair flows the L7 proxy reports as world.
 
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
@@ -47,14 +48,17 @@ impl Classified {
 /// Classifications remembered by [`EndpointHint`] number; emptied when full.
 const MAX_HINTED: usize = 1 << 16;
 
-/// Classified endpoints, by identity and labels, by decoder number and by
-/// pod address.
+/// Classified endpoints, by identity and labels and by decoder number.
 #[derive(Default)]
 pub(super) struct Endpoints {
     by_labels: FxHashMap<u64, (Vec<String>, String, u32, Arc<Classified>)>,
     /// The classification of a hinted endpoint, by its number.
     hinted: FxHashMap<u64, Arc<Classified>>,
-    /// Workload identity last seen per pod address, to repair proxy flows.
+}
+
+/// Workload identity last seen per pod address, to repair proxy flows.
+#[derive(Default)]
+pub(super) struct PodAddresses {
     pod_ips: FxHashMap<IpAddr, Arc<Classified>>,
 }
 
@@ -68,6 +72,7 @@ impl Endpoints {
         ep: Option<&flow::Endpoint>,
         ip: Option<IpAddr>,
         number: Option<u64>,
+        pods: &mut PodAddresses,
     ) -> Result<Arc<Classified>, SkipReason> {
         let Some(e) = ep else {
             return Ok(Arc::new(Classified::new(EndpointKind::Unknown)));
@@ -88,47 +93,16 @@ impl Endpoints {
         };
         match (&kind.kind, ip) {
             (EndpointKind::Workload(_), Some(ip)) => {
-                if self.pod_ips.get(&ip).is_none_or(|k| !Arc::ptr_eq(k, &kind)) {
-                    self.pod_ips.insert(ip, kind.clone());
+                if pods.pod_ips.get(&ip).is_none_or(|k| !Arc::ptr_eq(k, &kind)) {
+                    pods.pod_ips.insert(ip, kind.clone());
                 }
                 Ok(kind)
             }
             (EndpointKind::World, _) if !e.pod_name.is_empty() => ip
-                .and_then(|ip| self.pod_ips.get(&ip).cloned())
+                .and_then(|ip| pods.pod_ips.get(&ip).cloned())
                 .ok_or(SkipReason::UnresolvedPod),
             _ => Ok(kind),
         }
-    }
-
-    /// The workload last seen per pod address, sorted by address: the part
-    /// of the cache that changes what later flows mean (the rest is
-    /// recomputed from each flow).
-    pub(super) fn export_pods(&self) -> Vec<PodEntry> {
-        let mut v: Vec<PodEntry> = self
-            .pod_ips
-            .iter()
-            .filter_map(|(ip, c)| match &c.kind {
-                EndpointKind::Workload(w) => Some(PodEntry {
-                    address: *ip,
-                    workload: w.clone(),
-                }),
-                _ => None,
-            })
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// A cache knowing stored pod addresses.
-    pub(super) fn import_pods(pods: &[PodEntry]) -> Endpoints {
-        let mut e = Endpoints::default();
-        for p in pods {
-            e.pod_ips.insert(
-                p.address,
-                Arc::new(Classified::new(EndpointKind::Workload(p.workload.clone()))),
-            );
-        }
-        e
     }
 
     fn classify_cached(&mut self, e: &flow::Endpoint) -> Arc<Classified> {
@@ -157,5 +131,38 @@ impl Endpoints {
             ),
         );
         kind
+    }
+}
+
+impl PodAddresses {
+    /// The workload last seen per pod address, sorted by address: the part
+    /// of the cache that changes what later flows mean (the rest is
+    /// recomputed from each flow).
+    pub(super) fn export(&self) -> Vec<PodEntry> {
+        let mut v: Vec<PodEntry> = self
+            .pod_ips
+            .iter()
+            .filter_map(|(ip, c)| match &c.kind {
+                EndpointKind::Workload(w) => Some(PodEntry {
+                    address: *ip,
+                    workload: w.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A cache knowing stored pod addresses.
+    pub(super) fn import(pods: &[PodEntry]) -> PodAddresses {
+        let mut e = PodAddresses::default();
+        for p in pods {
+            e.pod_ips.insert(
+                p.address,
+                Arc::new(Classified::new(EndpointKind::Workload(p.workload.clone()))),
+            );
+        }
+        e
     }
 }

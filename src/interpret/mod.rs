@@ -8,12 +8,18 @@
 //! name correlation ([`dns`]), and the typed L7 facts and evidence sample of
 //! each observation ([`Observation::l7`], [`sample`]), so the graph never
 //! reads a raw flow. It knows nothing about YAML or rules.
+//!
+//! Each flow is interpreted with the memory of its own node's earlier flows
+//! (`memory`), and counts its connection only at the connection's counting
+//! point ([`conntrack::counting_point`]): per-node shards of a capture add
+//! up to exactly the whole capture.
 
 pub mod conntrack;
 pub mod direction;
 pub mod dns;
 mod endpoints;
 pub mod http;
+mod memory;
 mod observation;
 pub mod path_template;
 pub mod peer;
@@ -28,38 +34,34 @@ use crate::peer::l4::PortKey;
 use crate::peer::{Entity, Peer};
 use crate::proto::flow;
 use crate::source::event::EndpointHint;
-use conntrack::{ConnKey, ConnTracker};
+use conntrack::ConnKey;
 use direction::{Basis, Orientation, Side};
-use dns::DnsCache;
 use endpoints::{Classified, Endpoints};
+use memory::Memories;
 use peer::EndpointKind;
-use undecided::{Doubt, Parked, Seen};
+use undecided::{Doubt, Seen};
 
 pub use observation::{
     time_ns, verdict_class, InterpretConfig, InterpretStats, L7Fact, Observation, SkipReason,
     VerdictClass,
 };
-pub use state::InterpretState;
+pub use state::{InterpretState, NodeState};
 
 /// Turns flows into observations, keeping the small state this needs.
 pub struct Interpreter {
     cfg: InterpretConfig,
-    dns: DnsCache,
-    conns: ConnTracker,
+    /// What each node's earlier flows taught (the current node's at hand).
+    memory: Memories,
     endpoints: Endpoints,
-    parked: Parked,
     pub stats: InterpretStats,
 }
 
 impl Interpreter {
     pub fn new(cfg: InterpretConfig) -> Interpreter {
-        let conns = ConnTracker::new(cfg.conn_window_ns);
         Interpreter {
+            memory: Memories::new(cfg.conn_window_ns),
             cfg,
-            dns: DnsCache::default(),
-            conns,
             endpoints: Endpoints::default(),
-            parked: Parked::default(),
             stats: InterpretStats::default(),
         }
     }
@@ -72,13 +74,10 @@ impl Interpreter {
         state: &InterpretState,
         stats: InterpretStats,
     ) -> Interpreter {
-        let conns = ConnTracker::import(cfg.conn_window_ns, &state.connections);
         Interpreter {
+            memory: Memories::import(cfg.conn_window_ns, state),
             cfg,
-            dns: DnsCache::import(&state.dns),
-            conns,
-            endpoints: Endpoints::import_pods(&state.pods),
-            parked: Parked::import(&state.parked),
+            endpoints: Endpoints::default(),
             stats,
         }
     }
@@ -86,12 +85,7 @@ impl Interpreter {
     /// The memory of earlier flows that changes what later flows mean (see
     /// [`InterpretState`]).
     pub fn state(&self) -> InterpretState {
-        InterpretState {
-            dns: self.dns.export(),
-            connections: self.conns.export(),
-            parked: self.parked.export(),
-            pods: self.endpoints.export_pods(),
-        }
+        self.memory.export()
     }
 
     /// Interprets one flow; `None` (with the reason counted) when it teaches nothing.
@@ -107,7 +101,8 @@ impl Interpreter {
         hint: EndpointHint,
     ) -> Option<Observation<'f>> {
         self.stats.flows += 1;
-        self.dns.learn(f, time_ns(f));
+        self.memory.switch(&f.node_name);
+        self.memory.current().dns.learn(f, time_ns(f));
         match self.observe(f, hint) {
             Ok(o) => {
                 self.stats.observations += 1;
@@ -141,14 +136,15 @@ impl Interpreter {
         }
         let (src_ip, dst_ip) = ips(f);
         let time_ns = time_ns(f);
-        self.dns.remember(&f.destination_names, dst_ip, time_ns);
-        self.dns.remember(&f.source_names, src_ip, time_ns);
-        let src = self
-            .endpoints
-            .endpoint(f.source.as_ref(), src_ip, hint.0[0])?;
-        let dst = self
-            .endpoints
-            .endpoint(f.destination.as_ref(), dst_ip, hint.0[1])?;
+        let memory = self.memory.current();
+        memory.dns.remember(&f.destination_names, dst_ip, time_ns);
+        memory.dns.remember(&f.source_names, src_ip, time_ns);
+        let src =
+            self.endpoints
+                .endpoint(f.source.as_ref(), src_ip, hint.0[0], &mut memory.pods)?;
+        let dst =
+            self.endpoints
+                .endpoint(f.destination.as_ref(), dst_ip, hint.0[1], &mut memory.pods)?;
         if matches!(src.kind, EndpointKind::Unknown) || matches!(dst.kind, EndpointKind::Unknown) {
             return Err(SkipReason::UnknownPeer);
         }
@@ -186,6 +182,11 @@ impl Interpreter {
         }
         // World initiators are named by address only: ingress rules cannot
         // use DNS names, and a source name says nothing about who may connect.
+        let initiator_is_pod = matches!(
+            if reverse { &dst.kind } else { &src.kind },
+            EndpointKind::Workload(_)
+        );
+        let counting = conntrack::counting_point(f.traffic_direction(), initiator_is_pod);
         let (initiator, responder, i_ip, r_ip, i_port) = if reverse {
             let responder = self.resolve(&src, src_ip, Some(&f.source_names));
             (
@@ -207,7 +208,8 @@ impl Interpreter {
         };
         let new_connection = match (i_ip, r_ip) {
             (Some(i), Some(r)) => {
-                if let Some((edge, pair, n)) = self.parked.take(
+                let memory = self.memory.current();
+                if let Some((edge, pair, n)) = memory.parked.take(
                     (i, i_port),
                     (r, port.port),
                     port.proto,
@@ -223,7 +225,7 @@ impl Interpreter {
                         }
                     }
                 }
-                self.conns.observe(
+                memory.conns.observe(
                     ConnKey {
                         initiator: i,
                         initiator_port: i_port,
@@ -232,11 +234,12 @@ impl Interpreter {
                         proto: port.proto,
                     },
                     time_ns,
+                    counting,
                 )
             }
             // No addresses to track the connection by: a SYN opens one, and
             // so does a flagless TCP flow (minimal JSON), which has no other.
-            _ => l4.proto != crate::peer::l4::Proto::Tcp || l4.syn || !l4.ack,
+            _ => counting && (l4.proto != crate::peer::l4::Proto::Tcp || l4.syn || !l4.ack),
         };
         Ok(Observation {
             flow: f,
@@ -275,12 +278,9 @@ impl Interpreter {
                 responder_port: rp,
                 proto: l4.proto,
             };
-            let forward = self
-                .conns
-                .seen(&key(s, l4.src_port, d, l4.dst_port), time_ns);
-            let backward = self
-                .conns
-                .seen(&key(d, l4.dst_port, s, l4.src_port), time_ns);
+            let conns = &self.memory.get().conns;
+            let forward = conns.seen(&key(s, l4.src_port, d, l4.dst_port), time_ns);
+            let backward = conns.seen(&key(d, l4.dst_port, s, l4.src_port), time_ns);
             match (forward, backward) {
                 (true, false) => return Ok((Orientation::Forward, Basis::ConnectionTable)),
                 (false, true) => return Ok((Orientation::Reverse, Basis::ConnectionTable)),
@@ -338,7 +338,7 @@ impl Interpreter {
             why,
         });
         if let (Some(listed), Some(s), Some(d)) = (listed, src_ip, dst_ip) {
-            self.parked.park(
+            self.memory.current().parked.park(
                 (s, l4.src_port),
                 (d, l4.dst_port),
                 l4.proto,
@@ -362,7 +362,7 @@ impl Interpreter {
                 // Responders: named when possible, never grouped (grouping
                 // destinations would open egress to a whole prefix).
                 Some(flow_names) => {
-                    let names = self.dns.names_for(flow_names, ip);
+                    let names = self.memory.get().dns.names_for(flow_names, ip);
                     peer::world_peer(ip, &names, &[])
                 }
                 // Initiators (clients): grouped into --cidr-group prefixes.

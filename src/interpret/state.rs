@@ -7,6 +7,12 @@
 //! and a continuing `observe` restores it, so a capture observed in several
 //! runs, cut anywhere, gives the graph one run gives.
 //!
+//! The memory is kept per node ([`NodeState`], by the flow's `node_name`):
+//! a flow is interpreted with what earlier flows *of its own node* taught,
+//! in a whole capture as in one node's shard, so per-node baselines merge
+//! into exactly the whole capture's baseline. (Cilium's own knowledge is per
+//! node too: the DNS proxy and `destination_names` are the node agent's.)
+//!
 //! The rest of the interpreter's memory is a cache recomputed from each flow.
 
 use std::collections::BTreeMap;
@@ -20,11 +26,56 @@ use super::endpoints::PodEntry;
 use super::undecided::{ParkedEntry, ParkedTable};
 use crate::peer::l4::Proto;
 
-/// The interpreter's memory of earlier flows, as a baseline stores it. Every
-/// list is sorted, so the same state always encodes to the same bytes.
+/// The interpreter's memory of earlier flows, as a baseline stores it: per
+/// node, and for flows without a node name (the whole state of a version 2
+/// baseline, which had one memory for every node). Every list is sorted and
+/// every map ordered, so the same state always encodes to the same bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct InterpretState {
+    /// The memory of flows without a node name.
+    #[serde(flatten)]
+    pub unnamed: NodeState,
+    /// The memory of each node's flows, by node name (empty ones omitted).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes: BTreeMap<String, NodeState>,
+}
+
+impl InterpretState {
+    pub fn is_empty(&self) -> bool {
+        self.unnamed.is_empty() && self.nodes.values().all(NodeState::is_empty)
+    }
+
+    /// Every node's memory, the unnamed one first.
+    pub fn all(&self) -> impl Iterator<Item = &NodeState> {
+        std::iter::once(&self.unnamed).chain(self.nodes.values())
+    }
+
+    /// DNS answers remembered, all nodes together.
+    pub fn dns_entries(&self) -> usize {
+        self.all().map(|n| n.dns.len()).sum()
+    }
+
+    /// Connections remembered, all nodes together.
+    pub fn connection_entries(&self) -> usize {
+        self.all().map(|n| n.connections.entries.len()).sum()
+    }
+
+    /// Unites two states (two baselines merged) node by node; commutative
+    /// and associative (see [`NodeState::merge`]). Shards of different nodes
+    /// simply sit side by side.
+    pub fn merge(&mut self, o: &InterpretState) {
+        self.unnamed.merge(&o.unnamed);
+        for (node, state) in &o.nodes {
+            self.nodes.entry(node.clone()).or_default().merge(state);
+        }
+    }
+}
+
+/// What the interpreter remembers of one node's earlier flows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeState {
     /// DNS names per world address.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<DnsEntry>,
@@ -40,37 +91,42 @@ pub struct InterpretState {
     pub pods: Vec<PodEntry>,
 }
 
-impl InterpretState {
+impl NodeState {
     pub fn is_empty(&self) -> bool {
-        self == &InterpretState::default()
+        self == &NodeState::default()
     }
 
-    /// Unites two states (two baselines merged); commutative and
+    /// Unites two memories of one node; commutative and
     /// associative. Per key the newer entry wins (DNS by when it was seen,
     /// connections and parked flows by last flow time, ties by the rest of
     /// the entry); per pod address the greater workload.
-    pub fn merge(&mut self, o: &InterpretState) {
+    pub fn merge(&mut self, o: &NodeState) {
         let mut dns: BTreeMap<IpAddr, DnsEntry> = BTreeMap::new();
         for e in self.dns.iter().chain(&o.dns) {
             keep_max(&mut dns, e.address, e, |e| (e.seen, e.name.clone(), e.ttl));
         }
         self.dns = dns.into_values().collect();
 
-        let mut conns: BTreeMap<ConnKey, i64> = BTreeMap::new();
+        let mut conns: BTreeMap<ConnKey, (i64, Option<i64>)> = BTreeMap::new();
         for e in self
             .connections
             .entries
             .iter()
             .chain(&o.connections.entries)
         {
-            let last = conns.entry(e.key).or_insert(e.last_seen);
-            *last = (*last).max(e.last_seen);
+            let have = conns.entry(e.key).or_insert((e.last_seen, e.counted));
+            have.0 = have.0.max(e.last_seen);
+            have.1 = have.1.max(e.counted);
         }
         self.connections.newest = self.connections.newest.max(o.connections.newest);
         self.connections.next_prune = self.connections.next_prune.max(o.connections.next_prune);
         self.connections.entries = conns
             .into_iter()
-            .map(|(key, last_seen)| super::conntrack::ConnEntry { key, last_seen })
+            .map(|(key, (last_seen, counted))| super::conntrack::ConnEntry {
+                key,
+                last_seen,
+                counted,
+            })
             .collect();
 
         type Tuple = (IpAddr, u16, IpAddr, u16, Proto);
@@ -114,8 +170,18 @@ mod tests {
     use crate::interpret::conntrack::ConnEntry;
 
     fn state(seed: u16) -> InterpretState {
+        let mut s = InterpretState {
+            unnamed: node_state(seed),
+            ..InterpretState::default()
+        };
+        s.nodes
+            .insert(format!("n{}", seed % 2), node_state(seed + 1));
+        s
+    }
+
+    fn node_state(seed: u16) -> NodeState {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        InterpretState {
+        NodeState {
             dns: vec![
                 DnsEntry {
                     address: ip("192.0.2.1"),
@@ -142,9 +208,10 @@ mod tests {
                         proto: Proto::Tcp,
                     },
                     last_seen: i64::from(seed * 7 % 5),
+                    counted: Some(i64::from(seed % 2)),
                 }],
             },
-            ..InterpretState::default()
+            ..NodeState::default()
         }
     }
 
@@ -159,7 +226,8 @@ mod tests {
         assert_eq!(merged(&a, &b), merged(&b, &a));
         assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
         let m = merged(&merged(&a, &b), &c);
-        assert_eq!(m.dns.len(), 4, "one entry per address");
+        assert_eq!(m.unnamed.dns.len(), 4, "one entry per address");
+        assert_eq!(m.nodes.len(), 2);
         let text = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<InterpretState>(&text).unwrap(), m);
         assert_eq!(
