@@ -221,6 +221,15 @@ fn a_staged_rollout_enforces_one_step_per_pull_request() {
         }
     }
     assert!(policy(&second, &two).contains(enforcing));
+
+    // A re-run without --stage (a refresh, `watch --update`) keeps the stage
+    // the tree is at: it never turns enforcement off.
+    let err = gitops(&apps, &[]);
+    assert!(err.contains("enforces up to stage 2: kept"), "{err}");
+    assert_eq!(files(&apps), second);
+    // Going back is explicit.
+    gitops(&apps, &["--stage", "1"]);
+    assert!(policy(&files(&apps), &two).contains(staged));
 }
 
 #[test]

@@ -33,8 +33,9 @@ pub struct WriteOptions {
     /// files of other namespaces are not reported.
     pub namespaces: BTreeSet<String>,
     /// Gitops: the rollout steps that enforce (`--stage`); the other
-    /// namespaces' policies are written with default-deny off.
-    pub stage: usize,
+    /// namespaces' policies are written with default-deny off. `None`: the
+    /// stage the tree is at (1 for a fresh tree).
+    pub stage: Option<usize>,
     /// Gitops in a Flux repository: the directory (relative to the root)
     /// that takes the policies of workloads no app deploys, with a new Flux
     /// Kustomization (`--unplaced-into`); `None`: they are listed, not written.
@@ -76,7 +77,16 @@ pub fn write(
     let mut stage_notes = Vec::new();
     if matches!(t.layout, Layout::Gitops { .. }) {
         let order = plan::rollout_order(plan_policies, graph, &opts.order);
-        let enforced: BTreeSet<String> = order.iter().take(t.stage).cloned().collect();
+        let stage = t.stage.unwrap_or_else(|| {
+            let kept = stage::in_force(&t.root, &order);
+            if let Some(n) = kept.filter(|&n| n > 1) {
+                stage_notes.push(format!(
+                    "the tree enforces up to stage {n}: kept (pass --stage to change it)"
+                ));
+            }
+            kept.unwrap_or(1)
+        });
+        let enforced: BTreeSet<String> = order.iter().take(stage).cloned().collect();
         let (_, unstageable) = stage::stage(&mut policies, &enforced);
         if !unstageable.is_empty() {
             stage_notes.push(format!(
@@ -84,7 +94,7 @@ pub fn write(
                 unstageable.iter().cloned().collect::<Vec<_>>().join(", ")
             ));
         }
-        opts.stage = Some(t.stage);
+        opts.stage = Some(stage);
     }
     let mut homeless = Vec::new();
     let mut flux_notes = Vec::new();

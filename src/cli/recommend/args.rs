@@ -134,9 +134,10 @@ pub struct RecommendArgs {
     /// write policies for nothing).
     #[arg(long)]
     pub allow_empty: bool,
-    /// `--layout gitops`: the rollout steps of ROLLOUT.md that enforce, 1 to N (default 1).
-    /// Every policy is applied by Flux from the first pull request; the later namespaces'
-    /// policies carry enableDefaultDeny off until a re-run with a higher --stage.
+    /// `--layout gitops`: the rollout steps of ROLLOUT.md that enforce, 1 to N (default: the
+    /// stage the tree is at, 1 for a new one). Every policy is applied by Flux from the first pull
+    /// request; the later namespaces' policies carry enableDefaultDeny off until a re-run with a
+    /// higher --stage. A re-run without --stage never turns enforcement off.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub stage: Option<u16>,
     /// `--layout gitops` in a Flux repository: write the policies of workloads that no app of
@@ -240,7 +241,7 @@ impl RecommendArgs {
             force: args.force,
             dry_run: args.dry_run,
             namespaces: args.namespaces.iter().cloned().collect(),
-            stage: usize::from(args.stage.unwrap_or(1)),
+            stage: args.stage.map(usize::from),
             unplaced_into: args.unplaced_into.clone(),
         }))
     }
