@@ -24,7 +24,7 @@ pub mod file;
 pub mod load;
 mod seal;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 
 use ipnet::IpNet;
@@ -39,8 +39,14 @@ use seal::{check_seal, seal, Seal};
 
 /// The `format` value of every baseline.
 pub const FORMAT: &str = "flowpolicy-baseline";
-/// The newest format version this build reads and the one it writes.
-pub const VERSION: u32 = 2;
+/// The newest format version this build reads: it writes 3 when the file
+/// carries per-node resume points (`node_resume`, from `observe
+/// --peer-service`), else 2, so a relay baseline stays readable by older
+/// versions and a fan-out one is refused by them instead of being
+/// continued (or merged) without its nodes' points.
+pub const VERSION: u32 = 3;
+/// The version of a file without per-node resume points.
+const VERSION_WITHOUT_NODES: u32 = 2;
 /// The first version that always carries a `checksum`.
 const SEALED_SINCE: u32 = 2;
 
@@ -63,6 +69,9 @@ pub struct BaselineMeta {
     pub settings: Settings,
     /// Where the live stream stopped; the next `observe` resumes here.
     pub resume: ResumeState,
+    /// Where each node's stream stopped (`observe --peer-service`), by
+    /// node name; the next fan-out resumes each node from its own point.
+    pub node_resume: BTreeMap<String, ResumeState>,
     /// What the interpreter remembered of earlier flows when the baseline
     /// was written; the next `observe` starts from it.
     pub state: InterpretState,
@@ -191,6 +200,9 @@ impl BaselineMeta {
             .conn_window_seconds
             .extend(o.settings.conn_window_seconds.iter().copied());
         merge_resume(&mut self.resume, &o.resume);
+        for (node, theirs) in &o.node_resume {
+            merge_resume(self.node_resume.entry(node.clone()).or_default(), theirs);
+        }
         self.state.merge(&o.state);
     }
 }
@@ -244,11 +256,16 @@ fn compress(json: &[u8]) -> Vec<u8> {
 pub fn to_json(graph: &TrafficGraph, interpret: &InterpretStats, meta: &BaselineMeta) -> Vec<u8> {
     let file = File {
         format: FORMAT.to_string(),
-        version: VERSION,
+        version: if meta.node_resume.is_empty() {
+            VERSION_WITHOUT_NODES
+        } else {
+            VERSION
+        },
         generator: format!("flowpolicy {}", env!("CARGO_PKG_VERSION")),
         observation: meta.observation.clone(),
         settings: meta.settings.clone(),
         resume: meta.resume.clone(),
+        node_resume: meta.node_resume.clone(),
         state: meta.state.clone(),
         coverage: graph.coverage.clone(),
         interpret: interpret.clone(),
@@ -322,7 +339,7 @@ struct Header {
     version: Option<u32>,
 }
 
-/// The file (versions 1 and 2), field by field as documented.
+/// The file (versions 1 to 3), field by field as documented.
 #[derive(Serialize, Deserialize)]
 struct File {
     format: String,
@@ -335,6 +352,8 @@ struct File {
     settings: Settings,
     #[serde(default)]
     resume: ResumeState,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    node_resume: BTreeMap<String, ResumeState>,
     #[serde(default, skip_serializing_if = "InterpretState::is_empty")]
     state: InterpretState,
     coverage: Coverage,
@@ -416,6 +435,7 @@ impl File {
                 observation: self.observation,
                 settings: self.settings,
                 resume: self.resume,
+                node_resume: self.node_resume,
                 state: self.state,
             },
             unchecked: false,
@@ -458,7 +478,7 @@ mod tests {
         };
         let newer = seal(
             unsealed(&text)
-                .replace("\"version\": 2", "\"version\": 3")
+                .replace("\"version\": 2", "\"version\": 4")
                 .into_bytes(),
         );
         let e = Baseline::from_json("b", &newer).unwrap_err().to_string();
@@ -535,6 +555,56 @@ mod tests {
         );
         let back = Baseline::from_json("t", text.as_bytes()).unwrap();
         assert_eq!(json(&back), text);
+    }
+
+    #[test]
+    fn node_resume_points_round_trip_as_version_3_and_merge_per_node() {
+        let point = |secs: i64| {
+            let mut r = ResumeState::default();
+            let resp = crate::proto::observer::GetFlowsResponse {
+                response_types: Some(
+                    crate::proto::observer::get_flows_response::ResponseTypes::Flow(
+                        crate::proto::flow::Flow::default(),
+                    ),
+                ),
+                node_name: String::new(),
+                time: Some(pbjson_types::Timestamp {
+                    seconds: secs,
+                    nanos: 0,
+                }),
+            };
+            r.admit(&crate::source::relay::Received::new(resp));
+            r
+        };
+        let plain = json(&Baseline::default());
+        assert!(plain.contains("\"version\": 2") && !plain.contains("node_resume"));
+        let mut b = Baseline::default();
+        b.meta.node_resume.insert("kind/worker".into(), point(10));
+        b.meta.node_resume.insert("kind/worker2".into(), point(20));
+        let text = json(&b);
+        assert!(text.contains("\"version\": 3") && text.contains("\"node_resume\""), "{text}");
+        let back = Baseline::from_json("t", text.as_bytes()).unwrap();
+        assert_eq!(back.meta, b.meta);
+        assert_eq!(json(&back), text);
+        // A version 2 file (written before node points) still loads.
+        let old = Baseline::from_json("t", plain.as_bytes()).unwrap();
+        assert!(old.meta.node_resume.is_empty());
+        // Merging keeps each node's later point.
+        let mut other = Baseline::default();
+        other.meta.node_resume.insert("kind/worker".into(), point(30));
+        other.meta.node_resume.insert("kind/worker3".into(), point(5));
+        b.merge(&other);
+        let times: Vec<String> = (b.meta.node_resume.values())
+            .map(|r| r.last_time.unwrap().to_string())
+            .collect();
+        assert_eq!(
+            times,
+            [
+                "1970-01-01T00:00:30Z",
+                "1970-01-01T00:00:20Z",
+                "1970-01-01T00:00:05Z"
+            ]
+        );
     }
 
     #[test]

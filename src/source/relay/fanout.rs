@@ -33,7 +33,7 @@ use super::config::RelayConfig;
 use super::door::StreamDoor;
 use super::error::RelayError;
 use super::follow::{follow, FollowEnd, FollowOptions, FollowSummary, RelayEvent};
-use super::peers::{node_server, watch_peers, NodeAddr, NodeChange, PeerEvent};
+use super::peers::{node_server, probe, watch_peers, NodeAddr, NodeChange, PeerEvent};
 use super::reorder::{may_release, Gate, Gated, Held, Reorder};
 use super::resume::{FlowTime, ResumeState};
 use crate::proto::observer::get_flows_response::ResponseTypes;
@@ -167,6 +167,17 @@ impl Fanout {
             ignored: Vec::new(),
             sink_stopped: false,
         })
+    }
+
+    /// Whether the peer service answers `Notify` (before anything else is
+    /// done), as the error the first connection would give.
+    pub async fn probe(&self) -> Result<(), RelayError> {
+        probe(&self.peer_cfg).await
+    }
+
+    /// The peer service's address as dialled.
+    pub fn peer_service(&self) -> &str {
+        &self.peer_cfg.server
     }
 
     /// Every node announced in this run, in announcement order.

@@ -148,6 +148,12 @@ fn first_error(cfg: &RelayConfig, e: RelayError) -> RelayError {
     }
 }
 
+/// Opens `Notify` once and drops it: whether the peer service answers,
+/// before anything is written.
+pub async fn probe(cfg: &RelayConfig) -> Result<(), RelayError> {
+    open(cfg).await.map(drop).map_err(|e| first_error(cfg, e))
+}
+
 /// Follows the peer service on a task of its own until `events` is
 /// dropped. An `Err` is sent (and the task ends) only when the first
 /// connection fails.
