@@ -40,6 +40,7 @@ mod sample_flows;
 mod baselining;
 mod cli;
 mod cli_outputs;
+mod fanout;
 mod observe;
 mod relay;
 

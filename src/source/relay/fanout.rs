@@ -39,6 +39,10 @@ use super::resume::{FlowTime, ResumeState};
 use crate::proto::observer::get_flows_response::ResponseTypes;
 use crate::source::sink::{FlowSink, NodeState, StreamStatus};
 
+/// How long after the peer service first answers the merge starts
+/// releasing (its first answer lists every node).
+const SETTLE: Duration = Duration::from_millis(200);
+
 /// How the fan-out follows and merges.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FanoutOptions {
@@ -121,6 +125,9 @@ pub struct Fanout {
     by_name: BTreeMap<String, usize>,
     reorder: Reorder,
     released: Option<FlowTime>,
+    /// Nothing is released before this: the peer service's first answer
+    /// lists every node, and none should be overtaken while it arrives.
+    settled: Option<Instant>,
     /// Times the peer service's stream was reopened.
     pub peer_reconnects: u32,
     peer_connects: u32,
@@ -162,6 +169,7 @@ impl Fanout {
             by_name: BTreeMap::new(),
             reorder: Reorder::default(),
             released: None,
+            settled: None,
             peer_reconnects: 0,
             peer_connects: 0,
             ignored: Vec::new(),
@@ -299,11 +307,11 @@ impl Fanout {
 
     /// Hands on what the merge may release (everything with `all`).
     fn release(&mut self, sink: &mut impl FlowSink, all: bool) -> ControlFlow<()> {
-        let watermark = if all {
-            None
-        } else {
-            self.watermark(Instant::now())
-        };
+        let now = Instant::now();
+        if !all && self.settled.is_none_or(|at| now < at) {
+            return ControlFlow::Continue(());
+        }
+        let watermark = if all { None } else { self.watermark(now) };
         while let Some(oldest) = self.reorder.oldest() {
             if !may_release(oldest, watermark) {
                 break;
@@ -487,6 +495,9 @@ impl<S: FlowSink> Core<'_, S> {
         let mut starts = Vec::new();
         match event {
             PeerEvent::Connected => {
+                if self.fan.settled.is_none() {
+                    self.fan.settled = Some(Instant::now() + SETTLE);
+                }
                 self.fan.peer_connects += 1;
                 if self.fan.peer_connects > 1 {
                     self.fan.peer_reconnects += 1;
