@@ -112,6 +112,19 @@ pub fn capture(conns: usize) -> Capture {
     let dns = 8; // coredns
     for k in 0..conns {
         let t0 = k as i64 * 10_000_000;
+        if k == conns / 3 {
+            let t = at(t0 + 5_000_000);
+            out.push(GetFlowsResponse {
+                response_types: Some(ResponseTypes::LostEvents(LostEvent {
+                    source: flow::LostEventSource::PerfEventRingBuffer as i32,
+                    num_events_lost: 17,
+                    cpu: None,
+                    ..Default::default()
+                })),
+                node_name: NODES[1].into(),
+                time: Some(t),
+            });
+        }
         let (c, s) = (next(APPS.len()), next(APPS.len()));
         if c == s || c == dns || !present(c, k, conns) || !present(s, k, conns) {
             continue;
@@ -156,19 +169,6 @@ pub fn capture(conns: usize) -> Capture {
                     out.push(response(f, node_of(who), t0 + dt + j as i64 * 100_000, dir));
                 }
             }
-        }
-        if k == conns / 3 {
-            let t = at(t0 + 5_000_000);
-            out.push(GetFlowsResponse {
-                response_types: Some(ResponseTypes::LostEvents(LostEvent {
-                    source: flow::LostEventSource::PerfEventRingBuffer as i32,
-                    num_events_lost: 17,
-                    cpu: None,
-                    ..Default::default()
-                })),
-                node_name: NODES[1].into(),
-                time: Some(t),
-            });
         }
     }
     out.sort_by_key(time_of);
