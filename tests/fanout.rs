@@ -18,7 +18,9 @@ use std::time::Duration;
 use crate::common::observer_server::{self, Cut, RunningServer, ServerOptions};
 use crate::common::peer_server;
 use crate::flowkit::cluster::{self, Capture, NODES};
-use crate::observe::{args, content, fixture, ok, run, samples, tree, until_and_sentinel, write_dump};
+use crate::observe::{
+    args, content, fixture, ok, run, samples, tree, until_and_sentinel, write_dump,
+};
 use flowpolicy::baseline::{self, Baseline, BaselineMeta};
 use flowpolicy::graph::builder::GraphBuilder;
 use flowpolicy::interpret::InterpretConfig;
@@ -69,7 +71,10 @@ async fn a_unix_socket_builds_the_same_baseline_as_tcp() {
             "5ms",
         ])
     };
-    let (a, b) = (dir.path().join("tcp.baseline"), dir.path().join("unix.baseline"));
+    let (a, b) = (
+        dir.path().join("tcp.baseline"),
+        dir.path().join("unix.baseline"),
+    );
     ok(&run(observe(tcp.address(), &a)).await);
     let err = ok(&run(observe(unix.address(), &b)).await);
     assert!(err.contains("--until reached"), "{err}");
@@ -77,7 +82,10 @@ async fn a_unix_socket_builds_the_same_baseline_as_tcp() {
     assert_eq!(content(&a), content(&b));
     // The relative form, from the socket's directory.
     let c = dir.path().join("rel.baseline");
-    let (cwd, rel) = (dir.path().to_path_buf(), observe("unix:hubble.sock".into(), &c));
+    let (cwd, rel) = (
+        dir.path().to_path_buf(),
+        observe("unix:hubble.sock".into(), &c),
+    );
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(BIN)
             .current_dir(cwd)
@@ -87,7 +95,11 @@ async fn a_unix_socket_builds_the_same_baseline_as_tcp() {
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(content(&a), content(&c));
 }
 
@@ -96,14 +108,24 @@ async fn a_missing_socket_or_tls_on_a_socket_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let baseline = dir.path().join("b.baseline");
     let missing = format!("unix://{}", dir.path().join("no/hubble.sock").display());
-    let out = run(args(&["observe", "--server", &missing, "--baseline", &s(&baseline)])).await;
+    let out = run(args(&[
+        "observe",
+        "--server",
+        &missing,
+        "--baseline",
+        &s(&baseline),
+    ]))
+    .await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
         err.contains("cannot connect to the Hubble socket") && err.contains("no such file"),
         "{err}"
     );
-    assert!(err.contains("run flowpolicy on the node") && err.contains("/var/run/cilium"), "{err}");
+    assert!(
+        err.contains("run flowpolicy on the node") && err.contains("/var/run/cilium"),
+        "{err}"
+    );
     assert!(!err.contains("panicked") && !baseline.exists(), "{err}");
 
     let out = run(args(&[
@@ -117,7 +139,10 @@ async fn a_missing_socket_or_tls_on_a_socket_is_a_clear_error() {
     .await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("--tls cannot be used with --server unix://"), "{err}");
+    assert!(
+        err.contains("--tls cannot be used with --server unix://"),
+        "{err}"
+    );
 }
 
 // ---- the fan-out, driven in process ----
@@ -224,7 +249,11 @@ fn save_and_load(builder: &GraphBuilder, points: BTreeMap<String, ResumeState>) 
     Baseline::from_json("restart", &json).unwrap()
 }
 
-async fn node_server(responses: Vec<GetFlowsResponse>, cut_every: usize, cut: Cut) -> RunningServer {
+async fn node_server(
+    responses: Vec<GetFlowsResponse>,
+    cut_every: usize,
+    cut: Cut,
+) -> RunningServer {
     observer_server::start(ServerOptions {
         responses,
         cut_every: Some(cut_every),
@@ -241,8 +270,16 @@ async fn fanout_with_late_removed_and_cut_nodes_equals_replaying_the_dump() {
     let (first1, second1) = capture.split(NODES[1]);
     let (all2, none2) = capture.split(NODES[2]);
     let (none3, all3) = capture.split(NODES[3]);
-    assert!(none2.is_empty() && none3.is_empty(), "node-2 leaves, node-3 joins at half");
-    assert!(first0.len() > 2000 && all3.len() > 2000, "{} {}", first0.len(), all3.len());
+    assert!(
+        none2.is_empty() && none3.is_empty(),
+        "node-2 leaves, node-3 joins at half"
+    );
+    assert!(
+        first0.len() > 2000 && all3.len() > 2000,
+        "{} {}",
+        first0.len(),
+        all3.len()
+    );
 
     // Each node's server holds what it saw so far; the streams are cut
     // every 1000 to 2000 responses, with an error or a clean end.
@@ -259,24 +296,34 @@ async fn fanout_with_late_removed_and_cut_nodes_equals_replaying_the_dump() {
 
     // Run 1: node-2 delivers everything and is removed mid-stream.
     let builder = GraphBuilder::new(InterpretConfig::default());
-    let (builder, points, nodes) = fan_run(&peer.address(), BTreeMap::new(), builder, |got, views| {
-        let peer = &peer;
-        let s2 = s2.address();
-        let (n0, n1, n2) = (first0.len(), first1.len(), all2.len());
-        async move {
-            until("node-2 announced", || state(&views, NODES[2]).is_some()).await;
-            peer.update(NODES[2], &s2, None);
-            let count = |n: &str| got.borrow().get(n).copied().unwrap_or(0);
-            until("node-2's flows", || count(NODES[2]) == n2).await;
-            peer.delete(NODES[2]);
-            until("node-2 removed", || state(&views, NODES[2]) == Some(NodeState::Removed)).await;
-            until("the first half", || count(NODES[0]) == n0 && count(NODES[1]) == n1).await;
-        }
-    })
-    .await;
+    let (builder, points, nodes) =
+        fan_run(&peer.address(), BTreeMap::new(), builder, |got, views| {
+            let peer = &peer;
+            let s2 = s2.address();
+            let (n0, n1, n2) = (first0.len(), first1.len(), all2.len());
+            async move {
+                until("node-2 announced", || state(&views, NODES[2]).is_some()).await;
+                peer.update(NODES[2], &s2, None);
+                let count = |n: &str| got.borrow().get(n).copied().unwrap_or(0);
+                until("node-2's flows", || count(NODES[2]) == n2).await;
+                peer.delete(NODES[2]);
+                until("node-2 removed", || {
+                    state(&views, NODES[2]) == Some(NodeState::Removed)
+                })
+                .await;
+                until("the first half", || {
+                    count(NODES[0]) == n0 && count(NODES[1]) == n1
+                })
+                .await;
+            }
+        })
+        .await;
     assert!(nodes.iter().all(|n| n.late == 0), "{nodes:?}");
     let removed = nodes.iter().find(|n| n.name == NODES[2]).unwrap();
-    assert_eq!((removed.state.clone(), removed.flows as usize), (NodeState::Removed, all2.len()));
+    assert_eq!(
+        (removed.state.clone(), removed.flows as usize),
+        (NodeState::Removed, all2.len())
+    );
     assert!(points.contains_key(NODES[0]) && points.contains_key(NODES[2]));
 
     // Restart: the baseline carries each node's point and the interpreter.
@@ -291,37 +338,55 @@ async fn fanout_with_late_removed_and_cut_nodes_equals_replaying_the_dump() {
 
     // Run 2: node-3 joins late, the second half arrives, the peer stream
     // is cut once (the node set is reconciled, nothing changes).
-    let (builder, points, nodes) = fan_run(&peer.address(), base.meta.node_resume, builder, |got, views| {
-        let peer = &peer;
-        let (s0, s1, s3) = (&s0, &s1, s3.address());
-        let (second0, second1) = (second0.clone(), second1.clone());
-        let (n0, n1, n3) = (second0.len(), second1.len(), all3.len());
-        async move {
-            let streaming = |n: &str| state(&views, n) == Some(NodeState::Streaming);
-            until("node-0 and node-1 back", || streaming(NODES[0]) && streaming(NODES[1])).await;
-            let calls = peer.calls();
-            peer.cut();
-            until("the peer stream back", || peer.calls() > calls).await;
-            peer.add(NODES[3], &s3, None);
-            until("node-3 announced", || state(&views, NODES[3]).is_some()).await;
-            for r in second0 {
-                s0.push(r);
+    let (builder, points, nodes) = fan_run(
+        &peer.address(),
+        base.meta.node_resume,
+        builder,
+        |got, views| {
+            let peer = &peer;
+            let (s0, s1, s3) = (&s0, &s1, s3.address());
+            let (second0, second1) = (second0.clone(), second1.clone());
+            let (n0, n1, n3) = (second0.len(), second1.len(), all3.len());
+            async move {
+                let streaming = |n: &str| state(&views, n) == Some(NodeState::Streaming);
+                until("node-0 and node-1 back", || {
+                    streaming(NODES[0]) && streaming(NODES[1])
+                })
+                .await;
+                let calls = peer.calls();
+                peer.cut();
+                until("the peer stream back", || peer.calls() > calls).await;
+                peer.add(NODES[3], &s3, None);
+                until("node-3 announced", || state(&views, NODES[3]).is_some()).await;
+                for r in second0 {
+                    s0.push(r);
+                }
+                for r in second1 {
+                    s1.push(r);
+                }
+                let count = |n: &str| got.borrow().get(n).copied().unwrap_or(0);
+                until("the second half", || {
+                    count(NODES[0]) == n0 && count(NODES[1]) == n1 && count(NODES[3]) == n3
+                })
+                .await;
             }
-            for r in second1 {
-                s1.push(r);
-            }
-            let count = |n: &str| got.borrow().get(n).copied().unwrap_or(0);
-            until("the second half", || {
-                count(NODES[0]) == n0 && count(NODES[1]) == n1 && count(NODES[3]) == n3
-            })
-            .await;
-        }
-    })
+        },
+    )
     .await;
     assert!(nodes.iter().all(|n| n.late == 0), "{nodes:?}");
-    assert!(s0.streams() > 3 && s3.streams() > 1, "streams were cut and resumed");
-    assert!(s0.requests().iter().skip(1).all(|r| r.since.is_some()), "resumed from its point");
-    assert_eq!(nodes.iter().find(|n| n.name == NODES[2]), None, "not announced again");
+    assert!(
+        s0.streams() > 3 && s3.streams() > 1,
+        "streams were cut and resumed"
+    );
+    assert!(
+        s0.requests().iter().skip(1).all(|r| r.since.is_some()),
+        "resumed from its point"
+    );
+    assert_eq!(
+        nodes.iter().find(|n| n.name == NODES[2]),
+        None,
+        "not announced again"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let fan_path = dir.path().join("fan.baseline");
@@ -426,7 +491,11 @@ async fn observe_peer_service_end_to_end_and_continued() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     ok(&run(args(&["recommend", &s(&dump), "--out", &s(&a)])).await);
     ok(&run(args(&["recommend", &s(&baseline), "--out", &s(&b)])).await);
-    assert_eq!(tree(&a), tree(&b), "the fan-out's policies differ from the dump's");
+    assert_eq!(
+        tree(&a),
+        tree(&b),
+        "the fan-out's policies differ from the dump's"
+    );
 
     // Continued: every node resumes from its own point, nothing twice.
     let before = content(&baseline);
@@ -457,10 +526,23 @@ async fn an_unreachable_peer_service_is_a_clear_error() {
     .await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
-    assert!(err.contains("cannot follow the Hubble peer service at"), "{err}");
+    assert!(
+        err.contains("cannot follow the Hubble peer service at"),
+        "{err}"
+    );
     assert!(err.contains("port-forward svc/hubble-peer"), "{err}");
     assert!(!err.contains("panicked") && !baseline.exists(), "{err}");
-    let out = run(args(&["observe", "--peer-service", "host:99999", "--baseline", &s(&baseline)])).await;
+    let out = run(args(&[
+        "observe",
+        "--peer-service",
+        "host:99999",
+        "--baseline",
+        &s(&baseline),
+    ]))
+    .await;
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("--peer-service"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("--peer-service"),
+        "{err}"
+    );
 }

@@ -46,7 +46,8 @@ impl Peer for Announce {
         _: tonic::Request<NotifyRequest>,
     ) -> Result<tonic::Response<Notes>, tonic::Status> {
         let all: Vec<_> = self.0.iter().cloned().map(Ok).collect();
-        let stream = tokio_stream::StreamExt::chain(tokio_stream::iter(all), tokio_stream::pending());
+        let stream =
+            tokio_stream::StreamExt::chain(tokio_stream::iter(all), tokio_stream::pending());
         Ok(tonic::Response::new(Box::pin(stream)))
     }
 }

@@ -582,7 +582,10 @@ mod tests {
         b.meta.node_resume.insert("kind/worker".into(), point(10));
         b.meta.node_resume.insert("kind/worker2".into(), point(20));
         let text = json(&b);
-        assert!(text.contains("\"version\": 3") && text.contains("\"node_resume\""), "{text}");
+        assert!(
+            text.contains("\"version\": 3") && text.contains("\"node_resume\""),
+            "{text}"
+        );
         let back = Baseline::from_json("t", text.as_bytes()).unwrap();
         assert_eq!(back.meta, b.meta);
         assert_eq!(json(&back), text);
@@ -591,8 +594,14 @@ mod tests {
         assert!(old.meta.node_resume.is_empty());
         // Merging keeps each node's later point.
         let mut other = Baseline::default();
-        other.meta.node_resume.insert("kind/worker".into(), point(30));
-        other.meta.node_resume.insert("kind/worker3".into(), point(5));
+        other
+            .meta
+            .node_resume
+            .insert("kind/worker".into(), point(30));
+        other
+            .meta
+            .node_resume
+            .insert("kind/worker3".into(), point(5));
         b.merge(&other);
         let times: Vec<String> = (b.meta.node_resume.values())
             .map(|r| r.last_time.unwrap().to_string())

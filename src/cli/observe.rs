@@ -406,7 +406,12 @@ async fn observe(
     let mut live = live.into_inner();
     debug_assert_eq!(live.door.resume, resume);
     live.door.resume = resume;
-    finish(args, live, outcome.map(|s| s.end).map_err(Into::into), |_| {})
+    finish(
+        args,
+        live,
+        outcome.map(|s| s.end).map_err(Into::into),
+        |_| {},
+    )
 }
 
 /// Opens `--record`; one that cannot be opened is a warning (the baseline

@@ -99,7 +99,9 @@ impl fmt::Display for NodeState {
         match self {
             NodeState::Connecting => f.write_str("connecting"),
             NodeState::Streaming => f.write_str("streaming"),
-            NodeState::Reconnecting { attempt, .. } => write!(f, "reconnecting (attempt {attempt})"),
+            NodeState::Reconnecting { attempt, .. } => {
+                write!(f, "reconnecting (attempt {attempt})")
+            }
             NodeState::Removed => f.write_str("removed"),
             NodeState::Ended => f.write_str("ended (--until)"),
             NodeState::Failed(_) => f.write_str("failed"),

@@ -39,7 +39,12 @@ pub struct PeerService {
     stop: Option<oneshot::Sender<()>>,
 }
 
-fn note(name: &str, address: &str, tls: Option<&str>, kind: ChangeNotificationType) -> ChangeNotification {
+fn note(
+    name: &str,
+    address: &str,
+    tls: Option<&str>,
+    kind: ChangeNotificationType,
+) -> ChangeNotification {
     ChangeNotification {
         name: name.into(),
         address: address.into(),
@@ -63,15 +68,30 @@ impl PeerService {
     /// A node joins (PEER_ADDED).
     pub fn add(&self, name: &str, address: &str, tls: Option<&str>) {
         let n = note(name, address, tls, ChangeNotificationType::PeerAdded);
-        self.shared.state.lock().unwrap().nodes.insert(name.into(), n.clone());
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .nodes
+            .insert(name.into(), n.clone());
         self.publish(n);
     }
 
     /// A node's server moved (PEER_UPDATED).
     pub fn update(&self, name: &str, address: &str, tls: Option<&str>) {
         let added = note(name, address, tls, ChangeNotificationType::PeerAdded);
-        self.shared.state.lock().unwrap().nodes.insert(name.into(), added);
-        self.publish(note(name, address, tls, ChangeNotificationType::PeerUpdated));
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .nodes
+            .insert(name.into(), added);
+        self.publish(note(
+            name,
+            address,
+            tls,
+            ChangeNotificationType::PeerUpdated,
+        ));
     }
 
     /// A node leaves (PEER_DELETED).

@@ -51,7 +51,9 @@ impl Capture {
 
     /// The responses node `name` reported before (or from) `half`.
     pub fn split(&self, name: &str) -> (Vec<GetFlowsResponse>, Vec<GetFlowsResponse>) {
-        self.of(name).into_iter().partition(|r| time_of(r) < self.half)
+        self.of(name)
+            .into_iter()
+            .partition(|r| time_of(r) < self.half)
     }
 }
 
@@ -88,7 +90,12 @@ fn at(nanos: i64) -> pbjson_types::Timestamp {
     }
 }
 
-fn response(mut f: Flow, node: usize, nanos: i64, direction: flow::TrafficDirection) -> GetFlowsResponse {
+fn response(
+    mut f: Flow,
+    node: usize,
+    nanos: i64,
+    direction: flow::TrafficDirection,
+) -> GetFlowsResponse {
     let t = at(nanos);
     f.time = Some(t);
     f.node_name = NODES[node].into();
@@ -105,7 +112,9 @@ pub fn capture(conns: usize) -> Capture {
     use flow::TrafficDirection::{Egress, Ingress};
     let mut seed: u64 = 0x5eed_f10e;
     let mut next = |n: usize| {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((seed >> 33) as usize) % n
     };
     let mut out = Vec::new();
@@ -132,10 +141,17 @@ pub fn capture(conns: usize) -> Capture {
         let (client, server) = (workload(c), workload(s));
         let port = if s == dns { 53 } else { 8000 + s as u32 };
         let sport = 30_000 + (k % 20_000) as u32;
-        for (j, f) in tcp_conn(&client, &server, sport, port, 0).into_iter().enumerate() {
+        for (j, f) in tcp_conn(&client, &server, sport, port, 0)
+            .into_iter()
+            .enumerate()
+        {
             let reply = f.is_reply.as_ref().is_some_and(|r| r.value);
             let t = t0 + j as i64 * 100_000;
-            let (at_client, at_server) = if reply { (Ingress, Egress) } else { (Egress, Ingress) };
+            let (at_client, at_server) = if reply {
+                (Ingress, Egress)
+            } else {
+                (Egress, Ingress)
+            };
             out.push(response(f.clone(), node_of(c), t, at_client));
             out.push(response(f, node_of(s), t + 20_000, at_server));
         }
@@ -163,7 +179,10 @@ pub fn capture(conns: usize) -> Capture {
                 let Some(who) = who else { continue };
                 let from = workload(who);
                 let sport = 40_000 + (k % 20_000) as u32;
-                for (j, f) in tcp_conn(&from, &world, sport, 443, 0).into_iter().enumerate() {
+                for (j, f) in tcp_conn(&from, &world, sport, 443, 0)
+                    .into_iter()
+                    .enumerate()
+                {
                     let reply = f.is_reply.as_ref().is_some_and(|r| r.value);
                     let dir = if reply { Ingress } else { Egress };
                     out.push(response(f, node_of(who), t0 + dt + j as i64 * 100_000, dir));

@@ -381,7 +381,10 @@ mod tests {
         let t = target("unix:/run/h.sock", false).unwrap();
         assert_eq!(t.unix.as_deref(), Some(std::path::Path::new("/run/h.sock")));
         let msg = target("unix://run/h.sock", false).unwrap_err().to_string();
-        assert!(msg.contains("must be absolute") && msg.contains("unix:run/h.sock"), "{msg}");
+        assert!(
+            msg.contains("must be absolute") && msg.contains("unix:run/h.sock"),
+            "{msg}"
+        );
         let msg = target("unix:///run/h.sock", true).unwrap_err().to_string();
         assert!(msg.contains("--tls cannot be used"), "{msg}");
         let cfg = RelayConfig {

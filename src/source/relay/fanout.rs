@@ -24,16 +24,15 @@ use std::ops::ControlFlow;
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::backoff::Backoff;
 use super::config::RelayConfig;
 use super::door::StreamDoor;
 use super::error::RelayError;
+use super::fanout_types::{FanoutOptions, NodeView};
 use super::follow::{follow, FollowEnd, FollowOptions, FollowSummary, RelayEvent};
-use super::peers::{node_server, probe, watch_peers, NodeAddr, NodeChange, PeerEvent};
+use super::peers::{node_server, probe, NodeAddr, NodeChange, PeerEvent};
 use super::reorder::{may_release, Gate, Gated, Held, Reorder};
 use super::resume::{FlowTime, ResumeState};
 use crate::proto::observer::get_flows_response::ResponseTypes;
@@ -42,57 +41,6 @@ use crate::source::sink::{FlowSink, NodeState, StreamStatus};
 /// How long after the peer service first answers the merge starts
 /// releasing (its first answer lists every node).
 const SETTLE: Duration = Duration::from_millis(200);
-
-/// How the fan-out follows and merges.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FanoutOptions {
-    /// Reconnect delays (node streams and the peer service).
-    pub backoff: Backoff,
-    /// Deliver flows without the fields nothing after the door reads.
-    pub slim: bool,
-    /// Stop after this long (wall time from the call).
-    pub deadline: Option<Duration>,
-    /// How long the merge waits for a node that says nothing before it
-    /// lets the other nodes' flows pass (Hubble Relay waits 1 s).
-    pub max_wait: Duration,
-    /// Responses buffered per node before its stream is paused.
-    pub per_node: usize,
-    /// How often `on_tick` is called.
-    pub tick: Duration,
-}
-
-impl Default for FanoutOptions {
-    fn default() -> Self {
-        FanoutOptions {
-            backoff: Backoff::default(),
-            slim: true,
-            deadline: None,
-            max_wait: Duration::from_secs(1),
-            per_node: 4096,
-            tick: Duration::from_secs(1),
-        }
-    }
-}
-
-/// One node as the progress line and the summary show it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NodeView {
-    pub name: String,
-    /// `host:port` of its Hubble server.
-    pub server: String,
-    pub state: NodeState,
-    /// Flows handed on (this run).
-    pub flows: u64,
-    /// Events the node reported lost (this run).
-    pub lost: u64,
-    /// Streams reopened after a break.
-    pub reconnects: u32,
-    /// Flows that arrived after newer ones had been handed on (the node
-    /// was not waited for): interpreted out of time order.
-    pub late: u64,
-    /// Time of its newest flow (lag = now − this).
-    pub newest: Option<FlowTime>,
-}
 
 struct Node {
     view: NodeView,
@@ -114,8 +62,8 @@ struct Node {
 /// The fan-out's state: the nodes, their resume points, the merge.
 pub struct Fanout {
     node_cfg: RelayConfig,
-    peer_cfg: RelayConfig,
-    opts: FanoutOptions,
+    pub(super) peer_cfg: RelayConfig,
+    pub(super) opts: FanoutOptions,
     /// Saved resume points of nodes not announced (yet).
     starts: BTreeMap<String, ResumeState>,
     /// Where a node without a saved point starts (a relay baseline's
@@ -133,7 +81,7 @@ pub struct Fanout {
     peer_connects: u32,
     /// Notifications that could not be used (first few).
     pub ignored: Vec<String>,
-    sink_stopped: bool,
+    pub(super) sink_stopped: bool,
 }
 
 impl Fanout {
@@ -177,6 +125,13 @@ impl Fanout {
         })
     }
 
+    /// Drops every node's stop signal (their loops are gone).
+    pub(super) fn forget_loops(&mut self) {
+        for n in &mut self.nodes {
+            n.stop.take();
+        }
+    }
+
     /// Whether the peer service answers `Notify` (before anything else is
     /// done), as the error the first connection would give.
     pub async fn probe(&self) -> Result<(), RelayError> {
@@ -210,84 +165,7 @@ impl Fanout {
         points
     }
 
-    /// Follows the peer service and every node it announces into `sink`
-    /// until `shutdown` completes, the deadline passes, the sink stops, or
-    /// (with `--until`) every node reached it. Only the first connection
-    /// to the peer service failing is an error; everything held in the
-    /// merge is handed on before this returns.
-    pub async fn run<S: FlowSink>(
-        &mut self,
-        sink: &mut S,
-        shutdown: impl Future<Output = ()>,
-        mut on_tick: impl FnMut(&mut S, &Fanout),
-    ) -> Result<FollowEnd, RelayError> {
-        let (tx, mut peer_rx) = mpsc::unbounded_channel();
-        let watcher = watch_peers(self.peer_cfg.clone(), self.opts.backoff, tx);
-        let deadline = self.opts.deadline.map(|d| Instant::now() + d);
-        let tick = self.opts.tick;
-        let core = RefCell::new(Core { fan: self, sink });
-        let mut running = FuturesUnordered::new();
-        tokio::pin!(shutdown);
-        let expired = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::pin!(expired);
-        let mut every = tokio::time::interval(tick.min(Duration::from_millis(100)));
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut last_tick = Instant::now();
-        let outcome = loop {
-            tokio::select! {
-                biased;
-                _ = &mut shutdown => break Ok(FollowEnd::Shutdown),
-                _ = &mut expired => break Ok(FollowEnd::Deadline),
-                event = peer_rx.recv() => {
-                    let event = match event {
-                        Some(Ok(event)) => event,
-                        Some(Err(e)) => break Err(e),
-                        None => break Err(RelayError::PeerService {
-                            server: core.borrow().fan.peer_cfg.server.clone(),
-                            detail: "the peer service client stopped".into(),
-                        }),
-                    };
-                    for start in core.borrow_mut().on_peer(event) {
-                        running.push(node_loop(&core, start));
-                    }
-                }
-                Some((idx, generation, result)) = running.next(), if !running.is_empty() => {
-                    core.borrow_mut().on_end(idx, generation, result);
-                }
-                _ = every.tick() => {
-                    let mut c = core.borrow_mut();
-                    let Core { fan, sink } = &mut *c;
-                    let _ = fan.release(*sink, false);
-                    if last_tick.elapsed() >= tick {
-                        last_tick = Instant::now();
-                        on_tick(sink, fan);
-                    }
-                }
-            }
-            let c = core.borrow();
-            if c.fan.sink_stopped {
-                break Ok(FollowEnd::SinkStopped);
-            }
-            if c.fan.until_reached() {
-                break Ok(FollowEnd::UntilReached);
-            }
-        };
-        drop(running);
-        watcher.abort();
-        let Core { fan, sink } = core.into_inner();
-        for n in &mut fan.nodes {
-            n.stop.take();
-        }
-        let _ = fan.release(sink, true);
-        outcome
-    }
-
-    fn until_reached(&self) -> bool {
+    pub(super) fn until_reached(&self) -> bool {
         self.node_cfg.until.is_some()
             && self.nodes.iter().any(|n| n.view.state == NodeState::Ended)
             && !self.nodes.iter().any(|n| n.view.state.is_active())
@@ -306,7 +184,7 @@ impl Fanout {
     }
 
     /// Hands on what the merge may release (everything with `all`).
-    fn release(&mut self, sink: &mut impl FlowSink, all: bool) -> ControlFlow<()> {
+    pub(super) fn release(&mut self, sink: &mut impl FlowSink, all: bool) -> ControlFlow<()> {
         let now = Instant::now();
         if !all && self.settled.is_none_or(|at| now < at) {
             return ControlFlow::Continue(());
@@ -378,13 +256,13 @@ fn plaintext(cfg: RelayConfig) -> RelayConfig {
 
 /// The fan-out and the sink, shared by the node loops and the driver (all
 /// on one task; no borrow is held across an await).
-struct Core<'a, S> {
-    fan: &'a mut Fanout,
-    sink: &'a mut S,
+pub(super) struct Core<'a, S> {
+    pub fan: &'a mut Fanout,
+    pub sink: &'a mut S,
 }
 
 /// A node loop to start.
-struct Start {
+pub(super) struct Start {
     idx: usize,
     generation: u64,
     cfg: RelayConfig,
@@ -394,10 +272,10 @@ struct Start {
     gate: Rc<Gate>,
 }
 
-type Ended = (usize, u64, Result<FollowSummary, RelayError>);
+pub(super) type Ended = (usize, u64, Result<FollowSummary, RelayError>);
 
 /// Node `start.idx`'s follow loop, pushing into the merge, behind its gate.
-fn node_loop<'c, 'a, S: FlowSink>(
+pub(super) fn node_loop<'c, 'a, S: FlowSink>(
     core: &'c RefCell<Core<'a, S>>,
     start: Start,
 ) -> Gated<impl Future<Output = Ended> + use<'c, 'a, S>> {
@@ -458,7 +336,10 @@ impl<S: FlowSink> Core<'_, S> {
             RelayEvent::Response(received) => {
                 node.received.admit(&received);
                 let time = FlowTime::of(&received.response);
-                if matches!(received.response.response_types, Some(ResponseTypes::Flow(_))) {
+                if matches!(
+                    received.response.response_types,
+                    Some(ResponseTypes::Flow(_))
+                ) {
                     node.frontier = node.frontier.max(time);
                     node.view.newest = node.frontier;
                 }
@@ -474,7 +355,12 @@ impl<S: FlowSink> Core<'_, S> {
     }
 
     /// A node loop returned.
-    fn on_end(&mut self, idx: usize, generation: u64, result: Result<FollowSummary, RelayError>) {
+    pub(super) fn on_end(
+        &mut self,
+        idx: usize,
+        generation: u64,
+        result: Result<FollowSummary, RelayError>,
+    ) {
         let Core { fan, sink } = self;
         let node = &mut fan.nodes[idx];
         if node.generation != generation {
@@ -491,7 +377,7 @@ impl<S: FlowSink> Core<'_, S> {
     }
 
     /// A peer service event; returns the node loops to start.
-    fn on_peer(&mut self, event: PeerEvent) -> Vec<Start> {
+    pub(super) fn on_peer(&mut self, event: PeerEvent) -> Vec<Start> {
         let mut starts = Vec::new();
         match event {
             PeerEvent::Connected => {
@@ -545,7 +431,8 @@ impl<S: FlowSink> Core<'_, S> {
         let idx = match fan.by_name.get(&addr.name) {
             Some(&idx) => {
                 let n = &fan.nodes[idx];
-                let same = n.view.server == addr.server && n.tls_server_name == addr.tls_server_name;
+                let same =
+                    n.view.server == addr.server && n.tls_server_name == addr.tls_server_name;
                 if same && n.view.state.is_active() {
                     return None;
                 }

@@ -98,9 +98,13 @@ pub fn node_server(address: &str) -> Result<String, String> {
 /// A notification as a typed change.
 pub fn change_of(n: &ChangeNotification) -> Result<NodeChange, String> {
     if n.name.is_empty() {
-        return Err(format!("a notification without a node name (address {:?})", n.address));
+        return Err(format!(
+            "a notification without a node name (address {:?})",
+            n.address
+        ));
     }
-    let kind = ChangeNotificationType::try_from(n.r#type).unwrap_or(ChangeNotificationType::Unknown);
+    let kind =
+        ChangeNotificationType::try_from(n.r#type).unwrap_or(ChangeNotificationType::Unknown);
     let addr = || -> Result<NodeAddr, String> {
         let server = node_server(&n.address)
             .map_err(|why| format!("node {}: address {:?}: {why}", n.name, n.address))?;
@@ -177,7 +181,11 @@ pub fn watch_peers(
                     attempt += 1;
                     let delay = backoff.delay(attempt);
                     let error = e.to_string();
-                    if !send(Ok(PeerEvent::Reconnecting { attempt, delay, error })) {
+                    if !send(Ok(PeerEvent::Reconnecting {
+                        attempt,
+                        delay,
+                        error,
+                    })) {
                         return;
                     }
                     tokio::time::sleep(delay).await;
@@ -230,7 +238,11 @@ pub fn watch_peers(
             attempt += 1;
             let delay = backoff.delay(attempt);
             let error = format!("peer service {}: {error}", cfg.server);
-            if !send(Ok(PeerEvent::Reconnecting { attempt, delay, error })) {
+            if !send(Ok(PeerEvent::Reconnecting {
+                attempt,
+                delay,
+                error,
+            })) {
                 return;
             }
             tokio::time::sleep(delay).await;
@@ -252,7 +264,10 @@ mod tests {
             ("fd00::7", "[fd00::7]:4244"),
             ("[fd00::7]", "[fd00::7]:4244"),
             ("[fd00::7]:4000", "[fd00::7]:4000"),
-            ("unix:///var/run/cilium/hubble.sock", "unix:///var/run/cilium/hubble.sock"),
+            (
+                "unix:///var/run/cilium/hubble.sock",
+                "unix:///var/run/cilium/hubble.sock",
+            ),
         ] {
             assert_eq!(node_server(given).unwrap(), want, "{given}");
         }
@@ -283,10 +298,19 @@ mod tests {
             tls: None,
             ..n.clone()
         };
-        assert_eq!(change_of(&gone).unwrap(), NodeChange::Deleted("kind/worker".into()));
-        let odd = ChangeNotification { r#type: 9, ..n.clone() };
+        assert_eq!(
+            change_of(&gone).unwrap(),
+            NodeChange::Deleted("kind/worker".into())
+        );
+        let odd = ChangeNotification {
+            r#type: 9,
+            ..n.clone()
+        };
         assert!(change_of(&odd).unwrap_err().contains("unknown type 9"));
-        let nameless = ChangeNotification { name: String::new(), ..n };
+        let nameless = ChangeNotification {
+            name: String::new(),
+            ..n
+        };
         assert!(change_of(&nameless).is_err());
     }
 }

@@ -162,8 +162,14 @@ mod tests {
     #[test]
     fn the_watermark_holds_what_a_node_may_still_send() {
         assert!(may_release(t(5), None), "nobody to wait for");
-        assert!(!may_release(t(5), Some(None)), "a node has sent nothing yet");
-        assert!(may_release(None, Some(None)), "untimed responses go at once");
+        assert!(
+            !may_release(t(5), Some(None)),
+            "a node has sent nothing yet"
+        );
+        assert!(
+            may_release(None, Some(None)),
+            "untimed responses go at once"
+        );
         assert!(may_release(t(5), Some(t(5))));
         assert!(!may_release(t(6), Some(t(5))));
     }
