@@ -67,11 +67,20 @@ pub fn run(dump: &Path, nodes: usize) -> super::Row {
         wanted += 1;
         by_node.entry(r.node_name.clone()).or_default().push(r);
     }
-    let mut groups: Vec<Vec<PreEncoded>> = vec![Vec::new(); nodes];
+    // K servers, each serving several of the generated nodes, in time order.
+    let mut groups: Vec<Vec<GetFlowsResponse>> = vec![Vec::new(); nodes];
     for (i, (_, rs)) in by_node.into_iter().enumerate() {
-        let g = &mut groups[i % nodes];
-        g.extend(rs.iter().map(|r| PreEncoded(r.encode_to_vec().into())));
+        groups[i % nodes].extend(rs);
     }
+    let groups: Vec<Vec<PreEncoded>> = groups
+        .into_iter()
+        .map(|mut g| {
+            g.sort_by_key(time_of);
+            g.iter()
+                .map(|r| PreEncoded(r.encode_to_vec().into()))
+                .collect()
+        })
+        .collect();
     let past = pbjson_types::Timestamp {
         seconds: last.0 + 1,
         nanos: last.1,
@@ -91,7 +100,6 @@ pub fn run(dump: &Path, nodes: usize) -> super::Row {
         .unwrap();
     let mut notes = Vec::new();
     for (i, mut group) in groups.into_iter().enumerate() {
-        // A node's responses in time order (the generator's lines are).
         group.push(PreEncoded(sentinel.encode_to_vec().into()));
         let addr = serve(&rt, group);
         notes.push(ChangeNotification {
