@@ -59,26 +59,26 @@ fn time_of(r: &GetFlowsResponse) -> (i64, i32) {
 pub fn run(dump: &Path, nodes: usize) -> super::Row {
     // The responses by node, each node's stream in its own order, each
     // ending with a flow past `until`.
-    let mut by_node: BTreeMap<String, Vec<GetFlowsResponse>> = BTreeMap::new();
+    let mut by_node: BTreeMap<String, Vec<((i64, i32), PreEncoded)>> = BTreeMap::new();
     let mut last = (0, 0);
     let mut wanted = 0u64;
     for r in decoded(dump) {
-        last = last.max(time_of(&r));
+        let t = time_of(&r);
+        last = last.max(t);
         wanted += 1;
-        by_node.entry(r.node_name.clone()).or_default().push(r);
+        let encoded = PreEncoded(r.encode_to_vec().into());
+        by_node.entry(r.node_name).or_default().push((t, encoded));
     }
     // K servers, each serving several of the generated nodes, in time order.
-    let mut groups: Vec<Vec<GetFlowsResponse>> = vec![Vec::new(); nodes];
+    let mut groups: Vec<Vec<((i64, i32), PreEncoded)>> = vec![Vec::new(); nodes];
     for (i, (_, rs)) in by_node.into_iter().enumerate() {
         groups[i % nodes].extend(rs);
     }
     let groups: Vec<Vec<PreEncoded>> = groups
         .into_iter()
         .map(|mut g| {
-            g.sort_by_key(time_of);
-            g.iter()
-                .map(|r| PreEncoded(r.encode_to_vec().into()))
-                .collect()
+            g.sort_by_key(|(t, _)| *t);
+            g.into_iter().map(|(_, r)| r).collect()
         })
         .collect();
     let past = pbjson_types::Timestamp {

@@ -176,8 +176,10 @@ impl Fanout {
         self.nodes
             .iter()
             .filter(|n| {
+                // A paused node is waited for: the merge holds it back.
                 n.view.state.is_active()
-                    && now.saturating_duration_since(n.last_heard) < self.opts.max_wait
+                    && (n.gate.is_closed()
+                        || now.saturating_duration_since(n.last_heard) < self.opts.max_wait)
             })
             .map(|n| n.frontier)
             .min()
@@ -209,6 +211,8 @@ impl Fanout {
         node.buffered -= 1;
         if node.gate.is_closed() && node.buffered <= per_node / 2 {
             node.gate.open();
+            // Paused by the merge, not silent: its wait starts afresh.
+            node.last_heard = Instant::now();
         }
         match &held.received.response.response_types {
             Some(ResponseTypes::Flow(_)) => {
