@@ -171,27 +171,37 @@ impl Fanout {
             && !self.nodes.iter().any(|n| n.view.state.is_active())
     }
 
-    /// The lowest frontier over the nodes still waited for (`None`: none).
-    fn watermark(&self, now: Instant) -> Option<Option<FlowTime>> {
+    /// The lowest frontier over the nodes still waited for (`None`: none);
+    /// with `skip_silent`, a node silent for `max_wait` is not waited for.
+    fn watermark(&self, now: Instant, skip_silent: bool) -> Option<Option<FlowTime>> {
         self.nodes
             .iter()
             .filter(|n| {
                 // A paused node is waited for: the merge holds it back.
                 n.view.state.is_active()
-                    && (n.gate.is_closed()
+                    && (!skip_silent
+                        || n.gate.is_closed()
                         || now.saturating_duration_since(n.last_heard) < self.opts.max_wait)
             })
             .map(|n| n.frontier)
             .min()
     }
 
-    /// Hands on what the merge may release (everything with `all`).
-    pub(super) fn release(&mut self, sink: &mut impl FlowSink, all: bool) -> ControlFlow<()> {
+    /// Hands on what the merge may release. Silent nodes are passed over
+    /// only from the driver's timer ([`Release::PastSilent`]), which runs
+    /// when every node with data waiting has been polled: while the driver
+    /// is busy handing flows on, the others' silence is its own doing.
+    pub(super) fn release(&mut self, sink: &mut impl FlowSink, how: Release) -> ControlFlow<()> {
         let now = Instant::now();
+        let all = how == Release::All;
         if !all && self.settled.is_none_or(|at| now < at) {
             return ControlFlow::Continue(());
         }
-        let watermark = if all { None } else { self.watermark(now) };
+        let watermark = match how {
+            Release::All => None,
+            Release::Ordered => self.watermark(now, false),
+            Release::PastSilent => self.watermark(now, true),
+        };
         while let Some(oldest) = self.reorder.oldest() {
             if !may_release(oldest, watermark) {
                 break;
@@ -260,6 +270,17 @@ fn plaintext(cfg: RelayConfig) -> RelayConfig {
 
 /// The fan-out and the sink, shared by the node loops and the driver (all
 /// on one task; no borrow is held across an await).
+/// What [`Fanout::release`] may hand on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Release {
+    /// What no node still streaming can precede.
+    Ordered,
+    /// Also past the nodes silent for `max_wait`.
+    PastSilent,
+    /// Everything (the end).
+    All,
+}
+
 pub(super) struct Core<'a, S> {
     pub fan: &'a mut Fanout,
     pub sink: &'a mut S,
@@ -353,7 +374,7 @@ impl<S: FlowSink> Core<'_, S> {
                     node.gate.close();
                 }
                 fan.reorder.push(idx, time, received);
-                fan.release(*sink, false)
+                fan.release(*sink, Release::Ordered)
             }
         }
     }
@@ -377,7 +398,7 @@ impl<S: FlowSink> Core<'_, S> {
             Err(e) => NodeState::Failed(e.to_string()),
         };
         let _ = sink.node_state(&node.view.name, &node.view.state);
-        let _ = fan.release(*sink, false);
+        let _ = fan.release(*sink, Release::Ordered);
     }
 
     /// A peer service event; returns the node loops to start.
@@ -515,6 +536,6 @@ impl<S: FlowSink> Core<'_, S> {
         node.generation += 1;
         node.view.state = NodeState::Removed;
         let _ = self.sink.node_state(name, &node.view.state);
-        let _ = self.fan.release(self.sink, false);
+        let _ = self.fan.release(self.sink, Release::Ordered);
     }
 }

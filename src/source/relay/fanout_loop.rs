@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::error::RelayError;
-use super::fanout::{node_loop, Core, Fanout};
+use super::fanout::{node_loop, Core, Fanout, Release};
 use super::follow::FollowEnd;
 use super::peers::watch_peers;
 use crate::source::sink::FlowSink;
@@ -73,7 +73,7 @@ impl Fanout {
                 _ = every.tick() => {
                     let mut c = core.borrow_mut();
                     let Core { fan, sink } = &mut *c;
-                    let _ = fan.release(*sink, false);
+                    let _ = fan.release(*sink, Release::PastSilent);
                     if last_tick.elapsed() >= tick {
                         last_tick = Instant::now();
                         on_tick(sink, fan);
@@ -92,7 +92,7 @@ impl Fanout {
         watcher.abort();
         let Core { fan, sink } = core.into_inner();
         fan.forget_loops();
-        let _ = fan.release(sink, true);
+        let _ = fan.release(sink, Release::All);
         outcome
     }
 }
