@@ -56,10 +56,13 @@ fn time_of(r: &GetFlowsResponse) -> (i64, i32) {
     r.time.as_ref().map_or((0, 0), |t| (t.seconds, t.nanos))
 }
 
+/// An encoded response with its time.
+type Timed = ((i64, i32), PreEncoded);
+
 pub fn run(dump: &Path, nodes: usize) -> super::Row {
     // The responses by node, each node's stream in its own order, each
     // ending with a flow past `until`.
-    let mut by_node: BTreeMap<String, Vec<((i64, i32), PreEncoded)>> = BTreeMap::new();
+    let mut by_node: BTreeMap<String, Vec<Timed>> = BTreeMap::new();
     let mut last = (0, 0);
     let mut wanted = 0u64;
     for r in decoded(dump) {
@@ -70,7 +73,7 @@ pub fn run(dump: &Path, nodes: usize) -> super::Row {
         by_node.entry(r.node_name).or_default().push((t, encoded));
     }
     // K servers, each serving several of the generated nodes, in time order.
-    let mut groups: Vec<Vec<((i64, i32), PreEncoded)>> = vec![Vec::new(); nodes];
+    let mut groups: Vec<Vec<Timed>> = vec![Vec::new(); nodes];
     for (i, (_, rs)) in by_node.into_iter().enumerate() {
         groups[i % nodes].extend(rs);
     }
