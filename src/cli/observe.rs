@@ -64,9 +64,9 @@ const DEFAULT_CONN_WINDOW: u64 = 120;
     flowpolicy recommend main.baseline --out policies/\n  \
     flowpolicy observe --baseline shop.baseline --namespace shop --record shop.jsonpb.zst\n  \
     flowpolicy observe --baseline node.baseline --server unix:///var/run/cilium/hubble.sock   # on a node\n  \
-    kubectl -n kube-system port-forward svc/hubble-peer 4244:443 &\n  \
+    kubectl -n kube-system port-forward svc/hubble-peer 4244:443 &   # every node, no relay:\n  \
     flowpolicy observe --baseline main.baseline --peer-service localhost:4244 --tls \\\n      \
-    --tls-ca-cert-files ca.crt --tls-server-name hubble-peer.kube-system.svc.cluster.local   # every node, no relay\n\n\
+    --tls-ca-cert-files ca.crt --tls-server-name hubble-peer.kube-system.svc.cluster.local\n\n\
 The baseline is saved atomically every --checkpoint-every and on exit. Ctrl-C saves and exits;\n\
 a second Ctrl-C quits at once (the last checkpoint stays intact). Running again continues the\n\
 baseline as one run would. One observe per baseline: FILE.lock beside it names the running one.")]
@@ -92,9 +92,11 @@ pub struct ObserveArgs {
     pub server: String,
     /// Follow every node's Hubble server instead of the relay: the peer service that lists them
     /// (in the cluster hubble-peer.kube-system.svc:443; on a node the agent's socket
-    /// unix:///var/run/cilium/hubble.sock). One stream per node (port 4244 unless announced), the
-    /// TLS flags apply to the nodes (with the server name each announcement gives), each node
-    /// resumes from its own point, all merged into one baseline. --server is then unused.
+    /// unix:///var/run/cilium/hubble.sock). One stream per node (port 4244 unless announced); the
+    /// TLS flags apply to the peer service (not to a socket) and to every node announced with TLS,
+    /// checked against the server name the announcement gives (--tls-server-name names the peer
+    /// service's). Each node resumes from its own point; all are merged in time order into one
+    /// baseline. --server is then unused.
     #[arg(long, value_name = "ADDR")]
     pub peer_service: Option<String>,
     /// With --peer-service: how long flows wait for a silent node before the other nodes' go on.
