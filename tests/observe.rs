@@ -616,7 +616,7 @@ async fn damaged_or_newer_baselines_are_rejected_and_never_overwritten() {
     let newer = dir.path().join("newer.baseline");
     std::fs::write(
         &newer,
-        unsealed(&text).replace("\"version\": 2,", "\"version\": 3,"),
+        unsealed(&text).replace("\"version\": 2,", "\"version\": 4,"),
     )
     .unwrap();
 
