@@ -1,5 +1,6 @@
 //! Compiles `proto/` (flowpolicy's own wire-compatible subset of the Hubble
-//! Observer API) in pure Rust: protox parses the .proto files, tonic-prost-build
+//! Observer API, and the peer service listing the node servers) in pure
+//! Rust: protox parses the .proto files, tonic-prost-build
 //! emits the prost messages and the tonic client/server, and pbjson-build emits
 //! the proto3 JSON mapping (proto field names, unknown fields and enum values
 //! tolerated) used to read `hubble observe -o jsonpb` dumps. No system protoc.
@@ -8,7 +9,7 @@ use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let fds = protox::compile(["observer/observer.proto"], ["proto"])?;
+    let fds = protox::compile(["observer/observer.proto", "peer/peer.proto"], ["proto"])?;
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     let descriptor_bytes = fds.encode_to_vec();
     std::fs::write(out_dir.join("hubble_descriptor.bin"), &descriptor_bytes)?;

@@ -26,12 +26,18 @@
 //!   figure; its rate is bounded by the generator.
 //!
 //! The live row streams the first 200000 flows (pre-encoded) from an
-//! in-process Observer to `observe`'s client side ([`live`]).
+//! in-process Observer to `observe`'s client side ([`live`]); the
+//! `fanout-1`, `fanout-4` and `fanout-8` rows split the same flows by node
+//! over 1, 4 or 8 in-process Observers found through a peer service, as
+//! `observe --peer-service` follows them ([`fanout`]; not in the default
+//! set: `FLOWPOLICY_BENCH_INPUTS=live,fanout-1,fanout-4,fanout-8`).
 //!
 //! Targets (release build, the project's 2-core machine): ≥ 1.2 GB/s plain,
 //! ≥ 1 GB/s zstd, gzip as fast as the inflate backend allows, ≥ 250k flows/s
 //! live, ≤ 64 MiB peak RSS at 10M flows over 2000 edges.
 
+#[path = "replay/fanout.rs"]
+mod fanout;
 #[path = "replay/lines.rs"]
 mod lines;
 #[path = "replay/live.rs"]
@@ -329,13 +335,16 @@ fn child(kind: &str, path: &str) {
     let mut raw: u64 = env_or("FLOWPOLICY_BENCH_RAW", 0);
     let row = match kind {
         "live" => live::run(Path::new(path)),
+        "fanout-1" => fanout::run(Path::new(path), 1),
+        "fanout-4" => fanout::run(Path::new(path), 4),
+        "fanout-8" => fanout::run(Path::new(path), 8),
         "decode-full" | "decode-fast" => decode_only(kind, Path::new(path)),
         "read-plain" | "read-zstd" | "read-gzip" => read_only(Path::new(path)),
         "load-plain" => load_only(Path::new(path)),
         "e2e-plain" => recommend_e2e(Path::new(path)),
         _ => run(Path::new(path)),
     };
-    if kind == "live" {
+    if kind == "live" || kind.starts_with("fanout-") {
         // Only the first flows are streamed: their share of the jsonpb.
         raw = (raw as f64 * row.flows as f64 / env_or("FLOWPOLICY_BENCH_N", 1.0)) as u64;
     }
@@ -424,6 +433,7 @@ fn main() {
                 "zstd" | "zstd-full" | "read-zstd" => path(".zst"),
                 "gzip" | "gzip-full" | "read-gzip" => path(".gz"),
                 "live" | "decode-full" | "decode-fast" => path(""),
+                "fanout-1" | "fanout-4" | "fanout-8" => path(""),
                 other => panic!("unknown input kind {other}"),
             };
             assert!(spawn(kind, &file, raw).wait().unwrap().success());

@@ -20,3 +20,9 @@ pub mod observer {
     include!(concat!(env!("OUT_DIR"), "/observer.rs"));
     include!(concat!(env!("OUT_DIR"), "/observer.serde.rs"));
 }
+
+/// The `peer` package: the peer service's `Notify` stream of node servers
+/// coming and going (client, and a server for tests).
+pub mod peer {
+    include!(concat!(env!("OUT_DIR"), "/peer.rs"));
+}

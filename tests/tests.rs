@@ -42,6 +42,7 @@ mod baselining;
 mod cli;
 mod cli_outputs;
 mod deploy_manifests;
+mod fanout;
 mod observe;
 mod relay;
 mod shards;

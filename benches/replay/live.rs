@@ -29,7 +29,7 @@ const MAX_FLOWS: usize = 200_000;
 
 /// A response already encoded: written out verbatim.
 #[derive(Debug, Default, Clone)]
-struct PreEncoded(Arc<[u8]>);
+pub struct PreEncoded(pub Arc<[u8]>);
 
 impl Message for PreEncoded {
     fn encode_raw(&self, buf: &mut impl BufMut) {
@@ -54,7 +54,7 @@ type Stream = tokio_stream::Iter<std::vec::IntoIter<Result<PreEncoded, tonic::St
 
 /// `GetFlows` streams every response, whatever the request.
 #[derive(Clone)]
-struct Flows(Arc<Vec<PreEncoded>>);
+pub struct Flows(pub Arc<Vec<PreEncoded>>);
 
 impl tonic::server::ServerStreamingService<GetFlowsRequest> for Flows {
     type Response = PreEncoded;
@@ -94,27 +94,24 @@ impl tonic::server::NamedService for Flows {
 
 /// The dump's flow lines as encoded responses (at most [`MAX_FLOWS`]).
 fn responses(dump: &Path) -> Vec<PreEncoded> {
+    decoded(dump)
+        .map(|resp| PreEncoded(resp.encode_to_vec().into()))
+        .collect()
+}
+
+/// The dump's first [`MAX_FLOWS`] responses.
+pub fn decoded(dump: &Path) -> impl Iterator<Item = GetFlowsResponse> {
     use std::io::BufRead;
     let file = std::io::BufReader::new(std::fs::File::open(dump).unwrap());
     file.split(b'\n')
         .map(Result::unwrap)
         .filter(|l| !l.is_empty())
         .take(MAX_FLOWS)
-        .map(|line| {
-            let resp: GetFlowsResponse = serde_json::from_slice(&line).unwrap();
-            PreEncoded(resp.encode_to_vec().into())
-        })
-        .collect()
+        .map(|line| serde_json::from_slice(&line).unwrap())
 }
 
-pub fn run(dump: &Path) -> super::Row {
-    let all = responses(dump);
-    let wanted = all.len() as u64;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+/// Serves `all` on 127.0.0.1 (a free port) in `rt`; returns the address.
+pub fn serve(rt: &tokio::runtime::Runtime, all: Vec<PreEncoded>) -> std::net::SocketAddr {
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -133,6 +130,18 @@ pub fn run(dump: &Path) -> super::Row {
         tokio_stream::wrappers::ReceiverStream::new(conn_rx),
     );
     rt.spawn(server);
+    addr
+}
+
+pub fn run(dump: &Path) -> super::Row {
+    let all = responses(dump);
+    let wanted = all.len() as u64;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = serve(&rt, all);
 
     let cfg = RelayConfig {
         server: addr.to_string(),

@@ -25,7 +25,7 @@ pub mod load;
 mod seal;
 pub mod shards;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 
 use ipnet::IpNet;
@@ -64,6 +64,9 @@ pub struct BaselineMeta {
     pub settings: Settings,
     /// Where the live stream stopped; the next `observe` resumes here.
     pub resume: ResumeState,
+    /// Where each node's stream stopped (`observe --peer-service`), by
+    /// node name; the next fan-out resumes each node from its own point.
+    pub node_resume: BTreeMap<String, ResumeState>,
     /// What the interpreter remembered of earlier flows when the baseline
     /// was written; the next `observe` starts from it.
     pub state: InterpretState,
@@ -192,6 +195,9 @@ impl BaselineMeta {
             .conn_window_seconds
             .extend(o.settings.conn_window_seconds.iter().copied());
         merge_resume(&mut self.resume, &o.resume);
+        for (node, theirs) in &o.node_resume {
+            merge_resume(self.node_resume.entry(node.clone()).or_default(), theirs);
+        }
         self.state.merge(&o.state);
     }
 }
@@ -250,6 +256,7 @@ pub fn to_json(graph: &TrafficGraph, interpret: &InterpretStats, meta: &Baseline
         observation: meta.observation.clone(),
         settings: meta.settings.clone(),
         resume: meta.resume.clone(),
+        node_resume: meta.node_resume.clone(),
         state: meta.state.clone(),
         coverage: graph.coverage.clone(),
         interpret: interpret.clone(),
@@ -336,6 +343,8 @@ struct File {
     settings: Settings,
     #[serde(default)]
     resume: ResumeState,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    node_resume: BTreeMap<String, ResumeState>,
     #[serde(default, skip_serializing_if = "InterpretState::is_empty")]
     state: InterpretState,
     coverage: Coverage,
@@ -424,6 +433,7 @@ impl File {
                 observation: self.observation,
                 settings: self.settings,
                 resume: self.resume,
+                node_resume: self.node_resume,
                 state: self.state,
             },
             unchecked: false,
@@ -543,6 +553,65 @@ mod tests {
         );
         let back = Baseline::from_json("t", text.as_bytes()).unwrap();
         assert_eq!(json(&back), text);
+    }
+
+    #[test]
+    fn node_resume_points_round_trip_as_version_3_and_merge_per_node() {
+        let point = |secs: i64| {
+            let mut r = ResumeState::default();
+            let resp = crate::proto::observer::GetFlowsResponse {
+                response_types: Some(
+                    crate::proto::observer::get_flows_response::ResponseTypes::Flow(
+                        crate::proto::flow::Flow::default(),
+                    ),
+                ),
+                node_name: String::new(),
+                time: Some(pbjson_types::Timestamp {
+                    seconds: secs,
+                    nanos: 0,
+                }),
+            };
+            r.admit(&crate::source::relay::Received::new(resp));
+            r
+        };
+        let plain = json(&Baseline::default());
+        assert!(plain.contains("\"version\": 2") && !plain.contains("node_resume"));
+        let mut b = Baseline::default();
+        b.meta.node_resume.insert("kind/worker".into(), point(10));
+        b.meta.node_resume.insert("kind/worker2".into(), point(20));
+        let text = json(&b);
+        assert!(
+            text.contains("\"version\": 3") && text.contains("\"node_resume\""),
+            "{text}"
+        );
+        let back = Baseline::from_json("t", text.as_bytes()).unwrap();
+        assert_eq!(back.meta, b.meta);
+        assert_eq!(json(&back), text);
+        // A version 2 file (written before node points) still loads.
+        let old = Baseline::from_json("t", plain.as_bytes()).unwrap();
+        assert!(old.meta.node_resume.is_empty());
+        // Merging keeps each node's later point.
+        let mut other = Baseline::default();
+        other
+            .meta
+            .node_resume
+            .insert("kind/worker".into(), point(30));
+        other
+            .meta
+            .node_resume
+            .insert("kind/worker3".into(), point(5));
+        b.merge(&other);
+        let times: Vec<String> = (b.meta.node_resume.values())
+            .map(|r| r.last_time.unwrap().to_string())
+            .collect();
+        assert_eq!(
+            times,
+            [
+                "1970-01-01T00:00:30Z",
+                "1970-01-01T00:00:20Z",
+                "1970-01-01T00:00:05Z"
+            ]
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //!
 //! The tokio runtime lives here; `main` stays synchronous.
 
+mod fanout;
 mod live;
 mod progress;
 mod record;
@@ -61,7 +62,11 @@ const DEFAULT_CONN_WINDOW: u64 = 120;
     cilium hubble port-forward &\n  \
     flowpolicy observe --baseline main.baseline --duration 7d     # Ctrl-C any time; run again to continue\n  \
     flowpolicy recommend main.baseline --out policies/\n  \
-    flowpolicy observe --baseline shop.baseline --namespace shop --record shop.jsonpb.zst\n\n\
+    flowpolicy observe --baseline shop.baseline --namespace shop --record shop.jsonpb.zst\n  \
+    flowpolicy observe --baseline node.baseline --server unix:///var/run/cilium/hubble.sock   # on a node\n  \
+    kubectl -n kube-system port-forward svc/hubble-peer 4244:443 &   # every node, no relay:\n  \
+    flowpolicy observe --baseline main.baseline --peer-service localhost:4244 --tls \\\n      \
+    --tls-ca-cert-files ca.crt --tls-server-name hubble-peer.kube-system.svc.cluster.local\n\n\
 The baseline is saved atomically every --checkpoint-every and on exit. Ctrl-C saves and exits;\n\
 a second Ctrl-C quits at once (the last checkpoint stays intact). Running again continues the\n\
 baseline as one run would. One observe per baseline: FILE.lock beside it names the running one.")]
@@ -199,7 +204,10 @@ fn lock_baseline(path: &std::path::Path) -> Result<WriterLock> {
 
 pub fn run(args: &ObserveArgs) -> Result<ExitCode> {
     // A bad address is refused before anything is read, locked or dialled.
-    args.relay_config().validate()?;
+    match &args.relay.peer_service {
+        Some(_) => drop(fanout::fanout(args, &Baseline::default(), None)?),
+        None => args.relay_config().validate()?,
+    }
     // Held until this returns; the kernel drops it if the process dies.
     let _lock = lock_baseline(&args.baseline)?;
     let existing = load_existing(&args.baseline)?;
@@ -266,7 +274,10 @@ pub fn run(args: &ObserveArgs) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(observe(args, base, interpret, remaining))
+    match &args.relay.peer_service {
+        Some(_) => runtime.block_on(fanout::observe(args, base, interpret, remaining)),
+        None => runtime.block_on(observe(args, base, interpret, remaining)),
+    }
 }
 
 async fn observe(
@@ -299,24 +310,7 @@ async fn observe(
         .unavailable_nodes
         .extend(status.unavailable_nodes.iter().cloned());
 
-    // A recording that cannot be opened is a warning: the baseline goes on.
-    let recorder = args
-        .record
-        .as_deref()
-        .and_then(|path| match Recorder::open(path) {
-            Ok(rec) => Some(rec),
-            Err(e) => {
-                eprintln!(
-                    "warning: --record {}: {e:#}; not recording (the baseline goes on)",
-                    path.display()
-                );
-                None
-            }
-        });
-    let record_failed = match (&args.record, &recorder) {
-        (Some(path), None) => Some(format!("{}: cannot open it", path.display())),
-        _ => None,
-    };
+    let (recorder, record_failed) = open_recorder(args);
     let mut live = Live::new(
         args.baseline.clone(),
         base,
@@ -361,6 +355,45 @@ async fn observe(
     let mut live = live.into_inner();
     debug_assert_eq!(live.door.resume, resume);
     live.door.resume = resume;
+    finish(
+        args,
+        live,
+        outcome.map(|s| s.end).map_err(Into::into),
+        |_| {},
+    )
+}
+
+/// Opens `--record`; one that cannot be opened is a warning (the baseline
+/// goes on), returned as why recording failed.
+fn open_recorder(args: &ObserveArgs) -> (Option<Recorder>, Option<String>) {
+    let recorder = args
+        .record
+        .as_deref()
+        .and_then(|path| match Recorder::open(path) {
+            Ok(rec) => Some(rec),
+            Err(e) => {
+                eprintln!(
+                    "warning: --record {}: {e:#}; not recording (the baseline goes on)",
+                    path.display()
+                );
+                None
+            }
+        });
+    let record_failed = match (&args.record, &recorder) {
+        (Some(path), None) => Some(format!("{}: cannot open it", path.display())),
+        _ => None,
+    };
+    (recorder, record_failed)
+}
+
+/// After the stream: the final save, the recording closed, the summary
+/// (`more` prints the source's own lines after the counts), the exit.
+fn finish(
+    args: &ObserveArgs,
+    mut live: Live,
+    outcome: Result<FollowEnd>,
+    more: impl FnOnce(&Live),
+) -> Result<ExitCode> {
     live.sink.progress.finish();
     let saved = live.checkpoint();
     let recorded = match live.sink.recorder.take() {
@@ -383,7 +416,7 @@ async fn observe(
     live.log_now();
 
     let why = match &outcome {
-        Ok(s) => match s.end {
+        Ok(end) => match end {
             FollowEnd::Shutdown => "interrupted",
             FollowEnd::Deadline => "--duration reached",
             FollowEnd::UntilReached => "--until reached",
@@ -410,6 +443,7 @@ async fn observe(
         if saved.is_ok() { "saved to " } else { "NOT saved to " },
         args.baseline.display(),
     );
+    more(&live);
     if let Some(lines) = recorded {
         eprintln!(
             "  recorded {lines} responses to {}",

@@ -1,4 +1,4 @@
-//! The relay flags `observe` and `watch` share (`--server`, `--tls*`,
+//! The relay flags `observe` and `watch` share (`--server`, `--peer-service`, `--tls*`,
 //! `--timeout`, `--namespace`, `--not-namespace`), turned once into a
 //! [`RelayConfig`] with the command's own time window.
 
@@ -14,9 +14,22 @@ use crate::source::relay::{RelayConfig, DEFAULT_SERVER};
 /// Which relay, how to reach it, which flows.
 #[derive(Debug, Clone, Args)]
 pub struct RelayArgs {
-    /// Hubble Relay address (host:port, http://…, https://…).
+    /// Hubble Relay address (host:port, http://…, https://…), or a node's own Hubble server
+    /// (host:4244, or the agent's socket: unix:///var/run/cilium/hubble.sock).
     #[arg(long, env = "HUBBLE_SERVER", default_value = DEFAULT_SERVER)]
     pub server: String,
+    /// Follow every node's Hubble server instead of the relay: the peer service that lists them
+    /// (in the cluster hubble-peer.kube-system.svc:443; on a node the agent's socket
+    /// unix:///var/run/cilium/hubble.sock). One stream per node (port 4244 unless announced); the
+    /// TLS flags apply to the peer service (not to a socket) and to every node announced with TLS,
+    /// checked against the server name the announcement gives (--tls-server-name names the peer
+    /// service's). Each node resumes from its own point; all are merged in time order into one
+    /// stream. --server is then unused.
+    #[arg(long, value_name = "ADDR")]
+    pub peer_service: Option<String>,
+    /// With --peer-service: how long flows wait for a silent node before the other nodes' go on.
+    #[arg(long, value_parser = parse_duration, default_value = "1s", hide = true)]
+    pub node_wait: Duration,
     /// Use TLS to reach the relay.
     #[arg(long)]
     pub tls: bool,

@@ -12,6 +12,12 @@
 //!   [`ResumeState`] that can be persisted so a later run continues where
 //!   this one stopped.
 //!
+//! - [`Fanout`] (`--peer-service`) follows every node's Hubble server as
+//!   the peer service announces them, each with its own resume point, and
+//!   merges their flows in time order into one sink.
+//!
+//! `--server` also takes the agent's Unix socket (`unix:///…`).
+//!
 //! Every failure is a [`RelayError`] whose message names the problem and the
 //! remedy (port-forward, `--server`, CA file, server name, client cert).
 
@@ -21,9 +27,14 @@ mod connect;
 mod door;
 mod endpoints;
 mod error;
+mod fanout;
+mod fanout_loop;
+mod fanout_types;
 mod fingerprint;
 mod follow;
 mod insecure;
+mod peers;
+mod reorder;
 mod request;
 mod resume;
 mod status;
@@ -34,8 +45,11 @@ pub use config::{RelayConfig, DEFAULT_SERVER, DEFAULT_TIMEOUT};
 pub use door::{follow_into, StreamDoor};
 pub use endpoints::{EndpointCache, EndpointChecks, EndpointId, Received, Recycler};
 pub use error::RelayError;
+pub use fanout::Fanout;
+pub use fanout_types::{FanoutOptions, NodeView};
 pub use fingerprint::{Fingerprint, FingerprintKind};
 pub use follow::{follow, FollowEnd, FollowOptions, FollowSummary, RelayEvent};
+pub use peers::{change_of, node_server, NodeAddr, NodeChange, NODE_PORT};
 pub use request::{flows_request, namespace_filters};
 pub use resume::{FlowTime, ResumeState};
 pub use status::{server_status, ServerStatus};

@@ -61,6 +61,54 @@ pub enum StreamStatus {
     },
 }
 
+/// The state of one node's stream when the live source follows every
+/// node's Hubble server itself (`--peer-service`, the fan-out).
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeState {
+    /// Announced; the stream is being opened.
+    Connecting,
+    /// The stream is open and flows arrive.
+    Streaming,
+    /// The stream broke; retry `attempt` follows after `delay`.
+    Reconnecting {
+        attempt: u32,
+        delay: std::time::Duration,
+        error: String,
+    },
+    /// The peer service deleted the node; its flows so far stay.
+    Removed,
+    /// The node's stream reached `--until`.
+    Ended,
+    /// A failure retrying cannot fix (certificate, refused call); a later
+    /// update of the node tries again.
+    Failed(String),
+}
+
+impl NodeState {
+    /// Whether the node may still send flows (the merge waits for it).
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self,
+            NodeState::Connecting | NodeState::Streaming | NodeState::Reconnecting { .. }
+        )
+    }
+}
+
+impl fmt::Display for NodeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeState::Connecting => f.write_str("connecting"),
+            NodeState::Streaming => f.write_str("streaming"),
+            NodeState::Reconnecting { attempt, .. } => {
+                write!(f, "reconnecting (attempt {attempt})")
+            }
+            NodeState::Removed => f.write_str("removed"),
+            NodeState::Ended => f.write_str("ended (--until)"),
+            NodeState::Failed(_) => f.write_str("failed"),
+        }
+    }
+}
+
 /// What a source pushes its events into. Only [`FlowSink::event`] is
 /// required; the other methods default to doing nothing.
 pub trait FlowSink {
@@ -81,9 +129,16 @@ pub trait FlowSink {
         ControlFlow::Continue(())
     }
 
-    /// The live connection opened, or broke and will be retried.
+    /// The live connection opened, or broke and will be retried (with
+    /// `--peer-service`: the peer service's stream).
     fn status(&mut self, status: &StreamStatus) -> ControlFlow<()> {
         let _ = status;
+        ControlFlow::Continue(())
+    }
+
+    /// A node's stream changed state (fan-out only).
+    fn node_state(&mut self, node: &str, state: &NodeState) -> ControlFlow<()> {
+        let _ = (node, state);
         ControlFlow::Continue(())
     }
 }
@@ -100,6 +155,9 @@ impl<S: FlowSink + ?Sized> FlowSink for &mut S {
     }
     fn status(&mut self, status: &StreamStatus) -> ControlFlow<()> {
         (**self).status(status)
+    }
+    fn node_state(&mut self, node: &str, state: &NodeState) -> ControlFlow<()> {
+        (**self).node_state(node, state)
     }
 }
 

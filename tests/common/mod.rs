@@ -14,11 +14,13 @@
 //!   on the same flows and returns verify's exit code and JSON report.
 //! - `certs`: a throw-away PKI for the TLS tests; `observer_server`: an
 //!   in-process Hubble Observer (relay) server for the `observe` and relay
-//!   tests.
+//!   tests; `peer_server`: an in-process Hubble peer service for the
+//!   fan-out tests.
 #![allow(dead_code)]
 
 pub mod certs;
 pub mod observer_server;
+pub mod peer_server;
 
 use std::collections::HashMap;
 use std::io::Write;

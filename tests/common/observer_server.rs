@@ -1,4 +1,5 @@
-//! An in-process Hubble Observer (relay) server for tests, on 127.0.0.1:0.
+//! An in-process Hubble Observer (relay) server for tests, on 127.0.0.1:0
+//! ([`start`]) or on a Unix socket ([`start_unix`], the agent's form).
 //!
 //! It holds a time-ordered buffer of `GetFlowsResponse`s (built in the test
 //! or read from a jsonpb dump with [`load_dump`]) and answers
@@ -78,15 +79,21 @@ struct FakeObserver(Arc<Shared>);
 /// A running server; stops when dropped.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// The socket path, for a server started with [`start_unix`].
+    pub unix: Option<std::path::PathBuf>,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
-    /// `127.0.0.1:port`, for `RelayConfig::server`.
+    /// `127.0.0.1:port` (`unix:///path` for a socket), for
+    /// `RelayConfig::server`.
     pub fn address(&self) -> String {
-        self.addr.to_string()
+        match &self.unix {
+            Some(path) => format!("unix://{}", path.display()),
+            None => self.addr.to_string(),
+        }
     }
 
     /// Appends a response to the buffer (and to every following stream).
@@ -118,17 +125,6 @@ impl Drop for RunningServer {
 
 /// Starts a server on 127.0.0.1 with a free port.
 pub async fn start(opts: ServerOptions) -> RunningServer {
-    let mut responses = opts.responses;
-    responses.sort_by_key(time_of);
-    let shared = Arc::new(Shared {
-        buffer: watch::Sender::new(responses),
-        cut_every: opts.cut_every,
-        cut: opts.cut,
-        status: opts.status,
-        requests: Mutex::new(Vec::new()),
-        streams: AtomicUsize::new(0),
-    });
-
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (conn_tx, conn_rx) = mpsc::channel(8);
@@ -140,6 +136,46 @@ pub async fn start(opts: ServerOptions) -> RunningServer {
             }
         }
     });
+    let mut server = serve(opts, ReceiverStream::new(conn_rx));
+    server.addr = addr;
+    server.tasks.push(accept);
+    server
+}
+
+/// Starts a (plaintext) server on a Unix socket at `path`, as the Cilium
+/// agent serves Hubble on `/var/run/cilium/hubble.sock`.
+pub async fn start_unix(opts: ServerOptions, path: &Path) -> RunningServer {
+    let listener = tokio::net::UnixListener::bind(path).unwrap();
+    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    let mut server = serve(opts, incoming);
+    server.unix = Some(path.to_path_buf());
+    server
+}
+
+/// Serves the fake Observer on the connections of `incoming`.
+fn serve<IO, IE>(
+    opts: ServerOptions,
+    incoming: impl Stream<Item = Result<IO, IE>> + Send + 'static,
+) -> RunningServer
+where
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut responses = opts.responses;
+    responses.sort_by_key(time_of);
+    let shared = Arc::new(Shared {
+        buffer: watch::Sender::new(responses),
+        cut_every: opts.cut_every,
+        cut: opts.cut,
+        status: opts.status,
+        requests: Mutex::new(Vec::new()),
+        streams: AtomicUsize::new(0),
+    });
 
     let mut builder = Server::builder();
     if let Some(tls) = opts.tls {
@@ -148,7 +184,6 @@ pub async fn start(opts: ServerOptions) -> RunningServer {
     let service = ObserverServer::new(FakeObserver(shared.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
     let serve = tokio::spawn(async move {
-        let incoming = ReceiverStream::new(conn_rx);
         let _ = builder
             .serve_with_incoming_shutdown(service, incoming, async {
                 let _ = stopped.await;
@@ -156,10 +191,11 @@ pub async fn start(opts: ServerOptions) -> RunningServer {
             .await;
     });
     RunningServer {
-        addr,
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        unix: None,
         shared,
         stop: Some(stop),
-        tasks: vec![accept, serve],
+        tasks: vec![serve],
     }
 }
 

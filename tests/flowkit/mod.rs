@@ -2,6 +2,8 @@
 //! connections as SYN / SYN-ACK / ACK packets, UDP and DNS exchanges, and the
 //! helpers that run them through interpretation, the graph and synthesis.
 
+pub mod cluster;
+
 use flowpolicy::graph::TrafficGraph;
 use flowpolicy::interpret::{InterpretConfig, Interpreter};
 use flowpolicy::proto::flow::{

@@ -8,6 +8,7 @@
 //! observed in several runs is the baseline of one run. A failing
 //! `--record` is only a warning: recording stops, the baseline goes on.
 
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -23,7 +24,7 @@ use crate::graph::TrafficGraph;
 use crate::interpret::{InterpretConfig, InterpretStats};
 use crate::proto::observer::GetFlowsResponse;
 use crate::source::event::{EndpointHint, SourceEvent};
-use crate::source::relay::StreamDoor;
+use crate::source::relay::{ResumeState, StreamDoor};
 use crate::source::sink::{At, FlowSink, StreamStatus};
 use crate::source::validate::{Rejection, Rejections};
 
@@ -32,6 +33,9 @@ pub struct Live {
     pub path: PathBuf,
     /// Resume admission, door check and recycling of the stream.
     pub door: StreamDoor,
+    /// With `--peer-service`: each node's resume point (the fan-out keeps
+    /// its nodes' doors; `door` is then unused).
+    pub node_resume: Option<BTreeMap<String, ResumeState>>,
     /// What the door hands the flows to.
     pub sink: ObserveSink,
     /// Metadata as loaded (this run is added when saving).
@@ -174,6 +178,7 @@ impl Live {
         Live {
             path,
             door: StreamDoor::new(base.meta.resume.clone()),
+            node_resume: None,
             sink: ObserveSink {
                 builder: GraphBuilder::resume(base.graph, cfg, &base.meta.state, base.interpret),
                 reconnects: 0,
@@ -247,6 +252,16 @@ impl Live {
         meta.observation.observed_seconds += self.started.elapsed().as_secs();
         meta.observation.reconnects += self.sink.reconnects;
         meta.resume = self.door.resume.clone();
+        if let Some(points) = &self.node_resume {
+            // The relay's point, should the baseline be continued through
+            // a relay: the newest of the nodes'.
+            for point in points.values() {
+                if point.last_time > meta.resume.last_time {
+                    meta.resume = point.clone();
+                }
+            }
+            meta.node_resume = points.clone();
+        }
         meta.state = interpreter.state();
         (interpreter.stats.clone(), meta)
     }

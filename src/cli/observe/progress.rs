@@ -27,6 +27,8 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     /// Flows and time at the previous rate sample.
     last: (u64, Instant),
+    /// Appended to the line (the fan-out's nodes).
+    pub extra: String,
 }
 
 impl Progress {
@@ -43,6 +45,7 @@ impl Progress {
         Progress {
             bar,
             last: (0, Instant::now()),
+            extra: String::new(),
         }
     }
 
@@ -86,13 +89,14 @@ impl Progress {
             .map(|r| format!(", {} remaining", human(r)))
             .unwrap_or_default();
         format!(
-            "observe: {} elapsed{remaining} | {rate:.1} flows/s | {} flows, {} workloads, {} edges | {} lost events | {} reconnects",
+            "observe: {} elapsed{remaining} | {rate:.1} flows/s | {} flows, {} workloads, {} edges | {} lost events | {} reconnects{}",
             human(n.elapsed),
             n.flows,
             n.workloads,
             n.edges,
             n.lost,
-            n.reconnects
+            n.reconnects,
+            self.extra
         )
     }
 

@@ -1,6 +1,7 @@
 //! [`RelayConfig`]: the connection and selector settings of the relay client,
 //! mirroring the `hubble observe` flags, and the parsing of `--server` into
-//! the URI tonic dials.
+//! the URI tonic dials (or the Unix socket it connects to: the agent's own
+//! Hubble server, `unix:///var/run/cilium/hubble.sock`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,8 +22,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// `tls://`); every other `tls_*` field requires it, as in the hubble CLI.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RelayConfig {
-    /// `--server`: `host:port`, `http://host:port` or `https://host:port`.
-    /// A missing port means 4245 (443 for `https://`, 80 for `http://`).
+    /// `--server`: `host:port`, `http://host:port`, `https://host:port`,
+    /// or a Unix socket as the hubble CLI writes it: `unix:///abs/path` or
+    /// `unix:path` (relative or absolute). A missing port means 4245 (443
+    /// for `https://`, 80 for `http://`).
     pub server: String,
     /// `--tls`: speak TLS to the relay.
     pub tls: bool,
@@ -74,12 +77,15 @@ impl Default for RelayConfig {
 }
 
 /// `server` resolved: the URI tonic dials and the `host:port` shown in
-/// messages.
+/// messages (`unix:PATH` for a socket).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
     pub uri: String,
     pub authority: String,
     pub tls: bool,
+    /// The Unix socket to connect to instead of TCP (`uri` is then a
+    /// placeholder tonic needs for the HTTP/2 requests).
+    pub unix: Option<PathBuf>,
 }
 
 impl RelayConfig {
@@ -98,10 +104,8 @@ impl RelayConfig {
             (r, true, 4245)
         } else if let Some(r) = raw.strip_prefix("http://") {
             (r, false, 80)
-        } else if raw.starts_with("unix://") {
-            return Err(RelayError::Config(format!(
-                "--server {raw}: unix sockets are not supported; use host:port"
-            )));
+        } else if let Some(path) = raw.strip_prefix("unix:") {
+            return self.unix_target(raw, path);
         } else if raw.contains("://") {
             return Err(RelayError::Config(format!(
                 "--server {raw}: unknown scheme; use host:port, http://host:port or https://host:port"
@@ -143,6 +147,52 @@ impl RelayConfig {
             uri,
             authority,
             tls,
+            unix: None,
+        })
+    }
+
+    /// `unix:` + `path`: `unix:///abs` (the path after `unix://` must be
+    /// absolute, as in gRPC's naming) or `unix:path`. The agent's socket
+    /// is plaintext, so every TLS option is refused.
+    fn unix_target(&self, raw: &str, path: &str) -> Result<Target, RelayError> {
+        let path = match path.strip_prefix("//") {
+            Some(abs) if abs.starts_with('/') => abs,
+            Some(other) => {
+                return Err(RelayError::Config(format!(
+                    "--server {raw:?}: the path after unix:// must be absolute, e.g. \
+                     unix:///var/run/cilium/hubble.sock; for a relative path write unix:{other}"
+                )))
+            }
+            None => path,
+        };
+        if path.is_empty() {
+            return Err(RelayError::Config(format!(
+                "--server {raw:?}: the socket path is missing, e.g. unix:///var/run/cilium/hubble.sock"
+            )));
+        }
+        let tls_flags = [
+            (self.tls, "--tls"),
+            (self.tls_allow_insecure, "--tls-allow-insecure"),
+            (!self.tls_ca_cert_files.is_empty(), "--tls-ca-cert-files"),
+            (
+                self.tls_client_cert_file.is_some(),
+                "--tls-client-cert-file",
+            ),
+            (self.tls_client_key_file.is_some(), "--tls-client-key-file"),
+            (self.tls_server_name.is_some(), "--tls-server-name"),
+        ];
+        if let Some((_, flag)) = tls_flags.iter().find(|(set, _)| *set) {
+            return Err(RelayError::Config(format!(
+                "{flag} cannot be used with --server {raw}: the agent's Unix socket speaks \
+                 plaintext (access is guarded by the socket's file permissions); drop the TLS \
+                 flags, or use the node's TLS port (host:4244) instead of the socket"
+            )));
+        }
+        Ok(Target {
+            uri: "http://localhost".into(),
+            authority: format!("unix:{path}"),
+            tls: false,
+            unix: Some(PathBuf::from(path)),
         })
     }
 }
@@ -263,7 +313,9 @@ mod tests {
     fn bad_servers_are_config_errors() {
         for bad in [
             "",
-            "unix:///var/run/hubble.sock",
+            "unix://",
+            "unix:",
+            "unix://var/run/hubble.sock",
             "ftp://x:1",
             "host:1/path",
         ] {
@@ -314,6 +366,34 @@ mod tests {
         ] {
             assert!(target(good, false).is_ok(), "{good}");
         }
+    }
+
+    #[test]
+    fn unix_socket_forms() {
+        let t = target("unix:///var/run/cilium/hubble.sock", false).unwrap();
+        assert_eq!(
+            t.unix.as_deref(),
+            Some(std::path::Path::new("/var/run/cilium/hubble.sock"))
+        );
+        assert_eq!(t.authority, "unix:/var/run/cilium/hubble.sock");
+        let t = target("unix:hubble.sock", false).unwrap();
+        assert_eq!(t.unix.as_deref(), Some(std::path::Path::new("hubble.sock")));
+        let t = target("unix:/run/h.sock", false).unwrap();
+        assert_eq!(t.unix.as_deref(), Some(std::path::Path::new("/run/h.sock")));
+        let msg = target("unix://run/h.sock", false).unwrap_err().to_string();
+        assert!(
+            msg.contains("must be absolute") && msg.contains("unix:run/h.sock"),
+            "{msg}"
+        );
+        let msg = target("unix:///run/h.sock", true).unwrap_err().to_string();
+        assert!(msg.contains("--tls cannot be used"), "{msg}");
+        let cfg = RelayConfig {
+            server: "unix:///run/h.sock".into(),
+            tls_ca_cert_files: vec!["ca.pem".into()],
+            ..RelayConfig::default()
+        };
+        let msg = cfg.target().unwrap_err().to_string();
+        assert!(msg.contains("--tls-ca-cert-files cannot be used"), "{msg}");
     }
 
     #[test]

@@ -46,6 +46,23 @@ pub enum RelayError {
     /// The connection or an open flow stream broke, or the stream ended.
     #[error("the connection to Hubble Relay at {server} broke: {detail}")]
     Stream { server: String, detail: String },
+    /// The Unix socket of `--server unix:…` is missing or nobody listens.
+    #[error(
+        "cannot connect to the Hubble socket {path}: {detail} — the Cilium agent serves it on \
+         each node: run flowpolicy on the node (in a pod, mount the host's /var/run/cilium \
+         read-only), or reach the node over the network with --server host:4244, the relay, \
+         or --peer-service"
+    )]
+    Socket { path: String, detail: String },
+    /// The peer service (`--peer-service`) cannot be reached or refused
+    /// `Notify`.
+    #[error(
+        "cannot follow the Hubble peer service at {server}: {detail} — in the cluster it is \
+         hubble-peer.kube-system.svc:443 (TLS); from a workstation, port-forward it first: \
+         `kubectl -n kube-system port-forward svc/hubble-peer 4244:443` (and pass the TLS \
+         flags); on a node, --peer-service unix:///var/run/cilium/hubble.sock"
+    )]
+    PeerService { server: String, detail: String },
     /// Something else answers at the address (a plain HTTP server).
     #[error(
         "{server} is not Hubble Relay: {detail} — check --server (Hubble Relay listens on port \
@@ -61,7 +78,9 @@ impl RelayError {
         match self {
             RelayError::Unreachable { .. }
             | RelayError::Timeout { .. }
-            | RelayError::Stream { .. } => true,
+            | RelayError::Stream { .. }
+            | RelayError::Socket { .. }
+            | RelayError::PeerService { .. } => true,
             RelayError::Rpc { code, .. } => matches!(
                 code,
                 Code::Unavailable

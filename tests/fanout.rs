@@ -1,0 +1,548 @@
+//! Beyond one relay: `observe --server unix://…` (the agent's socket) and
+//! `observe --peer-service` (every node's Hubble server, found through the
+//! peer service), against in-process servers: node Observers serving the
+//! generated multi-node capture (`flowkit::cluster`) and a peer service
+//! stand-in (`common::peer_server`). The fan-out's baseline must give the
+//! very policies `recommend` gives on the whole capture replayed from a
+//! dump — with nodes announced late, removed mid-stream, streams cut every
+//! few thousand flows, the peer stream cut, and a restart in between.
+//! Every wait is bounded; nothing asserts on time.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::common::observer_server::{self, Cut, RunningServer, ServerOptions};
+use crate::common::peer_server;
+use crate::flowkit::cluster::{self, Capture, NODES};
+use crate::observe::{
+    args, content, fixture, ok, run, samples, tree, until_and_sentinel, write_dump,
+};
+use flowpolicy::baseline::{self, Baseline, BaselineMeta};
+use flowpolicy::graph::builder::GraphBuilder;
+use flowpolicy::interpret::InterpretConfig;
+use flowpolicy::proto::observer::GetFlowsResponse;
+use flowpolicy::source::event::{EndpointHint, SourceEvent};
+use flowpolicy::source::relay::{
+    Backoff, Fanout, FanoutOptions, FollowEnd, NodeView, RelayConfig, ResumeState,
+};
+use flowpolicy::source::sink::{At, FlowSink, NodeState};
+
+const BIN: &str = env!("CARGO_BIN_EXE_flowpolicy");
+
+/// Bound of every wait for the fan-out to get somewhere.
+const WAIT: Duration = Duration::from_secs(90);
+
+fn s(p: &Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+// ---- the agent's socket ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unix_socket_builds_the_same_baseline_as_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = fixture(&samples());
+    let (until, sentinel) = until_and_sentinel(&flows);
+    let mut all = flows.clone();
+    all.push(sentinel);
+    let opts = |responses| ServerOptions {
+        responses,
+        cut_every: Some(150),
+        ..ServerOptions::default()
+    };
+    let tcp = observer_server::start(opts(all.clone())).await;
+    let socket = dir.path().join("hubble.sock");
+    let unix = observer_server::start_unix(opts(all), &socket).await;
+    assert!(unix.address().starts_with("unix:///"));
+    let observe = |server: String, baseline: &Path| {
+        args(&[
+            "observe",
+            "--server",
+            &server,
+            "--baseline",
+            &s(baseline),
+            "--until",
+            &until,
+            "--reconnect-delay",
+            "5ms",
+        ])
+    };
+    let (a, b) = (
+        dir.path().join("tcp.baseline"),
+        dir.path().join("unix.baseline"),
+    );
+    ok(&run(observe(tcp.address(), &a)).await);
+    let err = ok(&run(observe(unix.address(), &b)).await);
+    assert!(err.contains("--until reached"), "{err}");
+    assert!(unix.streams() > 1, "the socket stream was cut and resumed");
+    assert_eq!(content(&a), content(&b));
+    // The relative form, from the socket's directory.
+    let c = dir.path().join("rel.baseline");
+    let (cwd, rel) = (
+        dir.path().to_path_buf(),
+        observe("unix:hubble.sock".into(), &c),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(BIN)
+            .current_dir(cwd)
+            .args(rel)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(content(&a), content(&c));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_socket_or_tls_on_a_socket_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("b.baseline");
+    let missing = format!("unix://{}", dir.path().join("no/hubble.sock").display());
+    let out = run(args(&[
+        "observe",
+        "--server",
+        &missing,
+        "--baseline",
+        &s(&baseline),
+    ]))
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cannot connect to the Hubble socket") && err.contains("no such file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("run flowpolicy on the node") && err.contains("/var/run/cilium"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked") && !baseline.exists(), "{err}");
+
+    let out = run(args(&[
+        "observe",
+        "--server",
+        "unix:///var/run/cilium/hubble.sock",
+        "--tls",
+        "--baseline",
+        &s(&baseline),
+    ]))
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--tls cannot be used with --server unix://"),
+        "{err}"
+    );
+}
+
+// ---- the fan-out, driven in process ----
+
+/// The sink behind the fan-out: the graph builder, and the flows each
+/// node delivered (for the choreography).
+struct Counting {
+    builder: GraphBuilder,
+    delivered: Rc<RefCell<BTreeMap<String, usize>>>,
+}
+
+impl FlowSink for Counting {
+    fn event(&mut self, event: &SourceEvent, at: At<'_>, hint: EndpointHint) -> ControlFlow<()> {
+        let node = match event {
+            SourceEvent::Flow(f) => Some(f.node_name.clone()),
+            SourceEvent::Lost { node, .. } => Some(node.clone()),
+            SourceEvent::NodeStatus { .. } => None,
+        };
+        if let Some(node) = node {
+            *self.delivered.borrow_mut().entry(node).or_default() += 1;
+        }
+        self.builder.event(event, at, hint)
+    }
+}
+
+fn options() -> FanoutOptions {
+    FanoutOptions {
+        backoff: Backoff {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(200),
+        },
+        slim: true,
+        deadline: None,
+        // Long enough that a cut stream is back before the merge moves on.
+        max_wait: Duration::from_secs(3),
+        per_node: 256,
+        tick: Duration::from_millis(20),
+    }
+}
+
+type Views = Rc<RefCell<Vec<NodeView>>>;
+
+/// Waits (bounded) until `ready` holds, checking every 10 ms.
+async fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(WAIT, async {
+        while !ready() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting for {what}");
+}
+
+fn state(views: &Views, node: &str) -> Option<NodeState> {
+    let v = views.borrow();
+    v.iter().find(|n| n.name == node).map(|n| n.state.clone())
+}
+
+/// One fan-out run into `builder` while `script` plays; returns the
+/// builder and the nodes' resume points when `script` ends.
+async fn fan_run<F: std::future::Future<Output = ()>>(
+    peer: &str,
+    starts: BTreeMap<String, ResumeState>,
+    builder: GraphBuilder,
+    script: impl FnOnce(Rc<RefCell<BTreeMap<String, usize>>>, Views) -> F,
+) -> (GraphBuilder, BTreeMap<String, ResumeState>, Vec<NodeView>) {
+    let cfg = RelayConfig::default();
+    let mut fan = Fanout::new(cfg, peer, options(), starts, ResumeState::default()).unwrap();
+    let delivered = Rc::new(RefCell::new(BTreeMap::new()));
+    let views: Views = Rc::new(RefCell::new(Vec::new()));
+    let mut sink = Counting {
+        builder,
+        delivered: delivered.clone(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let script = script(delivered, views.clone());
+    let shown = views.clone();
+    let running = fan.run(
+        &mut sink,
+        async {
+            let _ = stopped.await;
+        },
+        move |_, fan| *shown.borrow_mut() = fan.nodes().cloned().collect(),
+    );
+    let play = async {
+        script.await;
+        let _ = stop.send(());
+    };
+    let (end, ()) = tokio::time::timeout(WAIT * 2, async { tokio::join!(running, play) })
+        .await
+        .expect("the fan-out run ended");
+    assert_eq!(end.unwrap(), FollowEnd::Shutdown);
+    let nodes = fan.nodes().cloned().collect();
+    (sink.builder, fan.resume_points(), nodes)
+}
+
+/// The baseline observe would save, read back (the restart in between).
+fn save_and_load(builder: &GraphBuilder, points: BTreeMap<String, ResumeState>) -> Baseline {
+    let mut meta = BaselineMeta::default();
+    meta.settings.conn_window_seconds.insert(120);
+    meta.node_resume = points;
+    meta.state = builder.interpreter.state();
+    let json = baseline::to_json(&builder.graph, &builder.interpreter.stats, &meta);
+    Baseline::from_json("restart", &json).unwrap()
+}
+
+async fn node_server(
+    responses: Vec<GetFlowsResponse>,
+    cut_every: usize,
+    cut: Cut,
+) -> RunningServer {
+    observer_server::start(ServerOptions {
+        responses,
+        cut_every: Some(cut_every),
+        cut,
+        ..ServerOptions::default()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_with_late_removed_and_cut_nodes_equals_replaying_the_dump() {
+    let capture: Capture = cluster::capture(6000);
+    let (first0, second0) = capture.split(NODES[0]);
+    let (first1, second1) = capture.split(NODES[1]);
+    let (all2, none2) = capture.split(NODES[2]);
+    let (none3, all3) = capture.split(NODES[3]);
+    assert!(
+        none2.is_empty() && none3.is_empty(),
+        "node-2 leaves, node-3 joins at half"
+    );
+    assert!(
+        first0.len() > 2000 && all3.len() > 2000,
+        "{} {}",
+        first0.len(),
+        all3.len()
+    );
+
+    // Each node's server holds what it saw so far; the streams are cut
+    // every 1000 to 2000 responses, with an error or a clean end.
+    let s0 = node_server(first0.clone(), 2000, Cut::Error).await;
+    let s1 = node_server(first1.clone(), 1500, Cut::End).await;
+    let s2 = node_server(all2.clone(), 1000, Cut::Error).await;
+    let s3 = node_server(all3.clone(), 1200, Cut::Error).await;
+    let peer = peer_server::start().await;
+    peer.add(NODES[0], &s0.address(), None);
+    peer.add(NODES[1], &s1.address(), None);
+    // The address without a port: 4244 is assumed, so node-2 is announced
+    // at the wrong place first and moved to its server (PEER_UPDATED).
+    peer.add(NODES[2], "127.0.0.1", None);
+
+    // Run 1: node-2 delivers everything and is removed mid-stream.
+    let builder = GraphBuilder::new(InterpretConfig::default());
+    let (builder, points, nodes) =
+        fan_run(&peer.address(), BTreeMap::new(), builder, |got, views| {
+            let peer = &peer;
+            let s2 = s2.address();
+            let (n0, n1, n2) = (first0.len(), first1.len(), all2.len());
+            async move {
+                until("node-2 announced", || state(&views, NODES[2]).is_some()).await;
+                peer.update(NODES[2], &s2, None);
+                let count = |n: &str| got.borrow().get(n).copied().unwrap_or(0);
+                until("node-2's flows", || count(NODES[2]) == n2).await;
+                peer.delete(NODES[2]);
+                until("node-2 removed", || {
+                    state(&views, NODES[2]) == Some(NodeState::Removed)
+                })
+                .await;
+                until("the first half", || {
+                    count(NODES[0]) == n0 && count(NODES[1]) == n1
+                })
+                .await;
+            }
+        })
+        .await;
+    assert!(nodes.iter().all(|n| n.late == 0), "{nodes:?}");
+    let removed = nodes.iter().find(|n| n.name == NODES[2]).unwrap();
+    assert_eq!(
+        (removed.state.clone(), removed.flows as usize),
+        (NodeState::Removed, all2.len())
+    );
+    assert!(points.contains_key(NODES[0]) && points.contains_key(NODES[2]));
+
+    // Restart: the baseline carries each node's point and the interpreter.
+    let base = save_and_load(&builder, points);
+    assert_eq!(base.meta.node_resume.len(), 3);
+    let builder = GraphBuilder::resume(
+        base.graph,
+        InterpretConfig::default(),
+        &base.meta.state,
+        base.interpret,
+    );
+
+    // Run 2: node-3 joins late, the second half arrives, the peer stream
+    // is cut once (the node set is reconciled, nothing changes).
+    let (builder, points, nodes) = fan_run(
+        &peer.address(),
+        base.meta.node_resume,
+        builder,
+        |got, views| {
+            let peer = &peer;
+            let (s0, s1, s3) = (&s0, &s1, s3.address());
+            let (second0, second1) = (second0.clone(), second1.clone());
+            let (n0, n1, n3) = (second0.len(), second1.len(), all3.len());
+            async move {
+                let streaming = |n: &str| state(&views, n) == Some(NodeState::Streaming);
+                until("node-0 and node-1 back", || {
+                    streaming(NODES[0]) && streaming(NODES[1])
+                })
+                .await;
+                let calls = peer.calls();
+                peer.cut();
+                until("the peer stream back", || peer.calls() > calls).await;
+                peer.add(NODES[3], &s3, None);
+                until("node-3 announced", || state(&views, NODES[3]).is_some()).await;
+                for r in second0 {
+                    s0.push(r);
+                }
+                for r in second1 {
+                    s1.push(r);
+                }
+                let count = |n: &str| got.borrow().get(n).copied().unwrap_or(0);
+                until("the second half", || {
+                    count(NODES[0]) == n0 && count(NODES[1]) == n1 && count(NODES[3]) == n3
+                })
+                .await;
+            }
+        },
+    )
+    .await;
+    assert!(nodes.iter().all(|n| n.late == 0), "{nodes:?}");
+    assert!(
+        s0.streams() > 3 && s3.streams() > 1,
+        "streams were cut and resumed"
+    );
+    assert!(
+        s0.requests().iter().skip(1).all(|r| r.since.is_some()),
+        "resumed from its point"
+    );
+    assert_eq!(
+        nodes.iter().find(|n| n.name == NODES[2]),
+        None,
+        "not announced again"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let fan_path = dir.path().join("fan.baseline");
+    let base = save_and_load(&builder, points);
+    std::fs::write(&fan_path, base.encode()).unwrap();
+    let dump = dir.path().join("all.jsonpb");
+    write_dump(&dump, &capture.responses);
+    let flows = capture.responses.iter().filter(|r| {
+        matches!(
+            r.response_types,
+            Some(flowpolicy::proto::observer::get_flows_response::ResponseTypes::Flow(_))
+        )
+    });
+    assert_eq!(base.graph.coverage.flows, flows.count() as u64);
+    assert_eq!(base.graph.coverage.lost_events.get(NODES[1]), Some(&17));
+    let (a, b) = (dir.path().join("from-dump"), dir.path().join("from-fanout"));
+    ok(&run(args(&["recommend", &s(&dump), "--out", &s(&a)])).await);
+    ok(&run(args(&["recommend", &s(&fan_path), "--out", &s(&b)])).await);
+    let (a, b) = (tree(&a), tree(&b));
+    assert!(a.len() > 5, "expected several policies, got {}", a.len());
+    assert_eq!(a, b, "the fan-out's policies differ from the dump's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_never_answers_does_not_block_the_others() {
+    let capture = cluster::capture(400);
+    let flows0 = capture.of(NODES[0]);
+    let s0 = node_server(flows0.clone(), 100_000, Cut::Error).await;
+    // Accepts connections and never says a word.
+    let mute = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mute_addr = mute.local_addr().unwrap().to_string();
+    let _held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = mute.accept().await {
+            open.push(socket);
+        }
+    });
+    let peer = peer_server::start().await;
+    peer.add("mute", &mute_addr, None);
+    peer.add(NODES[0], &s0.address(), None);
+    let (_, _, nodes) = fan_run(
+        &peer.address(),
+        BTreeMap::new(),
+        GraphBuilder::new(InterpretConfig::default()),
+        |got, _| async move {
+            until("node-0's flows past the mute node", || {
+                got.borrow().get(NODES[0]).copied().unwrap_or(0) == flows0.len()
+            })
+            .await;
+        },
+    )
+    .await;
+    let mute = nodes.iter().find(|n| n.name == "mute").unwrap();
+    assert_eq!(mute.flows, 0);
+    assert!(mute.state.is_active(), "{:?}", mute.state);
+}
+
+// ---- the command ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_peer_service_end_to_end_and_continued() {
+    let capture = cluster::capture(600);
+    let (until, _) = until_and_sentinel(&capture.responses);
+    let mut servers = Vec::new();
+    let peer = peer_server::start().await;
+    for node in NODES {
+        let mut responses = capture.of(node);
+        let (_, mut sentinel) = until_and_sentinel(&capture.responses);
+        sentinel.node_name = node.into();
+        responses.push(sentinel);
+        let server = node_server(responses, 700, Cut::Error).await;
+        peer.add(node, &server.address(), None);
+        servers.push(server);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("fan.baseline");
+    let observe = args(&[
+        "observe",
+        "--peer-service",
+        &peer.address(),
+        "--baseline",
+        &s(&baseline),
+        "--until",
+        &until,
+        "--reconnect-delay",
+        "5ms",
+        "--node-wait",
+        "5s",
+    ]);
+    let err = ok(&run(observe.clone()).await);
+    assert!(err.contains("--until reached"), "{err}");
+    for node in NODES {
+        assert!(err.contains(&format!("  node {node} (127.0.0.1:")), "{err}");
+    }
+    assert!(err.contains("17 lost events"), "{err}");
+    let raw = zstd::stream::decode_all(std::fs::read(&baseline).unwrap().as_slice()).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    assert!(text.contains("\"version\": 3") && text.contains("\"node_resume\""));
+
+    let dump = dir.path().join("all.jsonpb");
+    write_dump(&dump, &capture.responses);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(&run(args(&["recommend", &s(&dump), "--out", &s(&a)])).await);
+    ok(&run(args(&["recommend", &s(&baseline), "--out", &s(&b)])).await);
+    assert_eq!(
+        tree(&a),
+        tree(&b),
+        "the fan-out's policies differ from the dump's"
+    );
+
+    // Continued: every node resumes from its own point, nothing twice.
+    let before = content(&baseline);
+    let err = ok(&run(observe).await);
+    assert!(err.contains("0 flows this run"), "{err}");
+    let after = content(&baseline);
+    assert_eq!(before["coverage"], after["coverage"]);
+    assert_eq!(before["edges"], after["edges"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_peer_service_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("b.baseline");
+    // A port nothing listens on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap().to_string();
+    drop(free);
+    let out = run(args(&[
+        "observe",
+        "--peer-service",
+        &addr,
+        "--baseline",
+        &s(&baseline),
+        "--timeout",
+        "2s",
+    ]))
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("cannot follow the Hubble peer service at"),
+        "{err}"
+    );
+    assert!(err.contains("port-forward svc/hubble-peer"), "{err}");
+    assert!(!err.contains("panicked") && !baseline.exists(), "{err}");
+    let out = run(args(&[
+        "observe",
+        "--peer-service",
+        "host:99999",
+        "--baseline",
+        &s(&baseline),
+    ]))
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--peer-service"),
+        "{err}"
+    );
+}
