@@ -546,3 +546,64 @@ async fn an_unreachable_peer_service_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// `watch --peer-service`: the fan-out feeds the watch's sink as it feeds
+/// observe's. Watched against the policies of the very same flows, nothing
+/// would be dropped, and every node's stream shows up as its own event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_follows_every_node_through_the_peer_service() {
+    let capture = cluster::capture(600);
+    let (until, _) = until_and_sentinel(&capture.responses);
+    let peer = peer_server::start().await;
+    let mut servers = Vec::new();
+    for node in NODES {
+        let mut responses = capture.of(node);
+        let (_, mut sentinel) = until_and_sentinel(&capture.responses);
+        sentinel.node_name = node.into();
+        responses.push(sentinel);
+        let server = node_server(responses, 700, Cut::Error).await;
+        peer.add(node, &server.address(), None);
+        servers.push(server);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("all.jsonpb");
+    write_dump(&dump, &capture.responses);
+    let policies = dir.path().join("policies");
+    ok(&run(args(&["recommend", &s(&dump), "--out", &s(&policies)])).await);
+    let out = run(args(&[
+        "watch",
+        "--policies",
+        &s(&policies),
+        "--peer-service",
+        &peer.address(),
+        "--until",
+        &until,
+        "--log-format",
+        "json",
+        "--reconnect-delay",
+        "5ms",
+        "--node-wait",
+        "5s",
+    ]))
+    .await;
+    let err = ok(&out);
+    assert!(err.contains("--until reached"), "{err}");
+    assert!(err.contains("peer service"), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let kind = |e: &serde_json::Value| e["event"].as_str().unwrap_or_default().to_string();
+    assert!(
+        !events.iter().any(|e| kind(e) == "would-drop"),
+        "the policies of these very flows would drop some:\n{stdout}"
+    );
+    for node in NODES {
+        assert!(
+            stdout.contains(&format!("\"{node}\"")),
+            "no stream event for {node}:\n{stdout}"
+        );
+    }
+    drop(servers);
+}

@@ -15,6 +15,7 @@ mod show;
 mod update;
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,8 +31,10 @@ use show::Show;
 use crate::graph::builder::GraphBuilder;
 use crate::proto::observer::GetFlowsResponse;
 use crate::source::event::{EndpointHint, SourceEvent};
-use crate::source::relay::{follow_into, Backoff, FollowEnd, FollowOptions, StreamDoor};
-use crate::source::sink::{At, FlowSink, StreamStatus};
+use crate::source::relay::{
+    follow_into, Backoff, Fanout, FanoutOptions, FollowEnd, FollowOptions, ResumeState, StreamDoor,
+};
+use crate::source::sink::{At, FlowSink, NodeState, StreamStatus};
 use crate::source::validate::Rejection;
 use crate::watch::metrics::Metrics;
 use crate::watch::{PolicyTree, WatchOptions, WatchSink};
@@ -72,6 +75,9 @@ impl FlowSink for Shared<'_> {
     }
     fn response(&mut self, r: &GetFlowsResponse) -> ControlFlow<()> {
         self.with(|s| s.response(r))
+    }
+    fn node_state(&mut self, node: &str, state: &NodeState) -> ControlFlow<()> {
+        self.with(|s| s.node_state(node, state))
     }
     fn status(&mut self, st: &StreamStatus) -> ControlFlow<()> {
         self.with(|s| s.status(st))
@@ -133,7 +139,10 @@ async fn watch(
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", "),
-        cfg.server
+        match &args.relay.peer_service {
+            Some(p) => format!("every node's Hubble server listed by the peer service at {p}"),
+            None => cfg.server.clone(),
+        }
     );
     let opts = WatchOptions {
         unused_after_ns: args
@@ -182,16 +191,41 @@ async fn watch(
             show.refresh(sink);
         }
     };
-    let outcome = tokio::select! {
-        r = follow_into(&cfg, &follow, &mut door, &mut shared, shutdown) => r,
-        never = ticker => never,
+    let outcome = match &args.relay.peer_service {
+        // Every node's Hubble server, merged in time order into the same sink.
+        Some(peer_service) => {
+            let opts = FanoutOptions {
+                backoff: follow.backoff,
+                slim: true,
+                deadline: follow.deadline,
+                max_wait: args.relay.node_wait,
+                ..FanoutOptions::default()
+            };
+            let mut fan = Fanout::new(
+                cfg.clone(),
+                peer_service,
+                opts,
+                BTreeMap::new(),
+                ResumeState::default(),
+            )?;
+            tokio::select! {
+                r = fan.run(&mut shared, shutdown, |_, _| {}) => r.map_err(|e| anyhow!(e)),
+                never = ticker => never,
+            }
+        }
+        None => tokio::select! {
+            r = follow_into(&cfg, &follow, &mut door, &mut shared, shutdown) => {
+                r.map(|s| s.end).map_err(|e| anyhow!(e))
+            }
+            never = ticker => never,
+        },
     };
     let mut w = cell.into_inner();
     w.sink.tick();
     w.drain();
     w.show.finish();
     let why = match &outcome {
-        Ok(s) => match s.end {
+        Ok(end) => match end {
             FollowEnd::Shutdown => "interrupted",
             FollowEnd::Deadline | FollowEnd::UntilReached => "--until reached",
             FollowEnd::SinkStopped => "stopped",

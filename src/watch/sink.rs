@@ -22,7 +22,7 @@ use crate::graph::builder::GraphBuilder;
 use crate::graph::TrafficGraph;
 use crate::interpret::{Observation, VerdictClass};
 use crate::source::event::{EndpointHint, SourceEvent};
-use crate::source::sink::{At, FlowSink, StreamStatus};
+use crate::source::sink::{At, FlowSink, NodeState, StreamStatus};
 use crate::source::validate::{Rejection, Rejections};
 use crate::verify::engine::{Decision, Engine};
 use crate::verify::model::{peer_name, Direction};
@@ -470,6 +470,26 @@ impl FlowSink for WatchSink {
             }
         };
         self.pending.push(WatchEvent::Stream(note));
+        ControlFlow::Continue(())
+    }
+
+    /// `--peer-service`: each node's stream, as its own
+    /// `flowpolicy_stream_up{node}` and a `stream` event per change.
+    fn node_state(&mut self, node: &str, state: &NodeState) -> ControlFlow<()> {
+        let up = matches!(state, NodeState::Streaming);
+        self.metrics.stream(node, up);
+        let word = match state {
+            NodeState::Connecting => "connecting",
+            NodeState::Streaming => "streaming",
+            NodeState::Reconnecting { .. } => "reconnecting",
+            NodeState::Removed => "removed",
+            NodeState::Ended => "ended",
+            NodeState::Failed(_) => "failed",
+        };
+        self.pending.push(WatchEvent::Stream(StreamNote::Nodes {
+            state: word.to_string(),
+            nodes: vec![node.to_string()],
+        }));
         ControlFlow::Continue(())
     }
 }
