@@ -575,7 +575,7 @@ mod tests {
             r
         };
         let plain = json(&Baseline::default());
-        assert!(plain.contains("\"version\": 2") && !plain.contains("node_resume"));
+        assert!(plain.contains("\"version\": 3") && !plain.contains("node_resume"));
         let mut b = Baseline::default();
         b.meta.node_resume.insert("kind/worker".into(), point(10));
         b.meta.node_resume.insert("kind/worker2".into(), point(20));
@@ -587,7 +587,7 @@ mod tests {
         let back = Baseline::from_json("t", text.as_bytes()).unwrap();
         assert_eq!(back.meta, b.meta);
         assert_eq!(json(&back), text);
-        // A version 2 file (written before node points) still loads.
+        // A file without node points (relay or dumps) loads without them.
         let old = Baseline::from_json("t", plain.as_bytes()).unwrap();
         assert!(old.meta.node_resume.is_empty());
         // Merging keeps each node's later point.
