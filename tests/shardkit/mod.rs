@@ -18,23 +18,9 @@ use flowpolicy::proto::flow::{
 };
 
 use super::flowkit::{ident, pod};
+use crate::mutate::Rng;
 
 pub const NODES: [&str; 4] = ["k8s-a", "k8s-b", "k8s-c", "k8s-d"];
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// An endpoint and the node it runs on (`None`: outside any node's pods).
 #[derive(Clone)]
@@ -75,7 +61,7 @@ struct Gen {
 impl Gen {
     /// The next flow time: strictly increasing, a few ms apart.
     fn tick(&mut self) -> i64 {
-        self.t += 1_000_000 + (self.rng.next() % 5_000_000) as i64;
+        self.t += 1_000_000 + (self.rng.next_u64() % 5_000_000) as i64;
         self.t
     }
 
@@ -246,7 +232,7 @@ pub fn capture(seed: u64, rounds: usize) -> Vec<Flow> {
         node: None,
     };
     let mut g = Gen {
-        rng: Rng(seed),
+        rng: Rng::new(seed),
         t: 1_700_000_000_000_000_000,
         sport: 32768,
         flows: Vec::new(),

@@ -22,25 +22,11 @@ use flowpolicy::peer::Peer;
 use flowpolicy::proto::flow::{Endpoint, Flow};
 
 use super::flowkit::{dns_answer, tcp_conn, udp_exchange};
+use crate::mutate::Rng;
 
 const NODES: [&str; 6] = ["cp-1", "cp-2", "w-1", "w-2", "w-3", "w-4"];
 const CONTROL_PLANE: usize = 2;
 const DAY: i64 = 86_400;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// One pod of one day.
 #[derive(Clone)]
@@ -210,7 +196,7 @@ impl Out<'_> {
 /// The week.
 pub fn generate() -> Week {
     let mut c = Cluster {
-        rng: Rng(0x5eed_0017),
+        rng: Rng::new(0x5eed_0017),
         identities: BTreeMap::new(),
         pods_made: 0,
     };
@@ -317,7 +303,7 @@ pub fn generate() -> Week {
             ("job-name".to_string(), format!("backup-2920{day}000")),
             (
                 "controller-uid".to_string(),
-                format!("{:08x}", c.rng.next() as u32),
+                format!("{:08x}", c.rng.next_u64() as u32),
             ),
         ];
         let bk = c.pod(&backup, day, &job);
@@ -451,7 +437,7 @@ pub fn class_of(from: &Peer, to: &Peer, port: &PortKey) -> (String, String, Stri
 /// single connection of a pod of day 7.
 pub fn never_made() -> Vec<Flow> {
     let mut c = Cluster {
-        rng: Rng(0x0bad_0017),
+        rng: Rng::new(0x0bad_0017),
         identities: BTreeMap::new(),
         pods_made: 0,
     };
