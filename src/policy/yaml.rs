@@ -18,10 +18,10 @@ pub fn to_yaml<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_yaml::E
     let v = serde_yaml::to_value(value)?;
     let mut out = String::new();
     match &v {
-        Value::Mapping(m) if !m.is_empty() => emit_mapping(m, 0, &mut out),
+        Value::Mapping(m) if !m.is_empty() => emit_mapping(m, 0, false, &mut out),
         Value::Sequence(s) if !s.is_empty() => emit_sequence(s, 0, &mut out),
         other => {
-            out.push_str(&scalar(other));
+            scalar(other, &mut out);
             out.push('\n');
         }
     }
@@ -52,10 +52,18 @@ fn is_block(v: &Value) -> bool {
     }
 }
 
-fn emit_mapping(m: &serde_yaml::Mapping, indent: usize, out: &mut String) {
-    for (k, v) in m {
-        out.push_str(&" ".repeat(indent));
-        out.push_str(&scalar(k));
+fn pad(indent: usize, out: &mut String) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+/// A block mapping at `indent`; `after_dash`: the first key goes on the line
+/// a sequence's `- ` already started.
+fn emit_mapping(m: &serde_yaml::Mapping, indent: usize, after_dash: bool, out: &mut String) {
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 || !after_dash {
+            pad(indent, out);
+        }
+        scalar(k, out);
         out.push(':');
         emit_value_after_key(v, indent, out);
     }
@@ -65,7 +73,7 @@ fn emit_value_after_key(v: &Value, indent: usize, out: &mut String) {
     match v {
         Value::Mapping(m) if !m.is_empty() => {
             out.push('\n');
-            emit_mapping(m, indent + 2, out);
+            emit_mapping(m, indent + 2, false, out);
         }
         Value::Sequence(s) if !s.is_empty() => {
             out.push('\n');
@@ -74,49 +82,48 @@ fn emit_value_after_key(v: &Value, indent: usize, out: &mut String) {
         Value::Tagged(t) if is_block(&t.value) => emit_value_after_key(&t.value, indent, out),
         other => {
             out.push(' ');
-            out.push_str(&scalar(other));
+            scalar(other, out);
             out.push('\n');
         }
     }
 }
 
 fn emit_sequence(s: &[Value], indent: usize, out: &mut String) {
-    let pad = " ".repeat(indent);
     for item in s {
         let item = match item {
             Value::Tagged(t) => &t.value,
             other => other,
         };
+        pad(indent, out);
         match item {
             Value::Mapping(m) if !m.is_empty() => {
-                // Render at indent+2, then put "- " over the first indent.
-                let mut inner = String::new();
-                emit_mapping(m, indent + 2, &mut inner);
-                out.push_str(&pad);
                 out.push_str("- ");
-                out.push_str(&inner[indent + 2..]);
+                emit_mapping(m, indent + 2, true, out);
             }
             Value::Sequence(inner_seq) if !inner_seq.is_empty() => {
-                out.push_str(&pad);
                 out.push_str("-\n");
                 emit_sequence(inner_seq, indent + 2, out);
             }
             other => {
-                let _ = writeln!(out, "{pad}- {}", scalar(other));
+                out.push_str("- ");
+                scalar(other, out);
+                out.push('\n');
             }
         }
     }
 }
 
-fn scalar(v: &Value) -> String {
+fn scalar(v: &Value, out: &mut String) {
     match v {
-        Value::Null => "null".to_owned(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => string(s),
-        Value::Sequence(_) => "[]".to_owned(),
-        Value::Mapping(_) => "{}".to_owned(),
-        Value::Tagged(t) => scalar(&t.value),
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::String(s) => string(s, out),
+        Value::Sequence(_) => out.push_str("[]"),
+        Value::Mapping(_) => out.push_str("{}"),
+        Value::Tagged(t) => scalar(&t.value, out),
     }
 }
 
@@ -138,14 +145,21 @@ fn is_plain_safe(s: &str) -> bool {
         && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s))
 }
 
-fn string(s: &str) -> String {
+fn string(s: &str, out: &mut String) {
     if is_plain_safe(s) {
-        s.to_owned()
+        out.push_str(s);
     } else if s.chars().all(|c| !c.is_control()) {
-        format!("'{}'", s.replace('\'', "''"))
+        out.push('\'');
+        for part in s.split_inclusive('\'') {
+            out.push_str(part);
+            if part.ends_with('\'') {
+                out.push('\'');
+            }
+        }
+        out.push('\'');
     } else {
         // JSON string syntax is valid YAML double-quoted syntax.
-        serde_json::to_string(s).unwrap_or_default()
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
     }
 }
 

@@ -1,18 +1,29 @@
-//! The self-check before anything is written: every generated document is
-//! read back from its YAML text and must pass the CRD schema of its kind
-//! (the vendored `schemas/`, compiled once per run in their flat form, see
-//! [`super::schema_flat`]) and the checks the API
-//! server adds on top of it (object names, namespaces, label and selector
-//! syntax), and no two documents may share a name or a file. The first
-//! failure names the document and the JSON pointer of the field; nothing is
-//! written then (`--out` goes through a temporary directory anyway, stdout is
-//! never started).
+//! The self-check before anything is written: every generated document must
+//! pass the CRD schema of its kind (the vendored `schemas/`, compiled once per
+//! run in their flat form, see [`super::schema_flat`]; [`warm_up`] compiles
+//! them on another core while synthesis runs) and the checks the API server
+//! adds on top of it (object names, namespaces, label and selector syntax),
+//! and no two documents may share a name (or, for whole texts, a file). The
+//! first failure, in document order, names the document and the JSON pointer
+//! of the field; nothing is written then (`--out` goes through a temporary
+//! directory anyway, stdout is never started).
+//!
+//! Generated policies are checked as the JSON value of their typed document
+//! ([`check_policies`], [`check_files`]: the exact fields the YAML emitter
+//! writes, stamps included), not read back from their text: that the emitter
+//! writes text Kubernetes reads back as the same value is the emitter's own
+//! property, tested over every generated document and arbitrary strings
+//! (`policy::yaml`). Texts from elsewhere are read back ([`check_documents`]).
+//! Documents are checked on every core ([`super::parallel`]).
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
+use super::output::{GenPolicy, OutFile};
+use super::parallel;
 use super::schema_flat;
 use super::yaml::Document;
 use crate::policy::names::{
@@ -38,43 +49,103 @@ pub struct CheckError {
     pub message: String,
 }
 
-/// Checks every YAML document (other files, e.g. ROLLOUT.md, are not policies).
+/// Which object a document is: kind, namespace, name.
+type ObjectKey = (String, String, String);
+
+/// Checks every YAML document, read back from its text (other files, e.g.
+/// ROLLOUT.md, are not policies); no two may go to the same file.
 pub fn check_documents(docs: &[Document]) -> Result<(), CheckError> {
-    let mut objects: BTreeSet<(String, String, String)> = BTreeSet::new();
-    let mut paths: BTreeSet<&std::path::Path> = BTreeSet::new();
-    for d in docs {
+    let checked = parallel::map(docs, |d| {
         let path = d.path.display().to_string();
+        if d.path.extension().is_none_or(|e| e != "yaml") {
+            return Ok(None);
+        }
+        let value: Value = serde_yaml::from_str(&d.text)
+            .map_err(|e| fail(&path, "", "", "", &format!("not readable YAML: {e}")))?;
+        check_value(&path, &value).map(Some)
+    });
+    let mut paths: BTreeSet<&Path> = BTreeSet::new();
+    let mut objects: BTreeSet<ObjectKey> = BTreeSet::new();
+    for (d, result) in docs.iter().zip(checked) {
         if !paths.insert(d.path.as_path()) {
             return Err(fail(
-                &path,
+                &d.path.display().to_string(),
                 "",
                 "",
                 "",
                 "two documents would be written to this file",
             ));
         }
-        if d.path.extension().is_none_or(|e| e != "yaml") {
-            continue;
+        if let Some(key) = result? {
+            unique(&d.path, key, &mut objects)?;
         }
-        let value: Value = serde_yaml::from_str(&d.text)
-            .map_err(|e| fail(&path, "", "", "", &format!("not readable YAML: {e}")))?;
-        let kind = value["kind"].as_str().unwrap_or_default().to_string();
-        let name = value["metadata"]["name"].as_str().unwrap_or_default();
-        let namespace = value["metadata"]["namespace"].as_str().unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Checks generated policies, each with the file it goes to (several may
+/// share one), as the JSON values of their typed documents.
+pub fn check_policies(items: &[(&Path, &GenPolicy)]) -> Result<(), CheckError> {
+    let checked = parallel::map(items, |(path, policy)| {
+        check_value(&path.display().to_string(), &policy.to_value())
+    });
+    let mut objects: BTreeSet<ObjectKey> = BTreeSet::new();
+    for ((path, _), result) in items.iter().zip(checked) {
+        unique(path, result?, &mut objects)?;
+    }
+    Ok(())
+}
+
+/// Checks every policy of an output tree's files (stamped, as written).
+pub fn check_files(files: &[OutFile]) -> Result<(), CheckError> {
+    let items: Vec<(&Path, &GenPolicy)> = files
+        .iter()
+        .flat_map(|f| f.policies.iter().map(|p| (f.path.as_path(), p)))
+        .collect();
+    check_policies(&items)
+}
+
+/// Compiles the schemas of these kinds now (on the calling thread), so that
+/// the check later finds them ready: spawned when the documents are about
+/// to be generated.
+pub fn warm_up(kinds: &[&str]) {
+    for kind in kinds {
+        let _ = validator(kind);
+    }
+}
+
+/// One document's value: its object key, or the first problem.
+fn check_value(path: &str, value: &Value) -> Result<ObjectKey, CheckError> {
+    let kind = value["kind"].as_str().unwrap_or_default().to_string();
+    let name = value["metadata"]["name"].as_str().unwrap_or_default();
+    let namespace = value["metadata"]["namespace"].as_str().unwrap_or_default();
+    let object = if namespace.is_empty() {
+        name.to_string()
+    } else {
+        format!("{namespace}/{name}")
+    };
+    check_document(value, &kind).map_err(|(p, m)| fail(path, &kind, &object, &p, &m))?;
+    Ok((kind, namespace.to_string(), name.to_string()))
+}
+
+/// Refuses a second document with the same kind, namespace and name.
+fn unique(path: &Path, key: ObjectKey, seen: &mut BTreeSet<ObjectKey>) -> Result<(), CheckError> {
+    if seen.contains(&key) {
+        let (kind, namespace, name) = key;
         let object = if namespace.is_empty() {
-            name.to_string()
+            name
         } else {
             format!("{namespace}/{name}")
         };
-        let err = |pointer: &str, message: &str| fail(&path, &kind, &object, pointer, message);
-        check_document(&value, &kind).map_err(|(p, m)| err(&p, &m))?;
-        if !objects.insert((kind.clone(), namespace.to_string(), name.to_string())) {
-            return Err(err(
-                "/metadata/name",
-                "another document has the same kind, namespace and name",
-            ));
-        }
+        return Err(fail(
+            &path.display().to_string(),
+            &kind,
+            &object,
+            "/metadata/name",
+            "another document has the same kind, namespace and name",
+        ));
     }
+    seen.insert(key);
     Ok(())
 }
 
@@ -124,7 +195,11 @@ pub fn check_document(doc: &Value, kind: &str) -> Result<(), (String, String)> {
         .as_ref()
         .map_err(|e| ("/".to_string(), e.clone()))?;
     let namespaced = kind != "CiliumClusterwideNetworkPolicy";
-    if let Some(e) = validator.iter_errors(doc).next() {
+    // The fast yes/no first; the error iterator only for a failing document.
+    let first_error = (!validator.is_valid(doc))
+        .then(|| validator.iter_errors(doc).next())
+        .flatten();
+    if let Some(e) = first_error {
         let mut message = e.to_string();
         if message.chars().count() > MAX_MESSAGE {
             message = message.chars().take(MAX_MESSAGE).collect::<String>() + "…";

@@ -20,41 +20,11 @@ pub const MANAGED_BY: (&str, &str) = crate::synth::MANAGED_BY;
 /// Rule lists a policy document can carry, in each spec.
 pub const RULE_KEYS: [&str; 4] = ["ingress", "ingressDeny", "egress", "egressDeny"];
 
-/// Compact JSON with object keys sorted at every level.
+/// Compact JSON with object keys sorted at every level. serde_json's maps
+/// are sorted (`BTreeMap`: the `preserve_order` feature is off, which a unit
+/// test below guards), so its compact text already is canonical.
 pub fn canonical(v: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(v, &mut out);
-    out
-}
-
-fn write_canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String((*k).clone()).to_string());
-                out.push(':');
-                write_canonical(&m[*k], out);
-            }
-            out.push('}');
-        }
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(x, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
+    serde_json::to_string(v).expect("a JSON value always serializes")
 }
 
 /// 64-bit FNV-1a.
@@ -77,21 +47,42 @@ pub fn specs(doc: &Value) -> Vec<&Value> {
 }
 
 /// The hash of what a document allows: kind, namespace, name and its specs
-/// without `description` (which carries evidence counters).
+/// without `description` (which carries evidence counters); the canonical
+/// text of `{"kind":…,"name":…,"namespace":…,"specs":[…]}`, written without
+/// copying the specs.
 pub fn allowed_hash(doc: &Value) -> String {
-    let mut specs: Vec<Value> = specs(doc).into_iter().cloned().collect();
-    for s in &mut specs {
-        if let Value::Object(m) = s {
-            m.remove("description");
+    let null = Value::Null;
+    let field = |v: Option<&Value>| canonical(v.unwrap_or(&null));
+    let mut text = format!(
+        "{{\"kind\":{},\"name\":{},\"namespace\":{},\"specs\":[",
+        field(doc.get("kind")),
+        field(doc.pointer("/metadata/name")),
+        field(doc.pointer("/metadata/namespace")),
+    );
+    for (i, spec) in specs(doc).into_iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        match spec {
+            Value::Object(m) => {
+                text.push('{');
+                let mut first = true;
+                for (k, v) in m.iter().filter(|(k, _)| *k != "description") {
+                    if !first {
+                        text.push(',');
+                    }
+                    first = false;
+                    text.push_str(&canonical(&Value::String(k.clone())));
+                    text.push(':');
+                    text.push_str(&canonical(v));
+                }
+                text.push('}');
+            }
+            other => text.push_str(&canonical(other)),
         }
     }
-    let key = serde_json::json!({
-        "kind": doc.get("kind"),
-        "namespace": doc.pointer("/metadata/namespace"),
-        "name": doc.pointer("/metadata/name"),
-        "specs": specs,
-    });
-    format!("{:016x}", fnv1a(canonical(&key).as_bytes()))
+    text.push_str("]}");
+    format!("{:016x}", fnv1a(text.as_bytes()))
 }
 
 /// The hash of one rule under its list's key (`ingress`, `egress`, …) and
@@ -124,6 +115,20 @@ pub fn rules(doc: &Value) -> Vec<RuleRef> {
                         rule: r.clone(),
                     });
                 }
+            }
+        }
+    }
+    out
+}
+
+/// The hashes of every rule of a document, in order ([`rules`] without
+/// copying them).
+pub fn rule_hashes(doc: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, spec) in specs(doc).into_iter().enumerate() {
+        for key in RULE_KEYS {
+            if let Some(Value::Array(list)) = spec.get(key) {
+                out.extend(list.iter().map(|r| rule_hash(i, key, r)));
             }
         }
     }
@@ -247,6 +252,24 @@ mod tests {
         assert_ne!(allowed_hash(&a), allowed_hash(&c));
         assert_eq!(rules(&a)[0].hash, rules(&b)[0].hash);
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+    }
+
+    #[test]
+    fn canonical_text_sorts_keys_whatever_their_insertion_order() {
+        // Fails if serde_json's `preserve_order` feature is ever switched on
+        // (by any crate in the build): every stored hash would then change.
+        let mut m = serde_json::Map::new();
+        for k in ["z", "b\"q", "a"] {
+            m.insert(k.into(), json!({"y": [1, "x"], "c": null}));
+        }
+        assert_eq!(
+            canonical(&Value::Object(m)),
+            r#"{"a":{"c":null,"y":[1,"x"]},"b\"q":{"c":null,"y":[1,"x"]},"z":{"c":null,"y":[1,"x"]}}"#
+        );
+        let doc = json!({"kind": "CiliumNetworkPolicy", "metadata": {"name": "a", "namespace": "n"},
+            "spec": {"description": "d", "egress": [{"toEntities": ["world"]}]}});
+        // The hash stored in trees written before (pinned).
+        assert_eq!(allowed_hash(&doc), "46e683f2dac647b2");
     }
 
     #[test]

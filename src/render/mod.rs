@@ -12,6 +12,7 @@ pub mod guard;
 pub mod kustomize;
 pub mod layout;
 pub mod output;
+pub mod parallel;
 pub mod plan;
 pub mod refresh;
 pub mod schema_flat;

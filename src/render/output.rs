@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::fingerprint::{self, ALLOWED_HASH, GENERATED_RULES};
+use super::parallel;
 use crate::peer::WorkloadKey;
 use crate::policy::{CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy, NetworkPolicy};
 
@@ -112,7 +113,7 @@ impl GenPolicy {
     pub fn stamp(&mut self) {
         let v = self.to_value();
         let hash = fingerprint::allowed_hash(&v);
-        let rules: Vec<String> = fingerprint::rules(&v).into_iter().map(|r| r.hash).collect();
+        let rules = fingerprint::rule_hashes(&v);
         let ann = self.annotations_mut();
         ann.insert(ALLOWED_HASH.into(), hash);
         ann.insert(GENERATED_RULES.into(), rules.join(" "));
@@ -142,17 +143,34 @@ pub enum Layout {
     Gitops { app_template: String },
 }
 
-/// One output file: its path relative to the output root and its policies.
+/// One output file: its path relative to the output root, its policies and
+/// their text (rendered once, when the file is made).
 #[derive(Debug, Clone)]
 pub struct OutFile {
     pub path: PathBuf,
     pub policies: Vec<GenPolicy>,
+    text: String,
 }
 
 impl OutFile {
+    /// The file of these policies, in this order, rendered.
+    pub fn new(path: PathBuf, policies: Vec<GenPolicy>) -> OutFile {
+        let text = join_documents(policies.iter().map(GenPolicy::to_yaml));
+        OutFile {
+            path,
+            policies,
+            text,
+        }
+    }
+
     /// The file's text: its documents, `---`-separated when more than one.
-    pub fn text(&self) -> String {
-        join_documents(self.policies.iter().map(GenPolicy::to_yaml))
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The file's text, taken.
+    pub fn into_text(self) -> String {
+        self.text
     }
 }
 
@@ -246,20 +264,20 @@ pub fn path_for(p: &OutPolicy, layout: &Layout) -> PathBuf {
 }
 
 /// Policies with their files as output files: each stamped with its
-/// fingerprint annotations, files sorted by path, documents by kind and name.
+/// fingerprint annotations, files sorted by path, documents by kind and name,
+/// rendered (files spread over the cores, see [`parallel`]).
 pub fn group(placed: impl IntoIterator<Item = (PathBuf, GenPolicy)>) -> Vec<OutFile> {
     let mut by_path: BTreeMap<PathBuf, Vec<GenPolicy>> = BTreeMap::new();
-    for (path, mut policy) in placed {
-        policy.stamp();
+    for (path, policy) in placed {
         by_path.entry(path).or_default().push(policy);
     }
-    by_path
-        .into_iter()
-        .map(|(path, mut policies)| {
-            policies.sort_by(|a, b| (a.kind(), a.id()).cmp(&(b.kind(), b.id())));
-            OutFile { path, policies }
-        })
-        .collect()
+    parallel::map_owned(by_path.into_iter().collect(), |(path, mut policies)| {
+        for p in &mut policies {
+            p.stamp();
+        }
+        policies.sort_by(|a, b| (a.kind(), a.id()).cmp(&(b.kind(), b.id())));
+        OutFile::new(path, policies)
+    })
 }
 
 /// The paths the rollout plan's commands name, relative to the root: the

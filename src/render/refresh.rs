@@ -149,7 +149,7 @@ fn plan_file(root: &Path, f: &OutFile, r: &mut Refresh) -> Result<()> {
         r.changes.push(FileChange {
             path: f.path.clone(),
             old: None,
-            new: f.text(),
+            new: f.text().to_owned(),
         });
         return Ok(());
     };
@@ -406,10 +406,7 @@ mod tests {
         });
         let mut g = GenPolicy::Cnp(p);
         g.stamp();
-        OutFile {
-            path: PathBuf::from("ns/a.yaml"),
-            policies: vec![g],
-        }
+        OutFile::new(PathBuf::from("ns/a.yaml"), vec![g])
     }
 
     #[test]
@@ -431,7 +428,7 @@ mod tests {
     fn a_hand_rule_that_cannot_be_carried_over_leaves_the_policy_as_it_is() {
         let tmp = tempfile::tempdir().unwrap();
         let old = generated("a", vec![EgressRule::default()]);
-        let mut v: Value = serde_yaml::from_str(&old.text()).unwrap();
+        let mut v: Value = serde_yaml::from_str(old.text()).unwrap();
         v["spec"]["egress"]
             .as_array_mut()
             .unwrap()

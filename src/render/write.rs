@@ -17,7 +17,7 @@ use super::output::{self, Layout, OutPolicy, GITOPS_FILE, GITOPS_FOUNDATION_DIR}
 use super::plan::{self, PlanOptions, PlanPolicies};
 use super::refresh::{self, FileChange, TextFile};
 use super::yaml::Document;
-use super::{diff, flux, guard, stage, tree};
+use super::{check, diff, flux, guard, stage, tree};
 use crate::graph::TrafficGraph;
 
 /// Where and how to write a policy tree.
@@ -137,6 +137,8 @@ pub fn write(
         }
         _ => output::files(policies, &t.layout),
     };
+    // The self-check of everything generated, as it will be written.
+    check::check_files(&files)?;
     let (foundation, namespaces) = output::plan_paths(&files, &t.layout);
     opts.foundation_paths = foundation;
     opts.namespace_paths = namespaces;
@@ -161,10 +163,10 @@ pub fn write(
     let fresh = !t.root.exists() && !gitops;
     if (fresh || t.force) && !t.dry_run {
         let mut docs: Vec<Document> = files
-            .iter()
+            .into_iter()
             .map(|f| Document {
                 path: f.path.clone(),
-                text: f.text(),
+                text: f.into_text(),
             })
             .collect();
         docs.push(Document {

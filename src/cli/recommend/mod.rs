@@ -12,22 +12,29 @@ pub use args::{L7Kind, LayoutArg, PolicyFormat, RecommendArgs};
 use super::inputs;
 use crate::brief;
 use crate::graph::TrafficGraph;
-use crate::render::output::{GenPolicy, OutPolicy};
+use crate::render::output::{self, GenPolicy, Layout, OutPolicy};
 use crate::render::write::{self, Written};
-use crate::render::yaml::Document;
-use crate::render::{check, plan, yaml};
+use crate::render::{check, parallel, plan};
 use crate::synth::{self, Warning, WarningKind};
 
 /// The generated policies in a format-neutral form, with what the plan and
-/// the summary need.
+/// the summary need. Nothing is rendered yet: stdout renders the documents,
+/// `--out` its files (stamped), each checked before anything is written.
 struct Generated {
     policies: Vec<OutPolicy>,
-    /// The documents as they would be printed, checked before anything is written.
-    docs: Vec<Document>,
-    stream: String,
     plan: plan::PlanPolicies,
     notes: Vec<String>,
     counts: String,
+}
+
+/// The schemas `--format` needs, compiled on another core while synthesis
+/// runs ([`check::warm_up`]).
+fn warm_up(format: PolicyFormat) {
+    let kinds: &'static [&'static str] = match format {
+        PolicyFormat::Cilium => &["CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"],
+        PolicyFormat::K8s => &["NetworkPolicy"],
+    };
+    std::thread::spawn(move || check::warm_up(kinds));
 }
 
 fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warning>) {
@@ -40,18 +47,6 @@ fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warni
     match args.format {
         PolicyFormat::Cilium => {
             let set = synth::synthesize(graph, &cfg);
-            let mut policies: Vec<OutPolicy> = set
-                .clusterwide
-                .iter()
-                .map(|p| OutPolicy {
-                    policy: GenPolicy::Ccnp(p.clone()),
-                    workload: None,
-                })
-                .collect();
-            policies.extend(set.namespaced.iter().map(|p| OutPolicy {
-                workload: workload(p.metadata.namespace.as_ref(), &p.metadata.name),
-                policy: GenPolicy::Cnp(p.clone()),
-            }));
             let mut notes = Vec::new();
             if !set.resolvers.is_empty() {
                 notes.push(format!(
@@ -60,32 +55,35 @@ fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warni
                 ));
             }
             notes.extend(synth::l7::Written::of(&set).describe(&cfg.l7));
-            let docs = yaml::documents(&set);
+            let plan = plan::PlanPolicies::from_set(&set);
+            let counts = format!(
+                "{} policies ({} CiliumNetworkPolicy, {} CiliumClusterwideNetworkPolicy)",
+                set.len(),
+                set.namespaced.len(),
+                set.clusterwide.len()
+            );
+            let mut policies: Vec<OutPolicy> = set
+                .clusterwide
+                .into_iter()
+                .map(|p| OutPolicy {
+                    policy: GenPolicy::Ccnp(p),
+                    workload: None,
+                })
+                .collect();
+            policies.extend(set.namespaced.into_iter().map(|p| OutPolicy {
+                workload: workload(p.metadata.namespace.as_ref(), &p.metadata.name),
+                policy: GenPolicy::Cnp(p),
+            }));
             let generated = Generated {
                 policies,
-                stream: yaml::stream(&docs),
-                docs,
-                plan: plan::PlanPolicies::from_set(&set),
+                plan,
                 notes,
-                counts: format!(
-                    "{} policies ({} CiliumNetworkPolicy, {} CiliumClusterwideNetworkPolicy)",
-                    set.len(),
-                    set.namespaced.len(),
-                    set.clusterwide.len()
-                ),
+                counts,
             };
             (generated, set.warnings)
         }
         PolicyFormat::K8s => {
             let set = synth::k8s::synthesize_k8s(graph, &cfg);
-            let policies = set
-                .policies
-                .iter()
-                .map(|p| OutPolicy {
-                    workload: workload(p.metadata.namespace.as_ref(), &p.metadata.name),
-                    policy: GenPolicy::K8s(p.clone()),
-                })
-                .collect();
             let missing: Vec<String> = set.not_expressible.iter().map(|n| n.to_string()).collect();
             let mut notes: Vec<String> = set.notes.iter().map(|n| format!("  note: {n}")).collect();
             for m in missing.iter().take(MAX_LISTED) {
@@ -97,31 +95,60 @@ fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warni
                     missing.len() - MAX_LISTED
                 ));
             }
-            let docs = yaml::k8s_documents(&set);
+            let plan = plan::PlanPolicies {
+                namespaces: set
+                    .policies
+                    .iter()
+                    .map(|p| p.metadata.namespace.clone().unwrap_or_default())
+                    .collect(),
+                foundation: false,
+                foundation_note: set.notes.first().cloned(),
+                not_expressible: missing.clone(),
+            };
+            let counts = format!(
+                "{} NetworkPolicy ({} observed peer/port sets not expressible)",
+                set.policies.len(),
+                missing.len()
+            );
+            let policies = set
+                .policies
+                .into_iter()
+                .map(|p| OutPolicy {
+                    workload: workload(p.metadata.namespace.as_ref(), &p.metadata.name),
+                    policy: GenPolicy::K8s(p),
+                })
+                .collect();
             let generated = Generated {
-                stream: yaml::stream(&docs),
-                docs,
-                plan: plan::PlanPolicies {
-                    namespaces: set
-                        .policies
-                        .iter()
-                        .map(|p| p.metadata.namespace.clone().unwrap_or_default())
-                        .collect(),
-                    foundation: false,
-                    foundation_note: set.notes.first().cloned(),
-                    not_expressible: missing.clone(),
-                },
                 policies,
+                plan,
                 notes,
-                counts: format!(
-                    "{} NetworkPolicy ({} observed peer/port sets not expressible)",
-                    set.policies.len(),
-                    missing.len()
-                ),
+                counts,
             };
             (generated, Vec::new())
         }
     }
+}
+
+/// The policies as one multi-document YAML stream for stdout (the order
+/// they were generated in: foundation first), checked first.
+fn stdout_stream(policies: &[OutPolicy]) -> Result<String, check::CheckError> {
+    let paths: Vec<PathBuf> = policies
+        .iter()
+        .map(|p| output::path_for(p, &Layout::Namespace))
+        .collect();
+    let items: Vec<(&std::path::Path, &GenPolicy)> = paths
+        .iter()
+        .zip(policies)
+        .map(|(path, p)| (path.as_path(), &p.policy))
+        .collect();
+    check::check_policies(&items)?;
+    let texts = parallel::map(policies, |p| p.policy.to_yaml());
+    let mut out = String::with_capacity(texts.iter().map(|t| t.len() + 4).sum());
+    for t in texts {
+        out.push_str("---\n");
+        out.push_str(&t);
+    }
+    Ok(out)
 }
 
 /// Not-expressible lines printed on stderr before pointing at ROLLOUT.md.
@@ -148,27 +175,33 @@ pub fn from_graph(
     if let Err(e) = crate::graph::filter::check_namespace_filter(graph, &args.namespaces) {
         anyhow::bail!(e);
     }
+    warm_up(args.format);
     let (generated, warnings) = generate(args, graph);
-    // Nothing is written (or printed) unless every document is valid.
-    if let Err(refused) = check::check_documents(&generated.docs) {
-        inputs::print_load_report(report, graph, args.include_dropped);
-        return Err(refused.into());
-    }
+    // Nothing is written (or printed) unless every document is valid: the
+    // tree's writer checks its files (stamped) before writing any.
+    let refused = |e: anyhow::Error| {
+        if e.downcast_ref::<check::CheckError>().is_some() {
+            inputs::print_load_report(report, graph, args.include_dropped);
+        }
+        e
+    };
     let written = match &target {
         Some(t) => {
             let done = write::write(
                 t,
                 graph,
-                generated.policies.clone(),
+                generated.policies,
                 &generated.plan,
                 args.plan_options(),
-            )?;
+            )
+            .map_err(refused)?;
             Some(print_written(done)?)
         }
         None => {
             use std::io::Write;
+            let stream = stdout_stream(&generated.policies).map_err(|e| refused(e.into()))?;
             let mut out = std::io::stdout().lock();
-            out.write_all(generated.stream.as_bytes())?;
+            out.write_all(stream.as_bytes())?;
             out.flush()?;
             None
         }
