@@ -1,7 +1,8 @@
 //! Every document flowpolicy generates — from the bundled demo, the in-repo
 //! sample dumps and (when the corpus is present) every real dump, with every
 //! optional rule switched on — is accepted by the vendored CRD / Kubernetes
-//! JSON schemas (`schemas/`), and its YAML reads back to the same typed policy.
+//! JSON schemas (`schemas/`), and its YAML reads back to the same typed policy
+//! and to exactly the JSON value the self-check validates.
 
 use crate::common;
 
@@ -44,8 +45,25 @@ fn check(path: PathBuf) -> usize {
         SynthConfig::default(),
     ] {
         let set = synthesize(&graph, &cfg);
-        for doc in yaml::documents(&set) {
+        // What the self-check validates: the typed documents' JSON values.
+        let typed: Vec<serde_json::Value> = set
+            .clusterwide
+            .iter()
+            .map(|p| serde_json::to_value(p).unwrap())
+            .chain(
+                set.namespaced
+                    .iter()
+                    .map(|p| serde_json::to_value(p).unwrap()),
+            )
+            .collect();
+        for (doc, typed) in yaml::documents(&set).into_iter().zip(typed) {
             let value: serde_json::Value = serde_yaml::from_str(&doc.text).unwrap();
+            assert_eq!(
+                value,
+                typed,
+                "{}: the YAML reads back to another value than the one checked",
+                doc.path.display()
+            );
             if let Err(errors) = common::validate_policy_yaml(&value) {
                 panic!(
                     "{} → {}: schema errors {errors:#?}\n{}",

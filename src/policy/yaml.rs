@@ -52,6 +52,9 @@ fn is_block(v: &Value) -> bool {
     }
 }
 
+/// Longest key written as `key: value`; longer ones are written `? key`.
+const MAX_IMPLICIT_KEY: usize = 1000;
+
 fn pad(indent: usize, out: &mut String) {
     out.extend(std::iter::repeat_n(' ', indent));
 }
@@ -63,7 +66,16 @@ fn emit_mapping(m: &serde_yaml::Mapping, indent: usize, after_dash: bool, out: &
         if i > 0 || !after_dash {
             pad(indent, out);
         }
+        let start = out.len();
         scalar(k, out);
+        if out.len() - start > MAX_IMPLICIT_KEY && out[start..].chars().count() > MAX_IMPLICIT_KEY {
+            // YAML reads at most 1024 characters as an implicit key.
+            let key = out.split_off(start);
+            out.push_str("? ");
+            out.push_str(&key);
+            out.push('\n');
+            pad(indent, out);
+        }
         out.push(':');
         emit_value_after_key(v, indent, out);
     }
@@ -145,10 +157,21 @@ fn is_plain_safe(s: &str) -> bool {
         && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s))
 }
 
+/// Characters a single-quoted scalar holds as themselves: printable, and
+/// none a YAML reader folds as a line break (NEL, LS, PS) or drops (BOM).
+fn single_quote_safe(c: char) -> bool {
+    matches!(c, ' '..='~')
+        || (c >= '\u{a0}'
+            && !matches!(
+                c,
+                '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+            ))
+}
+
 fn string(s: &str, out: &mut String) {
     if is_plain_safe(s) {
         out.push_str(s);
-    } else if s.chars().all(|c| !c.is_control()) {
+    } else if s.chars().all(single_quote_safe) {
         out.push('\'');
         for part in s.split_inclusive('\'') {
             out.push_str(part);
@@ -158,14 +181,59 @@ fn string(s: &str, out: &mut String) {
         }
         out.push('\'');
     } else {
-        // JSON string syntax is valid YAML double-quoted syntax.
-        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+        double_quoted(s, out);
     }
+}
+
+/// A double-quoted scalar: every character that is not printable ASCII or
+/// single-quote safe escaped (`\n`, `\t`, `\uXXXX`, `\UXXXXXXXX`).
+fn double_quoted(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if single_quote_safe(c) => out.push(c),
+            c if u32::from(c) <= 0xffff => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => {
+                let _ = write!(out, "\\U{:08x}", u32::from(c));
+            }
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a string holds, as a key or a value, at any depth, it
+        /// reads back as itself: the self-check validates the typed value,
+        /// and this is what makes that the written text's value.
+        #[test]
+        fn any_string_reads_back_as_itself(
+            key in prop_oneof![any::<String>(), "[a-z\u{2028}\u{85}\u{feff} ']{900,1100}"],
+            value in any::<String>(),
+            ascii in "[ -~]{0,12}",
+            list in proptest::collection::vec("[a-zA-Z0-9:./_'\" #*-]{0,10}", 0..4),
+        ) {
+            let doc = serde_json::json!({
+                "metadata": {"labels": {key.clone(): value.clone(), ascii.clone(): ascii.clone()}},
+                "spec": [{"toFQDNs": list.clone(), "k": {"deep": [value.clone(), key.clone()]}}],
+            });
+            let text = to_yaml(&doc).unwrap();
+            let back: serde_json::Value = serde_yaml::from_str(&text)
+                .unwrap_or_else(|e| panic!("{e}:\n{text}"));
+            prop_assert_eq!(back, doc, "{}", text);
+        }
+    }
     use std::collections::BTreeMap;
 
     #[test]
