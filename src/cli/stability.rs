@@ -14,6 +14,14 @@ use crate::synth::SynthConfig;
 /// Prints the stability lines for a graph; the "next week" line is measured
 /// on the graph as synthesis with `cfg` reads it (roles, policy entities).
 pub fn print(graph: &TrafficGraph, cfg: &SynthConfig) {
+    print_measured(graph, || {
+        NextWeek::of(&crate::synth::policy_view(graph, cfg))
+    });
+}
+
+/// [`print`] with the "next week" measure from synthesis (or computed by
+/// `next_week` only when the verdict needs it).
+pub fn print_measured(graph: &TrafficGraph, next_week: impl FnOnce() -> NextWeek) {
     let s = Stability::of(graph);
     eprintln!("  baseline: {}", s.verdict_line());
     if s.verdict == Verdict::Empty {
@@ -33,8 +41,7 @@ pub fn print(graph: &TrafficGraph, cfg: &SynthConfig) {
             );
         }
     }
-    let view = crate::synth::policy_view(graph, cfg);
-    eprintln!("  next week: {}", NextWeek::of(&view).line());
+    eprintln!("  next week: {}", next_week().line());
 }
 
 /// The families of instances in the flows, `how` they are written.

@@ -4,7 +4,6 @@
 //! with `force`, and then also atomically (old one moved aside, then removed).
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -56,17 +55,20 @@ pub fn write_dir(out: &Path, docs: &[Document], force: bool) -> Result<()> {
 
 fn write_all(root: &Path, docs: &[Document]) -> Result<()> {
     fs::create_dir_all(root)?;
-    let mut written = durable::Syncer::default();
-    for d in docs {
-        let path = root.join(&d.path);
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
-        }
-        let mut f = fs::File::create(&path)?;
-        f.write_all(d.text.as_bytes())?;
-        written.add(path, f).map_err(durable::failed)?;
+    let mut dirs: Vec<PathBuf> = docs
+        .iter()
+        .filter_map(|d| root.join(&d.path).parent().map(Path::to_path_buf))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    written.finish().map_err(durable::failed)
+    let files: Vec<(PathBuf, &[u8])> = docs
+        .iter()
+        .map(|d| (root.join(&d.path), d.text.as_bytes()))
+        .collect();
+    durable::write_synced(&files).map_err(durable::failed)
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -81,8 +80,8 @@ fn holds_generated(path: &Path, namespaces: &BTreeSet<String>) -> bool {
 pub fn apply(root: &Path, changes: &[FileChange]) -> Result<()> {
     let mut staged: Vec<(PathBuf, PathBuf, Option<&str>)> = Vec::new();
     let mut created: Vec<PathBuf> = Vec::new();
-    let mut written = durable::Syncer::default();
     let result = (|| -> Result<()> {
+        let mut files: Vec<(PathBuf, &[u8])> = Vec::with_capacity(changes.len());
         for c in changes {
             let target = root.join(&c.path);
             let dir = target.parent().unwrap_or(root).to_path_buf();
@@ -92,15 +91,11 @@ pub fn apply(root: &Path, changes: &[FileChange]) -> Result<()> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let tmp = dir.join(format!(".{name}.flowpolicy-tmp-{}", std::process::id()));
-            let mut f =
-                fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
             staged.push((tmp.clone(), target, c.old.as_deref()));
-            f.write_all(c.new.as_bytes())
-                .with_context(|| format!("writing {}", tmp.display()))?;
-            written.add(tmp, f).map_err(durable::failed)?;
+            files.push((tmp, c.new.as_bytes()));
         }
         // Every temporary file on disk before the first rename.
-        written.finish().map_err(durable::failed)
+        durable::write_synced(&files).map_err(durable::failed)
     })();
     let undo = |renamed: usize, staged: &[(PathBuf, PathBuf, Option<&str>)]| {
         for (_, target, old) in &staged[..renamed] {

@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
 
+use crate::graph::stability::NextWeek;
 use crate::graph::{PortStats, TrafficGraph};
 use crate::peer::l4::PortKey;
 use crate::peer::{Peer, WorkloadKey};
@@ -68,6 +69,12 @@ pub struct PolicySet {
     /// Families of instances written as one policy per role.
     pub families: Vec<roles::Family>,
     pub warnings: Vec<Warning>,
+    /// The workload behind each per-workload policy, by `(namespace, name)`
+    /// (what [`policy_workloads`] gives, without a second synthesis pass).
+    pub workloads: BTreeMap<(String, String), WorkloadKey>,
+    /// The "next week" measure on the graph as this synthesis read it
+    /// (`NextWeek::of(&policy_view(…))`, without reading it again).
+    pub next_week: NextWeek,
 }
 
 /// Something the user should know about the generated set. Warnings of one
@@ -270,6 +277,7 @@ pub fn synthesize(graph: &TrafficGraph, cfg: &SynthConfig) -> PolicySet {
     let mut set = PolicySet {
         resolvers: ctx.resolvers.clone(),
         families: roles.families().to_vec(),
+        next_week: NextWeek::of(&view),
         ..PolicySet::default()
     };
     for s in ctx.selectors.values() {
@@ -299,6 +307,10 @@ pub fn synthesize(graph: &TrafficGraph, cfg: &SynthConfig) -> PolicySet {
             continue;
         }
         let (cnp, warnings) = workload::workload_policy(&ctx, w, hood, &mut names);
+        set.workloads.insert(
+            (w.namespace.clone(), cnp.metadata.name.clone()),
+            (*w).clone(),
+        );
         set.namespaced.push(cnp);
         set.warnings.extend(warnings);
     }

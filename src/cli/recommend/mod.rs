@@ -3,6 +3,7 @@
 
 mod args;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -11,10 +12,13 @@ pub use args::{L7Kind, LayoutArg, PolicyFormat, RecommendArgs};
 
 use super::inputs;
 use crate::brief;
+use crate::graph::stability::NextWeek;
 use crate::graph::TrafficGraph;
+use crate::peer::WorkloadKey;
 use crate::render::output::{self, GenPolicy, Layout, OutPolicy};
 use crate::render::write::{self, Written};
 use crate::render::{check, parallel, plan};
+use crate::synth::roles::{Family, Roles};
 use crate::synth::{self, Warning, WarningKind};
 
 /// The generated policies in a format-neutral form, with what the plan and
@@ -25,6 +29,10 @@ struct Generated {
     plan: plan::PlanPolicies,
     notes: Vec<String>,
     counts: String,
+    /// Measured by synthesis on the graph as it read it, when it did.
+    next_week: Option<NextWeek>,
+    /// The families written as one policy per role, when synthesis gave them.
+    families: Option<Vec<Family>>,
 }
 
 /// The schemas `--format` needs, compiled on another core while synthesis
@@ -39,11 +47,11 @@ fn warm_up(format: PolicyFormat) {
 
 fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warning>) {
     let cfg = args.synth_config();
-    let workloads = synth::policy_workloads(graph, &cfg);
-    let workload = |ns: Option<&String>, name: &str| {
-        ns.and_then(|ns| workloads.get(&(ns.clone(), name.to_string())))
-            .cloned()
-    };
+    let workload =
+        |workloads: &BTreeMap<(String, String), WorkloadKey>, ns: Option<&String>, name: &str| {
+            ns.and_then(|ns| workloads.get(&(ns.clone(), name.to_string())))
+                .cloned()
+        };
     match args.format {
         PolicyFormat::Cilium => {
             let set = synth::synthesize(graph, &cfg);
@@ -70,8 +78,9 @@ fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warni
                     workload: None,
                 })
                 .collect();
+            let workloads = set.workloads;
             policies.extend(set.namespaced.into_iter().map(|p| OutPolicy {
-                workload: workload(p.metadata.namespace.as_ref(), &p.metadata.name),
+                workload: workload(&workloads, p.metadata.namespace.as_ref(), &p.metadata.name),
                 policy: GenPolicy::Cnp(p),
             }));
             let generated = Generated {
@@ -79,11 +88,14 @@ fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warni
                 plan,
                 notes,
                 counts,
+                next_week: Some(set.next_week),
+                families: (!cfg.per_instance).then_some(set.families),
             };
             (generated, set.warnings)
         }
         PolicyFormat::K8s => {
             let set = synth::k8s::synthesize_k8s(graph, &cfg);
+            let workloads = synth::policy_workloads(graph, &cfg);
             let missing: Vec<String> = set.not_expressible.iter().map(|n| n.to_string()).collect();
             let mut notes: Vec<String> = set.notes.iter().map(|n| format!("  note: {n}")).collect();
             for m in missing.iter().take(MAX_LISTED) {
@@ -114,7 +126,7 @@ fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warni
                 .policies
                 .into_iter()
                 .map(|p| OutPolicy {
-                    workload: workload(p.metadata.namespace.as_ref(), &p.metadata.name),
+                    workload: workload(&workloads, p.metadata.namespace.as_ref(), &p.metadata.name),
                     policy: GenPolicy::K8s(p),
                 })
                 .collect();
@@ -123,6 +135,8 @@ fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warni
                 plan,
                 notes,
                 counts,
+                next_week: None,
+                families: None,
             };
             (generated, Vec::new())
         }
@@ -216,10 +230,16 @@ pub fn from_graph(
         );
     }
     let cfg = args.synth_config();
-    super::stability::print(graph, &cfg);
-    let families = crate::synth::roles::Roles::detect(graph.workloads());
+    super::stability::print_measured(graph, || {
+        generated
+            .next_week
+            .unwrap_or_else(|| NextWeek::of(&synth::policy_view(graph, &cfg)))
+    });
+    let families = generated
+        .families
+        .unwrap_or_else(|| Roles::detect(graph.workloads()).families().to_vec());
     super::stability::print_families(
-        families.families(),
+        &families,
         if cfg.per_instance {
             "found, written one policy per instance (--per-instance)"
         } else {
