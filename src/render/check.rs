@@ -17,6 +17,7 @@
 //! Documents are checked on every core ([`super::parallel`]).
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -278,7 +279,7 @@ fn check_selectors(v: &Value, pointer: &mut String) -> Result<(), (String, Strin
             for (k, child) in map {
                 let len = pointer.len();
                 pointer.push('/');
-                pointer.push_str(&escape_pointer(k));
+                push_escaped(pointer, k);
                 match (k.as_str(), child) {
                     ("matchLabels", Value::Object(labels)) => {
                         for (key, value) in labels {
@@ -314,7 +315,7 @@ fn check_selectors(v: &Value, pointer: &mut String) -> Result<(), (String, Strin
         Value::Array(items) => {
             for (i, child) in items.iter().enumerate() {
                 let len = pointer.len();
-                pointer.push_str(&format!("/{i}"));
+                let _ = write!(pointer, "/{i}");
                 check_selectors(child, pointer)?;
                 pointer.truncate(len);
             }
@@ -326,7 +327,20 @@ fn check_selectors(v: &Value, pointer: &mut String) -> Result<(), (String, Strin
 
 /// RFC 6901: `~` → `~0`, `/` → `~1`.
 fn escape_pointer(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
+    let mut out = String::with_capacity(key.len());
+    push_escaped(&mut out, key);
+    out
+}
+
+/// [`escape_pointer`] onto the end of a pointer.
+fn push_escaped(pointer: &mut String, key: &str) {
+    for c in key.chars() {
+        match c {
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
+        }
+    }
 }
 
 /// A compiled schema, once per run and only for the kinds written; a

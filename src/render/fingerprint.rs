@@ -86,10 +86,19 @@ pub fn allowed_hash(doc: &Value) -> String {
 }
 
 /// The hash of one rule under its list's key (`ingress`, `egress`, …) and
-/// spec index.
+/// spec index: of the text `{spec_index}/{key}/{canonical rule}`.
 pub fn rule_hash(spec_index: usize, key: &str, rule: &Value) -> String {
-    let text = format!("{spec_index}/{key}/{}", canonical(rule));
-    format!("{:08x}", fnv1a(text.as_bytes()) as u32)
+    let mut text = Vec::with_capacity(256);
+    format!("{:08x}", rule_hash_into(&mut text, spec_index, key, rule))
+}
+
+/// [`rule_hash`]'s number, its text built in `buf` (reused across rules).
+fn rule_hash_into(buf: &mut Vec<u8>, spec_index: usize, key: &str, rule: &Value) -> u32 {
+    use std::io::Write as _;
+    buf.clear();
+    let _ = write!(buf, "{spec_index}/{key}/");
+    serde_json::to_writer(&mut *buf, rule).expect("a JSON value always serializes");
+    fnv1a(buf) as u32
 }
 
 /// One rule of a document, with where it sits.
@@ -125,10 +134,14 @@ pub fn rules(doc: &Value) -> Vec<RuleRef> {
 /// copying them).
 pub fn rule_hashes(doc: &Value) -> Vec<String> {
     let mut out = Vec::new();
+    let mut buf = Vec::with_capacity(1024);
     for (i, spec) in specs(doc).into_iter().enumerate() {
         for key in RULE_KEYS {
             if let Some(Value::Array(list)) = spec.get(key) {
-                out.extend(list.iter().map(|r| rule_hash(i, key, r)));
+                out.extend(
+                    list.iter()
+                        .map(|r| format!("{:08x}", rule_hash_into(&mut buf, i, key, r))),
+                );
             }
         }
     }

@@ -166,6 +166,9 @@ pub fn unknown_priorities(
     graph: &TrafficGraph,
     order: &[String],
 ) -> Vec<String> {
+    if order.is_empty() {
+        return Vec::new();
+    }
     ordered(set, graph, order).1
 }
 

@@ -137,8 +137,6 @@ pub fn write(
         }
         _ => output::files(policies, &t.layout),
     };
-    // The self-check of everything generated, as it will be written.
-    check::check_files(&files)?;
     let (foundation, namespaces) = output::plan_paths(&files, &t.layout);
     opts.foundation_paths = foundation;
     opts.namespace_paths = namespaces;
@@ -163,22 +161,27 @@ pub fn write(
     let fresh = !t.root.exists() && !gitops;
     if (fresh || t.force) && !t.dry_run {
         let mut docs: Vec<Document> = files
-            .into_iter()
+            .iter()
             .map(|f| Document {
                 path: f.path.clone(),
-                text: f.into_text(),
+                text: f.text().to_owned(),
             })
             .collect();
         docs.push(Document {
             path: rollout.path.clone(),
             text: rollout.text.clone(),
         });
-        layout::write_dir(&t.root, &docs, t.force)?;
+        // The self-check of everything generated, as it will be written,
+        // runs while the files go to the temporary directory; they are moved
+        // into place only when it passes.
+        layout::write_dir_checked(&t.root, &docs, t.force, || check::check_files(&files))?;
         return Ok(Written {
             account: format!("{} files written to {}", docs.len(), t.root.display()),
             ..Written::default()
         });
     }
+    // The self-check of everything generated, before anything is written.
+    check::check_files(&files)?;
     let mut r = refresh::plan(&t.root, &files, std::slice::from_ref(&rollout))?;
     if !r.blocked.is_empty() {
         bail!(
