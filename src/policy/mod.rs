@@ -17,6 +17,7 @@ pub mod any;
 pub mod cilium;
 pub(crate) mod documents;
 mod drift;
+pub mod emit;
 pub mod entity;
 pub mod k8s;
 pub mod l7;

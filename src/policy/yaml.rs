@@ -8,29 +8,19 @@
 //! leaves a string unquoted only when it cannot be read as anything but a
 //! string; everything else is single- or double-quoted.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
-use serde_yaml::Value;
 
-/// Serializes one value as a YAML document (no leading `---`).
-pub fn to_yaml<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_yaml::Error> {
-    let v = serde_yaml::to_value(value)?;
-    let mut out = String::new();
-    match &v {
-        Value::Mapping(m) if !m.is_empty() => emit_mapping(m, 0, false, &mut out),
-        Value::Sequence(s) if !s.is_empty() => emit_sequence(s, 0, &mut out),
-        other => {
-            scalar(other, &mut out);
-            out.push('\n');
-        }
-    }
-    Ok(out)
+pub use super::emit::EmitError;
+
+/// Serializes one value as a YAML document (no leading `---`), written
+/// directly as the value is walked ([`super::emit`]).
+pub fn to_yaml<T: Serialize + ?Sized>(value: &T) -> Result<String, EmitError> {
+    super::emit::to_string(value)
 }
 
 /// Serializes several values as one multi-document stream, each document
 /// introduced by `---`.
-pub fn to_yaml_stream<'a, T, I>(values: I) -> Result<String, serde_yaml::Error>
+pub fn to_yaml_stream<'a, T, I>(values: I) -> Result<String, EmitError>
 where
     T: Serialize + 'a,
     I: IntoIterator<Item = &'a T>,
@@ -41,171 +31,6 @@ where
         out.push_str(&to_yaml(v)?);
     }
     Ok(out)
-}
-
-fn is_block(v: &Value) -> bool {
-    match v {
-        Value::Mapping(m) => !m.is_empty(),
-        Value::Sequence(s) => !s.is_empty(),
-        Value::Tagged(t) => is_block(&t.value),
-        _ => false,
-    }
-}
-
-/// Longest key written as `key: value`; longer ones are written `? key`.
-const MAX_IMPLICIT_KEY: usize = 1000;
-
-fn pad(indent: usize, out: &mut String) {
-    out.extend(std::iter::repeat_n(' ', indent));
-}
-
-/// A block mapping at `indent`; `after_dash`: the first key goes on the line
-/// a sequence's `- ` already started.
-fn emit_mapping(m: &serde_yaml::Mapping, indent: usize, after_dash: bool, out: &mut String) {
-    for (i, (k, v)) in m.iter().enumerate() {
-        if i > 0 || !after_dash {
-            pad(indent, out);
-        }
-        let start = out.len();
-        scalar(k, out);
-        if out.len() - start > MAX_IMPLICIT_KEY && out[start..].chars().count() > MAX_IMPLICIT_KEY {
-            // YAML reads at most 1024 characters as an implicit key.
-            let key = out.split_off(start);
-            out.push_str("? ");
-            out.push_str(&key);
-            out.push('\n');
-            pad(indent, out);
-        }
-        out.push(':');
-        emit_value_after_key(v, indent, out);
-    }
-}
-
-fn emit_value_after_key(v: &Value, indent: usize, out: &mut String) {
-    match v {
-        Value::Mapping(m) if !m.is_empty() => {
-            out.push('\n');
-            emit_mapping(m, indent + 2, false, out);
-        }
-        Value::Sequence(s) if !s.is_empty() => {
-            out.push('\n');
-            emit_sequence(s, indent, out);
-        }
-        Value::Tagged(t) if is_block(&t.value) => emit_value_after_key(&t.value, indent, out),
-        other => {
-            out.push(' ');
-            scalar(other, out);
-            out.push('\n');
-        }
-    }
-}
-
-fn emit_sequence(s: &[Value], indent: usize, out: &mut String) {
-    for item in s {
-        let item = match item {
-            Value::Tagged(t) => &t.value,
-            other => other,
-        };
-        pad(indent, out);
-        match item {
-            Value::Mapping(m) if !m.is_empty() => {
-                out.push_str("- ");
-                emit_mapping(m, indent + 2, true, out);
-            }
-            Value::Sequence(inner_seq) if !inner_seq.is_empty() => {
-                out.push_str("-\n");
-                emit_sequence(inner_seq, indent + 2, out);
-            }
-            other => {
-                out.push_str("- ");
-                scalar(other, out);
-                out.push('\n');
-            }
-        }
-    }
-}
-
-fn scalar(v: &Value, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            let _ = write!(out, "{n}");
-        }
-        Value::String(s) => string(s, out),
-        Value::Sequence(_) => out.push_str("[]"),
-        Value::Mapping(_) => out.push_str("{}"),
-        Value::Tagged(t) => scalar(&t.value, out),
-    }
-}
-
-/// Words YAML 1.1 (and so Kubernetes) reads as booleans or null.
-const RESERVED: [&str; 12] = [
-    "y", "yes", "n", "no", "true", "false", "on", "off", "null", "~", "nan", "inf",
-];
-
-/// True if `s` can be written without quotes and still read back as this
-/// exact string by YAML 1.1 and 1.2 parsers.
-fn is_plain_safe(s: &str) -> bool {
-    let Some(first) = s.chars().next() else {
-        return false;
-    };
-    (first.is_ascii_alphabetic() || first == '/')
-        && !s.ends_with(':')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':'))
-        && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s))
-}
-
-/// Characters a single-quoted scalar holds as themselves: printable, and
-/// none a YAML reader folds as a line break (NEL, LS, PS) or drops (BOM).
-fn single_quote_safe(c: char) -> bool {
-    matches!(c, ' '..='~')
-        || (c >= '\u{a0}'
-            && !matches!(
-                c,
-                '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
-            ))
-}
-
-fn string(s: &str, out: &mut String) {
-    if is_plain_safe(s) {
-        out.push_str(s);
-    } else if s.chars().all(single_quote_safe) {
-        out.push('\'');
-        for part in s.split_inclusive('\'') {
-            out.push_str(part);
-            if part.ends_with('\'') {
-                out.push('\'');
-            }
-        }
-        out.push('\'');
-    } else {
-        double_quoted(s, out);
-    }
-}
-
-/// A double-quoted scalar: every character that is not printable ASCII or
-/// single-quote safe escaped (`\n`, `\t`, `\uXXXX`, `\UXXXXXXXX`).
-fn double_quoted(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if single_quote_safe(c) => out.push(c),
-            c if u32::from(c) <= 0xffff => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => {
-                let _ = write!(out, "\\U{:08x}", u32::from(c));
-            }
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -233,6 +58,35 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}:\n{text}"));
             prop_assert_eq!(back, doc, "{}", text);
         }
+
+        /// Any shape — mappings and sequences nested in each other, empty
+        /// ones, scalars of every kind — reads back as the value written.
+        #[test]
+        fn any_shape_reads_back_as_itself(doc in json_value()) {
+            let text = to_yaml(&doc).unwrap();
+            let back: serde_json::Value = serde_yaml::from_str(&text)
+                .unwrap_or_else(|e| panic!("{e}:\n{text}"));
+            prop_assert_eq!(back, doc, "{}", text);
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e6f64..1e6).prop_map(Value::from),
+            "[a-z0-9 :'\"#-]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-zA-Z0-9 ._/:-]{0,6}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
     }
     use std::collections::BTreeMap;
 
