@@ -76,6 +76,15 @@ struct Emitter<'a> {
     at: At,
 }
 
+impl Emitter<'_> {
+    fn number(self, v: impl fmt::Display) -> Result<(), EmitError> {
+        put(self.out, self.at, |o| {
+            let _ = write!(o, "{v}");
+        });
+        Ok(())
+    }
+}
+
 /// A mapping being written; what precedes its first entry waits for it (an
 /// empty mapping is `{}`).
 struct MapEmitter<'a> {
@@ -195,6 +204,62 @@ impl SeqEmitter<'_> {
     }
 }
 
+/// The `Serializer` methods that only forward to another one (narrow
+/// numbers widened, `None` as unit, newtypes as their content), the same for
+/// values and keys.
+macro_rules! scalar_delegations {
+    () => {
+        fn serialize_i8(self, v: i8) -> Result<(), EmitError> {
+            self.serialize_i64(v.into())
+        }
+        fn serialize_i16(self, v: i16) -> Result<(), EmitError> {
+            self.serialize_i64(v.into())
+        }
+        fn serialize_i32(self, v: i32) -> Result<(), EmitError> {
+            self.serialize_i64(v.into())
+        }
+        fn serialize_u8(self, v: u8) -> Result<(), EmitError> {
+            self.serialize_u64(v.into())
+        }
+        fn serialize_u16(self, v: u16) -> Result<(), EmitError> {
+            self.serialize_u64(v.into())
+        }
+        fn serialize_u32(self, v: u32) -> Result<(), EmitError> {
+            self.serialize_u64(v.into())
+        }
+        fn serialize_f32(self, v: f32) -> Result<(), EmitError> {
+            self.serialize_f64(v.into())
+        }
+        fn serialize_char(self, v: char) -> Result<(), EmitError> {
+            self.serialize_str(v.encode_utf8(&mut [0; 4]))
+        }
+        fn serialize_none(self) -> Result<(), EmitError> {
+            self.serialize_unit()
+        }
+        fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), EmitError> {
+            value.serialize(self)
+        }
+        fn serialize_unit_struct(self, _: &'static str) -> Result<(), EmitError> {
+            self.serialize_unit()
+        }
+        fn serialize_unit_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+        ) -> Result<(), EmitError> {
+            self.serialize_str(variant)
+        }
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            value: &T,
+        ) -> Result<(), EmitError> {
+            value.serialize(self)
+        }
+    };
+}
+
 impl<'a> ser::Serializer for Emitter<'a> {
     type Ok = ();
     type Error = EmitError;
@@ -206,63 +271,29 @@ impl<'a> ser::Serializer for Emitter<'a> {
     type SerializeStruct = MapEmitter<'a>;
     type SerializeStructVariant = MapEmitter<'a>;
 
+    scalar_delegations!();
+
     fn serialize_bool(self, v: bool) -> Result<(), EmitError> {
         put(self.out, self.at, |o| {
             o.push_str(if v { "true" } else { "false" })
         });
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Result<(), EmitError> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), EmitError> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), EmitError> {
-        self.serialize_i64(v.into())
-    }
     fn serialize_i64(self, v: i64) -> Result<(), EmitError> {
-        put(self.out, self.at, |o| {
-            let _ = write!(o, "{v}");
-        });
-        Ok(())
+        self.number(v)
     }
     fn serialize_i128(self, v: i128) -> Result<(), EmitError> {
-        put(self.out, self.at, |o| {
-            let _ = write!(o, "{v}");
-        });
-        Ok(())
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), EmitError> {
-        self.serialize_u64(v.into())
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), EmitError> {
-        self.serialize_u64(v.into())
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), EmitError> {
-        self.serialize_u64(v.into())
+        self.number(v)
     }
     fn serialize_u64(self, v: u64) -> Result<(), EmitError> {
-        put(self.out, self.at, |o| {
-            let _ = write!(o, "{v}");
-        });
-        Ok(())
+        self.number(v)
     }
     fn serialize_u128(self, v: u128) -> Result<(), EmitError> {
-        put(self.out, self.at, |o| {
-            let _ = write!(o, "{v}");
-        });
-        Ok(())
-    }
-    fn serialize_f32(self, v: f32) -> Result<(), EmitError> {
-        self.serialize_f64(v.into())
+        self.number(v)
     }
     fn serialize_f64(self, v: f64) -> Result<(), EmitError> {
         put(self.out, self.at, |o| float(v, o));
         Ok(())
-    }
-    fn serialize_char(self, v: char) -> Result<(), EmitError> {
-        self.serialize_str(v.encode_utf8(&mut [0; 4]))
     }
     fn serialize_str(self, v: &str) -> Result<(), EmitError> {
         put(self.out, self.at, |o| string(v, o));
@@ -275,33 +306,9 @@ impl<'a> ser::Serializer for Emitter<'a> {
         }
         seq.finish()
     }
-    fn serialize_none(self) -> Result<(), EmitError> {
-        self.serialize_unit()
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), EmitError> {
-        value.serialize(self)
-    }
     fn serialize_unit(self) -> Result<(), EmitError> {
         put(self.out, self.at, |o| o.push_str("null"));
         Ok(())
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), EmitError> {
-        self.serialize_unit()
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> Result<(), EmitError> {
-        self.serialize_str(variant)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), EmitError> {
-        value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -351,49 +358,28 @@ impl<'a> ser::Serializer for Emitter<'a> {
     }
 }
 
-impl ser::SerializeSeq for SeqEmitter<'_> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
-        self.item(value)
-    }
-    fn end(self) -> Result<(), EmitError> {
-        self.finish()
-    }
+/// The sequence-like serde traits, all written as a sequence.
+macro_rules! as_sequence {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for SeqEmitter<'_> {
+            type Ok = ();
+            type Error = EmitError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
+                self.item(value)
+            }
+            fn end(self) -> Result<(), EmitError> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for SeqEmitter<'_> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
-        self.item(value)
-    }
-    fn end(self) -> Result<(), EmitError> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for SeqEmitter<'_> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
-        self.item(value)
-    }
-    fn end(self) -> Result<(), EmitError> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for SeqEmitter<'_> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
-        self.item(value)
-    }
-    fn end(self) -> Result<(), EmitError> {
-        self.finish()
-    }
-}
+as_sequence!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeMap for MapEmitter<'_> {
     type Ok = ();
@@ -409,37 +395,28 @@ impl ser::SerializeMap for MapEmitter<'_> {
     }
 }
 
-impl ser::SerializeStruct for MapEmitter<'_> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EmitError> {
-        self.key(key)?;
-        self.value(value)
-    }
-    fn end(self) -> Result<(), EmitError> {
-        self.finish()
-    }
+/// Structs and struct variants, written as mappings of their fields.
+macro_rules! as_mapping {
+    ($($trait:ident),*) => {$(
+        impl ser::$trait for MapEmitter<'_> {
+            type Ok = ();
+            type Error = EmitError;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), EmitError> {
+                self.key(key)?;
+                self.value(value)
+            }
+            fn end(self) -> Result<(), EmitError> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for MapEmitter<'_> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EmitError> {
-        self.key(key)?;
-        self.value(value)
-    }
-    fn end(self) -> Result<(), EmitError> {
-        self.finish()
-    }
-}
+as_mapping!(SerializeStruct, SerializeStructVariant);
 
 /// A mapping key: a scalar's text, as a value would be written.
 struct KeyEmitter<'a> {
@@ -461,45 +438,23 @@ impl ser::Serializer for KeyEmitter<'_> {
     type SerializeStruct = ser::Impossible<(), EmitError>;
     type SerializeStructVariant = ser::Impossible<(), EmitError>;
 
+    scalar_delegations!();
+
     fn serialize_bool(self, v: bool) -> Result<(), EmitError> {
         self.out.push_str(if v { "true" } else { "false" });
         Ok(())
-    }
-    fn serialize_i8(self, v: i8) -> Result<(), EmitError> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), EmitError> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), EmitError> {
-        self.serialize_i64(v.into())
     }
     fn serialize_i64(self, v: i64) -> Result<(), EmitError> {
         let _ = write!(self.out, "{v}");
         Ok(())
     }
-    fn serialize_u8(self, v: u8) -> Result<(), EmitError> {
-        self.serialize_u64(v.into())
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), EmitError> {
-        self.serialize_u64(v.into())
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), EmitError> {
-        self.serialize_u64(v.into())
-    }
     fn serialize_u64(self, v: u64) -> Result<(), EmitError> {
         let _ = write!(self.out, "{v}");
         Ok(())
     }
-    fn serialize_f32(self, v: f32) -> Result<(), EmitError> {
-        self.serialize_f64(v.into())
-    }
     fn serialize_f64(self, v: f64) -> Result<(), EmitError> {
         float(v, self.out);
         Ok(())
-    }
-    fn serialize_char(self, v: char) -> Result<(), EmitError> {
-        self.serialize_str(v.encode_utf8(&mut [0; 4]))
     }
     fn serialize_str(self, v: &str) -> Result<(), EmitError> {
         string(v, self.out);
@@ -508,33 +463,9 @@ impl ser::Serializer for KeyEmitter<'_> {
     fn serialize_bytes(self, _: &[u8]) -> Result<(), EmitError> {
         Err(not_a_scalar_key())
     }
-    fn serialize_none(self) -> Result<(), EmitError> {
-        self.serialize_unit()
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), EmitError> {
-        value.serialize(self)
-    }
     fn serialize_unit(self) -> Result<(), EmitError> {
         self.out.push_str("null");
         Ok(())
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), EmitError> {
-        self.serialize_unit()
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> Result<(), EmitError> {
-        self.serialize_str(variant)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), EmitError> {
-        value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
