@@ -147,7 +147,7 @@ fn the_seed_layout_gives_most_workloads_a_home() {
     assert!(placed >= 80, "{placed} placed\n{err}");
     assert!(homeless.len() <= 15, "{err}");
     // Sub-components, controllers and renamed directories found their apps.
-    let files: Vec<String> = walk(&apps);
+    let files: Vec<String> = crate::common::tree_files(&apps).into_keys().collect();
     eprintln!(
         "seed layout: {} networkpolicy.yaml files, {}",
         files
@@ -164,21 +164,4 @@ fn the_seed_layout_gives_most_workloads_a_home() {
     ] {
         assert!(files.iter().any(|x| x == f), "{f} missing\n{err}");
     }
-}
-
-fn walk(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    out.sort();
-    out
 }

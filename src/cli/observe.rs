@@ -310,16 +310,7 @@ async fn observe(
         .unavailable_nodes
         .extend(status.unavailable_nodes.iter().cloned());
 
-    let (recorder, record_failed) = open_recorder(args);
-    let mut live = Live::new(
-        args.baseline.clone(),
-        base,
-        interpret,
-        args.checkpoint_every,
-        remaining,
-        recorder,
-    );
-    live.sink.record_failed = record_failed;
+    let mut live = open_live(args, base, interpret, remaining);
     live.checkpoint()?;
     let live = RefCell::new(live);
     let opts = FollowOptions {
@@ -361,6 +352,26 @@ async fn observe(
         outcome.map(|s| s.end).map_err(Into::into),
         |_| {},
     )
+}
+
+/// The live baseline of this run, recording to `--record` when it opens.
+fn open_live(
+    args: &ObserveArgs,
+    base: Baseline,
+    interpret: InterpretConfig,
+    remaining: Option<Duration>,
+) -> Live {
+    let (recorder, record_failed) = open_recorder(args);
+    let mut live = Live::new(
+        args.baseline.clone(),
+        base,
+        interpret,
+        args.checkpoint_every,
+        remaining,
+        recorder,
+    );
+    live.sink.record_failed = record_failed;
+    live
 }
 
 /// Opens `--record`; one that cannot be opened is a warning (the baseline

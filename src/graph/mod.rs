@@ -175,15 +175,9 @@ pub struct Coverage {
 
 impl Coverage {
     pub fn see_time(&mut self, t: i64) {
-        if t == 0 {
-            return;
+        if t != 0 {
+            node_coverage::widen_span(&mut self.first_flow, &mut self.last_flow, t);
         }
-        self.first_flow = if self.first_flow == 0 {
-            t
-        } else {
-            self.first_flow.min(t)
-        };
-        self.last_flow = self.last_flow.max(t);
     }
 
     pub fn merge(&mut self, o: &Coverage) {

@@ -24,6 +24,12 @@ pub struct NodeCoverage {
     pub hours: Vec<[i64; 2]>,
 }
 
+/// Widens a first/last time span (ns; a first of 0 is "none yet") to `t`.
+pub(crate) fn widen_span(first: &mut i64, last: &mut i64, t: i64) {
+    *first = if *first == 0 { t } else { (*first).min(t) };
+    *last = (*last).max(t);
+}
+
 impl NodeCoverage {
     /// Counts one flow at `t` (ns; 0 = unknown time).
     pub fn see(&mut self, t: i64) {
@@ -31,12 +37,7 @@ impl NodeCoverage {
         if t == 0 {
             return;
         }
-        self.first_flow = if self.first_flow == 0 {
-            t
-        } else {
-            self.first_flow.min(t)
-        };
-        self.last_flow = self.last_flow.max(t);
+        widen_span(&mut self.first_flow, &mut self.last_flow, t);
         let hour = t.div_euclid(HOUR_NS);
         match self.hours.last_mut() {
             Some(last) if last[0] <= hour && hour <= last[1] + 1 => last[1] = last[1].max(hour),

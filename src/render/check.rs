@@ -13,7 +13,8 @@
 //! writes, stamps included), not read back from their text: that the emitter
 //! writes text Kubernetes reads back as the same value is the emitter's own
 //! property, tested over every generated document and arbitrary strings
-//! (`policy::yaml`). Texts from elsewhere are read back ([`check_documents`]).
+//! (`policy::yaml`). Rendered texts are read back first ([`check_documents`]: the
+//! tests check whole streams with it).
 //! Documents are checked on every core ([`super::parallel`]).
 
 use std::collections::BTreeSet;
@@ -454,5 +455,44 @@ mod tests {
             refused(&[a.clone(), a]),
             "refusing to write anything: shop/web.yaml: two documents would be written to this file"
         );
+    }
+
+    /// Generated policies are checked as their typed values, stamps included,
+    /// the first failure in document order; several may share a file.
+    #[test]
+    fn typed_policies_and_output_files_are_checked_in_order() {
+        use crate::policy::CiliumNetworkPolicy;
+        let cnp = |name: &str| {
+            let mut p = GenPolicy::Cnp(CiliumNetworkPolicy::new(name, "shop"));
+            p.stamp();
+            p
+        };
+        let (ok, bad, other_bad) = (cnp("web"), cnp("Web_1"), cnp("db_2"));
+        let file = Path::new("shop/app/networkpolicy.yaml");
+        assert_eq!(check_policies(&[(file, &ok), (file, &cnp("db"))]), Ok(()));
+        let err = check_policies(&[(file, &ok), (file, &bad), (file, &other_bad)]).unwrap_err();
+        assert_eq!(
+            (err.path.as_str(), err.object.as_str(), err.pointer.as_str()),
+            (
+                "shop/app/networkpolicy.yaml",
+                "shop/Web_1",
+                "/metadata/name"
+            )
+        );
+        let err = check_policies(&[(file, &ok), (Path::new("x.yaml"), &ok)]).unwrap_err();
+        assert_eq!(
+            (err.path.as_str(), err.object.as_str()),
+            ("x.yaml", "shop/web")
+        );
+        assert!(
+            err.message.contains("same kind, namespace and name"),
+            "{err}"
+        );
+        let files = [
+            OutFile::new(file.into(), vec![ok.clone()]),
+            OutFile::new("shop/b.yaml".into(), vec![cnp("b"), bad]),
+        ];
+        assert_eq!(check_files(&files).unwrap_err().object, "shop/Web_1");
+        assert_eq!(check_files(&files[..1]), Ok(()));
     }
 }

@@ -13,15 +13,10 @@ use anyhow::{bail, Context, Result};
 use super::durable;
 use super::yaml::Document;
 
-/// Writes the documents under `out`.
-pub fn write_dir(out: &Path, docs: &[Document], force: bool) -> Result<()> {
-    write_dir_checked(out, docs, force, || Ok::<(), anyhow::Error>(()))
-}
-
-/// [`write_dir`], with `check` run on another thread while the documents are
-/// written to the temporary directory: they are moved into place only if it
-/// passes; else the temporary directory is removed and its error returned
-/// as it is (nothing was written).
+/// Writes the documents under `out`, with `check` run on another thread
+/// while they are written to the temporary directory: they are moved into
+/// place only if it passes; else the temporary directory is removed and its
+/// error returned as it is (nothing was written).
 pub fn write_dir_checked<E>(
     out: &Path,
     docs: &[Document],
@@ -104,6 +99,11 @@ fn write_all(root: &Path, docs: &[Document]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writing with a check that passes.
+    fn write_dir(out: &Path, docs: &[Document], force: bool) -> Result<()> {
+        write_dir_checked(out, docs, force, || Ok::<(), anyhow::Error>(()))
+    }
 
     #[test]
     fn refuses_to_clobber_without_force_and_replaces_with_it() {

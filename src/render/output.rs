@@ -167,11 +167,6 @@ impl OutFile {
     pub fn text(&self) -> &str {
         &self.text
     }
-
-    /// The file's text, taken.
-    pub fn into_text(self) -> String {
-        self.text
-    }
 }
 
 /// Documents as one file: a single document as is, several each after `---`.

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use tokio::sync::watch;
 
 use super::live::Live;
-use super::{finish, handle_signals, open_recorder, ObserveArgs};
+use super::{finish, handle_signals, open_live, ObserveArgs};
 use crate::baseline::Baseline;
 use crate::cli::duration::human;
 use crate::interpret::InterpretConfig;
@@ -83,16 +83,7 @@ pub(super) async fn observe(
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let (recorder, record_failed) = open_recorder(args);
-    let mut live = Live::new(
-        args.baseline.clone(),
-        base,
-        interpret,
-        args.checkpoint_every,
-        remaining,
-        recorder,
-    );
-    live.sink.record_failed = record_failed;
+    let mut live = open_live(args, base, interpret, remaining);
     live.node_resume = Some(fan.resume_points());
     live.checkpoint()?;
     let live = RefCell::new(live);

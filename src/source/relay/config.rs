@@ -89,6 +89,22 @@ pub(crate) struct Target {
 }
 
 impl RelayConfig {
+    /// The first TLS option given besides `--tls` itself (each needs TLS).
+    fn tls_option_set(&self) -> Option<&'static str> {
+        [
+            (self.tls_allow_insecure, "--tls-allow-insecure"),
+            (!self.tls_ca_cert_files.is_empty(), "--tls-ca-cert-files"),
+            (
+                self.tls_client_cert_file.is_some(),
+                "--tls-client-cert-file",
+            ),
+            (self.tls_client_key_file.is_some(), "--tls-client-key-file"),
+            (self.tls_server_name.is_some(), "--tls-server-name"),
+        ]
+        .into_iter()
+        .find_map(|(set, flag)| set.then_some(flag))
+    }
+
     /// Checks the settings before anything is dialled: the server address
     /// (scheme, host syntax, port 1–65535) and the TLS options.
     pub fn validate(&self) -> Result<(), RelayError> {
@@ -124,17 +140,7 @@ impl RelayConfig {
         let authority = format!("{host}:{}", port.unwrap_or(default_port));
         let tls = self.tls || scheme_tls;
         if !tls {
-            let stray = [
-                (self.tls_allow_insecure, "--tls-allow-insecure"),
-                (!self.tls_ca_cert_files.is_empty(), "--tls-ca-cert-files"),
-                (
-                    self.tls_client_cert_file.is_some(),
-                    "--tls-client-cert-file",
-                ),
-                (self.tls_client_key_file.is_some(), "--tls-client-key-file"),
-                (self.tls_server_name.is_some(), "--tls-server-name"),
-            ];
-            if let Some((_, flag)) = stray.iter().find(|(set, _)| *set) {
+            if let Some(flag) = self.tls_option_set() {
                 return Err(RelayError::Config(format!(
                     "{flag} needs TLS: pass --tls or use an https:// server address"
                 )));
@@ -170,18 +176,12 @@ impl RelayConfig {
                 "--server {raw:?}: the socket path is missing, e.g. unix:///var/run/cilium/hubble.sock"
             )));
         }
-        let tls_flags = [
-            (self.tls, "--tls"),
-            (self.tls_allow_insecure, "--tls-allow-insecure"),
-            (!self.tls_ca_cert_files.is_empty(), "--tls-ca-cert-files"),
-            (
-                self.tls_client_cert_file.is_some(),
-                "--tls-client-cert-file",
-            ),
-            (self.tls_client_key_file.is_some(), "--tls-client-key-file"),
-            (self.tls_server_name.is_some(), "--tls-server-name"),
-        ];
-        if let Some((_, flag)) = tls_flags.iter().find(|(set, _)| *set) {
+        let tls_flag = if self.tls {
+            Some("--tls")
+        } else {
+            self.tls_option_set()
+        };
+        if let Some(flag) = tls_flag {
             return Err(RelayError::Config(format!(
                 "{flag} cannot be used with --server {raw}: the agent's Unix socket speaks \
                  plaintext (access is guarded by the socket's file permissions); drop the TLS \

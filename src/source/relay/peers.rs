@@ -171,73 +171,64 @@ pub fn watch_peers(
         let mut opened = 0u32;
         let mut attempt = 0u32;
         loop {
-            let mut stream = match open(&cfg).await {
-                Ok(s) => s,
+            let error = match open(&cfg).await {
                 Err(e) if opened == 0 => {
                     let _ = events.send(Err(first_error(&cfg, e)));
                     return;
                 }
-                Err(e) => {
-                    attempt += 1;
-                    let delay = backoff.delay(attempt);
-                    let error = e.to_string();
-                    if !send(Ok(PeerEvent::Reconnecting {
-                        attempt,
-                        delay,
-                        error,
-                    })) {
+                Err(e) => e.to_string(),
+                Ok(mut stream) => {
+                    opened += 1;
+                    if !send(Ok(PeerEvent::Connected)) {
                         return;
                     }
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
-            };
-            opened += 1;
-            if !send(Ok(PeerEvent::Connected)) {
-                return;
-            }
-            // After a reconnect the service announces every node again.
-            let mut announced = (opened > 1).then(BTreeSet::new);
-            let mut settle_at = Instant::now() + SETTLE;
-            let error = loop {
-                let settle = async {
-                    match announced {
-                        Some(_) => tokio::time::sleep_until(settle_at).await,
-                        None => std::future::pending().await,
-                    }
-                };
-                let message = tokio::select! {
-                    m = stream.message() => m,
-                    _ = settle => {
-                        let names = announced.take().unwrap_or_default();
-                        if !send(Ok(PeerEvent::Synced(names))) {
+                    // After a reconnect the service announces every node again.
+                    let mut announced = (opened > 1).then(BTreeSet::new);
+                    let mut settle_at = Instant::now() + SETTLE;
+                    let error = loop {
+                        let settle = async {
+                            match announced {
+                                Some(_) => tokio::time::sleep_until(settle_at).await,
+                                None => std::future::pending().await,
+                            }
+                        };
+                        let message = tokio::select! {
+                            m = stream.message() => m,
+                            _ = settle => {
+                                let names = announced.take().unwrap_or_default();
+                                if !send(Ok(PeerEvent::Synced(names))) {
+                                    return;
+                                }
+                                continue;
+                            }
+                            _ = events.closed() => return,
+                        };
+                        let n = match message {
+                            Ok(Some(n)) => n,
+                            Ok(None) => break "the peer service ended the stream".to_string(),
+                            Err(status) => {
+                                break format!("{}: {}", status.code(), status.message())
+                            }
+                        };
+                        attempt = 0;
+                        if let Some(names) = &mut announced {
+                            names.insert(n.name.clone());
+                            settle_at = Instant::now() + SETTLE;
+                        }
+                        let event = match change_of(&n) {
+                            Ok(change) => PeerEvent::Change(change),
+                            Err(why) => PeerEvent::Ignored(why),
+                        };
+                        if !send(Ok(event)) {
                             return;
                         }
-                        continue;
-                    }
-                    _ = events.closed() => return,
-                };
-                let n = match message {
-                    Ok(Some(n)) => n,
-                    Ok(None) => break "the peer service ended the stream".to_string(),
-                    Err(status) => break format!("{}: {}", status.code(), status.message()),
-                };
-                attempt = 0;
-                if let Some(names) = &mut announced {
-                    names.insert(n.name.clone());
-                    settle_at = Instant::now() + SETTLE;
-                }
-                let event = match change_of(&n) {
-                    Ok(change) => PeerEvent::Change(change),
-                    Err(why) => PeerEvent::Ignored(why),
-                };
-                if !send(Ok(event)) {
-                    return;
+                    };
+                    format!("peer service {}: {error}", cfg.server)
                 }
             };
+            // The connection failed or ended: wait, then open it again.
             attempt += 1;
             let delay = backoff.delay(attempt);
-            let error = format!("peer service {}: {error}", cfg.server);
             if !send(Ok(PeerEvent::Reconnecting {
                 attempt,
                 delay,
