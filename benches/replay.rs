@@ -154,15 +154,20 @@ fn print_row(input: &str, raw: u64, r: &Row) {
     );
 }
 
-/// `recommend` on one input: load the graph, synthesize, render.
-fn run(path: &Path) -> Row {
-    let args = InputArgs {
+/// `recommend`'s input options (the defaults) for one dump.
+fn input_args(path: &Path) -> InputArgs {
+    InputArgs {
         inputs: vec![path.to_path_buf()],
         strict: true,
         cidr_groups: vec![],
         conn_window: 120,
         guess_direction: false,
-    };
+    }
+}
+
+/// `recommend` on one input: load the graph, synthesize, render.
+fn run(path: &Path) -> Row {
+    let args = input_args(path);
     let start = Instant::now();
     let (cpu0, main0) = (cpu_seconds("self"), cpu_seconds("thread-self"));
     let (graph, report) = load(&args).unwrap();
@@ -256,13 +261,7 @@ fn read_only(path: &Path) -> Row {
 
 /// Loading the dump into the graph alone: what `recommend` cannot go below.
 fn load_only(path: &Path) -> Row {
-    let args = InputArgs {
-        inputs: vec![path.to_path_buf()],
-        strict: true,
-        cidr_groups: vec![],
-        conn_window: 120,
-        guess_direction: false,
-    };
+    let args = input_args(path);
     let start = Instant::now();
     let (cpu0, main0) = (cpu_seconds("self"), cpu_seconds("thread-self"));
     let (graph, report) = load(&args).unwrap();
