@@ -281,8 +281,11 @@ fn load_only(path: &Path) -> Row {
 fn recommend_e2e(path: &Path) -> Row {
     use clap::Parser;
     use flowpolicy::cli::{Cli, Command as Sub};
-    let out = tempfile::tempdir().unwrap();
-    let tree = out.path().join("policies");
+    // Beside the dump, as a user writes into their repository; left for
+    // the parent to remove when the benchmark is done (see [`E2E_OUT`]).
+    let outs = path.parent().unwrap_or(Path::new(".")).join(E2E_OUT);
+    std::fs::create_dir_all(&outs).unwrap();
+    let tree = tempfile::tempdir_in(&outs).unwrap().keep().join("policies");
     let cli = Cli::try_parse_from([
         "flowpolicy".as_ref(),
         "recommend".as_ref(),
@@ -318,6 +321,14 @@ fn recommend_e2e(path: &Path) -> Row {
         synth: after,
     }
 }
+
+/// Where the `e2e-plain` rows write their trees, beside the dump. They are
+/// removed only when the whole benchmark is done: on a file system without
+/// a journal, ext4 skips every inode freed in the last minutes when it
+/// picks one for a new file (`recently_deleted`), so a run creating its 302
+/// files just after the previous run deleted its own pays for that scan
+/// (2 ms → 20–40 ms here) — a cost of the benchmark, not of `recommend`.
+const E2E_OUT: &str = "e2e-out";
 
 /// YAML files below `dir`.
 fn walk_yaml(dir: &Path) -> usize {
@@ -419,9 +430,15 @@ fn main() {
     );
     let (n, raw) = generate(flows, &mut [&mut plain, &mut zst, &mut gz]);
     N.with(|c| c.set(n));
-    plain.flush().unwrap();
-    zst.finish().unwrap().flush().unwrap();
-    gz.finish().unwrap().flush().unwrap();
+    // On disk before anything is measured, as a dump is long before it is
+    // read: else the first durable write of a policy tree waits for it.
+    for file in [
+        plain.into_inner().unwrap(),
+        zst.finish().unwrap().into_inner().unwrap(),
+        gz.finish().unwrap().into_inner().unwrap(),
+    ] {
+        file.sync_all().unwrap();
+    }
     println!(
         "flowpolicy replay benchmark: {n} flows, {:.1} MB jsonpb ({:.0} B/line), {} edges among {} workloads on {} nodes; generated in {:.1} s",
         raw as f64 / 1e6,
@@ -445,6 +462,7 @@ fn main() {
             assert!(spawn(kind, &file, raw).wait().unwrap().success());
         }
     }
+    let _ = std::fs::remove_dir_all(dir.join(E2E_OUT));
     if rss_flows > 0 {
         // Streamed through a pipe: nothing on disk, the rate is the generator's.
         let mut child = spawn("pipe", Path::new("-"), 0);

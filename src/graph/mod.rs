@@ -447,16 +447,35 @@ impl TrafficGraph {
 
     /// Edges in a stable order: (initiator, responder, evidence).
     pub fn edges_sorted(&self) -> Vec<(&Peer, &Peer, &EdgeData)> {
-        let mut v: Vec<(&Peer, &Peer, &EdgeData)> = self
+        // Peers compare by namespace and labels: the nodes are ranked once,
+        // then the edges (one per pair of nodes) sorted by two integers.
+        let rank = self.node_ranks();
+        let mut v: Vec<(u32, u32, EdgeIndex)> = self
             .graph
             .edge_indices()
             .map(|e| {
                 let (a, b) = self.graph.edge_endpoints(e).expect("edge has endpoints");
-                (&self.graph[a].peer, &self.graph[b].peer, &self.graph[e])
+                (rank[a.index()], rank[b.index()], e)
             })
             .collect();
-        v.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
-        v
+        v.sort_unstable_by_key(|&(a, b, _)| (a, b));
+        v.into_iter()
+            .map(|(_, _, e)| {
+                let (a, b) = self.graph.edge_endpoints(e).expect("edge has endpoints");
+                (&self.graph[a].peer, &self.graph[b].peer, &self.graph[e])
+            })
+            .collect()
+    }
+
+    /// Each node's place in peer order, by node index (peers are unique).
+    fn node_ranks(&self) -> Vec<u32> {
+        let mut order: Vec<NodeIndex> = self.graph.node_indices().collect();
+        order.sort_unstable_by(|a, b| self.graph[*a].peer.cmp(&self.graph[*b].peer));
+        let mut rank = vec![0; order.len()];
+        for (r, i) in order.into_iter().enumerate() {
+            rank[i.index()] = r as u32;
+        }
+        rank
     }
 
     pub fn node_data(&self, peer: &Peer) -> Option<&NodeData> {
@@ -524,6 +543,46 @@ mod tests {
             new_connection: false,
             basis: Basis::TrafficDirection,
         });
+    }
+
+    /// Edges come in peer order (initiator, then responder), however the
+    /// nodes were added.
+    #[test]
+    fn edges_are_sorted_by_their_peers() {
+        let peers: Vec<Peer> = vec![
+            Peer::Fqdn("b.example".into()),
+            Peer::Entity(Entity::World),
+            Peer::Fqdn("a.example".into()),
+            Peer::Entity(Entity::Host),
+            Peer::Fqdn("c.example".into()),
+        ];
+        let mut g = TrafficGraph::new();
+        let f = flow::Flow::default();
+        for (i, from) in peers.iter().enumerate() {
+            for to in peers.iter().skip(i % 2).step_by(2) {
+                g.record(&Observation {
+                    flow: &f,
+                    time_ns: 0,
+                    initiator: Arc::new(from.clone()),
+                    responder: Arc::new(to.clone()),
+                    initiator_ip: None,
+                    responder_ip: None,
+                    port: PortKey {
+                        proto: Proto::Tcp,
+                        port: 80,
+                    },
+                    verdict: VerdictClass::Allowed,
+                    new_connection: false,
+                    basis: Basis::TrafficDirection,
+                });
+            }
+        }
+        let got: Vec<(&Peer, &Peer)> = g.edges_sorted().iter().map(|(a, b, _)| (*a, *b)).collect();
+        let mut want = got.clone();
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(got.len(), g.edge_count());
+        assert!(got.len() > 5);
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! directory anyway, stdout is never started).
 //!
 //! Generated policies are checked as the JSON value of their typed document
-//! ([`check_policies`], [`check_files`]: the exact fields the YAML emitter
-//! writes, stamps included), not read back from their text: that the emitter
+//! ([`check_value`]: the exact fields the YAML emitter writes, stamps
+//! included; `output` checks each file's as it stamps them), not read back
+//! from their text: that the emitter
 //! writes text Kubernetes reads back as the same value is the emitter's own
 //! property, tested over every generated document and arbitrary strings
 //! (`policy::yaml`). Rendered texts are read back first ([`check_documents`]: the
@@ -24,7 +25,6 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use super::output::{GenPolicy, OutFile};
 use super::parallel;
 use super::schema_flat;
 use super::yaml::Document;
@@ -52,7 +52,7 @@ pub struct CheckError {
 }
 
 /// Which object a document is: kind, namespace, name.
-type ObjectKey = (String, String, String);
+pub type ObjectKey = (String, String, String);
 
 /// Checks every YAML document, read back from its text (other files, e.g.
 /// ROLLOUT.md, are not policies); no two may go to the same file.
@@ -85,26 +85,19 @@ pub fn check_documents(docs: &[Document]) -> Result<(), CheckError> {
     Ok(())
 }
 
-/// Checks generated policies, each with the file it goes to (several may
-/// share one), as the JSON values of their typed documents.
-pub fn check_policies(items: &[(&Path, &GenPolicy)]) -> Result<(), CheckError> {
-    let checked = parallel::map(items, |(path, policy)| {
-        check_value(&path.display().to_string(), &policy.to_value())
-    });
+/// What checking one document gave: its object key, or its first problem.
+pub type Checked = Result<ObjectKey, CheckError>;
+
+/// The first failure of documents checked one by one ([`check_value`]), in
+/// their order, or the first object seen twice (each with its file).
+pub fn first_failure<'a>(
+    checked: impl IntoIterator<Item = (&'a Path, &'a Checked)>,
+) -> Result<(), CheckError> {
     let mut objects: BTreeSet<ObjectKey> = BTreeSet::new();
-    for ((path, _), result) in items.iter().zip(checked) {
-        unique(path, result?, &mut objects)?;
+    for (path, result) in checked {
+        unique(path, result.clone()?, &mut objects)?;
     }
     Ok(())
-}
-
-/// Checks every policy of an output tree's files (stamped, as written).
-pub fn check_files(files: &[OutFile]) -> Result<(), CheckError> {
-    let items: Vec<(&Path, &GenPolicy)> = files
-        .iter()
-        .flat_map(|f| f.policies.iter().map(|p| (f.path.as_path(), p)))
-        .collect();
-    check_policies(&items)
 }
 
 /// Compiles the schemas of these kinds now (on the calling thread), so that
@@ -116,8 +109,9 @@ pub fn warm_up(kinds: &[&str]) {
     }
 }
 
-/// One document's value: its object key, or the first problem.
-fn check_value(path: &str, value: &Value) -> Result<ObjectKey, CheckError> {
+/// One document's value (going to `path`): its object key, or the first
+/// problem.
+pub fn check_value(path: &str, value: &Value) -> Checked {
     let kind = value["kind"].as_str().unwrap_or_default().to_string();
     let name = value["metadata"]["name"].as_str().unwrap_or_default();
     let namespace = value["metadata"]["namespace"].as_str().unwrap_or_default();
@@ -455,44 +449,5 @@ mod tests {
             refused(&[a.clone(), a]),
             "refusing to write anything: shop/web.yaml: two documents would be written to this file"
         );
-    }
-
-    /// Generated policies are checked as their typed values, stamps included,
-    /// the first failure in document order; several may share a file.
-    #[test]
-    fn typed_policies_and_output_files_are_checked_in_order() {
-        use crate::policy::CiliumNetworkPolicy;
-        let cnp = |name: &str| {
-            let mut p = GenPolicy::Cnp(CiliumNetworkPolicy::new(name, "shop"));
-            p.stamp();
-            p
-        };
-        let (ok, bad, other_bad) = (cnp("web"), cnp("Web_1"), cnp("db_2"));
-        let file = Path::new("shop/app/networkpolicy.yaml");
-        assert_eq!(check_policies(&[(file, &ok), (file, &cnp("db"))]), Ok(()));
-        let err = check_policies(&[(file, &ok), (file, &bad), (file, &other_bad)]).unwrap_err();
-        assert_eq!(
-            (err.path.as_str(), err.object.as_str(), err.pointer.as_str()),
-            (
-                "shop/app/networkpolicy.yaml",
-                "shop/Web_1",
-                "/metadata/name"
-            )
-        );
-        let err = check_policies(&[(file, &ok), (Path::new("x.yaml"), &ok)]).unwrap_err();
-        assert_eq!(
-            (err.path.as_str(), err.object.as_str()),
-            ("x.yaml", "shop/web")
-        );
-        assert!(
-            err.message.contains("same kind, namespace and name"),
-            "{err}"
-        );
-        let files = [
-            OutFile::new(file.into(), vec![ok.clone()]),
-            OutFile::new("shop/b.yaml".into(), vec![cnp("b"), bad]),
-        ];
-        assert_eq!(check_files(&files).unwrap_err().object, "shop/Web_1");
-        assert_eq!(check_files(&files[..1]), Ok(()));
     }
 }

@@ -5,23 +5,19 @@
 //! ~0.1 s of system time). On Linux the files are written first and then made
 //! durable together with one `syncfs(2)` on their file system (one commit);
 //! elsewhere, or if `syncfs` fails, each file is synced, from several
-//! threads. Nothing here is `unsafe` (`rustix` wraps the call).
+//! threads. The files are created from one thread: creating files in a few
+//! directories from several threads only contends on the directories' locks
+//! (302 policy files: 2.3 ms from one thread, 12–17 ms from two or four on
+//! the project's machine). Nothing here is `unsafe` (`rustix` wraps the
+//! call).
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
-
-/// Threads writing (and, without `syncfs`, syncing) at once: enough to
-/// overlap the system calls, few enough not to contend on one directory.
-const THREADS: usize = 4;
 
 /// Threads issuing `fsync` at once when each file is synced: enough for the
 /// file system to batch the commits.
 const SYNC_THREADS: usize = 16;
-
-/// Files held open at once before they are made durable: well under the
-/// usual limit of 1024 open files.
-const BATCH: usize = 256;
 
 /// The error of a failed write, naming its file.
 pub fn failed((path, e): (PathBuf, io::Error)) -> anyhow::Error {
@@ -33,31 +29,39 @@ pub fn failed((path, e): (PathBuf, io::Error)) -> anyhow::Error {
 /// of its file; files already written stay (the caller removes its
 /// temporary files or tree).
 pub fn write_synced(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf, io::Error)> {
-    for batch in files.chunks(BATCH) {
-        let open = in_parallel(batch, THREADS, |(path, bytes)| {
-            let mut f = File::create(path).map_err(|e| (path.clone(), e))?;
-            f.write_all(bytes).map_err(|e| (path.clone(), e))?;
-            Ok((path.clone(), f))
-        })?;
-        if !sync_file_system(&open) {
-            in_parallel(&open, SYNC_THREADS, |(path, f)| {
-                f.sync_all().map_err(|e| (path.clone(), e))
-            })?;
-        }
+    for (path, bytes) in files {
+        let mut f = File::create(path).map_err(|e| (path.clone(), e))?;
+        f.write_all(bytes).map_err(|e| (path.clone(), e))?;
     }
+    if !sync_file_system(files) {
+        sync_each(files)?;
+    }
+    Ok(())
+}
+
+/// Syncs every file (written, closed) on its own, from several threads.
+fn sync_each(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf, io::Error)> {
+    in_parallel(files, SYNC_THREADS, |(path, _)| {
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| (path.clone(), e))
+    })?;
     Ok(())
 }
 
 /// One `syncfs` on the file system of the first file (all of a tree are on
 /// one); false when that is not possible here, so each file is synced.
 #[cfg(target_os = "linux")]
-fn sync_file_system(open: &[(PathBuf, File)]) -> bool {
-    open.first()
-        .is_some_and(|(_, f)| rustix::fs::syncfs(f).is_ok())
+fn sync_file_system(files: &[(PathBuf, &[u8])]) -> bool {
+    files
+        .first()
+        .is_some_and(|(path, _)| File::open(path).is_ok_and(|f| rustix::fs::syncfs(&f).is_ok()))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn sync_file_system(_: &[(PathBuf, File)]) -> bool {
+fn sync_file_system(_: &[(PathBuf, &[u8])]) -> bool {
     false
 }
 
@@ -120,5 +124,23 @@ mod tests {
         bad.insert(150, (missing.clone(), b"x"));
         let (path, _) = write_synced(&bad).unwrap_err();
         assert_eq!(path, missing);
+    }
+
+    /// Where `syncfs` is not available each file is synced; a file that
+    /// is not there is named.
+    #[test]
+    fn syncing_each_file_names_the_one_that_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<(PathBuf, &[u8])> = (0..40)
+            .map(|i| (dir.path().join(format!("{i}.yaml")), b"n: 1\n" as &[u8]))
+            .collect();
+        for (p, b) in &files {
+            std::fs::write(p, b).unwrap();
+        }
+        sync_each(&files).unwrap();
+        let mut bad = files.clone();
+        let missing = dir.path().join("gone.yaml");
+        bad.insert(20, (missing.clone(), b"x"));
+        assert_eq!(sync_each(&bad).unwrap_err().0, missing);
     }
 }

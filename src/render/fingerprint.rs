@@ -29,12 +29,42 @@ pub fn canonical(v: &Value) -> String {
 
 /// 64-bit FNV-1a.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+    let mut h = Fnv::new();
+    h.add(bytes);
+    h.0
+}
+
+/// 64-bit FNV-1a of everything written to it (JSON streams straight in,
+/// with no text built).
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
     }
-    h
+
+    fn add(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    /// The compact JSON text of a value (canonical, see [`canonical`]).
+    fn json<T: serde::Serialize + ?Sized>(&mut self, v: &T) {
+        serde_json::to_writer(&mut *self, v).expect("a JSON value always serializes");
+    }
+}
+
+impl std::io::Write for Fnv {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.add(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The specs of a policy document: `spec` and every `specs[]` entry.
@@ -52,53 +82,53 @@ pub fn specs(doc: &Value) -> Vec<&Value> {
 /// copying the specs.
 pub fn allowed_hash(doc: &Value) -> String {
     let null = Value::Null;
-    let field = |v: Option<&Value>| canonical(v.unwrap_or(&null));
-    let mut text = format!(
-        "{{\"kind\":{},\"name\":{},\"namespace\":{},\"specs\":[",
-        field(doc.get("kind")),
-        field(doc.pointer("/metadata/name")),
-        field(doc.pointer("/metadata/namespace")),
-    );
+    let mut h = Fnv::new();
+    h.add(b"{\"kind\":");
+    h.json(doc.get("kind").unwrap_or(&null));
+    h.add(b",\"name\":");
+    h.json(doc.pointer("/metadata/name").unwrap_or(&null));
+    h.add(b",\"namespace\":");
+    h.json(doc.pointer("/metadata/namespace").unwrap_or(&null));
+    h.add(b",\"specs\":[");
     for (i, spec) in specs(doc).into_iter().enumerate() {
         if i > 0 {
-            text.push(',');
+            h.add(b",");
         }
         match spec {
             Value::Object(m) => {
-                text.push('{');
+                h.add(b"{");
                 let mut first = true;
                 for (k, v) in m.iter().filter(|(k, _)| *k != "description") {
                     if !first {
-                        text.push(',');
+                        h.add(b",");
                     }
                     first = false;
-                    text.push_str(&canonical(&Value::String(k.clone())));
-                    text.push(':');
-                    text.push_str(&canonical(v));
+                    h.json(k);
+                    h.add(b":");
+                    h.json(v);
                 }
-                text.push('}');
+                h.add(b"}");
             }
-            other => text.push_str(&canonical(other)),
+            other => h.json(other),
         }
     }
-    text.push_str("]}");
-    format!("{:016x}", fnv1a(text.as_bytes()))
+    h.add(b"]}");
+    format!("{:016x}", h.0)
 }
 
 /// The hash of one rule under its list's key (`ingress`, `egress`, …) and
 /// spec index: of the text `{spec_index}/{key}/{canonical rule}`.
 pub fn rule_hash(spec_index: usize, key: &str, rule: &Value) -> String {
-    let mut text = Vec::with_capacity(256);
-    format!("{:08x}", rule_hash_into(&mut text, spec_index, key, rule))
+    format!("{:08x}", rule_hash_number(spec_index, key, rule))
 }
 
-/// [`rule_hash`]'s number, its text built in `buf` (reused across rules).
-fn rule_hash_into(buf: &mut Vec<u8>, spec_index: usize, key: &str, rule: &Value) -> u32 {
+/// [`rule_hash`]'s number.
+fn rule_hash_number(spec_index: usize, key: &str, rule: &Value) -> u32 {
     use std::io::Write as _;
-    buf.clear();
-    let _ = write!(buf, "{spec_index}/{key}/");
-    serde_json::to_writer(&mut *buf, rule).expect("a JSON value always serializes");
-    fnv1a(buf) as u32
+    let mut h = Fnv::new();
+    let _ = write!(h, "{spec_index}/{key}/");
+    h.json(rule);
+    h.0 as u32
 }
 
 /// One rule of a document, with where it sits.
@@ -134,13 +164,12 @@ pub fn rules(doc: &Value) -> Vec<RuleRef> {
 /// copying them).
 pub fn rule_hashes(doc: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    let mut buf = Vec::with_capacity(1024);
     for (i, spec) in specs(doc).into_iter().enumerate() {
         for key in RULE_KEYS {
             if let Some(Value::Array(list)) = spec.get(key) {
                 out.extend(
                     list.iter()
-                        .map(|r| format!("{:08x}", rule_hash_into(&mut buf, i, key, r))),
+                        .map(|r| format!("{:08x}", rule_hash_number(i, key, r))),
                 );
             }
         }

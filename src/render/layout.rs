@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::durable;
-use super::yaml::Document;
 
 /// Writes the documents under `out`, with `check` run on another thread
 /// while they are written to the temporary directory: they are moved into
@@ -19,7 +18,7 @@ use super::yaml::Document;
 /// error returned as it is (nothing was written).
 pub fn write_dir_checked<E>(
     out: &Path,
-    docs: &[Document],
+    docs: &[(&Path, &str)],
     force: bool,
     check: impl FnOnce() -> std::result::Result<(), E> + Send,
 ) -> Result<()>
@@ -78,11 +77,11 @@ where
     Ok(())
 }
 
-fn write_all(root: &Path, docs: &[Document]) -> Result<()> {
+fn write_all(root: &Path, docs: &[(&Path, &str)]) -> Result<()> {
     fs::create_dir_all(root)?;
     let mut dirs: Vec<PathBuf> = docs
         .iter()
-        .filter_map(|d| root.join(&d.path).parent().map(Path::to_path_buf))
+        .filter_map(|(path, _)| root.join(path).parent().map(Path::to_path_buf))
         .collect();
     dirs.sort();
     dirs.dedup();
@@ -91,7 +90,7 @@ fn write_all(root: &Path, docs: &[Document]) -> Result<()> {
     }
     let files: Vec<(PathBuf, &[u8])> = docs
         .iter()
-        .map(|d| (root.join(&d.path), d.text.as_bytes()))
+        .map(|(path, text)| (root.join(path), text.as_bytes()))
         .collect();
     durable::write_synced(&files).map_err(durable::failed)
 }
@@ -99,10 +98,17 @@ fn write_all(root: &Path, docs: &[Document]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::yaml::Document;
+
+    fn borrowed(docs: &[Document]) -> Vec<(&Path, &str)> {
+        docs.iter()
+            .map(|d| (d.path.as_path(), d.text.as_str()))
+            .collect()
+    }
 
     /// Writing with a check that passes.
     fn write_dir(out: &Path, docs: &[Document], force: bool) -> Result<()> {
-        write_dir_checked(out, docs, force, || Ok::<(), anyhow::Error>(()))
+        write_dir_checked(out, &borrowed(docs), force, || Ok::<(), anyhow::Error>(()))
     }
 
     #[test]
@@ -136,8 +142,10 @@ mod tests {
             path: PathBuf::from("ns/a.yaml"),
             text: "a: 1\n".into(),
         }];
-        let err =
-            write_dir_checked(&out, &docs, false, || Err(anyhow::anyhow!("refused"))).unwrap_err();
+        let err = write_dir_checked(&out, &borrowed(&docs), false, || {
+            Err(anyhow::anyhow!("refused"))
+        })
+        .unwrap_err();
         assert_eq!(err.to_string(), "refused");
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
     }

@@ -16,11 +16,12 @@
 //!   by one: an app directory holds the app's other manifests.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::check::{self, CheckError};
 use super::fingerprint::{self, ALLOWED_HASH, GENERATED_RULES};
 use super::parallel;
 use crate::peer::WorkloadKey;
@@ -109,14 +110,30 @@ impl GenPolicy {
     }
 
     /// Adds the fingerprint annotations: the hash of the allowed set and the
-    /// hashes of the generated rules.
-    pub fn stamp(&mut self) {
-        let v = self.to_value();
-        let hash = fingerprint::allowed_hash(&v);
-        let rules = fingerprint::rule_hashes(&v);
+    /// hashes of the generated rules. Gives the stamped document's JSON
+    /// value (the one it was hashed from, with the annotations put in).
+    pub fn stamp(&mut self) -> Value {
+        let mut v = self.to_value();
+        let stamps = [
+            (ALLOWED_HASH, fingerprint::allowed_hash(&v)),
+            (GENERATED_RULES, fingerprint::rule_hashes(&v).join(" ")),
+        ];
         let ann = self.annotations_mut();
-        ann.insert(ALLOWED_HASH.into(), hash);
-        ann.insert(GENERATED_RULES.into(), rules.join(" "));
+        for (key, value) in &stamps {
+            ann.insert((*key).into(), value.clone());
+        }
+        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            let ann = meta
+                .entry("annotations")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Some(ann) = ann.as_object_mut() {
+                for (key, value) in stamps {
+                    ann.insert(key.into(), Value::String(value));
+                }
+            }
+        }
+        debug_assert_eq!(v, self.to_value(), "the stamped value is the document's");
+        v
     }
 }
 
@@ -143,23 +160,39 @@ pub enum Layout {
     Gitops { app_template: String },
 }
 
-/// One output file: its path relative to the output root, its policies and
-/// their text (rendered once, when the file is made).
+/// One output file: its path relative to the output root, its policies,
+/// their text (rendered once, when the file is made) and what the
+/// self-check said of each (checked then, from the value it was stamped
+/// from: [`check_files`]).
 #[derive(Debug, Clone)]
 pub struct OutFile {
     pub path: PathBuf,
     pub policies: Vec<GenPolicy>,
     text: String,
+    checked: Vec<check::Checked>,
 }
 
 impl OutFile {
-    /// The file of these policies, in this order, rendered.
+    /// The file of these policies, in this order, rendered and checked.
     pub fn new(path: PathBuf, policies: Vec<GenPolicy>) -> OutFile {
+        let values = policies.iter().map(GenPolicy::to_value).collect();
+        OutFile::with_values(path, policies, values)
+    }
+
+    /// The file of these policies and their JSON values, in this order.
+    fn with_values(path: PathBuf, policies: Vec<GenPolicy>, values: Vec<Value>) -> OutFile {
+        let shown = path.display().to_string();
+        let checked = values
+            .iter()
+            .map(|v| check::check_value(&shown, v))
+            .collect();
+        drop(values);
         let text = join_documents(policies.iter().map(GenPolicy::to_yaml));
         OutFile {
             path,
             policies,
             text,
+            checked,
         }
     }
 
@@ -266,13 +299,38 @@ pub fn group(placed: impl IntoIterator<Item = (PathBuf, GenPolicy)>) -> Vec<OutF
     for (path, policy) in placed {
         by_path.entry(path).or_default().push(policy);
     }
-    parallel::map_owned(by_path.into_iter().collect(), |(path, mut policies)| {
-        for p in &mut policies {
-            p.stamp();
-        }
-        policies.sort_by(|a, b| (a.kind(), a.id()).cmp(&(b.kind(), b.id())));
-        OutFile::new(path, policies)
+    parallel::map_owned(by_path.into_iter().collect(), |(path, policies)| {
+        let mut stamped: Vec<(GenPolicy, Value)> = policies
+            .into_iter()
+            .map(|mut p| {
+                let v = p.stamp();
+                (p, v)
+            })
+            .collect();
+        stamped.sort_by(|(a, _), (b, _)| (a.kind(), a.id()).cmp(&(b.kind(), b.id())));
+        let (policies, values) = stamped.into_iter().unzip();
+        OutFile::with_values(path, policies, values)
     })
+}
+
+/// Checks generated policies, each with the file it goes to (several may
+/// share one), as the JSON values of their typed documents (on every core):
+/// the first failure in their order, or an object given twice.
+pub fn check_policies(items: &[(&Path, &GenPolicy)]) -> Result<(), CheckError> {
+    let checked = parallel::map(items, |(path, policy)| {
+        check::check_value(&path.display().to_string(), &policy.to_value())
+    });
+    check::first_failure(items.iter().map(|(path, _)| *path).zip(&checked))
+}
+
+/// The self-check of every policy of an output tree's files, as written
+/// (stamped): each was checked when its file was made.
+pub fn check_files(files: &[OutFile]) -> Result<(), CheckError> {
+    check::first_failure(
+        files
+            .iter()
+            .flat_map(|f| f.checked.iter().map(|c| (f.path.as_path(), c))),
+    )
 }
 
 /// The paths the rollout plan's commands name, relative to the root: the
@@ -345,5 +403,44 @@ mod tests {
         assert!(check_app_template("{namespace}/{app}/app").is_ok());
         assert!(check_app_template("../{app}").is_err());
         assert!(check_app_template("{ns}/{app}").is_err());
+    }
+
+    /// Generated policies are checked as their typed values, stamps included,
+    /// the first failure in document order; several may share a file.
+    #[test]
+    fn typed_policies_and_output_files_are_checked_in_order() {
+        use crate::policy::CiliumNetworkPolicy;
+        let cnp = |name: &str| {
+            let mut p = GenPolicy::Cnp(CiliumNetworkPolicy::new(name, "shop"));
+            p.stamp();
+            p
+        };
+        let (ok, bad, other_bad) = (cnp("web"), cnp("Web_1"), cnp("db_2"));
+        let file = Path::new("shop/app/networkpolicy.yaml");
+        assert_eq!(check_policies(&[(file, &ok), (file, &cnp("db"))]), Ok(()));
+        let err = check_policies(&[(file, &ok), (file, &bad), (file, &other_bad)]).unwrap_err();
+        assert_eq!(
+            (err.path.as_str(), err.object.as_str(), err.pointer.as_str()),
+            (
+                "shop/app/networkpolicy.yaml",
+                "shop/Web_1",
+                "/metadata/name"
+            )
+        );
+        let err = check_policies(&[(file, &ok), (Path::new("x.yaml"), &ok)]).unwrap_err();
+        assert_eq!(
+            (err.path.as_str(), err.object.as_str()),
+            ("x.yaml", "shop/web")
+        );
+        assert!(
+            err.message.contains("same kind, namespace and name"),
+            "{err}"
+        );
+        let files = [
+            OutFile::new(file.into(), vec![ok.clone()]),
+            OutFile::new("shop/b.yaml".into(), vec![cnp("b"), bad]),
+        ];
+        assert_eq!(check_files(&files).unwrap_err().object, "shop/Web_1");
+        assert_eq!(check_files(&files[..1]), Ok(()));
     }
 }

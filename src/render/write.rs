@@ -16,8 +16,7 @@ use super::layout;
 use super::output::{self, Layout, OutPolicy, GITOPS_FILE, GITOPS_FOUNDATION_DIR};
 use super::plan::{self, PlanOptions, PlanPolicies};
 use super::refresh::{self, FileChange, TextFile};
-use super::yaml::Document;
-use super::{check, diff, flux, guard, stage, tree};
+use super::{diff, flux, guard, stage, tree};
 use crate::graph::TrafficGraph;
 
 /// Where and how to write a policy tree.
@@ -160,28 +159,28 @@ pub fn write(
     }
     let fresh = !t.root.exists() && !gitops;
     if (fresh || t.force) && !t.dry_run {
-        let mut docs: Vec<Document> = files
+        let docs: Vec<(&Path, &str)> = files
             .iter()
-            .map(|f| Document {
-                path: f.path.clone(),
-                text: f.text().to_owned(),
-            })
+            .map(|f| (f.path.as_path(), f.text()))
+            .chain(std::iter::once((
+                rollout.path.as_path(),
+                rollout.text.as_str(),
+            )))
             .collect();
-        docs.push(Document {
-            path: rollout.path.clone(),
-            text: rollout.text.clone(),
-        });
-        // The self-check of everything generated, as it will be written,
-        // runs while the files go to the temporary directory; they are moved
-        // into place only when it passes.
-        layout::write_dir_checked(&t.root, &docs, t.force, || check::check_files(&files))?;
+        // Each document was checked as its file was made; what is left
+        // (no object twice) runs while the files go to the temporary
+        // directory; they are moved into place only when it passes.
+        layout::write_dir_checked(&t.root, &docs, t.force, || output::check_files(&files))?;
+        let account = format!("{} files written to {}", docs.len(), t.root.display());
+        drop(docs);
+        free_later(files);
         return Ok(Written {
-            account: format!("{} files written to {}", docs.len(), t.root.display()),
+            account,
             ..Written::default()
         });
     }
     // The self-check of everything generated, before anything is written.
-    check::check_files(&files)?;
+    output::check_files(&files)?;
     let mut r = refresh::plan(&t.root, &files, std::slice::from_ref(&rollout))?;
     if !r.blocked.is_empty() {
         bail!(
@@ -286,6 +285,13 @@ pub fn write(
         r.refused.len()
     );
     Ok(written)
+}
+
+/// Frees what writing leaves on another thread: hundreds of policy
+/// documents take milliseconds to free, and nothing needs to wait for it.
+fn free_later<T: Send + 'static>(t: T) {
+    // If no thread can be started, the closure (and `t`) is dropped here.
+    let _ = std::thread::Builder::new().spawn(move || drop(t));
 }
 
 /// An `--out` directory flowpolicy may refresh: empty, or with its ROLLOUT.md.

@@ -36,7 +36,8 @@ struct Generated {
 }
 
 /// The schemas `--format` needs, compiled on another core while synthesis
-/// runs ([`check::warm_up`]).
+/// runs ([`check::warm_up`]). Not while the flows are read: the compiler's
+/// memory would add to the read's peak.
 fn warm_up(format: PolicyFormat) {
     let kinds: &'static [&'static str] = match format {
         PolicyFormat::Cilium => &["CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"],
@@ -155,7 +156,7 @@ fn stdout_stream(policies: &[OutPolicy]) -> Result<String, check::CheckError> {
         .zip(policies)
         .map(|(path, p)| (path.as_path(), &p.policy))
         .collect();
-    check::check_policies(&items)?;
+    output::check_policies(&items)?;
     let texts = parallel::map(policies, |p| p.policy.to_yaml());
     let mut out = String::with_capacity(texts.iter().map(|t| t.len() + 4).sum());
     for t in texts {
