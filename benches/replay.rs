@@ -439,6 +439,10 @@ fn main() {
     ] {
         file.sync_all().unwrap();
     }
+    // Nor anything else left dirty (the build's own files): the first
+    // durable write of a tree would wait for it.
+    #[cfg(target_os = "linux")]
+    rustix::fs::sync();
     println!(
         "flowpolicy replay benchmark: {n} flows, {:.1} MB jsonpb ({:.0} B/line), {} edges among {} workloads on {} nodes; generated in {:.1} s",
         raw as f64 / 1e6,

@@ -15,7 +15,8 @@ pub mod output;
 pub mod parallel;
 pub mod plan;
 pub mod refresh;
-pub mod schema_flat;
+#[cfg(test)]
+mod schema_flat;
 pub mod stage;
 pub mod tree;
 pub mod write;
