@@ -16,8 +16,9 @@
 //!   path off (`FLOWPOLICY_FULL_DECODE=1`, every line through pbjson);
 //! - `e2e-plain` and `load-plain` (issue #19): `recommend` end to end on the
 //!   plain dump — its real command code: read, graph, synthesize, render,
-//!   the schema self-check and the atomic write of a policy tree to a
-//!   temporary directory — against loading the same file into the graph
+//!   the schema self-check and the atomic write of a policy tree beside
+//!   the dump (removed when the benchmark ends, see [`E2E_OUT`]) — against
+//!   loading the same file into the graph
 //!   alone (the read it cannot go below), each with its CPU seconds and
 //!   peak RSS; the e2e row's `synth s` is everything after its own read
 //!   (synthesis, self-check, rendering, the durable write), so the two
