@@ -15,6 +15,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use super::parallel;
+
 /// Threads issuing `fsync` at once when each file is synced: enough for the
 /// file system to batch the commits.
 const SYNC_THREADS: usize = 16;
@@ -41,14 +43,15 @@ pub fn write_synced(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf, io::Erro
 
 /// Syncs every file (written, closed) on its own, from several threads.
 fn sync_each(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf, io::Error)> {
-    in_parallel(files, SYNC_THREADS, |(path, _)| {
+    parallel::map_on(SYNC_THREADS, files, |(path, _)| {
         OpenOptions::new()
             .write(true)
             .open(path)
             .and_then(|f| f.sync_all())
             .map_err(|e| (path.clone(), e))
-    })?;
-    Ok(())
+    })
+    .into_iter()
+    .collect()
 }
 
 /// One `syncfs` on the file system of the first file (all of a tree are on
@@ -63,43 +66,6 @@ fn sync_file_system(files: &[(PathBuf, &[u8])]) -> bool {
 #[cfg(not(target_os = "linux"))]
 fn sync_file_system(_: &[(PathBuf, &[u8])]) -> bool {
     false
-}
-
-/// `items.iter().map(f)` from up to `threads` threads, in input order; the
-/// first failure in input order is returned.
-fn in_parallel<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    f: impl Fn(&T) -> Result<R, (PathBuf, io::Error)> + Sync,
-) -> Result<Vec<R>, (PathBuf, io::Error)> {
-    let threads = items.len().min(threads);
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let f = &f;
-    let parts: Vec<Vec<Result<R, (PathBuf, io::Error)>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || {
-                    items
-                        .iter()
-                        .skip(t)
-                        .step_by(threads)
-                        .map(f)
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    // Thread t mapped items t, t + threads, …: interleave them back.
-    let mut parts: Vec<std::vec::IntoIter<_>> = parts.into_iter().map(Vec::into_iter).collect();
-    (0..items.len())
-        .map(|i| parts[i % threads].next().expect("every item was mapped"))
-        .collect()
 }
 
 #[cfg(test)]

@@ -119,16 +119,11 @@ pub fn allowed_hash(doc: &Value) -> String {
 /// The hash of one rule under its list's key (`ingress`, `egress`, …) and
 /// spec index: of the text `{spec_index}/{key}/{canonical rule}`.
 pub fn rule_hash(spec_index: usize, key: &str, rule: &Value) -> String {
-    format!("{:08x}", rule_hash_number(spec_index, key, rule))
-}
-
-/// [`rule_hash`]'s number.
-fn rule_hash_number(spec_index: usize, key: &str, rule: &Value) -> u32 {
     use std::io::Write as _;
     let mut h = Fnv::new();
     let _ = write!(h, "{spec_index}/{key}/");
     h.json(rule);
-    h.0 as u32
+    format!("{:08x}", h.0 as u32)
 }
 
 /// One rule of a document, with where it sits.
@@ -167,10 +162,7 @@ pub fn rule_hashes(doc: &Value) -> Vec<String> {
     for (i, spec) in specs(doc).into_iter().enumerate() {
         for key in RULE_KEYS {
             if let Some(Value::Array(list)) = spec.get(key) {
-                out.extend(
-                    list.iter()
-                        .map(|r| format!("{:08x}", rule_hash_number(i, key, r))),
-                );
+                out.extend(list.iter().map(|r| rule_hash(i, key, r)));
             }
         }
     }

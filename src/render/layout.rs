@@ -2,8 +2,6 @@
 //! temporary sibling directory, fsynced, then renamed into place, so a crash
 //! never leaves half a policy set. An existing directory is only replaced
 //! with `force`, and then also atomically (old one moved aside, then removed).
-//! A check of the documents can run while they are written; they are moved
-//! into place only if it passes.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,19 +10,8 @@ use anyhow::{bail, Context, Result};
 
 use super::durable;
 
-/// Writes the documents under `out`, with `check` run on another thread
-/// while they are written to the temporary directory: they are moved into
-/// place only if it passes; else the temporary directory is removed and its
-/// error returned as it is (nothing was written).
-pub fn write_dir_checked<E>(
-    out: &Path,
-    docs: &[(&Path, &str)],
-    force: bool,
-    check: impl FnOnce() -> std::result::Result<(), E> + Send,
-) -> Result<()>
-where
-    E: Into<anyhow::Error> + Send,
-{
+/// Writes the documents (path relative to `out`, text) under `out`.
+pub fn write_dir(out: &Path, docs: &[(&Path, &str)], force: bool) -> Result<()> {
     if out.exists() && !force {
         bail!(
             "{} already exists; refusing to overwrite it (pass --force to replace it, or choose another --out)",
@@ -44,19 +31,7 @@ where
     if tmp.exists() {
         fs::remove_dir_all(&tmp).ok();
     }
-    let (checked, written) = std::thread::scope(|s| {
-        let checking = s.spawn(check);
-        let written = write_all(&tmp, docs);
-        let checked = checking
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (checked, written)
-    });
-    if let Err(e) = checked {
-        fs::remove_dir_all(&tmp).ok();
-        return Err(e.into());
-    }
-    if let Err(e) = written {
+    if let Err(e) = write_all(&tmp, docs) {
         // Nothing partial is left behind.
         fs::remove_dir_all(&tmp).ok();
         return Err(e).with_context(|| format!("writing {}", out.display()));
@@ -106,9 +81,8 @@ mod tests {
             .collect()
     }
 
-    /// Writing with a check that passes.
     fn write_dir(out: &Path, docs: &[Document], force: bool) -> Result<()> {
-        write_dir_checked(out, &borrowed(docs), force, || Ok::<(), anyhow::Error>(()))
+        super::write_dir(out, &borrowed(docs), force)
     }
 
     #[test]
@@ -132,22 +106,6 @@ mod tests {
         assert!(out.join("ns/b.yaml").exists());
         let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1);
-    }
-
-    #[test]
-    fn a_failed_check_leaves_nothing_behind_and_is_the_error() {
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("policies");
-        let docs = vec![Document {
-            path: PathBuf::from("ns/a.yaml"),
-            text: "a: 1\n".into(),
-        }];
-        let err = write_dir_checked(&out, &borrowed(&docs), false, || {
-            Err(anyhow::anyhow!("refused"))
-        })
-        .unwrap_err();
-        assert_eq!(err.to_string(), "refused");
-        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
 
     #[test]

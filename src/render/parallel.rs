@@ -20,10 +20,14 @@ const MAX_THREADS: usize = 8;
 /// `f` is resumed on the caller.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cores
-        .min(MAX_THREADS)
-        .min(items.len() / MIN_PER_THREAD)
-        .max(1);
+    let threads = cores.min(MAX_THREADS).min(items.len() / MIN_PER_THREAD);
+    map_on(threads, items, f)
+}
+
+/// [`map`] on up to `threads` threads whatever the cores (work that waits
+/// on the disk rather than computes, e.g. one `fsync` an item).
+pub fn map_on<T: Sync, R: Send>(threads: usize, items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = threads.min(items.len()).max(1);
     if threads == 1 {
         return items.iter().map(f).collect();
     }
@@ -77,6 +81,7 @@ mod tests {
             let items: Vec<usize> = (0..n).collect();
             let want: Vec<usize> = items.iter().map(|i| i * 3).collect();
             assert_eq!(map(&items, |i| i * 3), want);
+            assert_eq!(map_on(16, &items, |i| i * 3), want);
             assert_eq!(map_owned(items, |i| i * 3), want);
         }
     }

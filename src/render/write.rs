@@ -136,6 +136,10 @@ pub fn write(
         }
         _ => output::files(policies, &t.layout),
     };
+    // The self-check of everything generated, as it will be written (each
+    // document was checked as its file was made): nothing is written if it
+    // fails.
+    output::check_files(&files)?;
     let (foundation, namespaces) = output::plan_paths(&files, &t.layout);
     opts.foundation_paths = foundation;
     opts.namespace_paths = namespaces;
@@ -167,10 +171,7 @@ pub fn write(
                 rollout.text.as_str(),
             )))
             .collect();
-        // Each document was checked as its file was made; what is left
-        // (no object twice) runs while the files go to the temporary
-        // directory; they are moved into place only when it passes.
-        layout::write_dir_checked(&t.root, &docs, t.force, || output::check_files(&files))?;
+        layout::write_dir(&t.root, &docs, t.force)?;
         let account = format!("{} files written to {}", docs.len(), t.root.display());
         drop(docs);
         free_later(files);
@@ -179,8 +180,6 @@ pub fn write(
             ..Written::default()
         });
     }
-    // The self-check of everything generated, before anything is written.
-    output::check_files(&files)?;
     let mut r = refresh::plan(&t.root, &files, std::slice::from_ref(&rollout))?;
     if !r.blocked.is_empty() {
         bail!(
@@ -337,4 +336,74 @@ fn is_kustomization(p: &Path) -> bool {
     p.file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| kustomize::KUSTOMIZATION_FILES.contains(&n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::CiliumNetworkPolicy;
+
+    fn options(root: PathBuf, force: bool) -> WriteOptions {
+        WriteOptions {
+            root,
+            layout: Layout::Namespace,
+            force,
+            dry_run: false,
+            namespaces: BTreeSet::new(),
+            stage: None,
+            unplaced_into: None,
+        }
+    }
+
+    fn policies(names: &[&str]) -> Vec<OutPolicy> {
+        names
+            .iter()
+            .map(|n| OutPolicy {
+                policy: output::GenPolicy::Cnp(CiliumNetworkPolicy::new(*n, "shop")),
+                workload: None,
+            })
+            .collect()
+    }
+
+    fn write_names(t: &WriteOptions, names: &[&str]) -> Result<Written> {
+        write(
+            t,
+            &TrafficGraph::new(),
+            policies(names),
+            &PlanPolicies::default(),
+            PlanOptions::default(),
+        )
+    }
+
+    /// A document the self-check refuses stops the write before anything is
+    /// written: no fresh tree, no change to an existing one.
+    #[test]
+    fn a_refused_document_writes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("policies");
+        let refused = |r: Result<Written>| {
+            let e = r.unwrap_err();
+            let e = e.downcast_ref::<super::super::check::CheckError>().unwrap();
+            assert_eq!(e.object, "shop/Web_1");
+        };
+        refused(write_names(
+            &options(root.clone(), false),
+            &["web", "Web_1"],
+        ));
+        assert!(!root.exists());
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+        write_names(&options(root.clone(), false), &["web"]).unwrap();
+        let before = std::fs::read_to_string(root.join("shop/web.yaml")).unwrap();
+        for force in [false, true] {
+            refused(write_names(
+                &options(root.clone(), force),
+                &["web", "db", "Web_1"],
+            ));
+            assert!(!root.join("shop/db.yaml").exists());
+            assert_eq!(
+                std::fs::read_to_string(root.join("shop/web.yaml")).unwrap(),
+                before
+            );
+        }
+    }
 }
