@@ -23,6 +23,9 @@
 //!   peak RSS; the e2e row's `synth s` is everything after its own read
 //!   (synthesis, self-check, rendering, the durable write), so the two
 //!   rows' difference can be read within one run, whatever the noise;
+//!   With `FLOWPOLICY_BENCH_RUNS`, a last line gives the medians over the
+//!   runs: the time after the read, its share of the same process's read,
+//!   and the largest peak RSS;
 //! - `FLOWPOLICY_BENCH_DIR`: write (and keep) the dumps there, to profile;
 //! - `FLOWPOLICY_BENCH_RSS_FLOWS` (e.g. 10000000): also stream that many
 //!   flows through a pipe (`-`, nothing on disk) for the O(edges) peak-RSS
@@ -331,6 +334,69 @@ fn recommend_e2e(path: &Path) -> Row {
 /// (2 ms → 20–40 ms here) — a cost of the benchmark, not of `recommend`.
 const E2E_OUT: &str = "e2e-out";
 
+/// The issue #19 figure over every run of the `e2e-plain` and `load-plain`
+/// rows: what `recommend` costs after its read, against the read in the
+/// same process (the wall time of different processes varies more than the
+/// difference on a shared machine), as medians.
+#[derive(Default)]
+struct E2eRuns {
+    /// Per e2e run: (seconds after the read, seconds of its read, peak RSS MiB).
+    e2e: Vec<(f64, f64, f64)>,
+    /// Per load-plain run: wall seconds.
+    load: Vec<f64>,
+}
+
+impl E2eRuns {
+    /// Takes the row a child printed (see [`print_row`] for the columns).
+    fn add(&mut self, kind: &str, output: &str) {
+        let Some(row) = output.lines().rev().find(|l| l.starts_with(kind)) else {
+            return;
+        };
+        let cols: Vec<f64> = row
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        let &[_flows, _raw, wall, _mbs, _fps, _cpu, _main, _edges, _policies, after, rss] =
+            cols.as_slice()
+        else {
+            return;
+        };
+        match kind {
+            "e2e-plain" => self.e2e.push((after, wall - after, rss)),
+            "load-plain" => self.load.push(wall),
+            _ => {}
+        }
+    }
+
+    fn print(&self) {
+        if self.e2e.is_empty() {
+            return;
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let after = median(self.e2e.iter().map(|r| r.0).collect());
+        let share = median(self.e2e.iter().map(|r| r.0 / r.1).collect());
+        let rss = self.e2e.iter().map(|r| r.2).fold(0.0, f64::max);
+        print!(
+            "recommend after its read: median {:.0} ms over {} runs, {:.1} % of its own read (median of the runs' ratios); peak RSS at most {rss:.1} MiB",
+            after * 1e3,
+            self.e2e.len(),
+            share * 100.0
+        );
+        if !self.load.is_empty() {
+            print!(
+                "; median load-plain wall {:.2} s over {} runs",
+                median(self.load.clone()),
+                self.load.len()
+            );
+        }
+        println!();
+    }
+}
+
 /// YAML files below `dir`.
 fn walk_yaml(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |entries| {
@@ -390,6 +456,7 @@ fn spawn(kind: &str, path: &Path, raw: u64) -> std::process::Child {
         } else {
             Stdio::inherit()
         })
+        .stdout(Stdio::piped())
         .stdin(if path.as_os_str() == "-" {
             Stdio::piped()
         } else {
@@ -454,6 +521,7 @@ fn main() {
         start.elapsed().as_secs_f64()
     );
     print_header();
+    let mut measured = E2eRuns::default();
     for _ in 0..runs {
         for kind in inputs.split(',') {
             let file = match kind {
@@ -464,9 +532,14 @@ fn main() {
                 "fanout-1" | "fanout-4" | "fanout-8" => path(""),
                 other => panic!("unknown input kind {other}"),
             };
-            assert!(spawn(kind, &file, raw).wait().unwrap().success());
+            let output = spawn(kind, &file, raw).wait_with_output().unwrap();
+            assert!(output.status.success());
+            let text = String::from_utf8_lossy(&output.stdout);
+            print!("{text}");
+            measured.add(kind, &text);
         }
     }
+    measured.print();
     let _ = std::fs::remove_dir_all(dir.join(E2E_OUT));
     if rss_flows > 0 {
         // Streamed through a pipe: nothing on disk, the rate is the generator's.
