@@ -48,6 +48,8 @@ mod fanout;
 mod lines;
 #[path = "replay/live.rs"]
 mod live;
+#[path = "replay/servers.rs"]
+mod servers;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -469,6 +471,13 @@ fn spawn(kind: &str, path: &Path, raw: u64) -> std::process::Child {
 fn main() {
     // Each measurement runs in a fresh child process so its peak RSS is its own.
     if let Ok(kind) = std::env::var("FLOWPOLICY_BENCH_CHILD") {
+        if let Some(row) = kind.strip_prefix("serve-") {
+            servers::serve(
+                row,
+                Path::new(&std::env::var("FLOWPOLICY_BENCH_PATH").unwrap()),
+            );
+            return;
+        }
         child(&kind, &std::env::var("FLOWPOLICY_BENCH_PATH").unwrap());
         return;
     }

@@ -8,6 +8,8 @@
 //! machine. Each node's stream ends with a flow past `--until`, so a node
 //! that is done is not waited for; the clock starts at the first flow (the
 //! peer service's settling time before the merge releases is left out).
+//! The servers run in a process of their own ([`super::servers`]): the
+//! row's peak RSS and CPU are the client's.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -59,7 +61,15 @@ fn time_of(r: &GetFlowsResponse) -> (i64, i32) {
 /// An encoded response with its time.
 type Timed = ((i64, i32), PreEncoded);
 
-pub fn run(dump: &Path, nodes: usize) -> super::Row {
+/// The server side of a fan-out row: `nodes` Observers, each streaming its
+/// share of the generated nodes' flows, and the peer service announcing
+/// them. Gives the peer service's address, the flows in all, and the
+/// newest flow's time.
+pub fn serve_nodes(
+    rt: &tokio::runtime::Runtime,
+    dump: &Path,
+    nodes: usize,
+) -> (String, u64, (i64, i32)) {
     // The responses by node, each node's stream in its own order, each
     // ending with a flow past `until`.
     let mut by_node: BTreeMap<String, Vec<Timed>> = BTreeMap::new();
@@ -96,15 +106,10 @@ pub fn run(dump: &Path, nodes: usize) -> super::Row {
         node_name: String::new(),
         time: Some(past),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let mut notes = Vec::new();
     for (i, mut group) in groups.into_iter().enumerate() {
         group.push(PreEncoded(sentinel.encode_to_vec().into()));
-        let addr = serve(&rt, group);
+        let addr = serve(rt, group);
         notes.push(ChangeNotification {
             name: format!("bench-node-{i}"),
             address: addr.to_string(),
@@ -120,6 +125,17 @@ pub fn run(dump: &Path, nodes: usize) -> super::Row {
         PeerServer::new(Announce(Arc::new(notes))),
         tokio_stream::wrappers::TcpListenerStream::new(listener),
     ));
+    (peer, wanted, last)
+}
+
+pub fn run(dump: &Path, nodes: usize) -> super::Row {
+    let servers = super::servers::start(&format!("fanout-{nodes}"), dump);
+    let (peer, wanted, last) = (servers.addr.clone(), servers.wanted, servers.last);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
 
     struct Counted {
         builder: GraphBuilder,

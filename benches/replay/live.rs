@@ -3,8 +3,8 @@
 //! (its codec writes their bytes as they are), so the numbers measure
 //! flowpolicy — tonic client, prost decoding, the follow loop's resume
 //! bookkeeping, the door check, interpretation and the graph — not the
-//! test server. Its peak RSS includes the encoded responses held by the
-//! server (about 1 KB each).
+//! test server. The server runs in a process of its own
+//! ([`super::servers`]): the row's peak RSS and CPU are the client's.
 
 use std::convert::Infallible;
 use std::ops::ControlFlow;
@@ -133,18 +133,24 @@ pub fn serve(rt: &tokio::runtime::Runtime, all: Vec<PreEncoded>) -> std::net::So
     addr
 }
 
-pub fn run(dump: &Path) -> super::Row {
+/// The server side of the live row: one Observer streaming the dump's
+/// first responses. Gives its address, the flows it streams, and no time.
+pub fn serve_all(rt: &tokio::runtime::Runtime, dump: &Path) -> (String, u64, (i64, i32)) {
     let all = responses(dump);
     let wanted = all.len() as u64;
+    (serve(rt, all).to_string(), wanted, (0, 0))
+}
+
+pub fn run(dump: &Path) -> super::Row {
+    let servers = super::servers::start("live", dump);
+    let wanted = servers.wanted;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let addr = serve(&rt, all);
-
     let cfg = RelayConfig {
-        server: addr.to_string(),
+        server: servers.addr.clone(),
         ..RelayConfig::default()
     };
     // What `observe` does with each response: the stream's door, then the
