@@ -79,6 +79,7 @@ impl RelayArgs {
             not_namespace: self.not_namespace.clone(),
             since,
             until,
+            stream_window: None,
         }
     }
 }

@@ -55,6 +55,10 @@ pub struct RelayConfig {
     pub since: Option<DateTime<Utc>>,
     /// `--until`: newest flow time to ask for.
     pub until: Option<DateTime<Utc>>,
+    /// The HTTP/2 receive window of the stream, in bytes (the connection's
+    /// is twice that); `None`: the HTTP/2 library's (2 MiB, 5 MiB). The
+    /// fan-out bounds it for its node streams (see `fanout::NODE_WINDOW`).
+    pub stream_window: Option<u32>,
 }
 
 impl Default for RelayConfig {
@@ -72,6 +76,7 @@ impl Default for RelayConfig {
             not_namespace: Vec::new(),
             since: None,
             until: None,
+            stream_window: None,
         }
     }
 }

@@ -65,6 +65,12 @@ pub(crate) async fn connect(cfg: &RelayConfig) -> Result<Connection, RelayError>
         .tcp_nodelay(true)
         .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
         .keep_alive_timeout(cfg.timeout.max(Duration::from_secs(10)));
+    if let Some(window) = cfg.stream_window {
+        endpoint = endpoint
+            .initial_stream_window_size(Some(window))
+            .initial_connection_window_size(Some(window.saturating_mul(2)))
+            .http2_adaptive_window(false);
+    }
     if target.tls {
         endpoint = with_tls(endpoint, cfg)?;
     }
