@@ -568,7 +568,10 @@ mod tests {
             ResumeState::default(),
         )
         .unwrap();
-        for name in [None, Some("node-1.default.hubble-grpc.cilium.io".to_string())] {
+        for name in [
+            None,
+            Some("node-1.default.hubble-grpc.cilium.io".to_string()),
+        ] {
             let cfg = fan.node_config("10.0.0.7:4244", &name);
             assert_eq!(cfg.stream_window, Some(NODE_WINDOW));
             assert_eq!(cfg.server, "10.0.0.7:4244");
