@@ -207,7 +207,9 @@ impl NextWeek {
             short_window: end - start < 2 * day,
             ..NextWeek::default()
         };
-        let mut learning = std::collections::BTreeSet::new();
+        // Peers first, their names once each (a name per port was ~20 000
+        // strings on a 2 000-edge graph).
+        let mut learning: std::collections::BTreeSet<&Peer> = std::collections::BTreeSet::new();
         for (from, to, e) in graph.edges_sorted() {
             for stats in e.ports.values() {
                 let (first, last, connections) = port_span(stats);
@@ -220,13 +222,15 @@ impl NextWeek {
                     out.new_connections += connections;
                     for p in [from, to] {
                         if p.as_workload().is_some() {
-                            learning.insert(p.to_string());
+                            learning.insert(p);
                         }
                     }
                 }
             }
         }
-        out.learning = learning.into_iter().collect();
+        let names: std::collections::BTreeSet<String> =
+            learning.into_iter().map(ToString::to_string).collect();
+        out.learning = names.into_iter().collect();
         out
     }
 
