@@ -31,12 +31,14 @@
 //!   flows through a pipe (`-`, nothing on disk) for the O(edges) peak-RSS
 //!   figure; its rate is bounded by the generator.
 //!
-//! The live row streams the first 200000 flows (pre-encoded) from an
-//! in-process Observer to `observe`'s client side ([`live`]); the
+//! The live row streams the first 200000 flows (pre-encoded) from a local
+//! Observer to `observe`'s client side ([`live`]); the
 //! `fanout-1`, `fanout-4` and `fanout-8` rows split the same flows by node
-//! over 1, 4 or 8 in-process Observers found through a peer service, as
+//! over 1, 4 or 8 local Observers found through a peer service, as
 //! `observe --peer-service` follows them ([`fanout`]; not in the default
-//! set: `FLOWPOLICY_BENCH_INPUTS=live,fanout-1,fanout-4,fanout-8`).
+//! set: `FLOWPOLICY_BENCH_INPUTS=live,fanout-1,fanout-4,fanout-8`). The
+//! servers run in a process of their own ([`servers`]): these rows' CPU and
+//! peak RSS are the client's.
 //!
 //! Targets (release build, the project's 2-core machine): ≥ 1.2 GB/s plain,
 //! ≥ 1 GB/s zstd, gzip as fast as the inflate backend allows, ≥ 250k flows/s

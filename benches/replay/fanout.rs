@@ -1,7 +1,7 @@
 //! The fan-out rows of the replay benchmark (`fanout-1`, `fanout-4`,
-//! `fanout-8`): the live row's flows split by node over K in-process
-//! Observers (pre-encoded, as in [`super::live`]), announced by an
-//! in-process peer service, followed with `observe --peer-service`'s
+//! `fanout-8`): the live row's flows split by node over K local
+//! Observers (pre-encoded, as in [`super::live`]), announced by a
+//! peer service stand-in, followed with `observe --peer-service`'s
 //! [`Fanout`] — K follow loops, the time-ordered merge, a door per node —
 //! into the same graph builder. Compared with the live row (one relay-like
 //! server) they show what the merge and the extra streams cost on the same

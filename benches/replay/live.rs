@@ -1,5 +1,5 @@
 //! The live path of the replay benchmark: `observe`'s client side against
-//! an in-process Observer that streams responses encoded once, up front
+//! a local Observer that streams responses encoded once, up front
 //! (its codec writes their bytes as they are), so the numbers measure
 //! flowpolicy — tonic client, prost decoding, the follow loop's resume
 //! bookkeeping, the door check, interpretation and the graph — not the

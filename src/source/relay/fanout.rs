@@ -47,9 +47,9 @@ const SETTLE: Duration = Duration::from_millis(200);
 /// the merge waits for a slower node, every other node's stream fills its
 /// window, and what a window holds is kept in the client several times
 /// over (the frames pin their read buffers): measured with every node
-/// sending its whole share at once (`cargo bench`, docs/scale.md), peak RSS
-/// 456–565 MiB for 4–8 node streams with the library's windows, 115–233 MiB
-/// with this one. One node sends far less than a relay (32 responses of
+/// sending its whole share at once (`cargo bench`, docs/scale.md), the
+/// client's peak RSS was 380–549 MiB for 4–8 node streams with the
+/// library's windows, 118–254 MiB with this one. One node sends far less than a relay (32 responses of
 /// ~2 KB per round trip is ~30 000 flows/s on a 1 ms network).
 pub const NODE_WINDOW: u32 = 65_535;
 
