@@ -39,6 +39,12 @@ pub struct LoadOptions {
     /// Fail on the first malformed line, rejected flow or truncated input.
     pub strict: bool,
     pub interpret: InterpretConfig,
+    /// Keep what continuing a baseline needs ([`LoadReport::meta`]: the
+    /// interpreter's state at the end of the dumps, the baselines' run
+    /// facts and resume points). Only a command that writes a baseline
+    /// needs it; exporting and merging the state of a dump costs ~30 ms of
+    /// one core on the benchmark's 431 MB dump (docs/performance.md).
+    pub keep_state: bool,
 }
 
 impl LoadOptions {
@@ -59,7 +65,8 @@ pub struct LoadReport {
     /// Number of inputs that were baselines.
     pub baselines: usize,
     /// Run facts, settings and resume points of the baselines (merged),
-    /// plus the settings the dumps were read with.
+    /// plus the settings the dumps were read with; empty unless
+    /// [`LoadOptions::keep_state`].
     pub meta: BaselineMeta,
     /// Set when many workloads were seen in a single flow each.
     pub flood: Option<Flood>,
@@ -186,7 +193,9 @@ pub fn load_graph_with(
                 report.unchecked.push(name.clone());
             }
             add_stats(&mut report.interpret, &b.interpret);
-            report.meta.merge(&b.meta);
+            if opts.keep_state {
+                report.meta.merge(&b.meta);
+            }
             let groups: &[IpNet] = &opts.interpret.cidr_groups;
             if groups.is_empty() {
                 builder.graph.merge(&b.graph);
@@ -209,7 +218,7 @@ pub fn load_graph_with(
     }
     add_stats(&mut report.interpret, &builder.interpreter.stats);
     report.flood = spread.flood(&names);
-    if dumps > 0 {
+    if dumps > 0 && opts.keep_state {
         // The dumps' interpreter state joins the baselines' (so a baseline
         // converted from a dump can be continued by `observe`).
         report.meta.merge(&BaselineMeta {
@@ -230,5 +239,32 @@ fn is_baseline(path: &Path, reader: &mut impl BufRead) -> bool {
         Ok(head) => looks_like_baseline(head),
         // The dump reader reports the error with its position.
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The interpreter's state and the settings are kept only when asked
+    /// for (by `merge`, which writes a baseline); the graph is the same.
+    #[test]
+    fn the_state_is_kept_only_when_asked_for() {
+        let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.jsonpb.zst");
+        let read = |keep_state| {
+            load_graph(&LoadOptions {
+                inputs: vec![demo.clone()],
+                keep_state,
+                ..LoadOptions::default()
+            })
+            .unwrap()
+        };
+        let (plain, plain_report) = read(false);
+        let (kept, kept_report) = read(true);
+        assert_eq!(plain_report.meta, BaselineMeta::default());
+        assert!(!kept_report.meta.state.nodes.is_empty());
+        assert_eq!(kept_report.meta.settings, LoadOptions::default().settings());
+        assert_eq!(plain.edge_count(), kept.edge_count());
+        assert_eq!(plain.coverage.flows, kept.coverage.flows);
     }
 }

@@ -3,6 +3,7 @@
 //! lost, printed to stderr. The reading itself is [`crate::baseline::load`].
 //! The summary prints bounded lists only (see [`crate::brief`]).
 
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -55,15 +56,31 @@ impl InputArgs {
                     .saturating_mul(1_000_000_000),
                 guess_direction: self.guess_direction,
             },
+            keep_state: false,
         }
     }
 }
 
 /// Reads the inputs into one graph ([`load_graph_with`]), with a progress
-/// bar on a terminal.
+/// bar on a terminal. What continuing a baseline would need is not kept
+/// ([`LoadReport::meta`] stays empty): see [`load_for_baseline`].
 pub fn load(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
-    let progress = ReadProgress::start(&args.inputs);
-    let loaded = load_graph_with(&args.load_options(), &progress);
+    load_options(args.load_options(), &args.inputs)
+}
+
+/// [`load`], keeping the state a baseline written from these inputs needs
+/// to be continued (the interpreter's state, the baselines' run facts).
+pub fn load_for_baseline(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
+    let opts = LoadOptions {
+        keep_state: true,
+        ..args.load_options()
+    };
+    load_options(opts, &args.inputs)
+}
+
+fn load_options(opts: LoadOptions, inputs: &[PathBuf]) -> Result<(TrafficGraph, LoadReport)> {
+    let progress = ReadProgress::start(inputs);
+    let loaded = load_graph_with(&opts, &progress);
     progress.finish();
     loaded
 }

@@ -57,7 +57,7 @@ pub fn run(args: &MergeArgs) -> Result<()> {
             stale.display()
         );
     }
-    let (graph, report) = inputs::load(&args.input)?;
+    let (graph, report) = inputs::load_for_baseline(&args.input)?;
     let merged = Baseline {
         graph,
         interpret: report.interpret.clone(),
