@@ -50,9 +50,11 @@ impl Fnv {
         }
     }
 
-    /// The compact JSON text of a value (canonical, see [`canonical`]).
-    fn json<T: serde::Serialize + ?Sized>(&mut self, v: &T) {
-        serde_json::to_writer(&mut *self, v).expect("a JSON value always serializes");
+    /// The compact JSON text of a value (canonical, see [`canonical`]),
+    /// written out in `buf` first: one call instead of a write per token.
+    fn text<T: serde::Serialize + ?Sized>(&mut self, buf: &mut Vec<u8>, v: &T) {
+        write_json(buf, v);
+        self.add(buf);
     }
 }
 
@@ -81,49 +83,88 @@ pub fn specs(doc: &Value) -> Vec<&Value> {
 /// text of `{"kind":…,"name":…,"namespace":…,"specs":[…]}`, written without
 /// copying the specs.
 pub fn allowed_hash(doc: &Value) -> String {
+    fingerprints(doc).0
+}
+
+/// [`allowed_hash`] and [`rule_hashes`] of a document in one walk: each rule
+/// is written out once, into a reused buffer, and that text feeds both its
+/// own hash and the document's (the same bytes, so the same hashes, as the
+/// two walks gave: a unit test checks both against their texts).
+pub fn fingerprints(doc: &Value) -> (String, Vec<String>) {
     let null = Value::Null;
+    let mut buf = Vec::with_capacity(1024);
     let mut h = Fnv::new();
     h.add(b"{\"kind\":");
-    h.json(doc.get("kind").unwrap_or(&null));
+    h.text(&mut buf, doc.get("kind").unwrap_or(&null));
     h.add(b",\"name\":");
-    h.json(doc.pointer("/metadata/name").unwrap_or(&null));
+    h.text(&mut buf, doc.pointer("/metadata/name").unwrap_or(&null));
     h.add(b",\"namespace\":");
-    h.json(doc.pointer("/metadata/namespace").unwrap_or(&null));
+    h.text(
+        &mut buf,
+        doc.pointer("/metadata/namespace").unwrap_or(&null),
+    );
     h.add(b",\"specs\":[");
+    let mut rules = Vec::new();
     for (i, spec) in specs(doc).into_iter().enumerate() {
         if i > 0 {
             h.add(b",");
         }
-        match spec {
-            Value::Object(m) => {
-                h.add(b"{");
-                let mut first = true;
-                for (k, v) in m.iter().filter(|(k, _)| *k != "description") {
-                    if !first {
-                        h.add(b",");
-                    }
-                    first = false;
-                    h.json(k);
-                    h.add(b":");
-                    h.json(v);
-                }
-                h.add(b"}");
+        let Value::Object(m) = spec else {
+            h.text(&mut buf, spec);
+            continue;
+        };
+        // Rule hashes go in RULE_KEYS order; the map's keys are sorted.
+        let mut by_key: [Vec<String>; RULE_KEYS.len()] = Default::default();
+        h.add(b"{");
+        for (n, (k, v)) in m.iter().filter(|(k, _)| *k != "description").enumerate() {
+            if n > 0 {
+                h.add(b",");
             }
-            other => h.json(other),
+            h.text(&mut buf, k);
+            h.add(b":");
+            let slot = RULE_KEYS.iter().position(|r| r == k);
+            match (slot, v) {
+                (Some(slot), Value::Array(list)) => {
+                    h.add(b"[");
+                    for (j, rule) in list.iter().enumerate() {
+                        if j > 0 {
+                            h.add(b",");
+                        }
+                        write_json(&mut buf, rule);
+                        h.add(&buf);
+                        by_key[slot].push(rule_hash_of_text(i, RULE_KEYS[slot], &buf));
+                    }
+                    h.add(b"]");
+                }
+                _ => h.text(&mut buf, v),
+            }
         }
+        h.add(b"}");
+        rules.extend(by_key.into_iter().flatten());
     }
     h.add(b"]}");
-    format!("{:016x}", h.0)
+    (format!("{:016x}", h.0), rules)
+}
+
+/// The compact (canonical) JSON text of a value, in `buf` (emptied first).
+fn write_json(buf: &mut Vec<u8>, v: &(impl serde::Serialize + ?Sized)) {
+    buf.clear();
+    serde_json::to_writer(&mut *buf, v).expect("a JSON value always serializes");
+}
+
+/// [`rule_hash`] of a rule already written out as canonical text.
+fn rule_hash_of_text(spec_index: usize, key: &str, text: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut h = Fnv::new();
+    let _ = write!(h, "{spec_index}/{key}/");
+    h.add(text);
+    format!("{:08x}", h.0 as u32)
 }
 
 /// The hash of one rule under its list's key (`ingress`, `egress`, …) and
 /// spec index: of the text `{spec_index}/{key}/{canonical rule}`.
 pub fn rule_hash(spec_index: usize, key: &str, rule: &Value) -> String {
-    use std::io::Write as _;
-    let mut h = Fnv::new();
-    let _ = write!(h, "{spec_index}/{key}/");
-    h.json(rule);
-    format!("{:08x}", h.0 as u32)
+    rule_hash_of_text(spec_index, key, canonical(rule).as_bytes())
 }
 
 /// One rule of a document, with where it sits.
@@ -158,15 +199,7 @@ pub fn rules(doc: &Value) -> Vec<RuleRef> {
 /// The hashes of every rule of a document, in order ([`rules`] without
 /// copying them).
 pub fn rule_hashes(doc: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    for (i, spec) in specs(doc).into_iter().enumerate() {
-        for key in RULE_KEYS {
-            if let Some(Value::Array(list)) = spec.get(key) {
-                out.extend(list.iter().map(|r| rule_hash(i, key, r)));
-            }
-        }
-    }
-    out
+    fingerprints(doc).1
 }
 
 /// The rule hashes recorded in a document's annotation.
@@ -304,6 +337,54 @@ mod tests {
             "spec": {"description": "d", "egress": [{"toEntities": ["world"]}]}});
         // The hash stored in trees written before (pinned).
         assert_eq!(allowed_hash(&doc), "46e683f2dac647b2");
+    }
+
+    /// The one-walk hashes are those of their texts: the document's
+    /// canonical `{"kind","name","namespace","specs"}` less spec
+    /// descriptions, and each rule's `{spec}/{key}/{canonical rule}`, in
+    /// spec then RULE_KEYS order.
+    #[test]
+    fn one_walk_gives_the_hashes_of_the_texts() {
+        let docs = [
+            json!({"kind": "CiliumNetworkPolicy", "metadata": {"name": "a", "namespace": "n"},
+                "spec": {"description": "d", "endpointSelector": {"matchLabels": {"app": "a"}},
+                    "ingress": [{"fromEntities": ["world"]}, {"fromEndpoints": [{}], "toPorts": [{"ports": [{"port": "80"}]}]}],
+                    "egressDeny": [{"toEntities": ["host"]}], "egress": [{"toEntities": ["cluster"]}],
+                    "ingressDeny": [], "enableDefaultDeny": {"egress": false}}}),
+            json!({"kind": "CiliumClusterwideNetworkPolicy", "metadata": {"name": "c"},
+                "specs": [{"egress": [{"toEntities": ["kube-apiserver"]}]}, "odd", {"ingress": "not a list"}]}),
+            json!({"kind": "NetworkPolicy", "metadata": {"name": "k", "namespace": "n"}, "spec": {"podSelector": {}}}),
+        ];
+        for doc in &docs {
+            let mut specs_text: Vec<Value> = Vec::new();
+            let mut want_rules = Vec::new();
+            for (i, spec) in specs(doc).into_iter().enumerate() {
+                let mut spec = spec.clone();
+                if let Value::Object(m) = &mut spec {
+                    m.remove("description");
+                }
+                for key in RULE_KEYS {
+                    if let Some(Value::Array(list)) = spec.get(key) {
+                        for r in list {
+                            let text = format!("{i}/{key}/{}", canonical(r));
+                            want_rules.push(format!("{:08x}", fnv1a(text.as_bytes()) as u32));
+                        }
+                    }
+                }
+                specs_text.push(spec);
+            }
+            let whole = json!({"kind": doc["kind"], "name": doc["metadata"]["name"],
+                "namespace": doc["metadata"]["namespace"], "specs": specs_text});
+            let want_allowed = format!("{:016x}", fnv1a(canonical(&whole).as_bytes()));
+            assert_eq!(
+                fingerprints(doc),
+                (want_allowed, want_rules.clone()),
+                "{doc}"
+            );
+            let refs: Vec<String> = rules(doc).into_iter().map(|r| r.hash).collect();
+            assert_eq!(refs, want_rules);
+        }
+        assert_eq!(rule_hashes(&docs[0]).len(), 4);
     }
 
     #[test]

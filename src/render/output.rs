@@ -114,10 +114,8 @@ impl GenPolicy {
     /// value (the one it was hashed from, with the annotations put in).
     pub fn stamp(&mut self) -> Value {
         let mut v = self.to_value();
-        let stamps = [
-            (ALLOWED_HASH, fingerprint::allowed_hash(&v)),
-            (GENERATED_RULES, fingerprint::rule_hashes(&v).join(" ")),
-        ];
+        let (allowed, rules) = fingerprint::fingerprints(&v);
+        let stamps = [(ALLOWED_HASH, allowed), (GENERATED_RULES, rules.join(" "))];
         let ann = self.annotations_mut();
         for (key, value) in &stamps {
             ann.insert((*key).into(), value.clone());
