@@ -444,6 +444,67 @@ async fn a_node_that_never_answers_does_not_block_the_others() {
     assert!(mute.state.is_active(), "{:?}", mute.state);
 }
 
+/// While the merge waits for a node, a node whose flows keep arriving is
+/// paused once the merge holds `per_node` of its responses: its follow loop
+/// gives up its turn after the response that closed the gate, instead of
+/// reading on for as long as the stream has data (which held whole
+/// backlogs, hundreds of MiB on eight nodes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_merge_holds_at_most_per_node_responses_of_a_node() {
+    let capture = cluster::capture(3000);
+    let flows0 = capture.of(NODES[0]);
+    let per_node = options().per_node;
+    assert!(flows0.len() > 3 * per_node, "{} flows", flows0.len());
+    let s0 = node_server(flows0.clone(), 100_000, Cut::Error).await;
+    let mute = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mute_addr = mute.local_addr().unwrap().to_string();
+    let _held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = mute.accept().await {
+            open.push(socket);
+        }
+    });
+    let peer = peer_server::start().await;
+    peer.add("mute", &mute_addr, None);
+    peer.add(NODES[0], &s0.address(), None);
+    let mut fan = Fanout::new(
+        RelayConfig::default(),
+        &peer.address(),
+        options(),
+        BTreeMap::new(),
+        ResumeState::default(),
+    )
+    .unwrap();
+    let delivered = Rc::new(RefCell::new(BTreeMap::new()));
+    let mut sink = Counting {
+        builder: GraphBuilder::new(InterpretConfig::default()),
+        delivered: delivered.clone(),
+    };
+    let most = Rc::new(std::cell::Cell::new(0usize));
+    let seen = most.clone();
+    let all_delivered = until("node-0's flows past the mute node", || {
+        delivered.borrow().get(NODES[0]).copied().unwrap_or(0) == flows0.len()
+    });
+    let end = tokio::time::timeout(
+        WAIT * 2,
+        fan.run(&mut sink, all_delivered, move |_, fan| {
+            seen.set(seen.get().max(fan.held()))
+        }),
+    )
+    .await
+    .expect("the fan-out run ended");
+    assert_eq!(end.unwrap(), FollowEnd::Shutdown);
+    assert!(
+        most.get() > 0,
+        "the merge held node-0's flows while it waited"
+    );
+    assert!(
+        most.get() <= per_node,
+        "the merge held {} responses of one node (per_node {per_node})",
+        most.get()
+    );
+}
+
 // ---- the command ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -323,6 +323,7 @@ async fn observe(
         // `--record` writes each response whole.
         slim: args.record.is_none(),
         recycler: Some(live.borrow().door.recycler()),
+        pause: None,
     };
     let mut resume = live.borrow().door.resume.clone();
     let sink = |event| live.borrow_mut().deliver(event);

@@ -167,6 +167,7 @@ async fn watch(
         max_attempts: None,
         slim: true,
         recycler: None,
+        pause: None,
     };
     let mut door = StreamDoor::default();
     let mut shared = Shared(&cell);

@@ -46,7 +46,7 @@ pub use door::{follow_into, StreamDoor};
 pub use endpoints::{EndpointCache, EndpointChecks, EndpointId, Received, Recycler};
 pub use error::RelayError;
 pub use fanout::Fanout;
-pub use fanout_types::{FanoutOptions, NodeView};
+pub use fanout_types::{FanoutOptions, NodeView, PER_NODE};
 pub use fingerprint::{Fingerprint, FingerprintKind};
 pub use follow::{follow, FollowEnd, FollowOptions, FollowSummary, RelayEvent};
 pub use peers::{change_of, node_server, NodeAddr, NodeChange, NODE_PORT};

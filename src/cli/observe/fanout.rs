@@ -46,7 +46,7 @@ pub(super) fn fanout(
         slim: args.record.is_none(),
         deadline,
         max_wait: args.relay.node_wait,
-        per_node: 4096,
+        per_node: crate::source::relay::PER_NODE,
         tick: args.checkpoint_every.min(Duration::from_secs(1)),
     };
     let starts = base.meta.node_resume.clone();

@@ -528,6 +528,7 @@ impl<S: FlowSink> Core<'_, S> {
                 max_attempts: None,
                 slim: fan.opts.slim,
                 recycler: Some(node.door.recycler()),
+                pause: Some(node.gate.pause()),
             },
             resume: node.received.clone(),
             stop: rx,

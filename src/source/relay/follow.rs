@@ -4,6 +4,8 @@
 
 use std::future::Future;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -57,6 +59,32 @@ pub struct FollowOptions {
     /// Where the sink gives flows' endpoints back for reuse (see
     /// [`Received::endpoint_ids`]).
     pub recycler: Option<Recycler>,
+    /// Set by the sink to stop reading until it is cleared (the fan-out's
+    /// merge holding enough of this stream): the loop yields after the
+    /// response that set it, so its owner can stop polling it.
+    pub pause: Option<Pause>,
+}
+
+/// A flag a sink raises to pause the stream that feeds it (see
+/// [`FollowOptions::pause`]).
+#[derive(Debug, Clone, Default)]
+pub struct Pause(Arc<AtomicBool>);
+
+impl Pause {
+    pub fn set(&self, paused: bool) {
+        self.0.store(paused, Ordering::Relaxed);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl PartialEq for Pause {
+    /// The same flag, shared.
+    fn eq(&self, other: &Pause) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Why the loop stopped without error.
@@ -240,6 +268,11 @@ where
         summary.delivered += 1;
         if sink(RelayEvent::Response(received)).is_break() {
             return Session::Stopped;
+        }
+        // While responses keep arriving, reading the next never waits: give
+        // the caller the turn so a paused stream stops here.
+        if opts.pause.as_ref().is_some_and(Pause::is_set) {
+            tokio::task::yield_now().await;
         }
     }
 }

@@ -11,7 +11,7 @@
 //! node's stream is paused ([`Gate`]) while it has `per_node` responses
 //! buffered, so memory stays bounded while a slow node catches up.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::future::Future;
@@ -20,6 +20,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::endpoints::Received;
+use super::follow::Pause;
 use super::resume::FlowTime;
 
 /// One buffered response of node `node`.
@@ -94,7 +95,9 @@ pub(super) fn may_release(time: Option<FlowTime>, watermark: Option<Option<FlowT
 /// Pauses one node's stream while it has too much buffered.
 #[derive(Default)]
 pub(super) struct Gate {
-    closed: Cell<bool>,
+    /// Shared with the node's follow loop ([`FollowOptions::pause`]), which
+    /// yields after the response that closed it.
+    closed: Pause,
     waker: RefCell<Option<Waker>>,
 }
 
@@ -104,7 +107,8 @@ impl Gate {
     }
 
     pub fn open(&self) {
-        if self.closed.replace(false) {
+        if self.closed.is_set() {
+            self.closed.set(false);
             if let Some(w) = self.waker.borrow_mut().take() {
                 w.wake();
             }
@@ -112,7 +116,12 @@ impl Gate {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed.get()
+        self.closed.is_set()
+    }
+
+    /// The flag the node's follow loop watches.
+    pub fn pause(&self) -> Pause {
+        self.closed.clone()
     }
 }
 
@@ -127,7 +136,7 @@ impl<F: Future> Future for Gated<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        if self.gate.closed.get() {
+        if self.gate.is_closed() {
             *self.gate.waker.borrow_mut() = Some(cx.waker().clone());
             return Poll::Pending;
         }
