@@ -43,14 +43,14 @@ use crate::source::sink::{FlowSink, NodeState, StreamStatus};
 const SETTLE: Duration = Duration::from_millis(200);
 
 /// The HTTP/2 receive window of each node stream: the protocol's default
-/// (64 KiB), not the HTTP/2 library's 2 MiB (5 MiB a connection). While
-/// the merge waits for a slower node, every other node's stream fills its
-/// window, and what a window holds is kept in the client several times
-/// over (the frames pin their read buffers): measured with every node
-/// sending its whole share at once (`cargo bench`, docs/scale.md), the
-/// client's peak RSS was 380–549 MiB for 4–8 node streams with the
-/// library's windows, 118–254 MiB with this one. One node sends far less than a relay (32 responses of
-/// ~2 KB per round trip is ~30 000 flows/s on a 1 ms network).
+/// (64 KiB), not the HTTP/2 library's 2 MiB (5 MiB a connection). A paused
+/// node's stream keeps its window's worth in the client. Measured with
+/// every node sending its whole share at once (`cargo bench`, client
+/// alone, docs/scale.md), with the merge bounded at `PER_NODE`: 44–45 /
+/// 56 MiB peak RSS for 4 / 8 node streams with this window, 57–58 / 79–80
+/// MiB with the library's, for ~10 % more flows/s. One node sends far less
+/// than a relay (32 responses of ~2 KB per round trip is ~30 000 flows/s on
+/// a 1 ms network).
 pub const NODE_WINDOW: u32 = 65_535;
 
 struct Node {
