@@ -879,14 +879,7 @@ async fn temp_files_of_interrupted_saves_are_removed() {
 async fn sigterm_while_connecting_ends_observe_at_once() {
     // Accepts TCP connections and never answers: connecting hangs until
     // --timeout (a minute here).
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let hold = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            open.push(socket);
-        }
-    });
+    let (addr, hold) = crate::common::mute_server().await;
     let dir = tempfile::tempdir().unwrap();
     let baseline = dir.path().join("c.baseline");
     for sig in ["TERM", "INT"] {

@@ -416,14 +416,7 @@ async fn a_node_that_never_answers_does_not_block_the_others() {
     let flows0 = capture.of(NODES[0]);
     let s0 = node_server(flows0.clone(), 100_000, Cut::Error).await;
     // Accepts connections and never says a word.
-    let mute = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mute_addr = mute.local_addr().unwrap().to_string();
-    let _held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((socket, _)) = mute.accept().await {
-            open.push(socket);
-        }
-    });
+    let (mute_addr, _held) = crate::common::mute_server().await;
     let peer = peer_server::start().await;
     peer.add("mute", &mute_addr, None);
     peer.add(NODES[0], &s0.address(), None);
@@ -456,14 +449,7 @@ async fn a_waiting_merge_holds_at_most_per_node_responses_of_a_node() {
     let per_node = options().per_node;
     assert!(flows0.len() > 3 * per_node, "{} flows", flows0.len());
     let s0 = node_server(flows0.clone(), 100_000, Cut::Error).await;
-    let mute = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mute_addr = mute.local_addr().unwrap().to_string();
-    let _held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((socket, _)) = mute.accept().await {
-            open.push(socket);
-        }
-    });
+    let (mute_addr, _held) = crate::common::mute_server().await;
     let peer = peer_server::start().await;
     peer.add("mute", &mute_addr, None);
     peer.add(NODES[0], &s0.address(), None);

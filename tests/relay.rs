@@ -585,14 +585,7 @@ async fn until_ends_the_follow() {
 #[tokio::test]
 async fn silent_server_times_out_with_a_clear_error() {
     // Accepts TCP connections and never says a word.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let hold = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            open.push(socket);
-        }
-    });
+    let (addr, hold) = crate::common::mute_server().await;
     let cfg = RelayConfig {
         server: addr.clone(),
         timeout: Duration::from_millis(300),

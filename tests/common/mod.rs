@@ -15,7 +15,8 @@
 //! - `certs`: a throw-away PKI for the TLS tests; `observer_server`: an
 //!   in-process Hubble Observer (relay) server for the `observe` and relay
 //!   tests; `peer_server`: an in-process Hubble peer service for the
-//!   fan-out tests.
+//!   fan-out tests; `mute_server`: a TCP server that accepts and never
+//!   answers.
 #![allow(dead_code)]
 
 pub mod certs;
@@ -220,4 +221,19 @@ pub fn tree_files(root: &std::path::Path) -> std::collections::BTreeMap<String, 
         }
     }
     out
+}
+
+/// A TCP server on localhost that accepts connections, keeps them open and
+/// never says a word: its address, and the task holding the connections
+/// (abort it to close them).
+pub async fn mute_server() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    (addr, hold)
 }
