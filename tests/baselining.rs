@@ -633,6 +633,22 @@ async fn an_old_baseline_without_a_checksum_loads_with_a_note() {
     assert!(!err.contains("has no checksum"), "{err}");
 }
 
+/// A baseline merged from a dump carries the interpreter's state and the
+/// settings the dump was read with, so `observe` can continue it (the
+/// commands that write no baseline skip exporting that state).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baseline_merged_from_a_dump_keeps_the_interpreter_state() {
+    let flows = tcp_fixture(&samples());
+    let dir = tempfile::tempdir().unwrap();
+    let dump_path = dir.path().join("tcp.jsonpb");
+    write_dump(&dump_path, &flows);
+    let merged = dir.path().join("m.baseline");
+    ok(&run(args(&["merge", s(&dump_path), "-o", s(&merged)])).await);
+    let b = crate::observe::load(&merged);
+    assert_ne!(b.meta.state, Default::default(), "no interpreter state");
+    assert!(b.meta.settings.conn_window_seconds.contains(&120));
+}
+
 // 4. N runs are one run.
 
 /// The in-repo mixed capture as interpreter events.

@@ -415,7 +415,6 @@ async fn a_node_that_never_answers_does_not_block_the_others() {
     let capture = cluster::capture(400);
     let flows0 = capture.of(NODES[0]);
     let s0 = node_server(flows0.clone(), 100_000, Cut::Error).await;
-    // Accepts connections and never says a word.
     let (mute_addr, _held) = crate::common::mute_server().await;
     let peer = peer_server::start().await;
     peer.add("mute", &mute_addr, None);

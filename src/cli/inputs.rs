@@ -3,7 +3,6 @@
 //! lost, printed to stderr. The reading itself is [`crate::baseline::load`].
 //! The summary prints bounded lists only (see [`crate::brief`]).
 
-use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -65,7 +64,7 @@ impl InputArgs {
 /// bar on a terminal. What continuing a baseline would need is not kept
 /// ([`LoadReport::meta`] stays empty): see [`load_for_baseline`].
 pub fn load(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)> {
-    load_options(args.load_options(), &args.inputs)
+    load_with(args.load_options())
 }
 
 /// [`load`], keeping the state a baseline written from these inputs needs
@@ -75,11 +74,12 @@ pub fn load_for_baseline(args: &InputArgs) -> Result<(TrafficGraph, LoadReport)>
         keep_state: true,
         ..args.load_options()
     };
-    load_options(opts, &args.inputs)
+    load_with(opts)
 }
 
-fn load_options(opts: LoadOptions, inputs: &[PathBuf]) -> Result<(TrafficGraph, LoadReport)> {
-    let progress = ReadProgress::start(inputs);
+/// Reads with these options, showing the progress.
+fn load_with(opts: LoadOptions) -> Result<(TrafficGraph, LoadReport)> {
+    let progress = ReadProgress::start(&opts.inputs);
     let loaded = load_graph_with(&opts, &progress);
     progress.finish();
     loaded
