@@ -26,6 +26,10 @@
 //!   With `FLOWPOLICY_BENCH_RUNS`, a last line gives the medians over the
 //!   runs: the time after the read, its share of the same process's read,
 //!   and the largest peak RSS;
+//! - `stages-plain`: after reading the plain dump, synthesis and the
+//!   documents' stamping, checking and rendering, each repeated 25 times,
+//!   their medians on stderr ([`stages`]): where the time after the read
+//!   goes, without a profiler;
 //! - `FLOWPOLICY_BENCH_DIR`: write (and keep) the dumps there, to profile;
 //! - `FLOWPOLICY_BENCH_RSS_FLOWS` (e.g. 10000000): also stream that many
 //!   flows through a pipe (`-`, nothing on disk) for the O(edges) peak-RSS
@@ -52,6 +56,8 @@ mod lines;
 mod live;
 #[path = "replay/servers.rs"]
 mod servers;
+#[path = "replay/stages.rs"]
+mod stages;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -430,6 +436,7 @@ fn child(kind: &str, path: &str) {
         "read-plain" | "read-zstd" | "read-gzip" => read_only(Path::new(path)),
         "load-plain" => load_only(Path::new(path)),
         "e2e-plain" => recommend_e2e(Path::new(path)),
+        "stages-plain" => stages::run(Path::new(path)),
         _ => run(Path::new(path)),
     };
     if kind == "live" || kind.starts_with("fanout-") {

@@ -166,6 +166,15 @@ impl std::fmt::Display for CheckError {
 
 impl std::error::Error for CheckError {}
 
+impl CheckError {
+    /// The same failure, in the file at `path` (for a document checked
+    /// before its file was known).
+    pub fn in_file(mut self, path: &str) -> CheckError {
+        self.path = path.to_string();
+        self
+    }
+}
+
 fn fail(path: &str, kind: &str, object: &str, pointer: &str, message: &str) -> CheckError {
     CheckError {
         path: path.to_string(),
@@ -267,9 +276,37 @@ fn check_metadata(meta: &Value, namespaced: bool) -> Result<(), (String, String)
     Ok(())
 }
 
+/// Whether every `matchLabels` key and value and `matchExpressions` key
+/// below `v` is valid: the fast yes/no walk, with no pointer kept (building
+/// one at every step was most of the check's own cost).
+fn selectors_valid(v: &Value) -> bool {
+    match v {
+        Value::Object(map) => map.iter().all(|(k, child)| match (k.as_str(), child) {
+            ("matchLabels", Value::Object(labels)) => labels.iter().all(|(key, value)| {
+                is_selector_key(key) && is_label_value(value.as_str().unwrap_or_default())
+            }),
+            ("matchExpressions", Value::Array(exprs)) => exprs
+                .iter()
+                .all(|e| is_selector_key(e["key"].as_str().unwrap_or_default())),
+            _ => selectors_valid(child),
+        }),
+        Value::Array(items) => items.iter().all(selectors_valid),
+        _ => true,
+    }
+}
+
 /// Every `matchLabels` key and value and `matchExpressions` key anywhere
-/// below `v` (the schema checks values, not keys).
+/// below `v` (the schema checks values, not keys): the first problem with
+/// its pointer (found again by [`find_selector_problem`] only when
+/// [`selectors_valid`] says there is one).
 fn check_selectors(v: &Value, pointer: &mut String) -> Result<(), (String, String)> {
+    if selectors_valid(v) {
+        return Ok(());
+    }
+    find_selector_problem(v, pointer)
+}
+
+fn find_selector_problem(v: &Value, pointer: &mut String) -> Result<(), (String, String)> {
     match v {
         Value::Object(map) => {
             for (k, child) in map {
@@ -303,7 +340,7 @@ fn check_selectors(v: &Value, pointer: &mut String) -> Result<(), (String, Strin
                             }
                         }
                     }
-                    _ => check_selectors(child, pointer)?,
+                    _ => find_selector_problem(child, pointer)?,
                 }
                 pointer.truncate(len);
             }
@@ -312,7 +349,7 @@ fn check_selectors(v: &Value, pointer: &mut String) -> Result<(), (String, Strin
             for (i, child) in items.iter().enumerate() {
                 let len = pointer.len();
                 let _ = write!(pointer, "/{i}");
-                check_selectors(child, pointer)?;
+                find_selector_problem(child, pointer)?;
                 pointer.truncate(len);
             }
         }

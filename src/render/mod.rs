@@ -14,6 +14,7 @@ pub mod layout;
 pub mod output;
 pub mod parallel;
 pub mod plan;
+pub mod prepare;
 pub mod refresh;
 #[cfg(test)]
 mod schema_flat;

@@ -148,6 +148,50 @@ fn yaml<T: Serialize>(v: &T) -> String {
 pub struct OutPolicy {
     pub policy: GenPolicy,
     pub workload: Option<WorkloadKey>,
+    /// Set when `policy` was already stamped, checked and rendered
+    /// ([`OutPolicy::prepared`]), so its file reuses that work. Whoever
+    /// changes `policy` afterwards clears it (staging does).
+    pub ready: Option<Ready>,
+}
+
+impl OutPolicy {
+    /// A policy to be stamped, checked and rendered when its file is made.
+    pub fn new(policy: GenPolicy, workload: Option<WorkloadKey>) -> OutPolicy {
+        OutPolicy {
+            policy,
+            workload,
+            ready: None,
+        }
+    }
+
+    /// A policy stamped, checked and rendered now, before its file is known
+    /// (e.g. on another core while synthesis makes the next ones).
+    pub fn prepared(policy: GenPolicy, workload: Option<WorkloadKey>) -> OutPolicy {
+        let (policy, ready) = prepare(policy);
+        OutPolicy {
+            policy,
+            workload,
+            ready: Some(ready),
+        }
+    }
+}
+
+/// What making a policy's file needs of it, done ahead: what the self-check
+/// said of its stamped value (the file's path is filled in when the file is
+/// made) and its YAML text.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    checked: check::Checked,
+    yaml: String,
+}
+
+/// Stamps the policy, checks its stamped value and renders it.
+fn prepare(mut policy: GenPolicy) -> (GenPolicy, Ready) {
+    let value = policy.stamp();
+    let checked = check::check_value("", &value);
+    drop(value);
+    let yaml = policy.to_yaml();
+    (policy, Ready { checked, yaml })
 }
 
 /// How an output directory is organised.
@@ -173,23 +217,34 @@ pub struct OutFile {
 impl OutFile {
     /// The file of these policies, in this order, rendered and checked.
     pub fn new(path: PathBuf, policies: Vec<GenPolicy>) -> OutFile {
-        let values = policies.iter().map(GenPolicy::to_value).collect();
-        OutFile::with_values(path, policies, values)
-    }
-
-    /// The file of these policies and their JSON values, in this order.
-    fn with_values(path: PathBuf, policies: Vec<GenPolicy>, values: Vec<Value>) -> OutFile {
         let shown = path.display().to_string();
-        let checked = values
+        let checked = policies
             .iter()
-            .map(|v| check::check_value(&shown, v))
+            .map(|p| check::check_value(&shown, &p.to_value()))
             .collect();
-        drop(values);
         let text = join_documents(policies.iter().map(GenPolicy::to_yaml));
         OutFile {
             path,
             policies,
             text,
+            checked,
+        }
+    }
+
+    /// The file of these prepared policies, in this order.
+    fn of_ready(path: PathBuf, policies: Vec<(GenPolicy, Ready)>) -> OutFile {
+        let shown = path.display().to_string();
+        let (policies, ready): (Vec<GenPolicy>, Vec<Ready>) = policies.into_iter().unzip();
+        let mut checked = Vec::with_capacity(ready.len());
+        let mut texts = Vec::with_capacity(ready.len());
+        for r in ready {
+            checked.push(r.checked.map_err(|e| e.in_file(&shown)));
+            texts.push(r.yaml);
+        }
+        OutFile {
+            path,
+            policies,
+            text: join_documents(texts),
             checked,
         }
     }
@@ -261,11 +316,7 @@ fn gitops_dir(template: &str, policy: &GenPolicy, workload: Option<&WorkloadKey>
 /// Where each policy goes; files sorted by path, documents by kind and name.
 /// Every policy is stamped with its fingerprint annotations.
 pub fn files(policies: Vec<OutPolicy>, layout: &Layout) -> Vec<OutFile> {
-    group(
-        policies
-            .into_iter()
-            .map(|p| (path_for(&p, layout), p.policy)),
-    )
+    group(policies.into_iter().map(|p| (path_for(&p, layout), p)))
 }
 
 /// The file a policy goes to in `layout`.
@@ -292,23 +343,38 @@ pub fn path_for(p: &OutPolicy, layout: &Layout) -> PathBuf {
 /// Policies with their files as output files: each stamped with its
 /// fingerprint annotations, files sorted by path, documents by kind and name,
 /// rendered (files spread over the cores, see [`parallel`]).
-pub fn group(placed: impl IntoIterator<Item = (PathBuf, GenPolicy)>) -> Vec<OutFile> {
-    let mut by_path: BTreeMap<PathBuf, Vec<GenPolicy>> = BTreeMap::new();
+/// Policies prepared ahead ([`OutPolicy::prepared`]) keep that work.
+pub fn group(placed: impl IntoIterator<Item = (PathBuf, OutPolicy)>) -> Vec<OutFile> {
+    let mut by_path: BTreeMap<PathBuf, Vec<OutPolicy>> = BTreeMap::new();
     for (path, policy) in placed {
         by_path.entry(path).or_default().push(policy);
     }
-    parallel::map_owned(by_path.into_iter().collect(), |(path, policies)| {
-        let mut stamped: Vec<(GenPolicy, Value)> = policies
+    let make = |(path, policies): (PathBuf, Vec<OutPolicy>)| {
+        let mut ready: Vec<(GenPolicy, Ready)> = policies
             .into_iter()
-            .map(|mut p| {
-                let v = p.stamp();
-                (p, v)
+            .map(|p| match p.ready {
+                Some(r) => {
+                    debug_assert_eq!(r.yaml, p.policy.to_yaml(), "prepared, then changed");
+                    (p.policy, r)
+                }
+                None => prepare(p.policy),
             })
             .collect();
-        stamped.sort_by(|(a, _), (b, _)| (a.kind(), a.id()).cmp(&(b.kind(), b.id())));
-        let (policies, values) = stamped.into_iter().unzip();
-        OutFile::with_values(path, policies, values)
-    })
+        ready.sort_by(|(a, _), (b, _)| (a.kind(), a.id()).cmp(&(b.kind(), b.id())));
+        OutFile::of_ready(path, ready)
+    };
+    let files: Vec<(PathBuf, Vec<OutPolicy>)> = by_path.into_iter().collect();
+    // Prepared ahead, a file is only its documents put together: not worth
+    // a thread (a new thread's first allocations even cost more).
+    if files
+        .iter()
+        .flat_map(|(_, ps)| ps)
+        .all(|p| p.ready.is_some())
+    {
+        files.into_iter().map(make).collect()
+    } else {
+        parallel::map_owned(files, make)
+    }
 }
 
 /// Checks generated policies, each with the file it goes to (several may
@@ -383,9 +449,11 @@ mod tests {
 
     #[test]
     fn workloads_of_one_app_share_a_file_and_templates_are_checked() {
-        let p = |name: &str| OutPolicy {
-            policy: GenPolicy::Cnp(CiliumNetworkPolicy::new(name, "media")),
-            workload: Some(wl("media", &[("app.kubernetes.io/name", "immich")])),
+        let p = |name: &str| {
+            OutPolicy::new(
+                GenPolicy::Cnp(CiliumNetworkPolicy::new(name, "media")),
+                Some(wl("media", &[("app.kubernetes.io/name", "immich")])),
+            )
         };
         let layout = Layout::Gitops {
             app_template: DEFAULT_APP_TEMPLATE.into(),

@@ -11,7 +11,7 @@ use std::fmt::Write;
 use crate::graph::evidence::format_time;
 use crate::graph::TrafficGraph;
 use crate::peer::Peer;
-use crate::synth::PolicySet;
+use crate::policy::CiliumNetworkPolicy;
 
 /// One namespace's place in the plan.
 #[derive(Debug, Default)]
@@ -38,14 +38,18 @@ pub struct PlanPolicies {
 }
 
 impl PlanPolicies {
-    pub fn from_set(set: &PolicySet) -> Self {
+    /// The plan of these namespaced policies, with or without foundation
+    /// policies.
+    pub fn of<'a>(
+        namespaced: impl IntoIterator<Item = &'a CiliumNetworkPolicy>,
+        foundation: bool,
+    ) -> Self {
         Self {
-            namespaces: set
-                .namespaced
-                .iter()
+            namespaces: namespaced
+                .into_iter()
                 .map(|p| p.metadata.namespace.clone().unwrap_or_default())
                 .collect(),
-            foundation: !set.clusterwide.is_empty(),
+            foundation,
             ..Self::default()
         }
     }

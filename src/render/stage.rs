@@ -114,6 +114,8 @@ pub fn stage(
         }
         match &mut p.policy {
             GenPolicy::Cnp(cnp) => {
+                // Its stamps and text change: made again with its file.
+                p.ready = None;
                 for rule in cnp.spec.iter_mut().chain(cnp.specs.iter_mut()) {
                     rule.enable_default_deny = Some(DefaultDenyConfig {
                         ingress: Some(false),
@@ -147,10 +149,7 @@ mod tests {
                 }),
                 ..Rule::default()
             });
-            OutPolicy {
-                policy: GenPolicy::Cnp(c),
-                workload: None,
-            }
+            OutPolicy::new(GenPolicy::Cnp(c), None)
         };
         let mut ps = vec![p("dbms"), p("media")];
         let enforced: BTreeSet<String> = ["dbms".to_string()].into();

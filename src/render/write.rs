@@ -358,9 +358,11 @@ mod tests {
     fn policies(names: &[&str]) -> Vec<OutPolicy> {
         names
             .iter()
-            .map(|n| OutPolicy {
-                policy: output::GenPolicy::Cnp(CiliumNetworkPolicy::new(*n, "shop")),
-                workload: None,
+            .map(|n| {
+                OutPolicy::new(
+                    output::GenPolicy::Cnp(CiliumNetworkPolicy::new(*n, "shop")),
+                    None,
+                )
             })
             .collect()
     }

@@ -21,6 +21,7 @@ pub mod workload;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
+use rustc_hash::FxHashMap;
 
 use crate::graph::stability::NextWeek;
 use crate::graph::{PortStats, TrafficGraph};
@@ -162,7 +163,9 @@ pub struct Neighbourhood<'g> {
 pub struct Context<'g> {
     pub graph: &'g TrafficGraph,
     pub cfg: &'g SynthConfig,
-    pub selectors: BTreeMap<WorkloadKey, Selector>,
+    /// Each workload's selector (found by address: a sorted map's dozen
+    /// label-by-label comparisons per lookup were a quarter of synthesis).
+    pub selectors: selector::Selectors<'g>,
     pub resolvers: Vec<Resolver>,
     pub neighbourhoods: BTreeMap<&'g WorkloadKey, Neighbourhood<'g>>,
     /// Learned edge ports without a port (only in baselines written before
@@ -175,9 +178,11 @@ impl<'g> Context<'g> {
     /// The context over `graph`, which is already the synthesis view of the
     /// traffic ([`view::of`]).
     pub fn new(graph: &'g TrafficGraph, cfg: &'g SynthConfig) -> Context<'g> {
-        let selectors = selector::choose_selectors(graph.workloads());
+        let selectors = selector::Selectors::choose(graph.workloads());
         let resolvers = resolver::detect(graph);
-        let mut neighbourhoods: BTreeMap<&WorkloadKey, Neighbourhood> = BTreeMap::new();
+        // Gathered by hash, sorted once at the end: a workload key compares
+        // label by label.
+        let mut neighbourhoods: FxHashMap<&WorkloadKey, Neighbourhood> = FxHashMap::default();
         let mut portless = 0;
         for (from, to, edge) in graph.edges_sorted() {
             for (port, stats) in &edge.ports {
@@ -215,13 +220,13 @@ impl<'g> Context<'g> {
             cfg,
             selectors,
             resolvers,
-            neighbourhoods,
+            neighbourhoods: neighbourhoods.into_iter().collect(),
             portless,
         }
     }
 
     pub fn selector(&self, w: &WorkloadKey) -> &Selector {
-        &self.selectors[w]
+        self.selectors.get(w)
     }
 
     pub fn is_resolver(&self, p: &Peer) -> bool {
@@ -271,6 +276,25 @@ pub fn policy_workloads(
 
 /// Runs synthesis.
 pub fn synthesize(graph: &TrafficGraph, cfg: &SynthConfig) -> PolicySet {
+    let mut namespaced = Vec::new();
+    let mut set = synthesize_into(graph, cfg, &mut |cnp| namespaced.push(cnp));
+    namespaced.sort_by(|a, b| {
+        (a.metadata.namespace.as_deref(), a.metadata.name.as_str())
+            .cmp(&(b.metadata.namespace.as_deref(), b.metadata.name.as_str()))
+    });
+    set.namespaced = namespaced;
+    set
+}
+
+/// Runs synthesis, handing each namespaced policy to `made` as soon as it
+/// is made (workload by workload, in no order to rely on) instead of
+/// keeping it in the set, whose `namespaced` stays empty: a consumer can
+/// work on each on another core while the next is made.
+pub fn synthesize_into(
+    graph: &TrafficGraph,
+    cfg: &SynthConfig,
+    made: &mut dyn FnMut(CiliumNetworkPolicy),
+) -> PolicySet {
     let roles = roles(graph, cfg);
     let view = view::of(graph, &roles, cfg.include_dropped);
     let ctx = Context::new(&view, cfg);
@@ -280,11 +304,9 @@ pub fn synthesize(graph: &TrafficGraph, cfg: &SynthConfig) -> PolicySet {
         next_week: NextWeek::of(&view),
         ..PolicySet::default()
     };
-    for s in ctx.selectors.values() {
-        if let Some(warning) = &s.warning {
-            set.warnings
-                .push(Warning::new(WarningKind::SelectorOverlap, warning.clone()));
-        }
+    for warning in ctx.selectors.iter().filter_map(|s| s.warning.as_ref()) {
+        set.warnings
+            .push(Warning::new(WarningKind::SelectorOverlap, warning.clone()));
     }
     if ctx.resolvers.is_empty() {
         set.warnings.push(Warning::new(
@@ -311,7 +333,7 @@ pub fn synthesize(graph: &TrafficGraph, cfg: &SynthConfig) -> PolicySet {
             (w.namespace.clone(), cnp.metadata.name.clone()),
             (*w).clone(),
         );
-        set.namespaced.push(cnp);
+        made(cnp);
         set.warnings.extend(warnings);
     }
     if cfg.same_namespace {
@@ -321,15 +343,12 @@ pub fn synthesize(graph: &TrafficGraph, cfg: &SynthConfig) -> PolicySet {
             .map(|w| w.namespace.as_str())
             .filter(|ns| cfg.namespaces.is_empty() || cfg.namespaces.contains(*ns))
             .collect();
-        set.namespaced
-            .extend(namespaces.into_iter().map(foundation::same_namespace));
+        for ns in namespaces {
+            made(foundation::same_namespace(ns));
+        }
     }
     if cfg.foundation {
         set.clusterwide = foundation::clusterwide(&ctx);
     }
-    set.namespaced.sort_by(|a, b| {
-        (a.metadata.namespace.as_deref(), a.metadata.name.as_str())
-            .cmp(&(b.metadata.namespace.as_deref(), b.metadata.name.as_str()))
-    });
     set
 }

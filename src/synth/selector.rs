@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use rustc_hash::FxHashMap;
+
 use crate::peer::labels::{
     CLUSTER_LABEL, NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX, SERVICE_ACCOUNT_LABEL,
 };
@@ -41,6 +43,61 @@ pub struct Selector {
     pub labels: BTreeMap<String, String>,
     /// Set when the selector also matches another observed workload.
     pub warning: Option<String>,
+}
+
+/// Every workload's selector, looked up by the key's address first.
+/// Synthesis looks one up for every workload peer of every rule, nearly
+/// always with a key the graph itself holds; a workload key hashes and
+/// compares label by label, so finding the graph's own keys by where they
+/// are costs a fraction of that. Any other key (an equal one held
+/// elsewhere) is found by value. Sound because the graph is borrowed for
+/// `'g`: none of its keys moves or is freed while this exists.
+pub struct Selectors<'g> {
+    by_address: FxHashMap<usize, usize>,
+    by_key: FxHashMap<&'g WorkloadKey, usize>,
+    list: Vec<Selector>,
+}
+
+impl<'g> Selectors<'g> {
+    /// The selectors of `workloads` (the graph's keys, sorted, each once),
+    /// chosen by [`choose_selectors`].
+    pub fn choose(workloads: Vec<&'g WorkloadKey>) -> Selectors<'g> {
+        let chosen = choose_selectors(workloads.iter().copied());
+        let mut out = Selectors {
+            by_address: FxHashMap::default(),
+            by_key: FxHashMap::default(),
+            list: Vec::with_capacity(chosen.len()),
+        };
+        for (w, (key, selector)) in workloads.into_iter().zip(chosen) {
+            debug_assert_eq!(w, &key, "both sorted, each once");
+            out.by_address.insert(address(w), out.list.len());
+            out.by_key.insert(w, out.list.len());
+            out.list.push(selector);
+        }
+        out
+    }
+
+    /// The selector of an observed workload.
+    ///
+    /// # Panics
+    /// If `w` is not one of the workloads the selectors were chosen for.
+    pub fn get(&self, w: &WorkloadKey) -> &Selector {
+        let i = self
+            .by_address
+            .get(&address(w))
+            .or_else(|| self.by_key.get(w))
+            .expect("a selector was chosen for every workload of the graph");
+        &self.list[*i]
+    }
+
+    /// Every selector, in the workloads' order.
+    pub fn iter(&self) -> impl Iterator<Item = &Selector> {
+        self.list.iter()
+    }
+}
+
+fn address(w: &WorkloadKey) -> usize {
+    std::ptr::from_ref(w).addr()
 }
 
 /// Chooses a selector for every workload, comparing each with the others of

@@ -16,6 +16,7 @@ use crate::graph::stability::NextWeek;
 use crate::graph::TrafficGraph;
 use crate::peer::WorkloadKey;
 use crate::render::output::{self, GenPolicy, Layout, OutPolicy};
+use crate::render::prepare::Preparer;
 use crate::render::write::{self, Written};
 use crate::render::{check, parallel, plan};
 use crate::synth::roles::{Family, Roles};
@@ -35,27 +36,83 @@ struct Generated {
     families: Option<Vec<Family>>,
 }
 
+/// The schemas a format's documents are checked against.
+fn schema_kinds(format: PolicyFormat) -> &'static [&'static str] {
+    match format {
+        PolicyFormat::Cilium => &["CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"],
+        PolicyFormat::K8s => &["NetworkPolicy"],
+    }
+}
+
 /// The schemas `--format` needs, compiled on another core while synthesis
 /// runs ([`check::warm_up`]). Not while the flows are read: the compiler's
 /// memory would add to the read's peak.
 fn warm_up(format: PolicyFormat) {
-    let kinds: &'static [&'static str] = match format {
-        PolicyFormat::Cilium => &["CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"],
-        PolicyFormat::K8s => &["NetworkPolicy"],
-    };
+    let kinds = schema_kinds(format);
     std::thread::spawn(move || check::warm_up(kinds));
 }
 
-fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warning>) {
+/// The generated policies; with `prepare` (a policy tree is written), each
+/// CiliumNetworkPolicy is stamped, checked and rendered for its file on
+/// another core as soon as synthesis makes it ([`Preparer`]).
+fn generate(
+    args: &RecommendArgs,
+    graph: &TrafficGraph,
+    prepare: bool,
+) -> (Generated, Vec<Warning>) {
     let cfg = args.synth_config();
     let workload =
         |workloads: &BTreeMap<(String, String), WorkloadKey>, ns: Option<&String>, name: &str| {
             ns.and_then(|ns| workloads.get(&(ns.clone(), name.to_string())))
                 .cloned()
         };
+    if !prepare {
+        warm_up(args.format);
+    }
     match args.format {
         PolicyFormat::Cilium => {
-            let set = synth::synthesize(graph, &cfg);
+            let preparer = prepare.then(|| Preparer::start(schema_kinds(args.format)));
+            let mut namespaced: Vec<OutPolicy> = Vec::new();
+            let set = synth::synthesize_into(graph, &cfg, &mut |cnp| match &preparer {
+                Some(p) => p.send(OutPolicy::new(GenPolicy::Cnp(cnp), None)),
+                None => namespaced.push(OutPolicy::new(GenPolicy::Cnp(cnp), None)),
+            });
+            // The foundation first, in its order: its few policies are
+            // prepared here while the worker prepares what is queued.
+            let mut policies: Vec<OutPolicy> = set
+                .clusterwide
+                .into_iter()
+                .map(|p| match preparer {
+                    Some(_) => OutPolicy::prepared(GenPolicy::Ccnp(p), None),
+                    None => OutPolicy::new(GenPolicy::Ccnp(p), None),
+                })
+                .collect();
+            let clusterwide = policies.len();
+            if let Some(p) = preparer {
+                namespaced = p.finish();
+            }
+            // By namespace and name, as synthesis sorts them (a preparer
+            // gives them in its cores' order).
+            namespaced.sort_by(|a, b| {
+                (a.policy.namespace(), a.policy.name())
+                    .cmp(&(b.policy.namespace(), b.policy.name()))
+            });
+            let mut workloads = set.workloads;
+            for p in &mut namespaced {
+                let key = (
+                    p.policy.namespace().unwrap_or_default().to_string(),
+                    p.policy.name().to_string(),
+                );
+                p.workload = workloads.remove(&key);
+            }
+            policies.extend(namespaced);
+            let cnps: Vec<&crate::policy::CiliumNetworkPolicy> = policies
+                .iter()
+                .filter_map(|p| match &p.policy {
+                    GenPolicy::Cnp(c) => Some(c),
+                    _ => None,
+                })
+                .collect();
             let mut notes = Vec::new();
             if !set.resolvers.is_empty() {
                 notes.push(format!(
@@ -63,27 +120,14 @@ fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warni
                     brief::list(set.resolvers.iter().map(|r| &r.peer))
                 ));
             }
-            notes.extend(synth::l7::Written::of(&set).describe(&cfg.l7));
-            let plan = plan::PlanPolicies::from_set(&set);
+            notes.extend(synth::l7::Written::of(cnps.iter().copied()).describe(&cfg.l7));
+            let plan = plan::PlanPolicies::of(cnps.iter().copied(), clusterwide > 0);
             let counts = format!(
                 "{} policies ({} CiliumNetworkPolicy, {} CiliumClusterwideNetworkPolicy)",
-                set.len(),
-                set.namespaced.len(),
-                set.clusterwide.len()
+                policies.len(),
+                cnps.len(),
+                clusterwide
             );
-            let mut policies: Vec<OutPolicy> = set
-                .clusterwide
-                .into_iter()
-                .map(|p| OutPolicy {
-                    policy: GenPolicy::Ccnp(p),
-                    workload: None,
-                })
-                .collect();
-            let workloads = set.workloads;
-            policies.extend(set.namespaced.into_iter().map(|p| OutPolicy {
-                workload: workload(&workloads, p.metadata.namespace.as_ref(), &p.metadata.name),
-                policy: GenPolicy::Cnp(p),
-            }));
             let generated = Generated {
                 policies,
                 plan,
@@ -126,9 +170,9 @@ fn generate(args: &RecommendArgs, graph: &TrafficGraph) -> (Generated, Vec<Warni
             let policies = set
                 .policies
                 .into_iter()
-                .map(|p| OutPolicy {
-                    workload: workload(&workloads, p.metadata.namespace.as_ref(), &p.metadata.name),
-                    policy: GenPolicy::K8s(p),
+                .map(|p| {
+                    let w = workload(&workloads, p.metadata.namespace.as_ref(), &p.metadata.name);
+                    OutPolicy::new(GenPolicy::K8s(p), w)
                 })
                 .collect();
             let generated = Generated {
@@ -190,8 +234,7 @@ pub fn from_graph(
     if let Err(e) = crate::graph::filter::check_namespace_filter(graph, &args.namespaces) {
         anyhow::bail!(e);
     }
-    warm_up(args.format);
-    let (generated, warnings) = generate(args, graph);
+    let (generated, warnings) = generate(args, graph, target.is_some());
     // Nothing is written (or printed) unless every document is valid: the
     // tree's writer checks its files (stamped) before writing any.
     let refused = |e: anyhow::Error| {

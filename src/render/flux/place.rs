@@ -12,7 +12,7 @@ use super::apps::Apps;
 use super::tree::{normal, FluxTree};
 use super::wire::{wire, Wiring};
 use crate::render::output::{
-    self, app_name, GenPolicy, Layout, OutFile, OutPolicy, GITOPS_FILE, GITOPS_FOUNDATION_DIR,
+    self, app_name, Layout, OutFile, OutPolicy, GITOPS_FILE, GITOPS_FOUNDATION_DIR,
 };
 
 /// The name of the Flux Kustomization created for the foundation.
@@ -43,8 +43,8 @@ pub fn place(
     let root = normal(root);
     let apps = Apps::read(tree);
     let mut out = Placement::default();
-    let mut placed: Vec<(PathBuf, GenPolicy)> = Vec::new();
-    let mut unplaced: Vec<(PathBuf, GenPolicy, String)> = Vec::new();
+    let mut placed: Vec<(PathBuf, OutPolicy)> = Vec::new();
+    let mut unplaced: Vec<(PathBuf, OutPolicy, String)> = Vec::new();
     let mut how: BTreeMap<String, usize> = BTreeMap::new();
     let mut elsewhere: Vec<String> = Vec::new();
     for p in policies {
@@ -53,7 +53,7 @@ pub fn place(
             .clone()
             .filter(|_| p.policy.namespace().is_some())
         else {
-            placed.push((output::path_for(&p, layout), p.policy));
+            placed.push((output::path_for(&p, layout), p));
             continue;
         };
         let (why, guess) = match apps.home(&w) {
@@ -72,7 +72,7 @@ pub fn place(
                     }
                     let kind = home.how.split(" (").nth(1).unwrap_or("").to_string();
                     *how.entry(kind_of(&kind)).or_default() += 1;
-                    placed.push((rel.join(GITOPS_FILE), p.policy));
+                    placed.push((rel.join(GITOPS_FILE), p));
                     continue;
                 }
                 Err(_) => (
@@ -101,7 +101,7 @@ pub fn place(
                 let file = dir
                     .join(&w.namespace)
                     .join(format!("{}.yaml", app_name(&w)));
-                unplaced.push((file, p.policy, message));
+                unplaced.push((file, p, message));
             }
             None => out.homeless.push(message),
         }

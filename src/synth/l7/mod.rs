@@ -44,12 +44,13 @@ pub struct Written {
 }
 
 impl Written {
-    /// Counts the L7 parts of the namespaced policies of `set`.
-    pub fn of(set: &super::PolicySet) -> Written {
+    /// Counts the L7 parts of these namespaced policies.
+    pub fn of<'a>(
+        namespaced: impl IntoIterator<Item = &'a crate::policy::CiliumNetworkPolicy>,
+    ) -> Written {
         let mut w = Written::default();
-        let port_rules = set
-            .namespaced
-            .iter()
+        let port_rules = namespaced
+            .into_iter()
             .filter_map(|p| p.spec.as_ref())
             .flat_map(|r| {
                 r.ingress
