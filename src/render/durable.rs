@@ -31,10 +31,22 @@ pub fn failed((path, e): (PathBuf, io::Error)) -> anyhow::Error {
 /// of its file; files already written stay (the caller removes its
 /// temporary files or tree).
 pub fn write_synced(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf, io::Error)> {
+    write_unsynced(files)?;
+    sync(files)
+}
+
+/// Creates (or truncates) every file and writes its bytes, durable only
+/// once [`sync`] is called on them (with whatever else is written meanwhile).
+pub fn write_unsynced(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf, io::Error)> {
     for (path, bytes) in files {
         let mut f = File::create(path).map_err(|e| (path.clone(), e))?;
         f.write_all(bytes).map_err(|e| (path.clone(), e))?;
     }
+    Ok(())
+}
+
+/// Makes files already written durable: their file system at once, or each.
+pub fn sync(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf, io::Error)> {
     if !sync_file_system(files) {
         sync_each(files)?;
     }

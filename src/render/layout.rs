@@ -12,6 +12,29 @@ use super::durable;
 
 /// Writes the documents (path relative to `out`, text) under `out`.
 pub fn write_dir(out: &Path, docs: &[(&Path, &str)], force: bool) -> Result<()> {
+    write_tree(out, docs, force, None)
+}
+
+/// [`write_dir`], and one more document, asked for once the others are
+/// created (its text can be worked out meanwhile): all made durable together.
+pub fn write_dir_then(
+    out: &Path,
+    docs: &[(&Path, &str)],
+    force: bool,
+    last: impl FnOnce() -> (PathBuf, String),
+) -> Result<()> {
+    write_tree(out, docs, force, Some(Box::new(last)))
+}
+
+/// The document [`write_dir_then`] writes last.
+type Last<'a> = Box<dyn FnOnce() -> (PathBuf, String) + 'a>;
+
+fn write_tree(
+    out: &Path,
+    docs: &[(&Path, &str)],
+    force: bool,
+    last: Option<Last<'_>>,
+) -> Result<()> {
     if out.exists() && !force {
         bail!(
             "{} already exists; refusing to overwrite it (pass --force to replace it, or choose another --out)",
@@ -31,7 +54,7 @@ pub fn write_dir(out: &Path, docs: &[(&Path, &str)], force: bool) -> Result<()> 
     if tmp.exists() {
         fs::remove_dir_all(&tmp).ok();
     }
-    if let Err(e) = write_all(&tmp, docs) {
+    if let Err(e) = write_all(&tmp, docs, last) {
         // Nothing partial is left behind.
         fs::remove_dir_all(&tmp).ok();
         return Err(e).with_context(|| format!("writing {}", out.display()));
@@ -52,7 +75,7 @@ pub fn write_dir(out: &Path, docs: &[(&Path, &str)], force: bool) -> Result<()> 
     Ok(())
 }
 
-fn write_all(root: &Path, docs: &[(&Path, &str)]) -> Result<()> {
+fn write_all(root: &Path, docs: &[(&Path, &str)], last: Option<Last<'_>>) -> Result<()> {
     fs::create_dir_all(root)?;
     let mut dirs: Vec<PathBuf> = docs
         .iter()
@@ -67,7 +90,19 @@ fn write_all(root: &Path, docs: &[(&Path, &str)]) -> Result<()> {
         .iter()
         .map(|(path, text)| (root.join(path), text.as_bytes()))
         .collect();
-    durable::write_synced(&files).map_err(durable::failed)
+    durable::write_unsynced(&files).map_err(durable::failed)?;
+    let last = last.map(|f| f());
+    let mut all = files;
+    if let Some((path, text)) = &last {
+        let path = root.join(path);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let file = (path, text.as_bytes());
+        durable::write_unsynced(std::slice::from_ref(&file)).map_err(durable::failed)?;
+        all.push(file);
+    }
+    durable::sync(&all).map_err(durable::failed)
 }
 
 #[cfg(test)]
@@ -106,6 +141,32 @@ mod tests {
         assert!(out.join("ns/b.yaml").exists());
         let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1);
+    }
+
+    /// The last document is asked for once the others are written, and
+    /// lands in the same tree.
+    #[test]
+    fn the_last_document_follows_the_others() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("policies");
+        let docs = vec![Document {
+            path: PathBuf::from("ns/a.yaml"),
+            text: "a: 1\n".into(),
+        }];
+        super::write_dir_then(&out, &borrowed(&docs), false, || {
+            let staged: Vec<PathBuf> = fs::read_dir(tmp.path())
+                .unwrap()
+                .map(|e| e.unwrap().path().join("ns/a.yaml"))
+                .collect();
+            assert!(staged.iter().all(|p| p.exists()), "{staged:?}");
+            (PathBuf::from("ROLLOUT.md"), "plan\n".into())
+        })
+        .unwrap();
+        assert_eq!(fs::read_to_string(out.join("ns/a.yaml")).unwrap(), "a: 1\n");
+        assert_eq!(
+            fs::read_to_string(out.join("ROLLOUT.md")).unwrap(),
+            "plan\n"
+        );
     }
 
     #[test]

@@ -150,10 +150,6 @@ pub fn write(
         }
         _ => PathBuf::from("ROLLOUT.md"),
     };
-    let rollout = TextFile {
-        path: plan_path,
-        text: plan::rollout_plan_with(plan_policies, graph, &opts),
-    };
     let gitops = matches!(t.layout, Layout::Gitops { .. });
     if !gitops && t.root.exists() && !t.force && !is_flowpolicy_output(&t.root) {
         bail!(
@@ -163,16 +159,17 @@ pub fn write(
     }
     let fresh = !t.root.exists() && !gitops;
     if (fresh || t.force) && !t.dry_run {
-        let docs: Vec<(&Path, &str)> = files
-            .iter()
-            .map(|f| (f.path.as_path(), f.text()))
-            .chain(std::iter::once((
-                rollout.path.as_path(),
-                rollout.text.as_str(),
-            )))
-            .collect();
-        layout::write_dir(&t.root, &docs, t.force)?;
-        let account = format!("{} files written to {}", docs.len(), t.root.display());
+        let docs: Vec<(&Path, &str)> = files.iter().map(|f| (f.path.as_path(), f.text())).collect();
+        // The plan is worked out on another core while the policy files are
+        // created, and written last, before the tree is made durable.
+        std::thread::scope(|s| {
+            let plan = s.spawn(|| plan::rollout_plan_with(plan_policies, graph, &opts));
+            layout::write_dir_then(&t.root, &docs, t.force, || {
+                let text = plan.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                (plan_path, text)
+            })
+        })?;
+        let account = format!("{} files written to {}", docs.len() + 1, t.root.display());
         drop(docs);
         free_later(files);
         return Ok(Written {
@@ -180,6 +177,10 @@ pub fn write(
             ..Written::default()
         });
     }
+    let rollout = TextFile {
+        path: plan_path,
+        text: plan::rollout_plan_with(plan_policies, graph, &opts),
+    };
     let mut r = refresh::plan(&t.root, &files, std::slice::from_ref(&rollout))?;
     if !r.blocked.is_empty() {
         bail!(
