@@ -66,12 +66,14 @@ fn generate(
             ns.and_then(|ns| workloads.get(&(ns.clone(), name.to_string())))
                 .cloned()
         };
-    if !prepare {
+    // The Cilium preparer compiles the schemas itself, first thing.
+    let preparing = prepare && args.format == PolicyFormat::Cilium;
+    if !preparing {
         warm_up(args.format);
     }
     match args.format {
         PolicyFormat::Cilium => {
-            let preparer = prepare.then(|| Preparer::start(schema_kinds(args.format)));
+            let preparer = preparing.then(|| Preparer::start(schema_kinds(args.format)));
             let mut namespaced: Vec<OutPolicy> = Vec::new();
             let set = synth::synthesize_into(graph, &cfg, &mut |cnp| match &preparer {
                 Some(p) => p.send(OutPolicy::new(GenPolicy::Cnp(cnp), None)),
