@@ -54,25 +54,30 @@ pub struct Selector {
 /// `'g`: none of its keys moves or is freed while this exists.
 pub struct Selectors<'g> {
     by_address: FxHashMap<usize, usize>,
-    by_key: FxHashMap<&'g WorkloadKey, usize>,
+    by_key: FxHashMap<WorkloadKey, usize>,
     list: Vec<Selector>,
+    graph: std::marker::PhantomData<&'g WorkloadKey>,
 }
 
 impl<'g> Selectors<'g> {
-    /// The selectors of `workloads` (the graph's keys, sorted, each once),
-    /// chosen by [`choose_selectors`].
+    /// The selectors of `workloads` (the graph's keys), chosen by
+    /// [`choose_selectors`], in the keys' order.
     pub fn choose(workloads: Vec<&'g WorkloadKey>) -> Selectors<'g> {
         let chosen = choose_selectors(workloads.iter().copied());
         let mut out = Selectors {
             by_address: FxHashMap::default(),
             by_key: FxHashMap::default(),
             list: Vec::with_capacity(chosen.len()),
+            graph: std::marker::PhantomData,
         };
-        for (w, (key, selector)) in workloads.into_iter().zip(chosen) {
-            debug_assert_eq!(w, &key, "both sorted, each once");
-            out.by_address.insert(address(w), out.list.len());
-            out.by_key.insert(w, out.list.len());
+        for (key, selector) in chosen {
+            out.by_key.insert(key, out.list.len());
             out.list.push(selector);
+        }
+        for w in workloads {
+            if let Some(&i) = out.by_key.get(w) {
+                out.by_address.insert(address(w), i);
+            }
         }
         out
     }
@@ -179,6 +184,20 @@ fn others_matching<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key is found whether it is the one the selectors were chosen from
+    /// (by address) or an equal one held elsewhere (by value).
+    #[test]
+    fn selectors_are_found_by_the_graphs_keys_and_by_equal_ones() {
+        let a = WorkloadKey::from_pairs("shop", &[("app", "web")]);
+        let b = WorkloadKey::from_pairs("shop", &[("app", "db")]);
+        let selectors = Selectors::choose(vec![&b, &a]);
+        let copy = a.clone();
+        assert_eq!(selectors.get(&a).labels, selectors.get(&copy).labels);
+        assert_eq!(selectors.get(&a).labels["app"], "web");
+        assert_eq!(selectors.get(&b).labels["app"], "db");
+        assert_eq!(selectors.iter().count(), 2);
+    }
 
     fn wl(ns: &str, labels: &[(&str, &str)]) -> WorkloadKey {
         WorkloadKey::from_pairs(ns, labels)
