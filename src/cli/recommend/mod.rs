@@ -20,7 +20,7 @@ use crate::render::prepare::Preparer;
 use crate::render::write::{self, Written};
 use crate::render::{check, parallel, plan};
 use crate::synth::roles::{Family, Roles};
-use crate::synth::{self, Warning, WarningKind};
+use crate::synth::{self, SynthConfig, Warning, WarningKind};
 
 /// The generated policies in a format-neutral form, with what the plan and
 /// the summary need. Nothing is rendered yet: stdout renders the documents,
@@ -61,86 +61,20 @@ fn generate(
     prepare: bool,
 ) -> (Generated, Vec<Warning>) {
     let cfg = args.synth_config();
-    let workload =
-        |workloads: &BTreeMap<(String, String), WorkloadKey>, ns: Option<&String>, name: &str| {
-            ns.and_then(|ns| workloads.get(&(ns.clone(), name.to_string())))
-                .cloned()
-        };
     // The Cilium preparer compiles the schemas itself, first thing.
     let preparing = prepare && args.format == PolicyFormat::Cilium;
     if !preparing {
         warm_up(args.format);
     }
     match args.format {
-        PolicyFormat::Cilium => {
-            let preparer = preparing.then(|| Preparer::start(schema_kinds(args.format)));
-            let mut namespaced: Vec<OutPolicy> = Vec::new();
-            let set = synth::synthesize_into(graph, &cfg, &mut |cnp| match &preparer {
-                Some(p) => p.send(OutPolicy::new(GenPolicy::Cnp(cnp), None)),
-                None => namespaced.push(OutPolicy::new(GenPolicy::Cnp(cnp), None)),
-            });
-            // The foundation first, in its order: its few policies are
-            // prepared here while the worker prepares what is queued.
-            let mut policies: Vec<OutPolicy> = set
-                .clusterwide
-                .into_iter()
-                .map(|p| match preparer {
-                    Some(_) => OutPolicy::prepared(GenPolicy::Ccnp(p), None),
-                    None => OutPolicy::new(GenPolicy::Ccnp(p), None),
-                })
-                .collect();
-            let clusterwide = policies.len();
-            if let Some(p) = preparer {
-                namespaced = p.finish();
-            }
-            // By namespace and name, as synthesis sorts them (a preparer
-            // gives them in its cores' order).
-            namespaced.sort_by(|a, b| {
-                (a.policy.namespace(), a.policy.name())
-                    .cmp(&(b.policy.namespace(), b.policy.name()))
-            });
-            let mut workloads = set.workloads;
-            for p in &mut namespaced {
-                let key = (
-                    p.policy.namespace().unwrap_or_default().to_string(),
-                    p.policy.name().to_string(),
-                );
-                p.workload = workloads.remove(&key);
-            }
-            policies.extend(namespaced);
-            let cnps: Vec<&crate::policy::CiliumNetworkPolicy> = policies
-                .iter()
-                .filter_map(|p| match &p.policy {
-                    GenPolicy::Cnp(c) => Some(c),
-                    _ => None,
-                })
-                .collect();
-            let mut notes = Vec::new();
-            if !set.resolvers.is_empty() {
-                notes.push(format!(
-                    "  DNS resolver: {}",
-                    brief::list(set.resolvers.iter().map(|r| &r.peer))
-                ));
-            }
-            notes.extend(synth::l7::Written::of(cnps.iter().copied()).describe(&cfg.l7));
-            let plan = plan::PlanPolicies::of(cnps.iter().copied(), clusterwide > 0);
-            let counts = format!(
-                "{} policies ({} CiliumNetworkPolicy, {} CiliumClusterwideNetworkPolicy)",
-                policies.len(),
-                cnps.len(),
-                clusterwide
-            );
-            let generated = Generated {
-                policies,
-                plan,
-                notes,
-                counts,
-                next_week: Some(set.next_week),
-                families: (!cfg.per_instance).then_some(set.families),
-            };
-            (generated, set.warnings)
-        }
+        PolicyFormat::Cilium => cilium(graph, &cfg, preparing),
         PolicyFormat::K8s => {
+            let workload = |workloads: &BTreeMap<(String, String), WorkloadKey>,
+                            ns: Option<&String>,
+                            name: &str| {
+                ns.and_then(|ns| workloads.get(&(ns.clone(), name.to_string())))
+                    .cloned()
+            };
             let set = synth::k8s::synthesize_k8s(graph, &cfg);
             let workloads = synth::policy_workloads(graph, &cfg);
             let missing: Vec<String> = set.not_expressible.iter().map(|n| n.to_string()).collect();
@@ -188,6 +122,77 @@ fn generate(
             (generated, Vec::new())
         }
     }
+}
+
+/// Cilium policies: the foundation first, then each workload's, by
+/// namespace and name; with `preparing`, each made ready for its file by a
+/// [`Preparer`] as synthesis goes.
+fn cilium(graph: &TrafficGraph, cfg: &SynthConfig, preparing: bool) -> (Generated, Vec<Warning>) {
+    let preparer = preparing.then(|| Preparer::start(schema_kinds(PolicyFormat::Cilium)));
+    let mut namespaced: Vec<OutPolicy> = Vec::new();
+    let set = synth::synthesize_into(graph, cfg, &mut |cnp| match &preparer {
+        Some(p) => p.send(OutPolicy::new(GenPolicy::Cnp(cnp), None)),
+        None => namespaced.push(OutPolicy::new(GenPolicy::Cnp(cnp), None)),
+    });
+    // The foundation first, in its order: its few policies are
+    // prepared here while the worker prepares what is queued.
+    let mut policies: Vec<OutPolicy> = set
+        .clusterwide
+        .into_iter()
+        .map(|p| match preparer {
+            Some(_) => OutPolicy::prepared(GenPolicy::Ccnp(p), None),
+            None => OutPolicy::new(GenPolicy::Ccnp(p), None),
+        })
+        .collect();
+    let clusterwide = policies.len();
+    if let Some(p) = preparer {
+        namespaced = p.finish();
+    }
+    // By namespace and name, as synthesis sorts them (a preparer
+    // gives them in its cores' order).
+    namespaced.sort_by(|a, b| {
+        (a.policy.namespace(), a.policy.name()).cmp(&(b.policy.namespace(), b.policy.name()))
+    });
+    let mut workloads = set.workloads;
+    for p in &mut namespaced {
+        let key = (
+            p.policy.namespace().unwrap_or_default().to_string(),
+            p.policy.name().to_string(),
+        );
+        p.workload = workloads.remove(&key);
+    }
+    policies.extend(namespaced);
+    let cnps: Vec<&crate::policy::CiliumNetworkPolicy> = policies
+        .iter()
+        .filter_map(|p| match &p.policy {
+            GenPolicy::Cnp(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let mut notes = Vec::new();
+    if !set.resolvers.is_empty() {
+        notes.push(format!(
+            "  DNS resolver: {}",
+            brief::list(set.resolvers.iter().map(|r| &r.peer))
+        ));
+    }
+    notes.extend(synth::l7::Written::of(cnps.iter().copied()).describe(&cfg.l7));
+    let plan = plan::PlanPolicies::of(cnps.iter().copied(), clusterwide > 0);
+    let counts = format!(
+        "{} policies ({} CiliumNetworkPolicy, {} CiliumClusterwideNetworkPolicy)",
+        policies.len(),
+        cnps.len(),
+        clusterwide
+    );
+    let generated = Generated {
+        policies,
+        plan,
+        notes,
+        counts,
+        next_week: Some(set.next_week),
+        families: (!cfg.per_instance).then_some(set.families),
+    };
+    (generated, set.warnings)
 }
 
 /// The policies as one multi-document YAML stream for stdout (the order
