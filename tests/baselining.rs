@@ -594,14 +594,20 @@ async fn every_single_bit_flip_of_a_saved_baseline_is_refused_or_identical() {
     assert!(err.contains("the baseline is damaged"), "{err}");
 }
 
+/// The TCP fixture written as a dump in `dir` and merged into the baseline
+/// `name` there.
+async fn merged_fixture(dir: &Path, name: &str) -> PathBuf {
+    let dump_path = dir.join("tcp.jsonpb");
+    write_dump(&dump_path, &tcp_fixture(&samples()));
+    let baseline = dir.join(name);
+    ok(&run(args(&["merge", s(&dump_path), "-o", s(&baseline)])).await);
+    baseline
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_baseline_without_a_checksum_loads_with_a_note() {
-    let flows = tcp_fixture(&samples());
     let dir = tempfile::tempdir().unwrap();
-    let dump_path = dir.path().join("tcp.jsonpb");
-    write_dump(&dump_path, &flows);
-    let new = dir.path().join("new.baseline");
-    ok(&run(args(&["merge", s(&dump_path), "-o", s(&new)])).await);
+    let new = merged_fixture(dir.path(), "new.baseline").await;
     // What flowpolicy wrote before format version 2: version 1, no state,
     // no checksum.
     let text = String::from_utf8(
@@ -638,12 +644,8 @@ async fn an_old_baseline_without_a_checksum_loads_with_a_note() {
 /// commands that write no baseline skip exporting that state).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_baseline_merged_from_a_dump_keeps_the_interpreter_state() {
-    let flows = tcp_fixture(&samples());
     let dir = tempfile::tempdir().unwrap();
-    let dump_path = dir.path().join("tcp.jsonpb");
-    write_dump(&dump_path, &flows);
-    let merged = dir.path().join("m.baseline");
-    ok(&run(args(&["merge", s(&dump_path), "-o", s(&merged)])).await);
+    let merged = merged_fixture(dir.path(), "m.baseline").await;
     let b = crate::observe::load(&merged);
     assert_ne!(b.meta.state, Default::default(), "no interpreter state");
     assert!(b.meta.settings.conn_window_seconds.contains(&120));

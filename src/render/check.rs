@@ -19,7 +19,6 @@
 //! Documents are checked on every core ([`super::parallel`]).
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -213,12 +212,10 @@ pub fn check_document(doc: &Value, kind: &str) -> Result<(), (String, String)> {
         return Err((e.instance_path.to_string(), message));
     }
     check_metadata(&doc["metadata"], namespaced)?;
-    let mut pointer = String::from("/spec");
-    check_selectors(&doc["spec"], &mut pointer)?;
+    check_selectors(&doc["spec"], "/spec")?;
     if let Some(specs) = doc["specs"].as_array() {
         for (i, spec) in specs.iter().enumerate() {
-            let mut pointer = format!("/specs/{i}");
-            check_selectors(spec, &mut pointer)?;
+            check_selectors(spec, &format!("/specs/{i}"))?;
         }
     }
     Ok(())
@@ -276,86 +273,65 @@ fn check_metadata(meta: &Value, namespaced: bool) -> Result<(), (String, String)
     Ok(())
 }
 
-/// Whether every `matchLabels` key and value and `matchExpressions` key
-/// below `v` is valid: the fast yes/no walk, with no pointer kept (building
-/// one at every step was most of the check's own cost).
-fn selectors_valid(v: &Value) -> bool {
-    match v {
-        Value::Object(map) => map.iter().all(|(k, child)| match (k.as_str(), child) {
-            ("matchLabels", Value::Object(labels)) => labels.iter().all(|(key, value)| {
-                is_selector_key(key) && is_label_value(value.as_str().unwrap_or_default())
-            }),
-            ("matchExpressions", Value::Array(exprs)) => exprs
-                .iter()
-                .all(|e| is_selector_key(e["key"].as_str().unwrap_or_default())),
-            _ => selectors_valid(child),
-        }),
-        Value::Array(items) => items.iter().all(selectors_valid),
-        _ => true,
-    }
-}
-
 /// Every `matchLabels` key and value and `matchExpressions` key anywhere
-/// below `v` (the schema checks values, not keys): the first problem with
-/// its pointer (found again by [`find_selector_problem`] only when
-/// [`selectors_valid`] says there is one).
-fn check_selectors(v: &Value, pointer: &mut String) -> Result<(), (String, String)> {
-    if selectors_valid(v) {
+/// below `v` (the schema checks values, not keys); the first problem with
+/// its pointer, `base` followed by the path to it.
+fn check_selectors(v: &Value, base: &str) -> Result<(), (String, String)> {
+    let Some(problem) = selector_problem(v) else {
         return Ok(());
+    };
+    let mut pointer = base.to_string();
+    for part in problem.path.iter().rev() {
+        pointer.push('/');
+        push_escaped(&mut pointer, part);
     }
-    find_selector_problem(v, pointer)
+    Err((pointer, problem.message))
 }
 
-fn find_selector_problem(v: &Value, pointer: &mut String) -> Result<(), (String, String)> {
+/// A selector problem: the path to it, innermost part first (built only
+/// on the way back from a problem: keeping a pointer at every step of the
+/// walk was most of the check's own cost), and what is wrong.
+struct SelectorProblem {
+    path: Vec<String>,
+    message: String,
+}
+
+fn selector_problem(v: &Value) -> Option<SelectorProblem> {
     match v {
-        Value::Object(map) => {
-            for (k, child) in map {
-                let len = pointer.len();
-                pointer.push('/');
-                push_escaped(pointer, k);
-                match (k.as_str(), child) {
-                    ("matchLabels", Value::Object(labels)) => {
-                        for (key, value) in labels {
-                            let value = value.as_str().unwrap_or_default();
-                            if !is_selector_key(key) || !is_label_value(value) {
-                                return Err((
-                                    format!("{pointer}/{}", escape_pointer(key)),
-                                    format!(
-                                        "{}: {} is not a label selector",
-                                        shown(key),
-                                        shown(value)
-                                    ),
-                                ));
-                            }
-                        }
-                    }
-                    ("matchExpressions", Value::Array(exprs)) => {
-                        for (i, e) in exprs.iter().enumerate() {
-                            let key = e["key"].as_str().unwrap_or_default();
-                            if !is_selector_key(key) {
-                                return Err((
-                                    format!("{pointer}/{i}/key"),
-                                    format!("{} is not a label key", shown(key)),
-                                ));
-                            }
-                        }
-                    }
-                    _ => find_selector_problem(child, pointer)?,
+        Value::Object(map) => map.iter().find_map(|(k, child)| {
+            let mut problem = match (k.as_str(), child) {
+                ("matchLabels", Value::Object(labels)) => labels.iter().find_map(|(key, value)| {
+                    let value = value.as_str().unwrap_or_default();
+                    (!is_selector_key(key) || !is_label_value(value)).then(|| SelectorProblem {
+                        path: vec![key.clone()],
+                        message: format!(
+                            "{}: {} is not a label selector",
+                            shown(key),
+                            shown(value)
+                        ),
+                    })
+                }),
+                ("matchExpressions", Value::Array(exprs)) => {
+                    exprs.iter().enumerate().find_map(|(i, e)| {
+                        let key = e["key"].as_str().unwrap_or_default();
+                        (!is_selector_key(key)).then(|| SelectorProblem {
+                            path: vec!["key".into(), i.to_string()],
+                            message: format!("{} is not a label key", shown(key)),
+                        })
+                    })
                 }
-                pointer.truncate(len);
-            }
-        }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                let len = pointer.len();
-                let _ = write!(pointer, "/{i}");
-                find_selector_problem(child, pointer)?;
-                pointer.truncate(len);
-            }
-        }
-        _ => {}
+                _ => selector_problem(child),
+            }?;
+            problem.path.push(k.clone());
+            Some(problem)
+        }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, child)| {
+            let mut problem = selector_problem(child)?;
+            problem.path.push(i.to_string());
+            Some(problem)
+        }),
+        _ => None,
     }
-    Ok(())
 }
 
 /// RFC 6901: `~` → `~0`, `/` → `~1`.
@@ -425,6 +401,7 @@ fn compile(file: &str, text: &str) -> Compiled {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::path::PathBuf;
 
     fn doc(path: &str, text: &str) -> Document {
@@ -488,6 +465,29 @@ mod tests {
         assert_eq!(
             refused(&[doc("shop/web.yaml", &cnp("shop", "web", &spec))]),
             r#"refusing to write anything: shop/web.yaml (CiliumNetworkPolicy shop/web) is invalid at /spec/endpointSelector/matchLabels/k8s:a b: "k8s:a b": "web" is not a label selector"#
+        );
+    }
+
+    /// A selector problem deep in a document is named by its whole pointer:
+    /// array positions, `specs`, and keys with `/` escaped.
+    #[test]
+    fn selector_problems_are_named_by_their_whole_pointer() {
+        let good = json!({"matchLabels": {"app.kubernetes.io/name": "db"}});
+        let bad_value = json!({"matchLabels": {"app.kubernetes.io/name": "not ok"}});
+        let bad_key = json!({"matchExpressions": [
+            {"key": "app", "operator": "Exists"}, {"key": "a b", "operator": "Exists"}]});
+        let spec = |peer: Value| json!({"ingress": [{"fromEndpoints": [good.clone()]}, {"fromEndpoints": [good.clone(), peer]}]});
+        assert_eq!(check_selectors(&spec(good.clone()), "/spec"), Ok(()));
+        assert_eq!(
+            check_selectors(&spec(bad_value), "/spec").unwrap_err().0,
+            "/spec/ingress/1/fromEndpoints/1/matchLabels/app.kubernetes.io~1name"
+        );
+        assert_eq!(
+            check_selectors(&spec(bad_key), "/specs/2"),
+            Err((
+                "/specs/2/ingress/1/fromEndpoints/1/matchExpressions/1/key".to_string(),
+                r#""a b" is not a label key"#.to_string()
+            ))
         );
     }
 

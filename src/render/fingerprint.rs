@@ -153,13 +153,6 @@ fn write_json(buf: &mut Vec<u8>, v: &(impl serde::Serialize + ?Sized)) {
     serde_json::to_writer(&mut *buf, v).expect("a JSON value always serializes");
 }
 
-/// [`rule_hash`] of a rule already written out as canonical text.
-fn rule_hash_of_text(spec_index: usize, key: &str, text: &[u8]) -> String {
-    let mut h = rule_hasher(spec_index, key);
-    h.add(text);
-    rule_hash_text(&h)
-}
-
 /// A rule's hasher, fed its prefix `{spec_index}/{key}/`.
 fn rule_hasher(spec_index: usize, key: &str) -> Fnv {
     use std::io::Write as _;
@@ -188,7 +181,9 @@ fn add_to_both(a: &mut Fnv, b: &mut Fnv, bytes: &[u8]) {
 /// The hash of one rule under its list's key (`ingress`, `egress`, …) and
 /// spec index: of the text `{spec_index}/{key}/{canonical rule}`.
 pub fn rule_hash(spec_index: usize, key: &str, rule: &Value) -> String {
-    rule_hash_of_text(spec_index, key, canonical(rule).as_bytes())
+    let mut h = rule_hasher(spec_index, key);
+    h.add(canonical(rule).as_bytes());
+    rule_hash_text(&h)
 }
 
 /// One rule of a document, with where it sits.

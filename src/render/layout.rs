@@ -10,30 +10,14 @@ use anyhow::{bail, Context, Result};
 
 use super::durable;
 
-/// Writes the documents (path relative to `out`, text) under `out`.
-pub fn write_dir(out: &Path, docs: &[(&Path, &str)], force: bool) -> Result<()> {
-    write_tree(out, docs, force, None)
-}
-
-/// [`write_dir`], and one more document, asked for once the others are
-/// created (its text can be worked out meanwhile): all made durable together.
-pub fn write_dir_then(
+/// Writes the documents (path relative to `out`, text) under `out`, then
+/// the one `last` gives (asked for once the others are created, so that its
+/// text can be worked out meanwhile), and makes them all durable together.
+pub fn write_dir(
     out: &Path,
     docs: &[(&Path, &str)],
     force: bool,
     last: impl FnOnce() -> (PathBuf, String),
-) -> Result<()> {
-    write_tree(out, docs, force, Some(Box::new(last)))
-}
-
-/// The document [`write_dir_then`] writes last.
-type Last<'a> = Box<dyn FnOnce() -> (PathBuf, String) + 'a>;
-
-fn write_tree(
-    out: &Path,
-    docs: &[(&Path, &str)],
-    force: bool,
-    last: Option<Last<'_>>,
 ) -> Result<()> {
     if out.exists() && !force {
         bail!(
@@ -75,7 +59,11 @@ fn write_tree(
     Ok(())
 }
 
-fn write_all(root: &Path, docs: &[(&Path, &str)], last: Option<Last<'_>>) -> Result<()> {
+fn write_all(
+    root: &Path,
+    docs: &[(&Path, &str)],
+    last: impl FnOnce() -> (PathBuf, String),
+) -> Result<()> {
     fs::create_dir_all(root)?;
     let mut dirs: Vec<PathBuf> = docs
         .iter()
@@ -91,17 +79,14 @@ fn write_all(root: &Path, docs: &[(&Path, &str)], last: Option<Last<'_>>) -> Res
         .map(|(path, text)| (root.join(path), text.as_bytes()))
         .collect();
     durable::write_unsynced(&files).map_err(durable::failed)?;
-    let last = last.map(|f| f());
-    let mut all = files;
-    if let Some((path, text)) = &last {
-        let path = root.join(path);
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let file = (path, text.as_bytes());
-        durable::write_unsynced(std::slice::from_ref(&file)).map_err(durable::failed)?;
-        all.push(file);
+    let (path, text) = last();
+    let path = root.join(path);
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    let mut all = files;
+    all.push((path, text.as_bytes()));
+    durable::write_unsynced(&all[all.len() - 1..]).map_err(durable::failed)?;
     durable::sync(&all).map_err(durable::failed)
 }
 
@@ -110,33 +95,36 @@ mod tests {
     use super::*;
     use crate::render::yaml::Document;
 
+    fn doc(path: &str, text: &str) -> Document {
+        Document {
+            path: PathBuf::from(path),
+            text: text.into(),
+        }
+    }
+
     fn borrowed(docs: &[Document]) -> Vec<(&Path, &str)> {
         docs.iter()
             .map(|d| (d.path.as_path(), d.text.as_str()))
             .collect()
     }
 
+    /// The documents and a plan written last.
     fn write_dir(out: &Path, docs: &[Document], force: bool) -> Result<()> {
-        super::write_dir(out, &borrowed(docs), force)
+        super::write_dir(out, &borrowed(docs), force, || {
+            (PathBuf::from("ROLLOUT.md"), "plan\n".into())
+        })
     }
 
     #[test]
     fn refuses_to_clobber_without_force_and_replaces_with_it() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("policies");
-        let docs = vec![Document {
-            path: PathBuf::from("ns/a.yaml"),
-            text: "a: 1\n".into(),
-        }];
+        let docs = vec![doc("ns/a.yaml", "a: 1\n")];
         write_dir(&out, &docs, false).unwrap();
         assert_eq!(fs::read_to_string(out.join("ns/a.yaml")).unwrap(), "a: 1\n");
         let err = write_dir(&out, &docs, false).unwrap_err();
         assert!(err.to_string().contains("--force"));
-        let docs2 = vec![Document {
-            path: PathBuf::from("ns/b.yaml"),
-            text: "b: 2\n".into(),
-        }];
-        write_dir(&out, &docs2, true).unwrap();
+        write_dir(&out, &[doc("ns/b.yaml", "b: 2\n")], true).unwrap();
         assert!(!out.join("ns/a.yaml").exists());
         assert!(out.join("ns/b.yaml").exists());
         let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
@@ -149,22 +137,19 @@ mod tests {
     fn the_last_document_follows_the_others() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("policies");
-        let docs = vec![Document {
-            path: PathBuf::from("ns/a.yaml"),
-            text: "a: 1\n".into(),
-        }];
-        super::write_dir_then(&out, &borrowed(&docs), false, || {
+        let docs = vec![doc("ns/a.yaml", "a: 1\n")];
+        super::write_dir(&out, &borrowed(&docs), false, || {
             let staged: Vec<PathBuf> = fs::read_dir(tmp.path())
                 .unwrap()
                 .map(|e| e.unwrap().path().join("ns/a.yaml"))
                 .collect();
             assert!(staged.iter().all(|p| p.exists()), "{staged:?}");
-            (PathBuf::from("ROLLOUT.md"), "plan\n".into())
+            (PathBuf::from("plan/ROLLOUT.md"), "plan\n".into())
         })
         .unwrap();
         assert_eq!(fs::read_to_string(out.join("ns/a.yaml")).unwrap(), "a: 1\n");
         assert_eq!(
-            fs::read_to_string(out.join("ROLLOUT.md")).unwrap(),
+            fs::read_to_string(out.join("plan/ROLLOUT.md")).unwrap(),
             "plan\n"
         );
     }
@@ -174,16 +159,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("policies");
         // `ns` is a file, so `ns/b.yaml` cannot be written.
-        let docs = vec![
-            Document {
-                path: PathBuf::from("ns"),
-                text: "a: 1\n".into(),
-            },
-            Document {
-                path: PathBuf::from("ns/b.yaml"),
-                text: "b: 2\n".into(),
-            },
-        ];
+        let docs = vec![doc("ns", "a: 1\n"), doc("ns/b.yaml", "b: 2\n")];
         let err = write_dir(&out, &docs, false).unwrap_err();
         assert!(format!("{err:#}").contains("policies"), "{err:#}");
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);

@@ -164,7 +164,7 @@ pub fn write(
         // created, and written last, before the tree is made durable.
         std::thread::scope(|s| {
             let plan = s.spawn(|| plan::rollout_plan_with(plan_policies, graph, &opts));
-            layout::write_dir_then(&t.root, &docs, t.force, || {
+            layout::write_dir(&t.root, &docs, t.force, || {
                 let text = plan.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
                 (plan_path, text)
             })
