@@ -315,7 +315,9 @@ fn recommend_e2e(path: &Path) -> Row {
     let start = Instant::now();
     let (cpu0, main0) = (cpu_seconds("self"), cpu_seconds("thread-self"));
     let target = args.write_options().unwrap();
+    flowpolicy::timings::mark("start");
     let (graph, report) = load(&args.input).unwrap();
+    flowpolicy::timings::mark("read");
     let after_read = Instant::now();
     flowpolicy::cli::recommend::from_graph(&args, target, &graph, &report).unwrap();
     let (seconds, cpu, main_cpu) = (

@@ -17,5 +17,6 @@ pub mod render;
 pub mod report;
 pub mod source;
 pub mod synth;
+pub mod timings;
 pub mod verify;
 pub mod watch;

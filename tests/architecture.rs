@@ -5,7 +5,7 @@
 //!
 //! | floor | rooms |
 //! |---|---|
-//! | 0, ground | `proto`, `peer`, `policy`, `brief` |
+//! | 0, ground | `proto`, `peer`, `policy`, `brief`, `timings` |
 //! | 1 | `source` |
 //! | 2 | `interpret` |
 //! | 3 | `graph` |
@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 const FLOORS: &[&[&str]] = &[
-    &["proto", "peer", "policy", "brief"],
+    &["proto", "peer", "policy", "brief", "timings"],
     &["source"],
     &["interpret"],
     &["graph"],

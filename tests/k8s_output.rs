@@ -50,7 +50,7 @@ fn k8s_output_validates_matches_the_golden_file_and_is_deterministic() {
         let v: Value = serde_yaml::from_str(&d.text).unwrap();
         let errors: Vec<String> = validator
             .iter_errors(&v)
-            .map(|e| format!("{}: {e}", e.instance_path))
+            .map(|e| format!("{}: {e}", e.instance_path()))
             .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", d.path.display());
         assert_eq!(

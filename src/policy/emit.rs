@@ -34,7 +34,7 @@ impl ser::Error for EmitError {
 
 /// One value as a YAML document (no leading `---`).
 pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, EmitError> {
-    let mut out = String::with_capacity(1024);
+    let mut out = String::with_capacity(4096);
     value.serialize(Emitter {
         out: &mut out,
         at: At::Top,
@@ -54,7 +54,13 @@ enum At {
 }
 
 fn pad(indent: usize, out: &mut String) {
-    out.extend(std::iter::repeat_n(' ', indent));
+    const SPACES: &str = "                                ";
+    let mut left = indent;
+    while left > 0 {
+        let n = left.min(SPACES.len());
+        out.push_str(&SPACES[..n]);
+        left -= n;
+    }
 }
 
 /// A scalar's text where it goes.
@@ -546,15 +552,20 @@ const RESERVED: [&str; 12] = [
 /// True if `s` can be written without quotes and still read back as this
 /// exact string by YAML 1.1 and 1.2 parsers.
 fn is_plain_safe(s: &str) -> bool {
-    let Some(first) = s.chars().next() else {
+    // Bytes, not characters: every character allowed is ASCII, and no byte
+    // of a longer character is.
+    let Some(&first) = s.as_bytes().first() else {
         return false;
     };
-    (first.is_ascii_alphabetic() || first == '/')
+    (first.is_ascii_alphabetic() || first == b'/')
         && !s.ends_with(':')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':'))
-        && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s))
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/' | b':'))
+        && (s.len() > LONGEST_RESERVED || !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s)))
 }
+
+/// The length of the longest word of [`RESERVED`].
+const LONGEST_RESERVED: usize = 5;
 
 /// Characters a single-quoted scalar holds as themselves: printable, and
 /// none a YAML reader folds as a line break (NEL, LS, PS) or drops (BOM).
@@ -572,13 +583,17 @@ fn single_quote_safe(c: char) -> bool {
 fn string(s: &str, out: &mut String) {
     if is_plain_safe(s) {
         out.push_str(s);
-    } else if s.chars().all(single_quote_safe) {
+    } else if s.bytes().all(|b| matches!(b, b' '..=b'~')) || s.chars().all(single_quote_safe) {
         out.push('\'');
-        for part in s.split_inclusive('\'') {
-            out.push_str(part);
-            if part.ends_with('\'') {
-                out.push('\'');
+        if s.contains('\'') {
+            for part in s.split_inclusive('\'') {
+                out.push_str(part);
+                if part.ends_with('\'') {
+                    out.push('\'');
+                }
             }
+        } else {
+            out.push_str(s);
         }
         out.push('\'');
     } else {
@@ -607,4 +622,24 @@ fn double_quoted(s: &str, out: &mut String) {
         }
     }
     out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reserved_words_are_at_most_longest_reserved_long() {
+        let longest = RESERVED.iter().map(|r| r.len()).max();
+        assert_eq!(longest, Some(LONGEST_RESERVED));
+    }
+
+    #[test]
+    fn indentation_deeper_than_the_spaces_at_hand_is_written_whole() {
+        for indent in [0, 1, 31, 32, 33, 70] {
+            let mut out = String::from("x");
+            pad(indent, &mut out);
+            assert_eq!(out, format!("x{}", " ".repeat(indent)));
+        }
+    }
 }

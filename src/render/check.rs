@@ -1,7 +1,7 @@
 //! The self-check before anything is written: every generated document must
-//! pass the CRD schema of its kind (the vendored `schemas/`, compiled once per
-//! run in their flat form, `schemas/flat/`; [`warm_up`] compiles
-//! them on another core while synthesis runs) and the checks the API server
+//! pass the CRD schema of its kind (the vendored `schemas/`, in their flat
+//! form `schemas/flat/`, compiled into validators when flowpolicy is built:
+//! nothing is compiled at run time) and the checks the API server
 //! adds on top of it (object names, namespaces, label and selector syntax),
 //! and no two documents may share a name (or, for whole texts, a file). The
 //! first failure, in document order, names the document and the JSON pointer
@@ -20,7 +20,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -29,12 +28,6 @@ use super::yaml::Document;
 use crate::policy::names::{
     is_dns1123_label, is_dns1123_subdomain, is_label_key, is_label_value, is_selector_key, shown,
 };
-
-// The vendored schemas in their flat form (`schema_flat`, whose tests keep
-// these files the exact rewrite of `schemas/`).
-const CNP_SCHEMA: &str = include_str!("../../schemas/flat/ciliumnetworkpolicy_v2.json");
-const CCNP_SCHEMA: &str = include_str!("../../schemas/flat/ciliumclusterwidenetworkpolicy_v2.json");
-const KNP_SCHEMA: &str = include_str!("../../schemas/flat/networkpolicy_v1.json");
 
 /// Longest schema message shown (the schema crate quotes whole values).
 const MAX_MESSAGE: usize = 300;
@@ -98,15 +91,6 @@ pub fn first_failure<'a>(
         unique(path, result.clone()?, &mut objects)?;
     }
     Ok(())
-}
-
-/// Compiles the schemas of these kinds now (on the calling thread), so that
-/// the check later finds them ready: spawned when the documents are about
-/// to be generated.
-pub fn warm_up(kinds: &[&str]) {
-    for kind in kinds {
-        let _ = validator(kind);
-    }
 }
 
 /// One document's value (going to `path`): its object key, or the first
@@ -190,27 +174,34 @@ fn fail(path: &str, kind: &str, object: &str, pointer: &str, message: &str) -> C
 
 /// One document: `Err((pointer, message))` for the first problem.
 pub fn check_document(doc: &Value, kind: &str) -> Result<(), (String, String)> {
-    let Some(compiled) = validator(kind) else {
-        return Err((
-            "/kind".into(),
-            format!("no schema for kind {}", shown(kind)),
-        ));
-    };
-    let validator = compiled
-        .as_ref()
-        .map_err(|e| ("/".to_string(), e.clone()))?;
-    let namespaced = kind != "CiliumClusterwideNetworkPolicy";
-    // The fast yes/no first; the error iterator only for a failing document.
-    let first_error = (!validator.is_valid(doc))
-        .then(|| validator.iter_errors(doc).next())
-        .flatten();
-    if let Some(e) = first_error {
+    let (valid, first_error): (bool, fn(&Value) -> Option<jsonschema::ValidationError<'_>>) =
+        match kind {
+            // The vendored CCNP schema, less its descriptions, is the CNP
+            // one (a test pins it): one validator serves both while that holds.
+            "CiliumNetworkPolicy" | "CiliumClusterwideNetworkPolicy" => {
+                (CiliumPolicySchema::is_valid(doc), |d| {
+                    CiliumPolicySchema::validate(d).err()
+                })
+            }
+            "NetworkPolicy" => (NetworkPolicySchema::is_valid(doc), |d| {
+                NetworkPolicySchema::validate(d).err()
+            }),
+            _ => {
+                return Err((
+                    "/kind".into(),
+                    format!("no schema for kind {}", shown(kind)),
+                ))
+            }
+        };
+    // The fast yes/no first; the error itself only for a failing document.
+    if let Some(e) = (!valid).then(|| first_error(doc)).flatten() {
         let mut message = e.to_string();
         if message.chars().count() > MAX_MESSAGE {
             message = message.chars().take(MAX_MESSAGE).collect::<String>() + "…";
         }
-        return Err((e.instance_path.to_string(), message));
+        return Err((e.instance_path().to_string(), message));
     }
+    let namespaced = kind != "CiliumClusterwideNetworkPolicy";
     check_metadata(&doc["metadata"], namespaced)?;
     check_selectors(&doc["spec"], "/spec")?;
     if let Some(specs) = doc["specs"].as_array() {
@@ -352,51 +343,23 @@ fn push_escaped(pointer: &mut String, key: &str) {
     }
 }
 
-/// A compiled schema, once per run and only for the kinds written; a
-/// schema that does not compile is reported with the first document of its
-/// kind.
-type Compiled = Result<jsonschema::Validator, String>;
+/// The schemas, compiled into validators when flowpolicy is built (no
+/// compile at run time; `jsonschema`'s generated validators also check
+/// faster than its run-time ones). The CRD schemas carry no `$schema`; they
+/// use only keywords whose meaning is the same in every draft since 4
+/// (type, properties, items, additionalProperties, required, enum, pattern,
+/// lengths, bounds, oneOf/anyOf), so the draft is stated. They are compiled
+/// in their flat form (`schema_flat`: the same meaning, a reference per
+/// repeated subschema, rewritten once and kept in `schemas/flat/`): 14 KB
+/// of schema instead of 400 KB to expand.
+#[jsonschema::validator(
+    path = "schemas/flat/ciliumnetworkpolicy_v2.json",
+    draft = Draft201909
+)]
+struct CiliumPolicySchema;
 
-fn validator(kind: &str) -> Option<&'static Compiled> {
-    static CNP: OnceLock<Compiled> = OnceLock::new();
-    static CCNP: OnceLock<Compiled> = OnceLock::new();
-    static KNP: OnceLock<Compiled> = OnceLock::new();
-    Some(match kind {
-        "CiliumNetworkPolicy" => {
-            CNP.get_or_init(|| compile("ciliumnetworkpolicy_v2.json", CNP_SCHEMA))
-        }
-        // The vendored CCNP schema, less its descriptions, is the CNP one
-        // (a test pins it): compiled once for both while that holds.
-        "CiliumClusterwideNetworkPolicy" if CCNP_SCHEMA == CNP_SCHEMA => {
-            return validator("CiliumNetworkPolicy")
-        }
-        "CiliumClusterwideNetworkPolicy" => {
-            CCNP.get_or_init(|| compile("ciliumclusterwidenetworkpolicy_v2.json", CCNP_SCHEMA))
-        }
-        "NetworkPolicy" => KNP.get_or_init(|| compile("networkpolicy_v1.json", KNP_SCHEMA)),
-        _ => return None,
-    })
-}
-
-/// The CRD schemas carry no `$schema`; they use only keywords whose meaning
-/// is the same in every draft since 4 (type, properties, items,
-/// additionalProperties, required, enum, pattern, lengths, bounds,
-/// oneOf/anyOf). Draft 2019-09 is stated because jsonschema's default,
-/// 2020-12, costs ~6× the time and ~8× the memory to compile these 400 KB
-/// schemas. They are compiled in their flat form (`schema_flat`: the same
-/// meaning, a reference per repeated subschema, rewritten once and kept in
-/// `schemas/flat/`): the meta-schema check that precedes compiling costs a
-/// fifth of the time and memory on it than on the nested original (measured
-/// on the CNP schema, docs/performance.md), and a run parses 14 KB, not
-/// 400 KB.
-fn compile(file: &str, text: &str) -> Compiled {
-    let flat: Value =
-        serde_json::from_str(text).map_err(|e| format!("schemas/flat/{file}: {e}"))?;
-    jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft201909)
-        .build(&flat)
-        .map_err(|e| format!("schemas/{file}: {e}"))
-}
+#[jsonschema::validator(path = "schemas/flat/networkpolicy_v1.json", draft = Draft201909)]
+struct NetworkPolicySchema;
 
 #[cfg(test)]
 mod tests {
@@ -423,14 +386,14 @@ mod tests {
         check_documents(docs).unwrap_err().to_string()
     }
 
+    /// One validator checks both Cilium kinds: that holds only while
+    /// their schemas are the same.
     #[test]
     fn one_schema_serves_both_cilium_kinds_while_they_are_the_same() {
-        assert_eq!(CNP_SCHEMA, CCNP_SCHEMA);
-        let (cnp, ccnp) = (
-            validator("CiliumNetworkPolicy").unwrap(),
-            validator("CiliumClusterwideNetworkPolicy").unwrap(),
+        assert_eq!(
+            include_str!("../../schemas/flat/ciliumnetworkpolicy_v2.json"),
+            include_str!("../../schemas/flat/ciliumclusterwidenetworkpolicy_v2.json")
         );
-        assert!(std::ptr::eq(cnp, ccnp));
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub fn write_dir(
         fs::remove_dir_all(&tmp).ok();
         return Err(e).with_context(|| format!("renaming into {}", out.display()));
     }
+    crate::timings::mark("renamed");
     Ok(())
 }
 
@@ -78,7 +79,9 @@ fn write_all(
         .iter()
         .map(|(path, text)| (root.join(path), text.as_bytes()))
         .collect();
+    crate::timings::mark("directories created");
     durable::write_unsynced(&files).map_err(durable::failed)?;
+    crate::timings::mark("files created");
     let (path, text) = last();
     let path = root.join(path);
     if let Some(dir) = path.parent() {
@@ -87,7 +90,9 @@ fn write_all(
     let mut all = files;
     all.push((path, text.as_bytes()));
     durable::write_unsynced(&all[all.len() - 1..]).map_err(durable::failed)?;
-    durable::sync(&all).map_err(durable::failed)
+    durable::sync(&all).map_err(durable::failed)?;
+    crate::timings::mark("synced");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! Preparing policies for their files while synthesis is still making the
-//! next ones: a worker on another core first compiles the schemas the
-//! self-check needs, then stamps, checks and renders each policy handed to
-//! it ([`OutPolicy::prepared`]); when synthesis is done the caller takes its
+//! next ones: a worker on another core stamps, checks and renders each
+//! policy handed to it ([`OutPolicy::prepared`]); when synthesis is done the caller takes its
 //! share of what is left. Synthesis is one core's work, so without this the
 //! second core would idle through it and the documents would all wait for
 //! its end.
@@ -10,7 +9,6 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::check;
 use super::output::OutPolicy;
 
 /// Policies handed over, prepared by a worker and the caller.
@@ -22,18 +20,14 @@ pub struct Preparer {
 }
 
 impl Preparer {
-    /// Starts the worker: it compiles the schemas of `kinds`, then
-    /// prepares what it is given.
-    pub fn start(kinds: &'static [&'static str]) -> Preparer {
+    /// Starts the worker, which prepares what it is given.
+    pub fn start() -> Preparer {
         let (queue, waiting) = mpsc::channel();
         let waiting = Arc::new(Mutex::new(waiting));
         let shared = Arc::clone(&waiting);
         let worker = std::thread::Builder::new()
             .name("prepare".into())
-            .spawn(move || {
-                check::warm_up(kinds);
-                drain(&shared)
-            })
+            .spawn(move || drain(&shared))
             .ok();
         Preparer {
             queue,
@@ -98,7 +92,7 @@ mod tests {
                 .collect()
         };
         let names = ["web", "db", "cache", "Bad_Name"];
-        let preparer = Preparer::start(&["CiliumNetworkPolicy"]);
+        let preparer = Preparer::start();
         for p in policies(&names) {
             preparer.send(p);
         }

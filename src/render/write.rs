@@ -139,7 +139,9 @@ pub fn write(
     // The self-check of everything generated, as it will be written (each
     // document was checked as its file was made): nothing is written if it
     // fails.
+    crate::timings::mark("files made");
     output::check_files(&files)?;
+    crate::timings::mark("files checked");
     let (foundation, namespaces) = output::plan_paths(&files, &t.layout);
     opts.foundation_paths = foundation;
     opts.namespace_paths = namespaces;
@@ -163,7 +165,11 @@ pub fn write(
         // The plan is worked out on another core while the policy files are
         // created, and written last, before the tree is made durable.
         std::thread::scope(|s| {
-            let plan = s.spawn(|| plan::rollout_plan_with(plan_policies, graph, &opts));
+            let plan = s.spawn(|| {
+                let text = plan::rollout_plan_with(plan_policies, graph, &opts);
+                crate::timings::mark("plan");
+                text
+            });
             layout::write_dir(&t.root, &docs, t.force, || {
                 let text = plan.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
                 (plan_path, text)

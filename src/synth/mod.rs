@@ -298,6 +298,7 @@ pub fn synthesize_into(
     let roles = roles(graph, cfg);
     let view = view::of(graph, &roles, cfg.include_dropped);
     let ctx = Context::new(&view, cfg);
+    crate::timings::mark("synthesis context");
     let mut set = PolicySet {
         resolvers: ctx.resolvers.clone(),
         families: roles.families().to_vec(),
@@ -336,6 +337,7 @@ pub fn synthesize_into(
         made(cnp);
         set.warnings.extend(warnings);
     }
+    crate::timings::mark("workload policies");
     if cfg.same_namespace {
         let namespaces: BTreeSet<&str> = ctx
             .neighbourhoods

@@ -143,7 +143,7 @@ pub fn validate_policy_yaml(doc: &Value) -> Result<(), Vec<String>> {
     let v = validator(kind).map_err(|e| vec![e])?;
     let errors: Vec<String> = v
         .iter_errors(doc)
-        .map(|e| format!("{}: {e}", e.instance_path))
+        .map(|e| format!("{}: {e}", e.instance_path()))
         .collect();
     if errors.is_empty() {
         Ok(())

@@ -36,22 +36,6 @@ struct Generated {
     families: Option<Vec<Family>>,
 }
 
-/// The schemas a format's documents are checked against.
-fn schema_kinds(format: PolicyFormat) -> &'static [&'static str] {
-    match format {
-        PolicyFormat::Cilium => &["CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"],
-        PolicyFormat::K8s => &["NetworkPolicy"],
-    }
-}
-
-/// The schemas `--format` needs, compiled on another core while synthesis
-/// runs ([`check::warm_up`]). Not while the flows are read: the compiler's
-/// memory would add to the read's peak.
-fn warm_up(format: PolicyFormat) {
-    let kinds = schema_kinds(format);
-    std::thread::spawn(move || check::warm_up(kinds));
-}
-
 /// The generated policies; with `prepare` (a policy tree is written), each
 /// CiliumNetworkPolicy is stamped, checked and rendered for its file on
 /// another core as soon as synthesis makes it ([`Preparer`]).
@@ -61,13 +45,8 @@ fn generate(
     prepare: bool,
 ) -> (Generated, Vec<Warning>) {
     let cfg = args.synth_config();
-    // The Cilium preparer compiles the schemas itself, first thing.
-    let preparing = prepare && args.format == PolicyFormat::Cilium;
-    if !preparing {
-        warm_up(args.format);
-    }
     match args.format {
-        PolicyFormat::Cilium => cilium(graph, &cfg, preparing),
+        PolicyFormat::Cilium => cilium(graph, &cfg, prepare),
         PolicyFormat::K8s => {
             let workload = |workloads: &BTreeMap<(String, String), WorkloadKey>,
                             ns: Option<&String>,
@@ -128,7 +107,7 @@ fn generate(
 /// namespace and name; with `preparing`, each made ready for its file by a
 /// [`Preparer`] as synthesis goes.
 fn cilium(graph: &TrafficGraph, cfg: &SynthConfig, preparing: bool) -> (Generated, Vec<Warning>) {
-    let preparer = preparing.then(|| Preparer::start(schema_kinds(PolicyFormat::Cilium)));
+    let preparer = preparing.then(Preparer::start);
     let mut namespaced: Vec<OutPolicy> = Vec::new();
     let set = synth::synthesize_into(graph, cfg, &mut |cnp| match &preparer {
         Some(p) => p.send(OutPolicy::new(GenPolicy::Cnp(cnp), None)),
@@ -147,6 +126,7 @@ fn cilium(graph: &TrafficGraph, cfg: &SynthConfig, preparing: bool) -> (Generate
     let clusterwide = policies.len();
     if let Some(p) = preparer {
         namespaced = p.finish();
+        crate::timings::mark("documents prepared");
     }
     // By namespace and name, as synthesis sorts them (a preparer
     // gives them in its cores' order).
@@ -222,7 +202,9 @@ const MAX_LISTED: usize = 20;
 
 pub fn run(args: &RecommendArgs) -> Result<()> {
     let target = args.write_options()?;
+    crate::timings::mark("start");
     let (graph, report) = inputs::load(&args.input)?;
+    crate::timings::mark("read");
     from_graph(args, target, &graph, &report)
 }
 
@@ -316,6 +298,7 @@ pub fn from_graph(
         generated.counts,
         written.map(|w| format!("; {w}")).unwrap_or_default(),
     );
+    crate::timings::mark("summary");
     Ok(())
 }
 
