@@ -174,15 +174,34 @@ pub struct Context<'g> {
     pub portless: usize,
 }
 
+/// Neighbourhoods by workload key; two gathered under equal keys (a graph
+/// holds one node per peer, so only ever by mistake) are merged.
+fn by_key<'g>(
+    gathered: impl IntoIterator<Item = (&'g WorkloadKey, Neighbourhood<'g>)>,
+) -> BTreeMap<&'g WorkloadKey, Neighbourhood<'g>> {
+    let mut out: BTreeMap<&WorkloadKey, Neighbourhood> = BTreeMap::new();
+    for (w, hood) in gathered {
+        let mine = out.entry(w).or_default();
+        for (peer, ports) in hood.ingress {
+            mine.ingress.entry(peer).or_default().extend(ports);
+        }
+        for (peer, ports) in hood.egress {
+            mine.egress.entry(peer).or_default().extend(ports);
+        }
+    }
+    out
+}
+
 impl<'g> Context<'g> {
     /// The context over `graph`, which is already the synthesis view of the
     /// traffic ([`view::of`]).
     pub fn new(graph: &'g TrafficGraph, cfg: &'g SynthConfig) -> Context<'g> {
         let selectors = selector::Selectors::choose(graph.workloads());
         let resolvers = resolver::detect(graph);
-        // Gathered by hash, sorted once at the end: a workload key compares
-        // label by label.
-        let mut neighbourhoods: FxHashMap<&WorkloadKey, Neighbourhood> = FxHashMap::default();
+        // Gathered by each graph node's address, sorted once at the end: a
+        // workload key hashes and compares label by label.
+        let mut neighbourhoods: FxHashMap<*const WorkloadKey, (&WorkloadKey, Neighbourhood)> =
+            FxHashMap::default();
         let mut portless = 0;
         for (from, to, edge) in graph.edges_sorted() {
             for (port, stats) in &edge.ports {
@@ -197,8 +216,9 @@ impl<'g> Context<'g> {
                 }
                 if let Some(w) = to.as_workload() {
                     neighbourhoods
-                        .entry(w)
-                        .or_default()
+                        .entry(w as *const WorkloadKey)
+                        .or_insert_with(|| (w, Neighbourhood::default()))
+                        .1
                         .ingress
                         .entry(from)
                         .or_default()
@@ -206,8 +226,9 @@ impl<'g> Context<'g> {
                 }
                 if let Some(w) = from.as_workload() {
                     neighbourhoods
-                        .entry(w)
-                        .or_default()
+                        .entry(w as *const WorkloadKey)
+                        .or_insert_with(|| (w, Neighbourhood::default()))
+                        .1
                         .egress
                         .entry(to)
                         .or_default()
@@ -220,7 +241,7 @@ impl<'g> Context<'g> {
             cfg,
             selectors,
             resolvers,
-            neighbourhoods: neighbourhoods.into_iter().collect(),
+            neighbourhoods: by_key(neighbourhoods.into_values()),
             portless,
         }
     }
@@ -353,4 +374,46 @@ pub fn synthesize_into(
         set.clusterwide = foundation::clusterwide(&ctx);
     }
     set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::l4::Proto;
+
+    /// Neighbourhoods gathered under equal keys held apart are one, with
+    /// every peer and port of both.
+    #[test]
+    fn neighbourhoods_under_equal_keys_are_merged() {
+        let (w1, w2) = (
+            WorkloadKey::from_pairs("shop", &[("app", "web")]),
+            WorkloadKey::from_pairs("shop", &[("app", "web")]),
+        );
+        let (db, cache) = (
+            Peer::Workload(WorkloadKey::from_pairs("shop", &[("app", "db")])),
+            Peer::Workload(WorkloadKey::from_pairs("shop", &[("app", "cache")])),
+        );
+        let stats = PortStats::default();
+        let port = |port| PortKey {
+            proto: Proto::Tcp,
+            port,
+        };
+        let hood = |peer, p| {
+            let mut h = Neighbourhood::default();
+            h.egress.insert(peer, BTreeMap::from([(port(p), &stats)]));
+            h
+        };
+        let merged = by_key([
+            (&w1, hood(&db, 5432)),
+            (&w2, hood(&db, 5433)),
+            (&w2, hood(&cache, 6379)),
+        ]);
+        assert_eq!(merged.len(), 1);
+        let egress = &merged[&w1].egress;
+        assert_eq!(egress.len(), 2);
+        assert_eq!(
+            egress[&db].keys().copied().collect::<Vec<_>>(),
+            [port(5432), port(5433)]
+        );
+    }
 }

@@ -26,7 +26,11 @@ pub fn workload_selector(
     if policy_ns != Some(w.namespace.as_str()) {
         labels.insert(NS_SELECTOR_KEY.to_string(), w.namespace.clone());
     }
-    EndpointSelector::from_labels(labels)
+    // The map as it is (collecting it again would rebuild it).
+    EndpointSelector {
+        match_labels: labels,
+        match_expressions: Vec::new(),
+    }
 }
 
 /// The policy entity for an interpreted entity without port context

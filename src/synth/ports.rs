@@ -42,10 +42,10 @@ pub fn l4_rules(ports: &BTreeSet<PortKey>) -> L4Rules {
             entries.push(pp);
         }
     }
-    let to_ports = entries
-        .chunks(MAX_PORTS_PER_RULE)
-        .map(|c| PortRule {
-            ports: c.to_vec(),
+    let to_ports = in_chunks(entries)
+        .into_iter()
+        .map(|ports| PortRule {
+            ports,
             ..PortRule::default()
         })
         .collect();
@@ -64,11 +64,25 @@ pub fn l4_rules(ports: &BTreeSet<PortKey>) -> L4Rules {
             icmp_type: IntOrString::Int(i64::from(p.port)),
         })
         .collect();
-    let icmps = fields
-        .chunks(MAX_PORTS_PER_RULE)
-        .map(|c| IcmpRule { fields: c.to_vec() })
+    let icmps = in_chunks(fields)
+        .into_iter()
+        .map(|fields| IcmpRule { fields })
         .collect();
     L4Rules { to_ports, icmps }
+}
+
+/// A list cut into lists of at most [`MAX_PORTS_PER_RULE`], moved, not
+/// copied (a short one, the usual case, is kept as it is).
+fn in_chunks<T>(mut list: Vec<T>) -> Vec<Vec<T>> {
+    let mut out = Vec::new();
+    while list.len() > MAX_PORTS_PER_RULE {
+        let rest = list.split_off(MAX_PORTS_PER_RULE);
+        out.push(std::mem::replace(&mut list, rest));
+    }
+    if !list.is_empty() {
+        out.push(list);
+    }
+    out
 }
 
 /// Splits sorted, distinct ports into maximal runs of consecutive numbers.
@@ -127,6 +141,20 @@ mod tests {
 
     fn keys(proto: Proto, ports: &[u16]) -> BTreeSet<PortKey> {
         ports.iter().map(|&port| PortKey { proto, port }).collect()
+    }
+
+    #[test]
+    fn lists_are_cut_in_order_into_chunks_of_at_most_the_limit() {
+        for n in [0, 1, 40, 41, 85] {
+            let chunks = in_chunks((0..n).collect::<Vec<usize>>());
+            let lengths: Vec<usize> = chunks.iter().map(Vec::len).collect();
+            let expected: Vec<usize> = (0..n)
+                .step_by(MAX_PORTS_PER_RULE)
+                .map(|start| (n - start).min(MAX_PORTS_PER_RULE))
+                .collect();
+            assert_eq!(lengths, expected, "{n}");
+            assert_eq!(chunks.concat(), (0..n).collect::<Vec<usize>>());
+        }
     }
 
     #[test]

@@ -104,12 +104,16 @@ pub fn warn_overflow(
 /// `toPorts` and `icmps` for a port set, with `rules.http` on the ports of
 /// `http` (one `toPorts` entry each, after the plain ones).
 pub fn port_rules(set: &BTreeSet<PortKey>, http: &HttpPorts) -> L4Rules {
-    let plain: BTreeSet<PortKey> = set
-        .iter()
-        .filter(|p| !http.contains_key(p))
-        .copied()
-        .collect();
-    let mut l4 = l4_rules(&plain);
+    let mut l4 = if http.is_empty() {
+        l4_rules(set)
+    } else {
+        let plain: BTreeSet<PortKey> = set
+            .iter()
+            .filter(|p| !http.contains_key(p))
+            .copied()
+            .collect();
+        l4_rules(&plain)
+    };
     for (p, rules) in http {
         l4.to_ports.push(PortRule {
             ports: vec![PortProtocol::new(p.port, Protocol::TCP)],
