@@ -89,6 +89,53 @@ fn stdout_gets_a_multi_document_stream_from_a_real_dump() {
     }
 }
 
+/// `FLOWPOLICY_TIMINGS` set, each stage of writing a tree says when it was
+/// done, in order; unset, nothing of it is printed.
+#[test]
+fn timings_name_each_stage_in_order_only_when_asked() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |timings: bool, name: &str| {
+        let mut cmd = flowpolicy();
+        cmd.args(["recommend", common::sample("ten.jsonpb").to_str().unwrap()])
+            .arg("--out")
+            .arg(out.path().join(name))
+            .env_remove("FLOWPOLICY_TIMINGS");
+        if timings {
+            cmd.env("FLOWPOLICY_TIMINGS", "1");
+        }
+        let output = cmd.output().unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let stages: Vec<String> = run(true, "timed")
+        .lines()
+        .filter_map(|l| l.strip_prefix("timings: "))
+        .map(|l| {
+            l.rsplit_once("] ")
+                .map_or("", |(_, stage)| stage)
+                .to_string()
+        })
+        .collect();
+    let expected = [
+        "start",
+        "read",
+        "synthesis context",
+        "workload policies",
+        "documents prepared",
+        "files made",
+        "files checked",
+        "synced",
+        "renamed",
+        "summary",
+    ];
+    let in_order: Vec<&String> = stages
+        .iter()
+        .filter(|s| expected.contains(&s.as_str()))
+        .collect();
+    assert_eq!(in_order, expected, "{stages:?}");
+    assert!(!run(false, "untimed").contains("timings:"));
+}
+
 /// A 10-flow dump on stdin gives a YAML stream of policies on stdout.
 fn stdout_stream(ten_flows: &Path) {
     flowpolicy()

@@ -565,7 +565,16 @@ fn is_plain_safe(s: &str) -> bool {
 }
 
 /// The length of the longest word of [`RESERVED`].
-const LONGEST_RESERVED: usize = 5;
+const LONGEST_RESERVED: usize = {
+    let (mut i, mut longest) = (0, 0);
+    while i < RESERVED.len() {
+        if RESERVED[i].len() > longest {
+            longest = RESERVED[i].len();
+        }
+        i += 1;
+    }
+    longest
+};
 
 /// Characters a single-quoted scalar holds as themselves: printable, and
 /// none a YAML reader folds as a line break (NEL, LS, PS) or drops (BOM).
@@ -628,10 +637,15 @@ fn double_quoted(s: &str, out: &mut String) {
 mod tests {
     use super::*;
 
+    /// A word longer than every reserved one is never compared with them;
+    /// the reserved ones, in any case, are still quoted.
     #[test]
-    fn the_reserved_words_are_at_most_longest_reserved_long() {
-        let longest = RESERVED.iter().map(|r| r.len()).max();
-        assert_eq!(longest, Some(LONGEST_RESERVED));
+    fn reserved_words_are_quoted_whatever_their_length() {
+        for word in RESERVED {
+            assert!(!is_plain_safe(word), "{word}");
+            assert!(!is_plain_safe(&word.to_uppercase()), "{word}");
+        }
+        assert!(is_plain_safe("falsey"));
     }
 
     #[test]

@@ -393,6 +393,36 @@ mod tests {
         );
     }
 
+    /// Each kind is checked against its own schema; a kind without one is
+    /// refused by name.
+    #[test]
+    fn each_kind_is_checked_against_its_own_schema() {
+        let np = |selector: &str| {
+            format!("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  podSelector: {selector}\n  policyTypes:\n  - Ingress\n")
+        };
+        let ccnp = format!(
+            "apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata:\n  name: dns\nspec:\n{SPEC}"
+        );
+        assert_eq!(
+            check_documents(&[
+                doc("shop/web.yaml", &np("{}")),
+                doc("cluster/dns.yaml", &ccnp)
+            ]),
+            Ok(())
+        );
+        let err = check_documents(&[doc("shop/web.yaml", &np("web"))]).unwrap_err();
+        assert_eq!(
+            (err.kind.as_str(), err.pointer.as_str()),
+            ("NetworkPolicy", "/spec/podSelector"),
+            "{err}"
+        );
+        let other =
+            cnp("shop", "web", SPEC).replace("CiliumNetworkPolicy", "CiliumEgressGatewayPolicy");
+        let err = check_documents(&[doc("shop/web.yaml", &other)]).unwrap_err();
+        assert_eq!(err.pointer, "/kind");
+        assert!(err.message.contains("no schema for kind"), "{err}");
+    }
+
     #[test]
     fn valid_documents_pass() {
         let docs = [
