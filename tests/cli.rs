@@ -1,4 +1,4 @@
-//! The binary end to end: the README's demo command (with the release build),
+//! The binary end to end: the README's demo command as the README writes it,
 //! and bad input of every kind giving a clear message and exit code 2, never a
 //! panic. Inputs are the in-repo samples (`tests/data/flows`); the tests that
 //! depend on what a dump holds also run on the real dumps when the corpus is
@@ -8,7 +8,6 @@ use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use predicates::prelude::*;
 
@@ -23,31 +22,48 @@ fn flowpolicy() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("flowpolicy").unwrap()
 }
 
+/// The README's first screen: its first `sh` block, as a newcomer copies it.
+fn readme_commands() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let block = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README opens with a sh block of commands");
+    block.lines().map(str::to_owned).collect()
+}
+
+/// The README's two commands: the demo, run here with the arguments the
+/// README gives (its `--out` moved to a scratch directory) on the binary
+/// this suite built — the same code `--release` optimizes, without a second,
+/// optimized build of everything in every test run — and the test command,
+/// which is what runs this.
 #[test]
-fn release_binary_on_the_demo_prints_the_summary() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "--bin", "flowpolicy"])
-        .current_dir(&root)
-        .status()
-        .expect("cargo build --release");
-    assert!(status.success());
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+fn the_readme_demo_command_prints_the_summary() {
+    let commands = readme_commands();
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    assert_eq!(commands[1], "cargo test");
+    let args = commands[0]
+        .strip_prefix("cargo run --release -- ")
+        .unwrap_or_else(|| panic!("the demo command runs the release build: {}", commands[0]));
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let at = args
+        .iter()
+        .position(|a| *a == "--out")
+        .expect("the demo writes a tree");
     let out = tempfile::tempdir().unwrap();
     let policies = out.path().join("policies");
-    let output = Command::new(target.join("release/flowpolicy"))
-        .args([
-            "recommend",
-            demo().to_str().unwrap(),
-            "--cidr-group",
-            "10.0.0.0/8",
-            "--out",
-            policies.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let mut cmd = flowpolicy();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(&args[..at])
+        .arg("--out")
+        .arg(&policies)
+        .args(&args[at + 2..]);
+    assert_eq!(args[1], "fixtures/demo.jsonpb.zst");
+    assert!(demo().exists());
+    let output = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let summary = stderr.lines().last().unwrap();
