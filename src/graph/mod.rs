@@ -445,6 +445,18 @@ impl TrafficGraph {
         v
     }
 
+    /// Edges in the graph's own order (insertion order, which differs
+    /// between a dump, a merge and a live stream of the same traffic): for
+    /// work whose result cannot depend on it (sums, maxima, sorted maps and
+    /// sets), which then skips ranking every peer. Anything that lists or
+    /// picks edges in order uses [`TrafficGraph::edges_sorted`].
+    pub fn edges(&self) -> impl Iterator<Item = (&Peer, &Peer, &EdgeData)> + '_ {
+        self.graph.edge_indices().map(|e| {
+            let (a, b) = self.graph.edge_endpoints(e).expect("edge has endpoints");
+            (&self.graph[a].peer, &self.graph[b].peer, &self.graph[e])
+        })
+    }
+
     /// Edges in a stable order: (initiator, responder, evidence).
     pub fn edges_sorted(&self) -> Vec<(&Peer, &Peer, &EdgeData)> {
         // Peers compare by namespace and labels: the nodes are ranked once,

@@ -69,9 +69,9 @@ pub struct Stability {
 impl Stability {
     pub fn of(graph: &TrafficGraph) -> Stability {
         let (start, end) = (graph.coverage.first_flow, graph.coverage.last_flow);
+        // Counts and a maximum: in the graph's own order, not sorted.
         let firsts: Vec<i64> = graph
-            .edges_sorted()
-            .into_iter()
+            .edges()
             .map(|(_, _, e)| edge_span(e).0)
             .filter(|t| *t != 0)
             .collect();
@@ -213,7 +213,8 @@ impl NextWeek {
         // tenth of synthesis).
         let mut seen: rustc_hash::FxHashSet<*const Peer> = Default::default();
         let mut learning: Vec<&Peer> = Vec::new();
-        for (from, to, e) in graph.edges_sorted() {
+        // Counts and a sorted set of names: in the graph's own order.
+        for (from, to, e) in graph.edges() {
             for stats in e.ports.values() {
                 let (first, last, connections) = port_span(stats);
                 if last < since || last == 0 {
@@ -287,16 +288,25 @@ fn port_span(stats: &super::PortStats) -> (i64, i64, u64) {
     (first, last, connections)
 }
 
-/// The `n` edges first seen most recently: (initiator, responder, first seen).
+/// The `n` edges first seen most recently: (initiator, responder, first seen),
+/// the newest first and, at the same time, by peers. Picked in one pass over
+/// the graph's edges, unsorted: the order is total (one edge per pair of
+/// peers), so the graph's own order cannot change the answer.
 pub fn newest_edges(graph: &TrafficGraph, n: usize) -> Vec<(&Peer, &Peer, i64)> {
-    let mut v: Vec<(&Peer, &Peer, i64)> = graph
-        .edges_sorted()
-        .into_iter()
-        .map(|(a, b, e)| (a, b, edge_span(e).0))
-        .collect();
-    v.sort_by(|x, y| y.2.cmp(&x.2).then_with(|| (x.0, x.1).cmp(&(y.0, y.1))));
-    v.truncate(n);
-    v
+    let before = |x: &(&Peer, &Peer, i64), y: &(&Peer, &Peer, i64)| {
+        y.2.cmp(&x.2).then_with(|| (x.0, x.1).cmp(&(y.0, y.1)))
+    };
+    let mut best: Vec<(&Peer, &Peer, i64)> = Vec::with_capacity(n + 1);
+    for (from, to, e) in graph.edges() {
+        let edge = (from, to, edge_span(e).0);
+        if best.len() == n && best.last().is_none_or(|w| before(&edge, w).is_ge()) {
+            continue;
+        }
+        let at = best.partition_point(|b| before(b, &edge).is_lt());
+        best.insert(at, edge);
+        best.truncate(n);
+    }
+    best
 }
 
 fn ns(v: i64) -> Duration {
@@ -350,6 +360,23 @@ mod tests {
         g.coverage.see_time(base);
         g.coverage.see_time(base + window_h * HOUR_NS);
         g
+    }
+
+    /// Picked in one pass, the newest edges are the first `n` of all the
+    /// edges sorted newest first and then by peers, ties included.
+    #[test]
+    fn newest_edges_are_the_head_of_the_sorted_edges() {
+        let g = graph_with_edges(&[3, 7, 7, 1, 7, 5, 3, 7, 0, 6], 8);
+        let mut all: Vec<(&Peer, &Peer, i64)> = g
+            .edges_sorted()
+            .into_iter()
+            .map(|(a, b, e)| (a, b, edge_span(e).0))
+            .collect();
+        all.sort_by(|x, y| y.2.cmp(&x.2).then_with(|| (x.0, x.1).cmp(&(y.0, y.1))));
+        for n in 0..=12 {
+            let want: Vec<_> = all.iter().take(n).copied().collect();
+            assert_eq!(newest_edges(&g, n), want, "n = {n}");
+        }
     }
 
     #[test]

@@ -60,7 +60,8 @@ fn namespaces(set: &PlanPolicies, graph: &TrafficGraph) -> BTreeMap<String, Name
     for p in &set.namespaces {
         out.entry(p.clone()).or_default().policies += 1;
     }
-    for (from, to, edge) in graph.edges_sorted() {
+    // Counts and sorted sets: in the graph's own order.
+    for (from, to, edge) in graph.edges() {
         let Some(dst) = to.as_workload() else {
             continue;
         };

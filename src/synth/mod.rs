@@ -203,7 +203,8 @@ impl<'g> Context<'g> {
         let mut neighbourhoods: FxHashMap<*const WorkloadKey, (&WorkloadKey, Neighbourhood)> =
             FxHashMap::default();
         let mut portless = 0;
-        for (from, to, edge) in graph.edges_sorted() {
+        // Into sorted maps: in the graph's own order.
+        for (from, to, edge) in graph.edges() {
             for (port, stats) in &edge.ports {
                 let learned =
                     stats.allowed.is_some() || (cfg.include_dropped && stats.dropped.is_some());

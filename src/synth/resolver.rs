@@ -31,7 +31,8 @@ pub fn is_dns_port(p: &PortKey) -> bool {
 /// then world resolvers some pods query directly; most used first.
 pub fn detect(graph: &TrafficGraph) -> Vec<Resolver> {
     let mut found: BTreeMap<&Peer, (BTreeSet<u16>, BTreeSet<&Peer>)> = BTreeMap::new();
-    for (from, to, edge) in graph.edges_sorted() {
+    // Into sorted maps and sets: in the graph's own order.
+    for (from, to, edge) in graph.edges() {
         for (port, stats) in &edge.ports {
             if is_dns_port(port) && stats.allowed.is_some() {
                 let e = found.entry(to).or_default();
