@@ -19,7 +19,7 @@ use crate::common::observer_server::{self, Cut, RunningServer, ServerOptions};
 use crate::common::peer_server;
 use crate::flowkit::cluster::{self, Capture, NODES};
 use crate::observe::{
-    args, content, fixture, ok, run, samples, tree, until_and_sentinel, write_dump,
+    args, content, fixture, ok, only, run, samples, tree, until_and_sentinel, write_dump,
 };
 use flowpolicy::baseline::{self, Baseline, BaselineMeta};
 use flowpolicy::graph::builder::GraphBuilder;
@@ -652,4 +652,104 @@ async fn watch_follows_every_node_through_the_peer_service() {
         );
     }
     drop(servers);
+}
+
+// ---- switching between the relay and the nodes ----
+
+/// A baseline observed by the nodes' servers, stopped with every node at
+/// a different point, then continued through the relay, then by the nodes
+/// again: nothing lost, nothing twice — the same flows, per node, as one
+/// run through the relay. (The relay used to resume at the newest node's
+/// point, losing the lagging nodes' flows in between, and a later fan-out
+/// resumed from stale points, repeating the relay's.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baseline_switches_between_relay_and_nodes_without_loss_or_repeats() {
+    use crate::flowkit::cluster::time_of;
+    let capture = cluster::capture(600);
+    let (until, sentinel) = until_and_sentinel(&capture.responses);
+    let first = capture.responses.iter().map(time_of).min().unwrap();
+    let last = capture.responses.iter().map(time_of).max().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    // Through the relay in one run: what every baseline must count.
+    let mut everything = capture.responses.clone();
+    everything.sort_by_key(time_of);
+    everything.push(sentinel.clone());
+    let relay = node_server(everything, 900, Cut::Error).await;
+    let once = dir.path().join("once.baseline");
+    let through_relay = |baseline: &Path| {
+        args(&[
+            "observe",
+            "--server",
+            &relay.address(),
+            "--baseline",
+            &s(baseline),
+            "--until",
+            &until,
+            "--reconnect-delay",
+            "5ms",
+        ])
+    };
+    ok(&run(through_relay(&once)).await);
+
+    // The nodes, each holding only the first 20, 40, 60 or 80 % of the
+    // capture's time: they stop at different points.
+    let peer = peer_server::start().await;
+    let span = (last.0 - first.0) as f64;
+    let mut partial = Vec::new();
+    for (i, node) in NODES.iter().enumerate() {
+        let end = first.0 + (span * (i + 1) as f64 / 5.0) as i64;
+        let held: Vec<GetFlowsResponse> = capture
+            .of(node)
+            .into_iter()
+            .filter(|r| time_of(r).0 <= end)
+            .collect();
+        let server = node_server(held, 700, Cut::Error).await;
+        peer.add(node, &server.address(), None);
+        partial.push(server);
+    }
+    let switched = dir.path().join("switched.baseline");
+    let fan = |duration: Option<&str>| {
+        let mut a = args(&[
+            "observe",
+            "--peer-service",
+            &peer.address(),
+            "--baseline",
+            &s(&switched),
+            "--reconnect-delay",
+            "5ms",
+            "--node-wait",
+            "200ms",
+        ]);
+        match duration {
+            Some(d) => a.extend(args(&["--duration", d])),
+            None => a.extend(args(&["--until", &until])),
+        }
+        a
+    };
+    ok(&run(fan(Some("3s"))).await);
+    ok(&run(through_relay(&switched)).await);
+    let counted = |p: &Path| only(&content(p), &["coverage"]);
+    assert_eq!(
+        counted(&once),
+        counted(&switched),
+        "the nodes then the relay counted other flows than the relay alone"
+    );
+
+    // The nodes again, now holding everything: the relay's points are
+    // theirs, so nothing is new.
+    let mut whole = Vec::new();
+    for node in NODES {
+        let mut all = capture.of(node);
+        let mut end = sentinel.clone();
+        end.node_name = node.to_string();
+        all.push(end);
+        let server = node_server(all, 700, Cut::Error).await;
+        peer.update(node, &server.address(), None);
+        whole.push(server);
+    }
+    drop(partial);
+    let err = ok(&run(fan(None)).await);
+    assert!(err.contains(" 0 flows this run"), "{err}");
+    assert_eq!(counted(&once), counted(&switched));
 }

@@ -17,7 +17,9 @@ use flowpolicy::graph::builder::GraphBuilder;
 use flowpolicy::interpret::InterpretConfig;
 use flowpolicy::proto::observer::{GetFlowsRequest, GetFlowsResponse};
 use flowpolicy::source::event::{EndpointHint, SourceEvent};
-use flowpolicy::source::relay::{self, FollowOptions, RelayConfig, StreamDoor};
+use flowpolicy::source::relay::{
+    self, FollowOptions, NodePoints, RelayConfig, ResumeState, StreamDoor,
+};
 use flowpolicy::source::sink::{At, FlowSink};
 use flowpolicy::source::validate::Rejection;
 use prost::bytes::{Buf, BufMut};
@@ -198,7 +200,8 @@ pub fn run(dump: &Path) -> super::Row {
             slim: true,
             ..FollowOptions::default()
         };
-        let mut door = StreamDoor::default();
+        // As `observe` through a relay: each node's point kept.
+        let mut door = StreamDoor::through_relay(ResumeState::default(), NodePoints::default());
         relay::follow_into(&cfg, &opts, &mut door, &mut sink, std::future::pending())
             .await
             .unwrap();

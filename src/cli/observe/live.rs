@@ -24,7 +24,7 @@ use crate::graph::TrafficGraph;
 use crate::interpret::{InterpretConfig, InterpretStats};
 use crate::proto::observer::GetFlowsResponse;
 use crate::source::event::{EndpointHint, SourceEvent};
-use crate::source::relay::{ResumeState, StreamDoor};
+use crate::source::relay::{node_points, NodePoints, ResumeState, StreamDoor};
 use crate::source::sink::{At, FlowSink, StreamStatus};
 use crate::source::validate::{Rejection, Rejections};
 
@@ -177,7 +177,10 @@ impl Live {
         let now = Instant::now();
         Live {
             path,
-            door: StreamDoor::new(base.meta.resume.clone()),
+            door: StreamDoor::through_relay(
+                base.meta.resume.clone(),
+                NodePoints::new(base.meta.node_resume.clone()),
+            ),
             node_resume: None,
             sink: ObserveSink {
                 builder: GraphBuilder::resume(base.graph, cfg, &base.meta.state, base.interpret),
@@ -252,15 +255,21 @@ impl Live {
         meta.observation.observed_seconds += self.started.elapsed().as_secs();
         meta.observation.reconnects += self.sink.reconnects;
         meta.resume = self.door.resume.clone();
-        if let Some(points) = &self.node_resume {
-            // The relay's point, should the baseline be continued through
-            // a relay: the newest of the nodes'.
-            for point in points.values() {
-                if point.last_time > meta.resume.last_time {
-                    meta.resume = point.clone();
+        match &self.node_resume {
+            Some(points) => {
+                // The relay's point, should the baseline be continued
+                // through a relay: the oldest of the nodes' (each node's
+                // own point then drops what it delivered).
+                if let Some(oldest) = node_points::oldest(points) {
+                    meta.resume = oldest.clone();
+                }
+                meta.node_resume = points.clone();
+            }
+            None => {
+                if let Some(nodes) = &self.door.nodes {
+                    meta.node_resume = nodes.reached().clone();
                 }
             }
-            meta.node_resume = points.clone();
         }
         meta.state = interpreter.state();
         (interpreter.stats.clone(), meta)

@@ -2,6 +2,8 @@
 //! the relay's responses before a [`FlowSink`] sees them — resume admission
 //! mirrored for checkpoints, the door check (each distinct endpoint once),
 //! and the flow's endpoints given back to the stream decoder afterwards.
+//! Through the relay it also keeps each node's point ([`NodePoints`]): the
+//! flows a node's own stream delivered in an earlier run are dropped.
 //! [`follow_into`] runs the follow loop into a sink through it.
 
 use std::future::Future;
@@ -11,6 +13,7 @@ use super::config::RelayConfig;
 use super::endpoints::{EndpointId, Recycler};
 use super::error::RelayError;
 use super::follow::{follow, FollowOptions, FollowSummary, RelayEvent};
+use super::node_points::NodePoints;
 use super::resume::ResumeState;
 use crate::source::checked::CheckedEndpoints;
 use crate::source::event::SourceEvent;
@@ -23,6 +26,9 @@ pub struct StreamDoor {
     /// the responses the loop delivers, so it equals the loop's own state
     /// and can be saved while the loop runs.
     pub resume: ResumeState,
+    /// Through the relay: each node's point (those saved, then moved by
+    /// the flows delivered). `None` for a node's own stream.
+    pub nodes: Option<NodePoints>,
     /// The door check, each distinct endpoint checked once.
     checks: CheckedEndpoints,
     /// Flows' endpoints go back to the stream decoder through it.
@@ -44,6 +50,16 @@ impl StreamDoor {
         self.recycler.clone()
     }
 
+    /// A door on the relay continuing from `resume`, dropping what each
+    /// node's stream delivered up to its saved point (`nodes`).
+    pub fn through_relay(resume: ResumeState, nodes: NodePoints) -> StreamDoor {
+        StreamDoor {
+            resume,
+            nodes: Some(nodes),
+            ..StreamDoor::default()
+        }
+    }
+
     /// Hands one event of the follow loop to `sink`.
     pub fn deliver(&mut self, event: RelayEvent, sink: &mut impl FlowSink) -> ControlFlow<()> {
         let mut received = match event {
@@ -61,6 +77,11 @@ impl StreamDoor {
             }
             RelayEvent::Response(received) => received,
         };
+        let fresh = self.nodes.as_mut().is_none_or(|n| n.admit(&received));
+        if !fresh {
+            self.resume.admit(&received);
+            return ControlFlow::Continue(());
+        }
         sink.response(&received.response)?;
         self.resume.admit(&received);
         let known = received.endpoint_checks.take();

@@ -476,9 +476,9 @@ impl<S: FlowSink> Core<'_, S> {
                 idx
             }
             None => {
-                let resume = fan
-                    .starts
-                    .remove(&addr.name)
+                let saved = super::node_points::lookup(&fan.starts, &addr.name).map(str::to_owned);
+                let resume = saved
+                    .and_then(|key| fan.starts.remove(&key))
                     .unwrap_or_else(|| fan.fallback.clone());
                 fan.nodes.push(Node {
                     view: NodeView {

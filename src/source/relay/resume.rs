@@ -107,6 +107,24 @@ pub struct ResumeState {
 }
 
 impl ResumeState {
+    /// Whether a stream that stopped here already delivered `received`: a
+    /// flow older than the point, or at its time and in the boundary set.
+    /// Other responses, and flows without a time, are never covered.
+    pub fn covers(&self, received: &Received) -> bool {
+        let resp = &received.response;
+        if !matches!(resp.response_types, Some(ResponseTypes::Flow(_))) {
+            return false;
+        }
+        let (Some(time), Some(last)) = (FlowTime::of(resp), self.last_time) else {
+            return false;
+        };
+        let legacy = || {
+            self.boundary.iter().any(|f| f.kind == FingerprintKind::Fnv)
+                && self.boundary.contains(&Fingerprint::legacy(resp))
+        };
+        time < last || (time == last && (self.boundary.contains(&received.fingerprint) || legacy()))
+    }
+
     /// Records `resp` and says whether to deliver it: false only for a flow
     /// at the boundary time that was already delivered. Node status and
     /// lost-events responses, and flows without a time, always pass and
