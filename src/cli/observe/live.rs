@@ -267,7 +267,7 @@ impl Live {
             }
             None => {
                 if let Some(nodes) = &self.door.nodes {
-                    meta.node_resume = nodes.reached().clone();
+                    meta.node_resume = nodes.reached();
                 }
             }
         }

@@ -16,7 +16,10 @@
 
 use std::collections::BTreeMap;
 
+use rustc_hash::FxHashMap;
+
 use super::endpoints::Received;
+use super::fingerprint::Fingerprint;
 use super::resume::{FlowTime, ResumeState};
 use crate::proto::observer::get_flows_response::ResponseTypes;
 
@@ -25,16 +28,28 @@ use crate::proto::observer::get_flows_response::ResponseTypes;
 pub struct NodePoints {
     /// Saved by an earlier run: the flows they cover are not delivered again.
     saved: BTreeMap<String, ResumeState>,
-    /// Where each node is now (the saved points moved by delivered flows).
-    reached: BTreeMap<String, ResumeState>,
+    /// Each node name the stream gave, looked up once.
+    nodes: FxHashMap<String, Node>,
+}
+
+/// One node name of the stream: its saved point, and how far its flows got.
+#[derive(Debug, Clone)]
+struct Node {
+    /// The name its point is saved under (the saved name it matched).
+    key: String,
+    saved: Option<ResumeState>,
+    /// The newest flow time delivered, and the fingerprints at that time
+    /// (a list reused as time moves on: no allocation per flow).
+    last: Option<FlowTime>,
+    boundary: Vec<Fingerprint>,
 }
 
 impl NodePoints {
     /// Continuing from the points an earlier run saved.
     pub fn new(saved: BTreeMap<String, ResumeState>) -> NodePoints {
         NodePoints {
-            reached: saved.clone(),
             saved,
+            nodes: FxHashMap::default(),
         }
     }
 
@@ -50,38 +65,67 @@ impl NodePoints {
             Some(ResponseTypes::LostEvents(_)) => (&resp.node_name, false),
             _ => return true,
         };
-        let key = lookup(&self.saved, name).unwrap_or(name);
-        if let Some(saved) = self.saved.get(key) {
+        if !self.nodes.contains_key(name.as_str()) {
+            let key = lookup(&self.saved, name).unwrap_or(name).to_string();
+            let saved = self.saved.get(&key).cloned();
+            let node = Node {
+                key,
+                saved,
+                last: None,
+                boundary: Vec::new(),
+            };
+            self.nodes.insert(name.clone(), node);
+        }
+        let Some(node) = self.nodes.get_mut(name.as_str()) else {
+            return true;
+        };
+        let time = FlowTime::of(resp);
+        if let Some(saved) = &node.saved {
             let covered = if flow {
                 saved.covers(received)
             } else {
-                FlowTime::of(resp)
-                    .zip(saved.last_time)
-                    .is_some_and(|(t, last)| t < last)
+                time.zip(saved.last_time).is_some_and(|(t, last)| t < last)
             };
             if covered {
                 return false;
             }
         }
-        if !flow {
-            return true;
-        }
-        match self.reached.get_mut(key) {
-            Some(point) => {
-                point.admit(received);
-            }
-            None => {
-                let mut point = ResumeState::default();
-                point.admit(received);
-                self.reached.insert(key.to_string(), point);
+        if let (true, Some(time)) = (flow, time) {
+            match node.last {
+                Some(last) if time < last => {}
+                Some(last) if time == last => {
+                    if !node.boundary.contains(&received.fingerprint) {
+                        node.boundary.push(received.fingerprint);
+                    }
+                }
+                _ => {
+                    node.last = Some(time);
+                    node.boundary.clear();
+                    node.boundary.push(received.fingerprint);
+                }
             }
         }
         true
     }
 
-    /// Each node's point now.
-    pub fn reached(&self) -> &BTreeMap<String, ResumeState> {
-        &self.reached
+    /// Each node's point now: the saved ones, moved by the flows delivered.
+    pub fn reached(&self) -> BTreeMap<String, ResumeState> {
+        let mut points = self.saved.clone();
+        for node in self.nodes.values() {
+            let Some(last) = node.last else {
+                continue;
+            };
+            let point = points.entry(node.key.clone()).or_default();
+            match point.last_time {
+                Some(t) if t > last => {}
+                Some(t) if t == last => point.boundary.extend(node.boundary.iter().copied()),
+                _ => {
+                    point.last_time = Some(last);
+                    point.boundary = node.boundary.iter().copied().collect();
+                }
+            }
+        }
+        points
     }
 }
 
