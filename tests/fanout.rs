@@ -40,6 +40,22 @@ fn s(p: &Path) -> String {
     p.to_str().unwrap().to_string()
 }
 
+/// `observe` of one server (a relay, or the agent's socket) into
+/// `baseline`, until `until`.
+fn observe_server(server: &str, baseline: &Path, until: &str) -> Vec<String> {
+    args(&[
+        "observe",
+        "--server",
+        server,
+        "--baseline",
+        &s(baseline),
+        "--until",
+        until,
+        "--reconnect-delay",
+        "5ms",
+    ])
+}
+
 // ---- the agent's socket ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,19 +74,7 @@ async fn a_unix_socket_builds_the_same_baseline_as_tcp() {
     let socket = dir.path().join("hubble.sock");
     let unix = observer_server::start_unix(opts(all), &socket).await;
     assert!(unix.address().starts_with("unix:///"));
-    let observe = |server: String, baseline: &Path| {
-        args(&[
-            "observe",
-            "--server",
-            &server,
-            "--baseline",
-            &s(baseline),
-            "--until",
-            &until,
-            "--reconnect-delay",
-            "5ms",
-        ])
-    };
+    let observe = |server: String, baseline: &Path| observe_server(&server, baseline, &until);
     let (a, b) = (
         dir.path().join("tcp.baseline"),
         dir.path().join("unix.baseline"),
@@ -677,19 +681,7 @@ async fn a_baseline_switches_between_relay_and_nodes_without_loss_or_repeats() {
     everything.push(sentinel.clone());
     let relay = node_server(everything, 900, Cut::Error).await;
     let once = dir.path().join("once.baseline");
-    let through_relay = |baseline: &Path| {
-        args(&[
-            "observe",
-            "--server",
-            &relay.address(),
-            "--baseline",
-            &s(baseline),
-            "--until",
-            &until,
-            "--reconnect-delay",
-            "5ms",
-        ])
-    };
+    let through_relay = |baseline: &Path| observe_server(&relay.address(), baseline, &until);
     ok(&run(through_relay(&once)).await);
 
     // The nodes, each holding only the first 20, 40, 60 or 80 % of the
