@@ -56,7 +56,7 @@ impl NodePoints {
     /// Records a response; false for one its node's saved point covers
     /// (delivered before): a flow ([`ResumeState::covers`]), or a node's
     /// lost-events notice older than the point. Other responses, and flows
-    /// without a time, always pass.
+    /// without a time or a node name, always pass.
     pub fn admit(&mut self, received: &Received) -> bool {
         let resp = &received.response;
         let (name, flow) = match &resp.response_types {
@@ -65,6 +65,10 @@ impl NodePoints {
             Some(ResponseTypes::LostEvents(_)) => (&resp.node_name, false),
             _ => return true,
         };
+        if name.is_empty() {
+            // No node to keep a point for (the relay's own point covers it).
+            return true;
+        }
         if !self.nodes.contains_key(name.as_str()) {
             let key = lookup(&self.saved, name).unwrap_or(name).to_string();
             let saved = self.saved.get(&key).cloned();
@@ -204,6 +208,7 @@ mod tests {
         assert!(!points.admit(&flow(20, "b", 1)), "b's flow at its point");
         assert!(points.admit(&flow(20, "b", 2)));
         assert!(points.admit(&flow(12, "c", 1)), "a node never seen");
+        assert!(points.admit(&flow(5, "", 1)), "a flow without a node");
         assert!(points.admit(&flow(30, "a", 1)));
         let lost = |secs: i64, node: &str| {
             Received::new(GetFlowsResponse {
