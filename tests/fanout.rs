@@ -720,7 +720,8 @@ async fn a_baseline_switches_between_relay_and_nodes_without_loss_or_repeats() {
         a
     };
     ok(&run(fan(Some("3s"))).await);
-    ok(&run(through_relay(&switched)).await);
+    let err = ok(&run(through_relay(&switched)).await);
+    assert!(err.contains(" each from its own point"), "{err}");
     let counted = |p: &Path| only(&content(p), &["coverage"]);
     assert_eq!(
         counted(&once),

@@ -234,7 +234,13 @@ pub fn run(args: &ObserveArgs) -> Result<ExitCode> {
             .meta
             .resume
             .last_time
-            .map(|t| format!("; resuming at {t}"))
+            .map(|t| match base.meta.node_resume.len() {
+                0 => format!("; resuming at {t}"),
+                n => format!(
+                    "; resuming at {t}, {n} node{} each from its own point",
+                    if n == 1 { "" } else { "s" }
+                ),
+            })
             .unwrap_or_default();
         let state = &base.meta.state;
         let remembered = if state.is_empty() {
