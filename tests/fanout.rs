@@ -722,27 +722,99 @@ async fn a_baseline_switches_between_relay_and_nodes_without_loss_or_repeats() {
     ok(&run(fan(Some("3s"))).await);
     let err = ok(&run(through_relay(&switched)).await);
     assert!(err.contains(" each from its own point"), "{err}");
-    let counted = |p: &Path| only(&content(p), &["coverage"]);
     assert_eq!(
-        counted(&once),
-        counted(&switched),
+        coverage(&once),
+        coverage(&switched),
         "the nodes then the relay counted other flows than the relay alone"
     );
 
     // The nodes again, now holding everything: the relay's points are
     // theirs, so nothing is new.
-    let mut whole = Vec::new();
+    let _whole = whole_nodes(&capture, &sentinel, &peer, true).await;
+    drop(partial);
+    let err = ok(&run(fan(None)).await);
+    assert!(err.contains(" 0 flows this run"), "{err}");
+    assert_eq!(coverage(&once), coverage(&switched));
+}
+
+/// What a baseline counted: flows, times and lost events, per node.
+fn coverage(baseline: &Path) -> serde_json::Value {
+    only(&content(baseline), &["coverage"])
+}
+
+/// One server per node holding all of its flows (and the sentinel, named
+/// after it), announced to `peer` (as moved, with `update`).
+async fn whole_nodes(
+    capture: &Capture,
+    sentinel: &GetFlowsResponse,
+    peer: &peer_server::PeerService,
+    update: bool,
+) -> Vec<RunningServer> {
+    let mut servers = Vec::new();
     for node in NODES {
         let mut all = capture.of(node);
         let mut end = sentinel.clone();
         end.node_name = node.to_string();
         all.push(end);
         let server = node_server(all, 700, Cut::Error).await;
-        peer.update(node, &server.address(), None);
-        whole.push(server);
+        if update {
+            peer.update(node, &server.address(), None);
+        } else {
+            peer.add(node, &server.address(), None);
+        }
+        servers.push(server);
     }
-    drop(partial);
-    let err = ok(&run(fan(None)).await);
-    assert!(err.contains(" 0 flows this run"), "{err}");
-    assert_eq!(counted(&once), counted(&switched));
+    servers
+}
+
+/// A relay baseline continued by the nodes' own servers, where one node's
+/// flows never went through the relay (it could not reach that node): the
+/// nodes the relay carried resume from their points, and the other one is
+/// counted whole — also its flows older than the relay's point, which
+/// nobody delivered before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_the_relay_never_carried_is_counted_whole_by_the_nodes() {
+    use crate::flowkit::cluster::time_of;
+    let capture = cluster::capture(600);
+    let (until, sentinel) = until_and_sentinel(&capture.responses);
+    let dir = tempfile::tempdir().unwrap();
+    let relay_of = |keep: &dyn Fn(&GetFlowsResponse) -> bool| {
+        let mut held: Vec<GetFlowsResponse> = capture
+            .responses
+            .iter()
+            .filter(|r| keep(r))
+            .cloned()
+            .collect();
+        held.sort_by_key(time_of);
+        held.push(sentinel.clone());
+        node_server(held, 900, Cut::Error)
+    };
+    let all = relay_of(&|_| true).await;
+    let once = dir.path().join("once.baseline");
+    ok(&run(observe_server(&all.address(), &once, &until)).await);
+    let missing = NODES[3];
+    let partial = relay_of(&|r| r.node_name != missing).await;
+    let continued = dir.path().join("continued.baseline");
+    ok(&run(observe_server(&partial.address(), &continued, &until)).await);
+    assert_ne!(coverage(&once), coverage(&continued));
+
+    let peer = peer_server::start().await;
+    let _nodes = whole_nodes(&capture, &sentinel, &peer, false).await;
+    let err = ok(&run(args(&[
+        "observe",
+        "--peer-service",
+        &peer.address(),
+        "--baseline",
+        &s(&continued),
+        "--until",
+        &until,
+        "--reconnect-delay",
+        "5ms",
+        "--node-wait",
+        "5s",
+    ]))
+    .await);
+    let counted = capture.of(missing).len();
+    assert!(err.contains(&format!(" {counted} flows this run")), "{err}");
+    assert_eq!(coverage(&once), coverage(&continued));
 }

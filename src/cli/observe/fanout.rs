@@ -20,22 +20,27 @@ use crate::cli::duration::human;
 use crate::interpret::InterpretConfig;
 use crate::proto::observer::GetFlowsResponse;
 use crate::source::event::{EndpointHint, SourceEvent};
-use crate::source::relay::{Backoff, Fanout, FanoutOptions, NodeView};
+use crate::source::relay::{Backoff, Fanout, FanoutOptions, NodeView, ResumeState};
 use crate::source::sink::{At, FlowSink, NodeState, StreamStatus};
 use crate::source::validate::Rejection;
 
 /// The fan-out for these flags, continuing `base` (each node from its
-/// saved point; the baseline's point for nodes without one).
+/// saved point; see `fallback` for nodes without one).
 pub(super) fn fanout(
     args: &ObserveArgs,
     base: &Baseline,
     deadline: Option<Duration>,
 ) -> Result<Fanout> {
     let peer_service = args.relay.peer_service.as_deref().unwrap_or_default();
-    // A node without a saved point of its own starts at the baseline's:
-    // the relay's, or the oldest node's (nothing of that node was
-    // delivered before it).
-    let fallback = base.meta.resume.clone();
+    // A node without a saved point delivered nothing yet (every stream
+    // keeps each node's point): all its buffered flows are new. Only a
+    // baseline without node points (written before they were kept) starts
+    // such nodes at its relay point.
+    let fallback = if base.meta.node_resume.is_empty() {
+        base.meta.resume.clone()
+    } else {
+        ResumeState::default()
+    };
     let opts = FanoutOptions {
         backoff: Backoff {
             initial: args.reconnect_delay,
