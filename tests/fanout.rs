@@ -43,10 +43,21 @@ fn s(p: &Path) -> String {
 /// `observe` of one server (a relay, or the agent's socket) into
 /// `baseline`, until `until`.
 fn observe_server(server: &str, baseline: &Path, until: &str) -> Vec<String> {
+    observe_args("--server", server, baseline, until)
+}
+
+/// `observe --peer-service` into `baseline`, until `until`.
+fn observe_peers(peer_service: &str, baseline: &Path, until: &str) -> Vec<String> {
+    let mut a = observe_args("--peer-service", peer_service, baseline, until);
+    a.extend(args(&["--node-wait", "5s"]));
+    a
+}
+
+fn observe_args(source: &str, address: &str, baseline: &Path, until: &str) -> Vec<String> {
     args(&[
         "observe",
-        "--server",
-        server,
+        source,
+        address,
         "--baseline",
         &s(baseline),
         "--until",
@@ -513,19 +524,7 @@ async fn observe_peer_service_end_to_end_and_continued() {
     }
     let dir = tempfile::tempdir().unwrap();
     let baseline = dir.path().join("fan.baseline");
-    let observe = args(&[
-        "observe",
-        "--peer-service",
-        &peer.address(),
-        "--baseline",
-        &s(&baseline),
-        "--until",
-        &until,
-        "--reconnect-delay",
-        "5ms",
-        "--node-wait",
-        "5s",
-    ]);
+    let observe = observe_peers(&peer.address(), &baseline, &until);
     let err = ok(&run(observe.clone()).await);
     assert!(err.contains("--until reached"), "{err}");
     for node in NODES {
@@ -800,20 +799,7 @@ async fn a_node_the_relay_never_carried_is_counted_whole_by_the_nodes() {
 
     let peer = peer_server::start().await;
     let _nodes = whole_nodes(&capture, &sentinel, &peer, false).await;
-    let err = ok(&run(args(&[
-        "observe",
-        "--peer-service",
-        &peer.address(),
-        "--baseline",
-        &s(&continued),
-        "--until",
-        &until,
-        "--reconnect-delay",
-        "5ms",
-        "--node-wait",
-        "5s",
-    ]))
-    .await);
+    let err = ok(&run(observe_peers(&peer.address(), &continued, &until)).await);
     let counted = capture.of(missing).len();
     assert!(err.contains(&format!(" {counted} flows this run")), "{err}");
     assert_eq!(coverage(&once), coverage(&continued));
