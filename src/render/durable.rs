@@ -63,8 +63,11 @@ pub fn write_unsynced(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf, io::Er
 /// little else waits to be written, or each file and directory.
 pub fn sync(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf, io::Error)> {
     let ours = files.iter().map(|(_, bytes)| bytes.len() as u64).sum();
-    if !(little_else_pending(ours) && sync_file_system(files)) {
+    if little_else_pending(ours) && sync_file_system(files) {
+        crate::timings::mark("synced (the file system)");
+    } else {
         sync_each(files)?;
+        crate::timings::mark("synced (each file and directory)");
     }
     Ok(())
 }

@@ -91,7 +91,6 @@ fn write_all(
     all.push((path, text.as_bytes()));
     durable::write_unsynced(&all[all.len() - 1..]).map_err(durable::failed)?;
     durable::sync(&all).map_err(durable::failed)?;
-    crate::timings::mark("synced");
     Ok(())
 }
 
