@@ -194,22 +194,14 @@ impl BaselineMeta {
         self.settings
             .conn_window_seconds
             .extend(o.settings.conn_window_seconds.iter().copied());
-        merge_resume(&mut self.resume, &o.resume);
+        self.resume.merge(&o.resume);
         for (node, theirs) in &o.node_resume {
-            merge_resume(self.node_resume.entry(node.clone()).or_default(), theirs);
+            self.node_resume
+                .entry(node.clone())
+                .or_default()
+                .merge(theirs);
         }
         self.state.merge(&o.state);
-    }
-}
-
-/// The later resume point wins; at equal times the boundary sets unite.
-fn merge_resume(mine: &mut ResumeState, theirs: &ResumeState) {
-    match (mine.last_time, theirs.last_time) {
-        (_, None) => {}
-        (None, Some(_)) => *mine = theirs.clone(),
-        (Some(a), Some(b)) if b > a => *mine = theirs.clone(),
-        (Some(a), Some(b)) if a == b => mine.boundary.extend(theirs.boundary.iter().copied()),
-        _ => {}
     }
 }
 

@@ -119,15 +119,13 @@ impl NodePoints {
             let Some(last) = node.last else {
                 continue;
             };
-            let point = points.entry(node.key.clone()).or_default();
-            match point.last_time {
-                Some(t) if t > last => {}
-                Some(t) if t == last => point.boundary.extend(node.boundary.iter().copied()),
-                _ => {
-                    point.last_time = Some(last);
-                    point.boundary = node.boundary.iter().copied().collect();
-                }
-            }
+            points
+                .entry(node.key.clone())
+                .or_default()
+                .merge(&ResumeState {
+                    last_time: Some(last),
+                    boundary: node.boundary.iter().copied().collect(),
+                });
         }
         points
     }

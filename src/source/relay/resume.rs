@@ -118,11 +118,28 @@ impl ResumeState {
         let (Some(time), Some(last)) = (FlowTime::of(resp), self.last_time) else {
             return false;
         };
-        let legacy = || {
-            self.boundary.iter().any(|f| f.kind == FingerprintKind::Fnv)
-                && self.boundary.contains(&Fingerprint::legacy(resp))
-        };
-        time < last || (time == last && (self.boundary.contains(&received.fingerprint) || legacy()))
+        time < last
+            || (time == last
+                && (self.boundary.contains(&received.fingerprint) || self.legacy_holds(resp)))
+    }
+
+    /// Whether the boundary, written by a flowpolicy that fingerprinted
+    /// flows the old way, holds `resp` under its old fingerprint.
+    fn legacy_holds(&self, resp: &GetFlowsResponse) -> bool {
+        self.boundary.iter().any(|f| f.kind == FingerprintKind::Fnv)
+            && self.boundary.contains(&Fingerprint::legacy(resp))
+    }
+
+    /// Takes in another stream's point for the same flows: the later one
+    /// wins; at equal times the boundary sets unite.
+    pub fn merge(&mut self, theirs: &ResumeState) {
+        match (self.last_time, theirs.last_time) {
+            (_, None) => {}
+            (None, Some(_)) => *self = theirs.clone(),
+            (Some(a), Some(b)) if b > a => *self = theirs.clone(),
+            (Some(a), Some(b)) if a == b => self.boundary.extend(theirs.boundary.iter().copied()),
+            _ => {}
+        }
     }
 
     /// Records `resp` and says whether to deliver it: false only for a flow
@@ -143,8 +160,7 @@ impl ResumeState {
         match self.last_time {
             Some(last) if time < last => true,
             Some(last) if time == last => {
-                let legacy = self.boundary.iter().any(|f| f.kind == FingerprintKind::Fnv)
-                    && self.boundary.contains(&Fingerprint::legacy(resp));
+                let legacy = self.legacy_holds(resp);
                 self.boundary.insert(received.fingerprint) && !legacy
             }
             _ => {
@@ -189,6 +205,26 @@ mod tests {
         assert_eq!(st.boundary.len(), 1);
         assert!(st.admit(&flow(9, 0, "late")), "older flows pass");
         assert_eq!(st.last_time.unwrap().to_timestamp().nanos, 6);
+    }
+
+    #[test]
+    fn merged_points_keep_the_later_and_unite_at_equal_times() {
+        let point = |flows: &[(i64, &str)]| {
+            let mut st = ResumeState::default();
+            for (secs, node) in flows {
+                st.admit(&flow(*secs, 0, node));
+            }
+            st
+        };
+        let mut mine = point(&[(10, "a")]);
+        mine.merge(&point(&[(10, "b")]));
+        assert_eq!(mine.boundary.len(), 2, "same time: both flows");
+        mine.merge(&point(&[(9, "c")]));
+        assert_eq!(mine, point(&[(10, "a"), (10, "b")]), "older: ignored");
+        mine.merge(&ResumeState::default());
+        assert_eq!(mine.boundary.len(), 2, "no point: ignored");
+        mine.merge(&point(&[(11, "d")]));
+        assert_eq!(mine, point(&[(11, "d")]), "later: taken");
     }
 
     #[test]
