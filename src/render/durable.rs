@@ -46,7 +46,7 @@ pub fn failed((path, e): (PathBuf, io::Error)) -> anyhow::Error {
 /// temporary files or tree).
 pub fn write_synced(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf, io::Error)> {
     write_unsynced(files)?;
-    sync(files)
+    sync(files).map(|_| ())
 }
 
 /// Creates (or truncates) every file and writes its bytes, durable only
@@ -59,17 +59,35 @@ pub fn write_unsynced(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf, io::Er
     Ok(())
 }
 
+/// How files were made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synced {
+    /// One `syncfs` of their file system.
+    FileSystem,
+    /// Each file, then each directory.
+    Each,
+}
+
 /// Makes files already written durable: their file system at once when
 /// little else waits to be written, or each file and directory.
-pub fn sync(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf, io::Error)> {
+pub fn sync(files: &[(PathBuf, &[u8])]) -> Result<Synced, (PathBuf, io::Error)> {
+    sync_with_pending(files, pending_now())
+}
+
+/// [`sync`], given the unwritten data the machine holds (if known).
+fn sync_with_pending(
+    files: &[(PathBuf, &[u8])],
+    pending: Option<u64>,
+) -> Result<Synced, (PathBuf, io::Error)> {
     let ours = files.iter().map(|(_, bytes)| bytes.len() as u64).sum();
-    if little_else_pending(ours) && sync_file_system(files) {
+    if little_else(pending, ours) && sync_file_system(files) {
         crate::timings::mark("synced (the file system)");
+        Ok(Synced::FileSystem)
     } else {
         sync_each(files)?;
         crate::timings::mark("synced (each file and directory)");
+        Ok(Synced::Each)
     }
-    Ok(())
 }
 
 /// Syncs every file (written, closed) on its own, from several threads,
@@ -105,28 +123,25 @@ fn sync_dir(_: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether the page cache holds at most [`FOREIGN_PENDING_LIMIT`] bytes of
-/// unwritten data beyond `ours` (what was just written), so that a
-/// `syncfs` waits for little but them. Unknown (no `/proc/meminfo`) counts
-/// as little.
+/// The unwritten data in the page cache (`Dirty` and `Writeback` of
+/// `/proc/meminfo`, for the whole machine), if known.
 #[cfg(target_os = "linux")]
-fn little_else_pending(ours: u64) -> bool {
-    let pending = std::fs::read_to_string("/proc/meminfo")
+fn pending_now() -> Option<u64> {
+    std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|text| pending_bytes(&text));
-    little_else(pending, ours)
-}
-
-/// Whether `pending` bytes of unwritten data (if known) are at most
-/// [`FOREIGN_PENDING_LIMIT`] beyond `ours`.
-#[cfg(any(target_os = "linux", test))]
-fn little_else(pending: Option<u64>, ours: u64) -> bool {
-    pending.is_none_or(|p| p.saturating_sub(ours) <= FOREIGN_PENDING_LIMIT)
+        .and_then(|text| pending_bytes(&text))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn little_else_pending(_: u64) -> bool {
-    true
+fn pending_now() -> Option<u64> {
+    None
+}
+
+/// Whether `pending` bytes of unwritten data (if known; unknown counts as
+/// little) are at most [`FOREIGN_PENDING_LIMIT`] beyond `ours` (what was
+/// just written), so that a `syncfs` waits for little but them.
+fn little_else(pending: Option<u64>, ours: u64) -> bool {
+    pending.is_none_or(|p| p.saturating_sub(ours) <= FOREIGN_PENDING_LIMIT)
 }
 
 /// `Dirty` plus `Writeback` of a `/proc/meminfo` text, in bytes.
@@ -192,6 +207,25 @@ mod tests {
         assert!(little_else(Some(FOREIGN_PENDING_LIMIT), 0));
         assert!(!little_else(Some(FOREIGN_PENDING_LIMIT + 1), 0));
         assert!(!little_else(Some(1536 * mib), 2 * mib));
+    }
+
+    /// With much of others' data pending, each file is synced; with
+    /// little, the file system at once (on Linux).
+    #[test]
+    fn others_pending_data_decides_the_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<(PathBuf, &[u8])> = (0..4)
+            .map(|i| (dir.path().join(format!("{i}.yaml")), b"n: 1\n" as &[u8]))
+            .collect();
+        write_unsynced(&files).unwrap();
+        let busy = Some(FOREIGN_PENDING_LIMIT + 1024);
+        assert_eq!(sync_with_pending(&files, busy).unwrap(), Synced::Each);
+        let quiet = if cfg!(target_os = "linux") {
+            Synced::FileSystem
+        } else {
+            Synced::Each
+        };
+        assert_eq!(sync_with_pending(&files, Some(0)).unwrap(), quiet);
     }
 
     /// Where `syncfs` is not available, or would wait for others' data,
