@@ -209,15 +209,21 @@ mod tests {
         assert!(!little_else(Some(1536 * mib), 2 * mib));
     }
 
+    /// `n` small files written (not synced) in `dir`.
+    fn written(dir: &Path, n: usize) -> Vec<(PathBuf, &'static [u8])> {
+        let files: Vec<(PathBuf, &[u8])> = (0..n)
+            .map(|i| (dir.join(format!("{i}.yaml")), b"n: 1\n" as &[u8]))
+            .collect();
+        write_unsynced(&files).unwrap();
+        files
+    }
+
     /// With much of others' data pending, each file is synced; with
     /// little, the file system at once (on Linux).
     #[test]
     fn others_pending_data_decides_the_way() {
         let dir = tempfile::tempdir().unwrap();
-        let files: Vec<(PathBuf, &[u8])> = (0..4)
-            .map(|i| (dir.path().join(format!("{i}.yaml")), b"n: 1\n" as &[u8]))
-            .collect();
-        write_unsynced(&files).unwrap();
+        let files = written(dir.path(), 4);
         let busy = Some(FOREIGN_PENDING_LIMIT + 1024);
         assert_eq!(sync_with_pending(&files, busy).unwrap(), Synced::Each);
         let quiet = if cfg!(target_os = "linux") {
@@ -234,12 +240,7 @@ mod tests {
     #[test]
     fn syncing_each_file_names_the_one_that_failed() {
         let dir = tempfile::tempdir().unwrap();
-        let files: Vec<(PathBuf, &[u8])> = (0..40)
-            .map(|i| (dir.path().join(format!("{i}.yaml")), b"n: 1\n" as &[u8]))
-            .collect();
-        for (p, b) in &files {
-            std::fs::write(p, b).unwrap();
-        }
+        let files = written(dir.path(), 40);
         sync_each(&files).unwrap();
         let mut bad = files.clone();
         let missing = dir.path().join("gone.yaml");
