@@ -431,16 +431,28 @@ async fn a_node_that_never_answers_does_not_block_the_others() {
     let flows0 = capture.of(NODES[0]);
     let s0 = node_server(flows0.clone(), 100_000, Cut::Error).await;
     let (mute_addr, _held) = crate::common::mute_server().await;
+    // And one announced at a port nothing listens on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused_addr = free.local_addr().unwrap().to_string();
+    drop(free);
     let peer = peer_server::start().await;
     peer.add("mute", &mute_addr, None);
+    peer.add("refusing", &refused_addr, None);
     peer.add(NODES[0], &s0.address(), None);
     let (_, _, nodes) = fan_run(
         &peer.address(),
         BTreeMap::new(),
         GraphBuilder::new(InterpretConfig::default()),
-        |got, _| async move {
+        |got, views| async move {
             until("node-0's flows past the mute node", || {
                 got.borrow().get(NODES[0]).copied().unwrap_or(0) == flows0.len()
+            })
+            .await;
+            until("the refusing node retried", || {
+                matches!(
+                    state(&views, "refusing"),
+                    Some(NodeState::Reconnecting { .. })
+                )
             })
             .await;
         },
@@ -449,6 +461,18 @@ async fn a_node_that_never_answers_does_not_block_the_others() {
     let mute = nodes.iter().find(|n| n.name == "mute").unwrap();
     assert_eq!(mute.flows, 0);
     assert!(mute.state.is_active(), "{:?}", mute.state);
+    // The refusing node's error is about a node's server, with a node's
+    // remedy: not the relay's port-forward.
+    let refusing = nodes.iter().find(|n| n.name == "refusing").unwrap();
+    let NodeState::Reconnecting { error, .. } = &refusing.state else {
+        panic!("{:?}", refusing.state);
+    };
+    assert!(
+        error.contains(&format!("the node's Hubble server at {refused_addr}"))
+            && error.contains("port 4244")
+            && !error.contains("cilium hubble port-forward"),
+        "{error}"
+    );
 }
 
 /// While the merge waits for a node, a node whose flows keep arriving is
@@ -576,10 +600,11 @@ async fn an_unreachable_peer_service_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
-        err.contains("cannot follow the Hubble peer service at"),
+        err.contains(&format!("cannot reach the Hubble peer service at {addr}")),
         "{err}"
     );
     assert!(err.contains("port-forward svc/hubble-peer"), "{err}");
+    assert!(!err.contains("cilium hubble port-forward"), "{err}");
     assert!(!err.contains("panicked") && !baseline.exists(), "{err}");
     let out = run(args(&[
         "observe",

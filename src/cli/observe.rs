@@ -298,7 +298,14 @@ async fn observe(
 
     // Connecting can take up to --timeout; a signal meanwhile ends the run
     // at once (nothing was observed, the baseline is untouched).
-    eprintln!("observe: connecting to Hubble Relay at {}", cfg.server);
+    if cfg.server.starts_with("unix:") {
+        eprintln!(
+            "observe: connecting to the agent's Hubble socket {}",
+            cfg.server
+        );
+    } else {
+        eprintln!("observe: connecting to Hubble Relay at {}", cfg.server);
+    }
     let status = tokio::select! {
         status = server_status(&cfg) => status?,
         _ = stop_rx.wait_for(|stop| *stop) => {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 
 use super::duration::parse_duration;
-use crate::source::relay::{RelayConfig, DEFAULT_SERVER};
+use crate::source::relay::{RelayConfig, ServerRole, DEFAULT_SERVER};
 
 /// Which relay, how to reach it, which flows.
 #[derive(Debug, Clone, Args)]
@@ -80,6 +80,7 @@ impl RelayArgs {
             since,
             until,
             stream_window: None,
+            role: ServerRole::Relay,
         }
     }
 }

@@ -38,6 +38,7 @@ mod peers;
 mod reorder;
 mod request;
 mod resume;
+mod role;
 mod status;
 mod wire;
 
@@ -54,4 +55,5 @@ pub use node_points::NodePoints;
 pub use peers::{change_of, node_server, NodeAddr, NodeChange, NODE_PORT};
 pub use request::{flows_request, namespace_filters};
 pub use resume::{FlowTime, ResumeState};
+pub use role::ServerRole;
 pub use status::{server_status, ServerStatus};

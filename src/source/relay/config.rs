@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::error::RelayError;
+use super::role::ServerRole;
 
 /// `hubble --server` default: where `cilium hubble port-forward` listens.
 pub const DEFAULT_SERVER: &str = "localhost:4245";
@@ -59,6 +60,9 @@ pub struct RelayConfig {
     /// is twice that); `None`: the HTTP/2 library's (2 MiB, 5 MiB). The
     /// fan-out bounds it for its node streams (see `fanout::NODE_WINDOW`).
     pub stream_window: Option<u32>,
+    /// Which server this is (the relay, a node's, the peer service): picks
+    /// the remedies error messages name.
+    pub role: ServerRole,
 }
 
 impl Default for RelayConfig {
@@ -77,6 +81,7 @@ impl Default for RelayConfig {
             since: None,
             until: None,
             stream_window: None,
+            role: ServerRole::Relay,
         }
     }
 }

@@ -14,6 +14,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use super::config::{RelayConfig, Target};
 use super::error::{ErrorContext, RelayError};
 use super::insecure::SkipServerVerification;
+use super::role::ServerRole;
 use crate::proto::observer::observer_client::ObserverClient;
 
 /// HTTP/2 ping interval on an open stream. Longer than grpc-go's default
@@ -27,6 +28,7 @@ pub(crate) struct Connection {
     /// The same connection, for calls made with their own codec.
     pub channel: Channel,
     pub target: Target,
+    role: ServerRole,
     server_name: String,
     timeout: Duration,
 }
@@ -34,6 +36,7 @@ pub(crate) struct Connection {
 impl Connection {
     pub fn errors(&self) -> ErrorContext<'_> {
         ErrorContext {
+            role: self.role,
             server: &self.target.authority,
             server_name: &self.server_name,
             timeout: self.timeout,
@@ -55,6 +58,7 @@ pub(crate) async fn connect(cfg: &RelayConfig) -> Result<Connection, RelayError>
             .to_string()
     });
     let ctx = ErrorContext {
+        role: cfg.role,
         server: &target.authority,
         server_name: &server_name,
         timeout: cfg.timeout,
@@ -86,6 +90,7 @@ pub(crate) async fn connect(cfg: &RelayConfig) -> Result<Connection, RelayError>
         client: ObserverClient::new(channel.clone()),
         channel,
         target,
+        role: cfg.role,
         server_name,
         timeout: cfg.timeout,
     })
@@ -261,23 +266,27 @@ impl Connection {
         let server = self.target.authority.clone();
         match probe(&server, self.timeout).await {
             Speaker::Tls => RelayError::Tls {
+                role: self.role,
                 server,
                 problem: "the server answered with TLS, and the connection was plaintext".into(),
-                remedy: "pass --tls (with --tls-ca-cert-files and --tls-server-name for the \
-                         relay's certificate), or use an https:// address"
-                    .into(),
+                remedy: self.role.tls_expected_remedy().into(),
             },
             Speaker::Http1(line) => RelayError::NotRelay {
+                role: self.role,
                 server,
                 detail: format!("it answers plain HTTP ({line:?}), not gRPC"),
             },
             Speaker::Unknown => match err {
-                RelayError::Stream { server, detail } => RelayError::Stream {
+                RelayError::Stream {
+                    role,
+                    server,
+                    detail,
+                } => RelayError::Stream {
+                    role,
                     server,
                     detail: format!(
-                        "{detail} (the server closed the connection without a gRPC answer: if the \
-                         relay serves TLS, pass --tls and --tls-ca-cert-files; otherwise check \
-                         that --server points at Hubble Relay)"
+                        "{detail} (the server closed the connection without a gRPC answer: {})",
+                        role.closed_remedy()
                     ),
                 },
                 other => other,

@@ -9,7 +9,11 @@ use std::time::Duration;
 use rustls::{AlertDescription, CertificateError};
 use tonic::Code;
 
-/// A failure to talk to Hubble Relay. `Display` is the message for the user.
+use super::role::ServerRole;
+
+/// A failure to talk to Hubble Relay, a node's Hubble server or the peer
+/// service (`role` says which, and picks the remedies). `Display` is the
+/// message for the user.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RelayError {
@@ -17,35 +21,43 @@ pub enum RelayError {
     #[error("{0}")]
     Config(String),
     /// Nothing answers at the address (refused, no route, DNS, …).
-    #[error(
-        "cannot reach Hubble Relay at {server}: {detail} — start `cilium hubble port-forward` \
-         (it listens on localhost:4245) or pass --server"
-    )]
-    Unreachable { server: String, detail: String },
+    #[error("cannot reach {role} at {server}: {detail} — {}", .role.unreachable_remedy())]
+    Unreachable {
+        role: ServerRole,
+        server: String,
+        detail: String,
+    },
     /// The TLS handshake failed: certificate problem or plaintext peer.
-    #[error("TLS with Hubble Relay at {server} failed: {problem} — {remedy}")]
+    #[error("TLS with {role} at {server} failed: {problem} — {remedy}")]
     Tls {
+        role: ServerRole,
         server: String,
         problem: String,
         remedy: String,
     },
     /// No answer within `--timeout`.
-    #[error(
-        "Hubble Relay at {server} did not answer within {timeout:?} — check that --server points \
-         at Hubble Relay, or raise --timeout"
-    )]
-    Timeout { server: String, timeout: Duration },
-    /// The relay answered the call with a gRPC error status.
-    #[error("Hubble Relay at {server} refused the call ({code:?}): {message}{hint}")]
+    #[error("{role} at {server} did not answer within {timeout:?} — {}", .role.timeout_remedy())]
+    Timeout {
+        role: ServerRole,
+        server: String,
+        timeout: Duration,
+    },
+    /// The server answered the call with a gRPC error status.
+    #[error("{role} at {server} refused the call ({code:?}): {message}{hint}")]
     Rpc {
+        role: ServerRole,
         server: String,
         code: Code,
         message: String,
         hint: String,
     },
     /// The connection or an open flow stream broke, or the stream ended.
-    #[error("the connection to Hubble Relay at {server} broke: {detail}")]
-    Stream { server: String, detail: String },
+    #[error("the connection to {role} at {server} broke: {detail}")]
+    Stream {
+        role: ServerRole,
+        server: String,
+        detail: String,
+    },
     /// The Unix socket of `--server unix:…` is missing or nobody listens.
     #[error(
         "cannot connect to the Hubble socket {path}: {detail} — the Cilium agent serves it on \
@@ -56,19 +68,15 @@ pub enum RelayError {
     Socket { path: String, detail: String },
     /// The peer service (`--peer-service`) cannot be reached or refused
     /// `Notify`.
-    #[error(
-        "cannot follow the Hubble peer service at {server}: {detail} — in the cluster it is \
-         hubble-peer.kube-system.svc:443 (TLS); from a workstation, port-forward it first: \
-         `kubectl -n kube-system port-forward svc/hubble-peer 4244:443` (and pass the TLS \
-         flags); on a node, --peer-service unix:///var/run/cilium/hubble.sock"
-    )]
+    #[error("cannot follow the Hubble peer service at {server}: {detail} — {}", ServerRole::PeerService.unreachable_remedy())]
     PeerService { server: String, detail: String },
     /// Something else answers at the address (a plain HTTP server).
-    #[error(
-        "{server} is not Hubble Relay: {detail} — check --server (Hubble Relay listens on port \
-         4245; `cilium hubble port-forward` forwards it to localhost:4245)"
-    )]
-    NotRelay { server: String, detail: String },
+    #[error("{server} is not {}: {detail} — {}", .role.bare_name(), .role.wrong_service_remedy())]
+    NotRelay {
+        role: ServerRole,
+        server: String,
+        detail: String,
+    },
 }
 
 impl RelayError {
@@ -112,6 +120,7 @@ const GENERIC_TLS_REMEDY: &str = "check --tls-ca-cert-files and --tls-server-nam
 
 /// What the classifier needs to know about the connection.
 pub(crate) struct ErrorContext<'a> {
+    pub role: ServerRole,
     pub server: &'a str,
     pub server_name: &'a str,
     pub timeout: Duration,
@@ -120,6 +129,7 @@ pub(crate) struct ErrorContext<'a> {
 impl ErrorContext<'_> {
     pub fn timeout(&self) -> RelayError {
         RelayError::Timeout {
+            role: self.role,
             server: self.server.to_string(),
             timeout: self.timeout,
         }
@@ -129,6 +139,7 @@ impl ErrorContext<'_> {
     pub fn connect_error(&self, err: &(dyn StdError + 'static)) -> RelayError {
         self.specific(err)
             .unwrap_or_else(|| RelayError::Unreachable {
+                role: self.role,
                 server: self.server.to_string(),
                 detail: chain_text(err),
             })
@@ -147,24 +158,24 @@ impl ErrorContext<'_> {
                 detail = format!("{}: {detail}", status.message());
             }
             return RelayError::Stream {
+                role: self.role,
                 server: self.server.to_string(),
                 detail,
             };
         }
         let hint = match status.code() {
-            Code::Unimplemented => {
-                " — is --server pointing at Hubble Relay (port 4245), not another gRPC service?"
-            }
+            Code::Unimplemented => format!(" — {}", self.role.wrong_service_remedy()),
             Code::Unauthenticated | Code::PermissionDenied => {
-                " — check --tls-client-cert-file / --tls-client-key-file"
+                " — check --tls-client-cert-file / --tls-client-key-file".to_string()
             }
-            _ => "",
+            _ => String::new(),
         };
         RelayError::Rpc {
+            role: self.role,
             server: self.server.to_string(),
             code: status.code(),
             message: status.message().to_string(),
-            hint: hint.to_string(),
+            hint,
         }
     }
 
@@ -181,6 +192,7 @@ impl ErrorContext<'_> {
                 match io.kind() {
                     io::ErrorKind::ConnectionRefused => {
                         return Some(RelayError::Unreachable {
+                            role: self.role,
                             server: self.server.to_string(),
                             detail: "connection refused".into(),
                         })
@@ -201,9 +213,11 @@ impl ErrorContext<'_> {
                 return Some(self.tls_error(&rustls::Error::AlertReceived(*alert)));
             }
             return Some(RelayError::Tls {
+                role: self.role,
                 server: self.server.to_string(),
                 problem: format!(
-                    "the relay aborted the handshake (TLS alert {})",
+                    "{} aborted the handshake (TLS alert {})",
+                    self.role.short(),
                     name.unwrap_or("?")
                 ),
                 remedy: GENERIC_TLS_REMEDY.to_string(),
@@ -217,49 +231,46 @@ impl ErrorContext<'_> {
 
     fn tls_error(&self, err: &rustls::Error) -> RelayError {
         let generic = GENERIC_TLS_REMEDY;
+        let who = self.role.short();
         let (problem, remedy) = match err {
             rustls::Error::InvalidCertificate(cert) => match cert {
                 CertificateError::UnknownIssuer | CertificateError::BadSignature => (
                     format!(
-                        "the relay's certificate is not signed by a trusted CA (CA mismatch: \
+                        "the certificate of {who} is not signed by a trusted CA (CA mismatch: \
                          {cert:?})"
                     ),
-                    "pass the CA that signed the relay certificate with --tls-ca-cert-files \
-                     (Cilium keeps it as ca.crt in the hubble-relay-client-certs secret)"
-                        .to_string(),
+                    self.role.ca_remedy().to_string(),
                 ),
                 CertificateError::NotValidForName
                 | CertificateError::NotValidForNameContext { .. } => (
                     format!(
-                        "the relay's certificate is not valid for the server name {:?}",
+                        "the certificate of {who} is not valid for the server name {:?}",
                         self.server_name
                     ),
-                    "pass --tls-server-name with a name the certificate carries (Cilium's relay \
-                     certificate is for *.hubble-relay.cilium.io, e.g. \
-                     instance.hubble-relay.cilium.io)"
-                        .to_string(),
+                    self.role.name_remedy().to_string(),
                 ),
                 CertificateError::Expired
                 | CertificateError::ExpiredContext { .. }
                 | CertificateError::NotValidYet
                 | CertificateError::NotValidYetContext { .. } => (
-                    format!("the relay's certificate is expired or not yet valid ({cert:?})"),
+                    format!("the certificate of {who} is expired or not yet valid ({cert:?})"),
                     "check this machine's clock, or rotate the Hubble certificates".to_string(),
                 ),
                 other => (
-                    format!("the relay's certificate was rejected ({other:?})"),
+                    format!("the certificate of {who} was rejected ({other:?})"),
                     generic.to_string(),
                 ),
             },
             rustls::Error::AlertReceived(alert) => match alert {
                 a if CLIENT_CERT_ALERTS.contains(a) => (
-                    format!("the relay rejected our client certificate (TLS alert {alert:?})"),
-                    "the relay requires mTLS: pass --tls-client-cert-file and \
-                     --tls-client-key-file with a certificate signed by a CA the relay trusts"
-                        .to_string(),
+                    format!("{who} rejected our client certificate (TLS alert {alert:?})"),
+                    format!(
+                        "{who} requires mTLS: pass --tls-client-cert-file and \
+                         --tls-client-key-file with a certificate signed by a CA it trusts"
+                    ),
                 ),
                 other => (
-                    format!("the relay aborted the handshake (TLS alert {other:?})"),
+                    format!("{who} aborted the handshake (TLS alert {other:?})"),
                     generic.to_string(),
                 ),
             },
@@ -267,12 +278,19 @@ impl ErrorContext<'_> {
             | rustls::Error::InappropriateMessage { .. }
             | rustls::Error::InappropriateHandshakeMessage { .. } => (
                 format!("the server did not answer with TLS ({err})"),
-                "if the relay serves plaintext, drop --tls and use host:port or http://"
-                    .to_string(),
+                match self.role {
+                    ServerRole::Node => "the peer service announced TLS for this node, and it \
+                                         serves plaintext: check the agents' hubble.tls settings"
+                        .to_string(),
+                    _ => format!(
+                        "if {who} serves plaintext, drop --tls and use host:port or http://"
+                    ),
+                },
             ),
             other => (other.to_string(), generic.to_string()),
         };
         RelayError::Tls {
+            role: self.role,
             server: self.server.to_string(),
             problem,
             remedy,
@@ -319,6 +337,7 @@ mod tests {
 
     fn ctx() -> ErrorContext<'static> {
         ErrorContext {
+            role: ServerRole::Relay,
             server: "localhost:4245",
             server_name: "localhost",
             timeout: Duration::from_secs(5),
@@ -349,11 +368,67 @@ mod tests {
         );
     }
 
+    /// A node's server or the peer service failing is worded for it: no
+    /// message sends the user to the relay's port-forward or certificate.
+    #[test]
+    fn nodes_and_the_peer_service_get_their_own_remedies() {
+        let at = |role| ErrorContext {
+            role,
+            server: "10.0.0.5:4244",
+            server_name: "node-1.default.hubble-grpc.cilium.io",
+            timeout: Duration::from_secs(5),
+        };
+        let refused = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
+        let unknown_ca = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let wrong_name = rustls::Error::InvalidCertificate(CertificateError::NotValidForName);
+        for (role, name) in [
+            (ServerRole::Node, "the node's Hubble server"),
+            (ServerRole::PeerService, "the Hubble peer service"),
+        ] {
+            let messages = [
+                at(role).connect_error(&refused).to_string(),
+                at(role)
+                    .connect_error(&io::Error::other(unknown_ca.clone()))
+                    .to_string(),
+                at(role)
+                    .connect_error(&io::Error::other(wrong_name.clone()))
+                    .to_string(),
+                at(role).timeout().to_string(),
+                at(role)
+                    .status_error(&tonic::Status::unimplemented("nope"))
+                    .to_string(),
+            ];
+            for msg in &messages {
+                assert!(msg.contains(&format!("{name} at 10.0.0.5:4244")), "{msg}");
+                assert!(
+                    !msg.contains("port-forward`") && !msg.contains("hubble-relay"),
+                    "{role:?}: {msg}"
+                );
+            }
+            assert!(
+                messages[1].contains("hubble-server-certs"),
+                "{}",
+                messages[1]
+            );
+        }
+        let node_refused = at(ServerRole::Node).connect_error(&refused).to_string();
+        assert!(node_refused.contains("port 4244"), "{node_refused}");
+        let peer_refused = at(ServerRole::PeerService)
+            .connect_error(&refused)
+            .to_string();
+        assert!(
+            peer_refused.contains("port-forward svc/hubble-peer"),
+            "{peer_refused}"
+        );
+    }
+
     #[test]
     fn server_status_codes() {
         let err = ctx().status_error(&tonic::Status::unimplemented("nope"));
         assert!(!err.is_retryable());
-        assert!(err.to_string().contains("not another gRPC service"));
+        assert!(err
+            .to_string()
+            .contains("check --server (Hubble Relay listens on port 4245"));
         assert!(ctx()
             .status_error(&tonic::Status::unavailable("restarting"))
             .is_retryable());

@@ -35,6 +35,7 @@ use super::follow::{follow, FollowEnd, FollowOptions, FollowSummary, RelayEvent}
 use super::peers::{node_server, probe, NodeAddr, NodeChange, PeerEvent};
 use super::reorder::{may_release, Gate, Gated, Held, Reorder};
 use super::resume::{FlowTime, ResumeState};
+use super::role::ServerRole;
 use crate::proto::observer::get_flows_response::ResponseTypes;
 use crate::source::sink::{FlowSink, NodeState, StreamStatus};
 
@@ -110,6 +111,7 @@ impl Fanout {
             .map_err(|why| RelayError::Config(format!("--peer-service {peer_service:?}: {why}")))?;
         let mut peer_cfg = node_cfg.clone();
         peer_cfg.server = server;
+        peer_cfg.role = ServerRole::PeerService;
         if peer_cfg.server.starts_with("unix:") {
             // The TLS flags are for the nodes, not the local socket.
             peer_cfg = plaintext(peer_cfg);
@@ -255,6 +257,7 @@ impl Fanout {
     fn node_config(&self, server: &str, tls_server_name: &Option<String>) -> RelayConfig {
         let mut cfg = self.node_cfg.clone();
         cfg.server = server.to_string();
+        cfg.role = ServerRole::Node;
         cfg.stream_window = Some(NODE_WINDOW);
         match tls_server_name {
             Some(name) if !server.starts_with("unix:") => {

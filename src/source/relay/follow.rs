@@ -248,8 +248,9 @@ where
                     return Session::UntilReached;
                 }
                 let error = RelayError::Stream {
+                    role: cfg.role,
                     server: conn.target.authority.clone(),
-                    detail: "the relay ended the stream".into(),
+                    detail: format!("{} ended the stream", cfg.role.short()),
                 };
                 return broken(error, progressed);
             }

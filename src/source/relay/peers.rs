@@ -140,22 +140,10 @@ async fn open(cfg: &RelayConfig) -> Result<tonic::Streaming<ChangeNotification>,
     }
 }
 
-/// The first failure, worded for the peer service (the relay's remedies
-/// do not apply); a bad address stays a settings error.
-fn first_error(cfg: &RelayConfig, e: RelayError) -> RelayError {
-    match e {
-        RelayError::Config(_) | RelayError::Socket { .. } => e,
-        other => RelayError::PeerService {
-            server: cfg.server.clone(),
-            detail: other.to_string(),
-        },
-    }
-}
-
 /// Opens `Notify` once and drops it: whether the peer service answers,
 /// before anything is written.
 pub async fn probe(cfg: &RelayConfig) -> Result<(), RelayError> {
-    open(cfg).await.map(drop).map_err(|e| first_error(cfg, e))
+    open(cfg).await.map(drop)
 }
 
 /// Follows the peer service on a task of its own until `events` is
@@ -173,7 +161,7 @@ pub fn watch_peers(
         loop {
             let error = match open(&cfg).await {
                 Err(e) if opened == 0 => {
-                    let _ = events.send(Err(first_error(&cfg, e)));
+                    let _ = events.send(Err(e));
                     return;
                 }
                 Err(e) => e.to_string(),
