@@ -281,6 +281,7 @@ pub fn write(
         return Ok(written);
     }
     tree::apply(&t.root, &r.changes)?;
+    free_later(files);
     written.summary = Some(diff::summary_text(&r));
     written.account = format!(
         "{} files written under {} ({} kustomizations edited), {} unchanged, {} not overwritten",
@@ -290,6 +291,7 @@ pub fn write(
         r.unchanged,
         r.refused.len()
     );
+    free_later(r);
     Ok(written)
 }
 
