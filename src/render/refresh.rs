@@ -448,10 +448,20 @@ mod tests {
     use crate::policy::{EgressRule, Rule};
 
     fn generated(name: &str, egress: Vec<EgressRule>) -> OutFile {
+        annotated(name, &[], egress)
+    }
+
+    /// A generated policy carrying these annotations besides its stamps.
+    fn annotated(name: &str, annotations: &[(&str, String)], egress: Vec<EgressRule>) -> OutFile {
         let mut p = CiliumNetworkPolicy::new(name, "ns");
         p.metadata
             .labels
             .insert(fp::MANAGED_BY.0.into(), fp::MANAGED_BY.1.into());
+        for (key, value) in annotations {
+            p.metadata
+                .annotations
+                .insert(key.to_string(), value.clone());
+        }
         p.spec = Some(Rule {
             egress,
             ..Rule::default()
@@ -464,27 +474,19 @@ mod tests {
     /// A generated policy with evidence annotations, as synthesis writes
     /// them, counting `n`.
     fn with_evidence(n: u32, egress: Vec<EgressRule>) -> OutFile {
-        let mut p = CiliumNetworkPolicy::new("a", "ns");
-        p.metadata
-            .labels
-            .insert(fp::MANAGED_BY.0.into(), fp::MANAGED_BY.1.into());
-        for (key, value) in [
-            ("connections", n.to_string()),
-            ("flows", (3 * n).to_string()),
-            ("first-seen", "2026-11-20T00:00:44Z".to_string()),
-            ("last-seen", format!("2026-11-2{}T05:58:12Z", n % 10)),
-        ] {
-            p.metadata
-                .annotations
-                .insert(format!("flowpolicy.io/{key}"), value);
-        }
-        p.spec = Some(Rule {
-            egress,
-            ..Rule::default()
-        });
-        let mut g = GenPolicy::Cnp(p);
-        g.stamp();
-        OutFile::new(PathBuf::from("ns/a.yaml"), vec![g])
+        let evidence = [
+            ("flowpolicy.io/connections", n.to_string()),
+            ("flowpolicy.io/flows", (3 * n).to_string()),
+            (
+                "flowpolicy.io/first-seen",
+                "2026-11-20T00:00:44Z".to_string(),
+            ),
+            (
+                "flowpolicy.io/last-seen",
+                format!("2026-11-2{}T05:58:12Z", n % 10),
+            ),
+        ];
+        annotated("a", &evidence, egress)
     }
 
     /// Deciding a file by its lines, without reading its documents, gives
