@@ -295,9 +295,10 @@ pub fn write(
     Ok(written)
 }
 
-/// Frees what writing leaves on another thread: hundreds of policy
-/// documents take milliseconds to free, and nothing needs to wait for it.
-fn free_later<T: Send + 'static>(t: T) {
+/// Frees `t` on another thread: hundreds of policy documents, or a graph
+/// read from a large capture, take milliseconds to free, and nothing needs
+/// to wait for it (at the end of a command, the process exits meanwhile).
+pub fn free_later<T: Send + 'static>(t: T) {
     // If no thread can be started, the closure (and `t`) is dropped here.
     let _ = std::thread::Builder::new().spawn(move || drop(t));
 }

@@ -205,7 +205,10 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
     crate::timings::mark("start");
     let (graph, report) = inputs::load(&args.input)?;
     crate::timings::mark("read");
-    from_graph(args, target, &graph, &report)
+    let done = from_graph(args, target, &graph, &report);
+    // The graph of a large capture takes milliseconds to free.
+    crate::render::write::free_later((graph, report));
+    done
 }
 
 /// Recommends for a graph already built (by the inputs, or by `watch`):
