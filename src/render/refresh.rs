@@ -27,6 +27,7 @@ use serde_json::Value;
 use super::comments;
 use super::fingerprint::{self as fp, ALLOWED_HASH};
 use super::output::{join_documents, GenPolicy, OutFile};
+use super::parallel;
 use crate::policy::documents::split_documents;
 
 /// The marker a generated text file (ROLLOUT.md) carries.
@@ -65,6 +66,26 @@ pub struct Refresh {
     pub blocked: Vec<String>,
 }
 
+impl Refresh {
+    /// Adds what another file's refresh found, after what this one holds.
+    fn absorb(&mut self, other: Refresh) {
+        let Refresh {
+            changes,
+            unchanged,
+            policy_changes,
+            refused,
+            notes,
+            blocked,
+        } = other;
+        self.changes.extend(changes);
+        self.unchanged += unchanged;
+        self.policy_changes.extend(policy_changes);
+        self.refused.extend(refused);
+        self.notes.extend(notes);
+        self.blocked.extend(blocked);
+    }
+}
+
 /// A plain text file to write beside the policies (ROLLOUT.md).
 #[derive(Debug, Clone)]
 pub struct TextFile {
@@ -75,8 +96,13 @@ pub struct TextFile {
 /// Works out the refresh of `root` with `files` and `texts`; reads only.
 pub fn plan(root: &Path, files: &[OutFile], texts: &[TextFile]) -> Result<Refresh> {
     let mut r = Refresh::default();
-    for f in files {
-        plan_file(root, f, &mut r)?;
+    // Each file is decided on its own: on every core, merged in order.
+    let parts = parallel::map(files, |f| {
+        let mut part = Refresh::default();
+        plan_file(root, f, &mut part).map(|()| part)
+    });
+    for part in parts {
+        r.absorb(part?);
     }
     for t in texts {
         let full = root.join(&t.path);
