@@ -35,6 +35,11 @@ use selector::Selector;
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "flowpolicy");
 /// Annotation prefix for evidence on generated objects.
 pub const ANNOTATION_PREFIX: &str = "flowpolicy.io/";
+/// The evidence annotations of a workload's policy (after
+/// [`ANNOTATION_PREFIX`]): what was seen, which changes with every capture
+/// while what the policy allows may not (a refresh keeps a file that
+/// differs only in them).
+pub const EVIDENCE_ANNOTATIONS: [&str; 4] = ["connections", "first-seen", "flows", "last-seen"];
 
 /// Choices the user makes about what to generate.
 #[derive(Debug, Clone, Default)]

@@ -23,7 +23,7 @@ use super::l7::ports::{
 };
 use super::peers;
 use super::ports::{port_set, split_icmp, L4Rules};
-use super::{Context, Neighbourhood, Warning, ANNOTATION_PREFIX, MANAGED_BY};
+use super::{Context, Neighbourhood, Warning, ANNOTATION_PREFIX, EVIDENCE_ANNOTATIONS, MANAGED_BY};
 use crate::graph::evidence::format_time;
 use crate::graph::PortStats;
 use crate::peer::l4::PortKey;
@@ -131,11 +131,12 @@ fn totals(ctx: &Context<'_>, hood: &Neighbourhood<'_>) -> Totals {
 
 /// `flowpolicy.io/connections`, `flows`, `first-seen`, `last-seen`.
 fn evidence_annotations(totals: &Totals) -> BTreeMap<String, String> {
+    let [connections, first_seen, flows, last_seen] = EVIDENCE_ANNOTATIONS;
     [
-        ("connections", totals.connections.to_string()),
-        ("flows", totals.flows.to_string()),
-        ("first-seen", format_time(totals.first)),
-        ("last-seen", format_time(totals.last)),
+        (connections, totals.connections.to_string()),
+        (flows, totals.flows.to_string()),
+        (first_seen, format_time(totals.first)),
+        (last_seen, format_time(totals.last)),
     ]
     .into_iter()
     .map(|(k, v)| (format!("{ANNOTATION_PREFIX}{k}"), v))
