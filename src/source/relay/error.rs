@@ -115,9 +115,6 @@ const CLIENT_CERT_ALERTS: [AlertDescription; 7] = [
     AlertDescription::AccessDenied,
 ];
 
-const GENERIC_TLS_REMEDY: &str = "check --tls-ca-cert-files and --tls-server-name (or, for \
-                                  debugging only, --tls-allow-insecure)";
-
 /// What the classifier needs to know about the connection.
 pub(crate) struct ErrorContext<'a> {
     pub role: ServerRole,
@@ -220,7 +217,7 @@ impl ErrorContext<'_> {
                     self.role.short(),
                     name.unwrap_or("?")
                 ),
-                remedy: GENERIC_TLS_REMEDY.to_string(),
+                remedy: self.role.tls_remedy().to_string(),
             });
         }
         if text.contains("TLS handshake timeout") || text.contains("timed out") {
@@ -230,7 +227,7 @@ impl ErrorContext<'_> {
     }
 
     fn tls_error(&self, err: &rustls::Error) -> RelayError {
-        let generic = GENERIC_TLS_REMEDY;
+        let generic = self.role.tls_remedy();
         let who = self.role.short();
         let (problem, remedy) = match err {
             rustls::Error::InvalidCertificate(cert) => match cert {
@@ -411,6 +408,17 @@ mod tests {
                 messages[1]
             );
         }
+        // A node's server name comes from the peer service: --tls-server-name
+        // does not reach it.
+        let revoked = rustls::Error::InvalidCertificate(CertificateError::Revoked);
+        let node_revoked = at(ServerRole::Node)
+            .connect_error(&io::Error::other(revoked))
+            .to_string();
+        assert!(
+            node_revoked.contains("--tls-ca-cert-files")
+                && !node_revoked.contains("--tls-server-name"),
+            "{node_revoked}"
+        );
         let node_refused = at(ServerRole::Node).connect_error(&refused).to_string();
         assert!(node_refused.contains("port 4244"), "{node_refused}");
         let peer_refused = at(ServerRole::PeerService)

@@ -134,6 +134,20 @@ impl ServerRole {
         }
     }
 
+    /// What to check for any other TLS failure.
+    pub fn tls_remedy(self) -> &'static str {
+        match self {
+            ServerRole::Relay | ServerRole::PeerService => {
+                "check --tls-ca-cert-files and --tls-server-name (or, for debugging only, \
+                 --tls-allow-insecure)"
+            }
+            ServerRole::Node => {
+                "check --tls-ca-cert-files (the node's server name is the one the peer service \
+                 gave), or, for debugging only, --tls-allow-insecure"
+            }
+        }
+    }
+
     /// What to do when the certificate does not carry the server name.
     pub fn name_remedy(self) -> &'static str {
         match self {
@@ -191,6 +205,7 @@ mod tests {
                 role.name_remedy(),
                 role.tls_expected_remedy(),
                 role.closed_remedy(),
+                role.tls_remedy(),
             ];
             for text in all {
                 assert!(
