@@ -141,6 +141,11 @@ async fn a_missing_socket_or_tls_on_a_socket_is_a_clear_error() {
         err.contains("run flowpolicy on the node") && err.contains("/var/run/cilium"),
         "{err}"
     );
+    // The socket is the agent's, not the relay.
+    assert!(
+        err.contains("connecting to the agent's Hubble socket") && !err.contains("Hubble Relay"),
+        "{err}"
+    );
     assert!(!err.contains("panicked") && !baseline.exists(), "{err}");
 
     let out = run(args(&[
