@@ -181,7 +181,12 @@ pub fn load_graph_with(
         let name = dump::display_name(path);
         let mut reader = dump::open_input_counted(path, progress.counter())?;
         if is_baseline(path, &mut reader) {
-            let b = Baseline::decode(&name, reader)?;
+            // Without the state to keep, its bytes are only parsed past.
+            let b = if opts.keep_state {
+                Baseline::decode(&name, reader)?
+            } else {
+                Baseline::decode_graph(&name, reader)?
+            };
             report.files.push(FileReport {
                 file: name.clone(),
                 flows: b.graph.coverage.flows,
@@ -197,10 +202,17 @@ pub fn load_graph_with(
                 report.meta.merge(&b.meta);
             }
             let groups: &[IpNet] = &opts.interpret.cidr_groups;
-            if groups.is_empty() {
-                builder.graph.merge(&b.graph);
-            } else {
+            if !groups.is_empty() {
                 builder.graph.merge(&b.graph.regrouped(groups));
+            } else if builder.graph.is_empty() {
+                // The first graph is taken as it is (merging it into an
+                // empty one would only copy it), its coverage as merged.
+                let mut graph = b.graph;
+                let coverage = std::mem::take(&mut graph.coverage);
+                graph.coverage.merge(&coverage);
+                builder.graph = graph;
+            } else {
+                builder.graph.merge(&b.graph);
             }
             continue;
         }
@@ -266,5 +278,61 @@ mod tests {
         assert_eq!(kept_report.meta.settings, LoadOptions::default().settings());
         assert_eq!(plain.edge_count(), kept.edge_count());
         assert_eq!(plain.coverage.flows, kept.coverage.flows);
+    }
+
+    /// A baseline read for its graph alone (its interpreter state parsed
+    /// past, the graph taken as decoded) gives what reading it whole and
+    /// merging it into an empty graph gives; a second input still merges.
+    #[test]
+    fn a_baseline_read_for_its_graph_equals_one_read_whole() {
+        let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.jsonpb.zst");
+        let (graph, report) = load_graph(&LoadOptions {
+            inputs: vec![demo],
+            keep_state: true,
+            ..LoadOptions::default()
+        })
+        .unwrap();
+        assert!(!report.meta.state.nodes.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo.baseline");
+        std::fs::write(
+            &path,
+            crate::baseline::encode(&graph, &report.interpret, &report.meta),
+        )
+        .unwrap();
+        let open = || crate::source::dump::open_input(&path).unwrap();
+        let whole = Baseline::decode("demo", open()).unwrap();
+        let lean = Baseline::decode_graph("demo", open()).unwrap();
+        assert_eq!(whole.meta.state, report.meta.state);
+        assert_eq!(
+            lean.meta,
+            BaselineMeta {
+                state: Default::default(),
+                ..whole.meta.clone()
+            }
+        );
+        let bytes = |g: &TrafficGraph| {
+            crate::baseline::encode(g, &report.interpret, &BaselineMeta::default())
+        };
+        let mut merged = TrafficGraph::new();
+        merged.merge(&whole.graph);
+        assert_eq!(bytes(&lean.graph), bytes(&merged));
+        let read = |inputs: Vec<PathBuf>, keep_state| {
+            load_graph(&LoadOptions {
+                inputs,
+                keep_state,
+                ..LoadOptions::default()
+            })
+            .unwrap()
+        };
+        let (one, one_report) = read(vec![path.clone()], false);
+        assert_eq!(bytes(&one), bytes(&merged));
+        assert_eq!(one_report.meta, BaselineMeta::default());
+        let (kept, kept_report) = read(vec![path.clone()], true);
+        assert_eq!(bytes(&kept), bytes(&merged));
+        assert_eq!(kept_report.meta.state, report.meta.state);
+        let (two, _) = read(vec![path.clone(), path], false);
+        merged.merge(&whole.graph);
+        assert_eq!(bytes(&two), bytes(&merged));
     }
 }

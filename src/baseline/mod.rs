@@ -111,24 +111,26 @@ impl Baseline {
 
     /// Reads a baseline from its (already decompressed) JSON. `name` is used
     /// in messages.
-    pub fn decode(name: &str, mut reader: impl Read) -> Result<Baseline, BaselineError> {
-        let mut bytes = Vec::new();
-        reader
-            .read_to_end(&mut bytes)
-            .map_err(|e| BaselineError::Damaged {
-                file: name.to_string(),
-                detail: match e.kind() {
-                    std::io::ErrorKind::UnexpectedEof => {
-                        "the compressed data ends early".to_string()
-                    }
-                    _ => format!("cannot decompress it: {e}"),
-                },
-            })?;
-        Baseline::from_json(name, &bytes)
+    pub fn decode(name: &str, reader: impl Read) -> Result<Baseline, BaselineError> {
+        Baseline::parse::<InterpretState>(name, &read_all(name, reader)?)
+    }
+
+    /// [`Baseline::decode`] for a reader that only needs the graph, the
+    /// counters and the run facts: the interpreter's state (most of a
+    /// long baseline's bytes, and what continuing it needs) is checked
+    /// for well-formed JSON and skipped, and `meta.state` left empty.
+    pub fn decode_graph(name: &str, reader: impl Read) -> Result<Baseline, BaselineError> {
+        Baseline::parse::<Skipped>(name, &read_all(name, reader)?)
     }
 
     /// Parses the JSON text of a baseline, checking its checksum first.
     pub fn from_json(name: &str, bytes: &[u8]) -> Result<Baseline, BaselineError> {
+        Baseline::parse::<InterpretState>(name, bytes)
+    }
+
+    /// Parses the JSON text of a baseline, keeping the interpreter's state
+    /// as `S` says.
+    fn parse<S: StateField>(name: &str, bytes: &[u8]) -> Result<Baseline, BaselineError> {
         let damaged_by = |detail: String| BaselineError::Damaged {
             file: name.to_string(),
             detail,
@@ -142,7 +144,17 @@ impl Baseline {
             Seal::Absent => false,
             Seal::Mismatch(why) => return Err(damaged_by(why)),
         };
-        let header: Header = serde_json::from_slice(bytes).map_err(damaged)?;
+        // The whole file is parsed once; only when that fails is its header
+        // read on its own, to say whether it is a baseline at all, or a
+        // newer one, rather than where its JSON went wrong.
+        let parsed: Result<File<S>, _> = serde_json::from_slice(bytes);
+        let header = match &parsed {
+            Ok(file) => Header {
+                format: Some(file.format.clone()),
+                version: Some(file.version),
+            },
+            Err(_) => serde_json::from_slice(bytes).map_err(damaged)?,
+        };
         if header.format.as_deref() != Some(FORMAT) {
             return Err(BaselineError::NotABaseline {
                 file: name.to_string(),
@@ -169,7 +181,7 @@ impl Baseline {
                 "its checksum is missing or not where flowpolicy writes it: the end of the file is damaged, or the file was edited".into(),
             ));
         }
-        let file: File = serde_json::from_slice(bytes).map_err(damaged)?;
+        let file = parsed.map_err(damaged)?;
         if !sealed && file.checksum.is_some() {
             return Err(damaged_by(
                 "its checksum is not where flowpolicy writes it (the file was edited?)".into(),
@@ -178,6 +190,57 @@ impl Baseline {
         let mut b = file.into_baseline(version);
         b.unchecked = !sealed;
         Ok(b)
+    }
+}
+
+/// The decompressed bytes of a baseline, or why they cannot be had.
+fn read_all(name: &str, mut reader: impl Read) -> Result<Vec<u8>, BaselineError> {
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| BaselineError::Damaged {
+            file: name.to_string(),
+            detail: match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => "the compressed data ends early".to_string(),
+                _ => format!("cannot decompress it: {e}"),
+            },
+        })?;
+    Ok(bytes)
+}
+
+/// What a reader keeps of the interpreter's state: all of it
+/// ([`InterpretState`]), or nothing ([`Skipped`]).
+trait StateField: Default + for<'de> Deserialize<'de> {
+    fn is_empty(&self) -> bool;
+    fn into_state(self) -> InterpretState;
+}
+
+impl StateField for InterpretState {
+    fn is_empty(&self) -> bool {
+        InterpretState::is_empty(self)
+    }
+    fn into_state(self) -> InterpretState {
+        self
+    }
+}
+
+/// The interpreter's state of a baseline read only for its graph: parsed
+/// past without building anything.
+#[derive(Default)]
+struct Skipped;
+
+impl<'de> Deserialize<'de> for Skipped {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Skipped, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Skipped)
+    }
+}
+
+impl StateField for Skipped {
+    fn is_empty(&self) -> bool {
+        true
+    }
+    fn into_state(self) -> InterpretState {
+        InterpretState::default()
     }
 }
 
@@ -322,9 +385,11 @@ struct Header {
     version: Option<u32>,
 }
 
-/// The file (versions 1 to 3), field by field as documented.
+/// The file (versions 1 to 3), field by field as documented; `S` is what
+/// a reader keeps of the interpreter's state ([`StateField`]).
 #[derive(Serialize, Deserialize)]
-struct File {
+#[serde(bound(serialize = "S: Serialize + StateField", deserialize = "S: StateField"))]
+struct File<S = InterpretState> {
     format: String,
     version: u32,
     #[serde(default)]
@@ -337,8 +402,8 @@ struct File {
     resume: ResumeState,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     node_resume: BTreeMap<String, ResumeState>,
-    #[serde(default, skip_serializing_if = "InterpretState::is_empty")]
-    state: InterpretState,
+    #[serde(default, skip_serializing_if = "StateField::is_empty")]
+    state: S,
     coverage: Coverage,
     #[serde(default)]
     interpret: InterpretStats,
@@ -386,12 +451,13 @@ fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 
-impl File {
-    fn into_baseline(mut self, version: u32) -> Baseline {
+impl<S: StateField> File<S> {
+    fn into_baseline(self, version: u32) -> Baseline {
+        let mut state = self.state.into_state();
         if version < 3 {
             // Before version 3 every tracked connection had been counted,
             // when last seen (one memory for all nodes).
-            for e in &mut self.state.unnamed.connections.entries {
+            for e in &mut state.unnamed.connections.entries {
                 e.counted.get_or_insert(e.last_seen);
             }
         }
@@ -399,16 +465,16 @@ impl File {
         for n in &self.nodes {
             graph.insert_node(n);
         }
-        for e in &self.edges {
-            for p in &e.ports {
+        for e in self.edges {
+            for p in e.ports {
                 let stats = PortStats {
-                    allowed: p.allowed.clone(),
+                    allowed: p.allowed,
                     audit_flows: p.audit_flows,
-                    dropped: p.dropped.clone(),
-                    http: p.http.clone(),
-                    dns: p.dns.clone(),
-                    dropped_http: p.dropped_http.clone(),
-                    dropped_dns: p.dropped_dns.clone(),
+                    dropped: p.dropped,
+                    http: p.http,
+                    dns: p.dns,
+                    dropped_http: p.dropped_http,
+                    dropped_dns: p.dropped_dns,
                 };
                 let key = PortKey {
                     proto: p.protocol,
@@ -426,7 +492,7 @@ impl File {
                 settings: self.settings,
                 resume: self.resume,
                 node_resume: self.node_resume,
-                state: self.state,
+                state,
             },
             unchecked: false,
         }

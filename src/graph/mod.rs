@@ -344,6 +344,11 @@ impl TrafficGraph {
         self.graph[e].ports.entry(port).or_default().merge(stats);
     }
 
+    /// No node, and nothing said about coverage: what a new graph is.
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0 && self.coverage == Coverage::default()
+    }
+
     /// Folds another graph into this one (commutative, associative).
     pub fn merge(&mut self, other: &TrafficGraph) {
         for n in other.graph.node_weights() {
