@@ -26,6 +26,10 @@
 //!   With `FLOWPOLICY_BENCH_RUNS`, a last line gives the medians over the
 //!   runs: the time after the read, its share of the same process's read,
 //!   and the largest peak RSS;
+//! - `e2e-baseline`: `recommend --out` from the baseline of the plain dump
+//!   (made once, as `merge` makes it, beside the dumps): the user's usual
+//!   path (`observe` for days, then `recommend main.baseline`); a last line
+//!   gives its medians (the read, the work after it, peak RSS);
 //! - `stages-plain`: after reading the plain dump, synthesis and the
 //!   documents' stamping, checking and rendering, each repeated 25 times,
 //!   their medians on stderr ([`stages`]): where the time after the read
@@ -359,6 +363,20 @@ fn recommend_timed(path: &Path, refresh: bool) -> Row {
     }
 }
 
+/// Writes the baseline of the dump at `dump` to `to`, as `flowpolicy merge
+/// DUMP -o TO` writes it, and syncs it.
+fn write_baseline(dump: &Path, to: &Path) {
+    let opts = flowpolicy::baseline::load::LoadOptions {
+        keep_state: true,
+        ..input_args(dump).load_options()
+    };
+    let (graph, report) = flowpolicy::baseline::load::load_graph(&opts).unwrap();
+    let bytes = flowpolicy::baseline::encode(&graph, &report.interpret, &report.meta);
+    let mut file = std::fs::File::create(to).unwrap();
+    file.write_all(&bytes).unwrap();
+    file.sync_all().unwrap();
+}
+
 /// Where the `e2e-plain` rows write their trees, beside the dump. They are
 /// removed only when the whole benchmark is done: on a file system without
 /// a journal, ext4 skips every inode freed in the last minutes when it
@@ -379,6 +397,9 @@ struct E2eRuns {
     refresh: Vec<(f64, f64, f64)>,
     /// Per load-plain run: wall seconds.
     load: Vec<f64>,
+    /// Per e2e-baseline run: (seconds after the read, seconds of its read,
+    /// peak RSS MiB).
+    baseline: Vec<(f64, f64, f64)>,
 }
 
 impl E2eRuns {
@@ -401,6 +422,7 @@ impl E2eRuns {
             "e2e-plain" => self.e2e.push((after, wall - after, rss)),
             "refresh-plain" => self.refresh.push((after, wall - after, rss)),
             "load-plain" => self.load.push(wall),
+            "e2e-baseline" => self.baseline.push((after, wall - after, rss)),
             _ => {}
         }
     }
@@ -435,6 +457,16 @@ impl E2eRuns {
             }
             println!();
         }
+        if !self.baseline.is_empty() {
+            let runs = &self.baseline;
+            println!(
+                "recommend from the dump's baseline: median read {:.0} ms, median after it {:.0} ms over {} runs; peak RSS at most {:.1} MiB",
+                median(runs.iter().map(|r| r.1).collect()) * 1e3,
+                median(runs.iter().map(|r| r.0).collect()) * 1e3,
+                runs.len(),
+                runs.iter().map(|r| r.2).fold(0.0, f64::max)
+            );
+        }
     }
 }
 
@@ -468,6 +500,7 @@ fn child(kind: &str, path: &str) {
         "load-plain" => load_only(Path::new(path)),
         "e2e-plain" => recommend_e2e(Path::new(path)),
         "refresh-plain" => recommend_refresh(Path::new(path)),
+        "e2e-baseline" => recommend_e2e(Path::new(path)),
         "stages-plain" => stages::run(Path::new(path)),
         _ => run(Path::new(path)),
     };
@@ -494,7 +527,7 @@ fn spawn(kind: &str, path: &Path, raw: u64) -> std::process::Child {
             if kind.ends_with("-full") { "1" } else { "" },
         )
         // recommend's own summary would bury the table.
-        .stderr(if kind == "e2e-plain" || kind == "refresh-plain" {
+        .stderr(if kind.starts_with("e2e-") || kind == "refresh-plain" {
             Stdio::null()
         } else {
             Stdio::inherit()
@@ -570,6 +603,10 @@ fn main() {
         lines::NODES,
         start.elapsed().as_secs_f64()
     );
+    if inputs.split(',').any(|k| k == "e2e-baseline") {
+        // Made from this run's dump, never left over from another.
+        write_baseline(&path(""), &path(".baseline"));
+    }
     print_header();
     let mut measured = E2eRuns::default();
     for _ in 0..runs {
@@ -581,8 +618,11 @@ fn main() {
                 "gzip" | "gzip-full" | "read-gzip" => path(".gz"),
                 "live" | "decode-full" | "decode-fast" => path(""),
                 "fanout-1" | "fanout-4" | "fanout-8" => path(""),
+                "e2e-baseline" => path(".baseline"),
                 other => panic!("unknown input kind {other}"),
             };
+            // A baseline's row is not a rate of the jsonpb.
+            let raw = if kind == "e2e-baseline" { 0 } else { raw };
             let output = spawn(kind, &file, raw).wait_with_output().unwrap();
             assert!(output.status.success());
             let text = String::from_utf8_lossy(&output.stdout);
