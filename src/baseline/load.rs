@@ -21,7 +21,7 @@ use anyhow::Result;
 use ipnet::IpNet;
 
 use super::shards::Shards;
-use super::{add_stats, looks_like_baseline, Baseline, BaselineMeta, Settings};
+use super::{add_stats, looks_like_baseline, Baseline, BaselineMeta, Keep, Settings};
 use crate::graph::builder::GraphBuilder;
 use crate::graph::flood::{Flood, Spread};
 use crate::graph::TrafficGraph;
@@ -182,11 +182,12 @@ pub fn load_graph_with(
         let mut reader = dump::open_input_counted(path, progress.counter())?;
         if is_baseline(path, &mut reader) {
             // Without the state to keep, its bytes are only parsed past.
-            let b = if opts.keep_state {
-                Baseline::decode(&name, reader)?
+            let keep = if opts.keep_state {
+                Keep::Everything
             } else {
-                Baseline::decode_graph(&name, reader)?
+                Keep::Graph
             };
+            let b = Baseline::read(&name, reader, keep, dump::decompressed_size(path))?;
             report.files.push(FileReport {
                 file: name.clone(),
                 flows: b.graph.coverage.flows,
@@ -301,8 +302,14 @@ mod tests {
         )
         .unwrap();
         let open = || crate::source::dump::open_input(&path).unwrap();
+        let open_raw = || std::fs::File::open(&path).unwrap();
         let whole = Baseline::decode("demo", open()).unwrap();
-        let lean = Baseline::decode_graph("demo", open()).unwrap();
+        let size = crate::source::dump::decompressed_size(&path);
+        assert_eq!(
+            size,
+            Some(zstd::decode_all(open_raw()).unwrap().len() as u64)
+        );
+        let lean = Baseline::read("demo", open(), Keep::Graph, size).unwrap();
         assert_eq!(whole.meta.state, report.meta.state);
         assert_eq!(
             lean.meta,

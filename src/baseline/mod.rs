@@ -112,15 +112,24 @@ impl Baseline {
     /// Reads a baseline from its (already decompressed) JSON. `name` is used
     /// in messages.
     pub fn decode(name: &str, reader: impl Read) -> Result<Baseline, BaselineError> {
-        Baseline::parse::<InterpretState>(name, &read_all(name, reader)?)
+        Baseline::read(name, reader, Keep::Everything, None)
     }
 
-    /// [`Baseline::decode`] for a reader that only needs the graph, the
-    /// counters and the run facts: the interpreter's state (most of a
-    /// long baseline's bytes, and what continuing it needs) is checked
-    /// for well-formed JSON and skipped, and `meta.state` left empty.
-    pub fn decode_graph(name: &str, reader: impl Read) -> Result<Baseline, BaselineError> {
-        Baseline::parse::<Skipped>(name, &read_all(name, reader)?)
+    /// [`Baseline::decode`], keeping what `keep` says; `size` is how many
+    /// bytes the JSON is said to have (see
+    /// [`crate::source::dump::decompressed_size`]), so that it is read into
+    /// one buffer of that size instead of one that doubles as it fills.
+    pub fn read(
+        name: &str,
+        reader: impl Read,
+        keep: Keep,
+        size: Option<u64>,
+    ) -> Result<Baseline, BaselineError> {
+        let bytes = read_all(name, reader, size)?;
+        match keep {
+            Keep::Everything => Baseline::parse::<InterpretState>(name, bytes),
+            Keep::Graph => Baseline::parse::<Skipped>(name, bytes),
+        }
     }
 
     /// Parses the JSON text of a baseline, checking its checksum first.
@@ -129,8 +138,9 @@ impl Baseline {
     }
 
     /// Parses the JSON text of a baseline, keeping the interpreter's state
-    /// as `S` says.
-    fn parse<S: StateField>(name: &str, bytes: &[u8]) -> Result<Baseline, BaselineError> {
+    /// as `S` says; text it owns is freed before the graph is built.
+    fn parse<S: StateField>(name: &str, text: impl AsRef<[u8]>) -> Result<Baseline, BaselineError> {
+        let bytes = text.as_ref();
         let damaged_by = |detail: String| BaselineError::Damaged {
             file: name.to_string(),
             detail,
@@ -187,15 +197,37 @@ impl Baseline {
                 "its checksum is not where flowpolicy writes it (the file was edited?)".into(),
             ));
         }
+        drop(text);
         let mut b = file.into_baseline(version);
         b.unchecked = !sealed;
         Ok(b)
     }
 }
 
+/// What a reader of a baseline keeps of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// All of it: what continuing it (`observe`, `watch`) or writing a
+    /// baseline from it (`merge`) needs.
+    Everything,
+    /// The graph, the counters and the run facts: the interpreter's state
+    /// (most of a long baseline's bytes) is checked for well-formed JSON
+    /// and skipped, `meta.state` left empty.
+    Graph,
+}
+
+/// A buffer's size given in a file's header is trusted up to this (a
+/// damaged header must not reserve more; the read still takes it all).
+const MAX_PRESIZE: u64 = 1 << 32;
+
 /// The decompressed bytes of a baseline, or why they cannot be had.
-fn read_all(name: &str, mut reader: impl Read) -> Result<Vec<u8>, BaselineError> {
-    let mut bytes = Vec::new();
+fn read_all(
+    name: &str,
+    mut reader: impl Read,
+    size: Option<u64>,
+) -> Result<Vec<u8>, BaselineError> {
+    // One byte more than said, so that reaching the end needs no growth.
+    let mut bytes = Vec::with_capacity(size.map_or(0, |n| n.min(MAX_PRESIZE) as usize + 1));
     reader
         .read_to_end(&mut bytes)
         .map_err(|e| BaselineError::Damaged {
@@ -297,6 +329,10 @@ fn compress(json: &[u8]) -> Vec<u8> {
     let into_memory = "zstd into memory cannot fail";
     let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).expect(into_memory);
     enc.include_checksum(true).expect(into_memory);
+    // The size in the frame's header lets a reader take the JSON into one
+    // buffer of the right size.
+    enc.set_pledged_src_size(Some(json.len() as u64))
+        .expect(into_memory);
     enc.write_all(json).expect(into_memory);
     enc.finish().expect(into_memory)
 }

@@ -28,5 +28,8 @@ pub use decode::{
     decode_line, decode_line_checked, decode_line_checked_full, recycle, Decoded, Fault,
 };
 pub use error::{DumpError, LineError};
-pub use open::{display_name, open_input, open_input_counted, open_reader, Compression, Input};
+pub use open::{
+    decompressed_size, display_name, open_input, open_input_counted, open_reader, Compression,
+    Input,
+};
 pub use read::{read_dumps, read_one, DumpOptions, FileReport};

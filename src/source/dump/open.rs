@@ -48,6 +48,26 @@ pub fn open_input(path: &Path) -> Result<Input, DumpError> {
     open_input_counted(path, None)
 }
 
+/// How many bytes an input holds once decompressed, when the file says so
+/// without being read: a plain file's length, or the content size a zstd
+/// frame's header gives (flowpolicy writes it into its baselines). `None`
+/// for stdin, gzip, or a zstd frame without it. A hint for sizing a
+/// buffer, not a promise: the file can change or lie.
+pub fn decompressed_size(path: &Path) -> Option<u64> {
+    if path.as_os_str() == "-" {
+        return None;
+    }
+    let mut file = File::open(path).ok()?;
+    // A zstd frame header is at most 18 bytes.
+    let mut head = Vec::with_capacity(18);
+    file.by_ref().take(18).read_to_end(&mut head).ok()?;
+    match Compression::sniff(&head) {
+        Compression::None => file.metadata().ok().map(|m| m.len()),
+        Compression::Zstd => zstd::zstd_safe::get_frame_content_size(&head).ok()?,
+        Compression::Gzip => None,
+    }
+}
+
 /// Counts the bytes read through it into a shared counter: one atomic add
 /// per read call (the buffered reader above asks for 256 KiB at a time), so
 /// progress costs nothing per line.
@@ -112,4 +132,49 @@ pub fn open_reader(name: &str, raw: Box<dyn Read + Send>) -> Result<Input, DumpE
         }
     };
     Ok(reader)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// The size is a plain file's length or what a zstd frame's header
+    /// says; nothing for gzip, stdin, a frame that does not say, or a file
+    /// that is not there.
+    #[test]
+    fn the_decompressed_size_is_known_only_where_the_file_says_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"{\"format\": \"flowpolicy-baseline\"}\n".repeat(100);
+        let file = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let n = Some(text.len() as u64);
+        assert_eq!(decompressed_size(&file("plain", &text)), n);
+        let mut sized = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        sized.set_pledged_src_size(n).unwrap();
+        sized.write_all(&text).unwrap();
+        assert_eq!(
+            decompressed_size(&file("sized.zst", &sized.finish().unwrap())),
+            n
+        );
+        let mut unsized_ = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        unsized_.write_all(&text).unwrap();
+        assert_eq!(
+            decompressed_size(&file("unsized.zst", &unsized_.finish().unwrap())),
+            None
+        );
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&text).unwrap();
+        assert_eq!(decompressed_size(&file("gz", &gz.finish().unwrap())), None);
+        assert_eq!(decompressed_size(Path::new("-")), None);
+        assert_eq!(decompressed_size(&dir.path().join("missing")), None);
+        // A header cut short says nothing.
+        assert_eq!(
+            decompressed_size(&file("cut.zst", &[0x28, 0xb5, 0x2f, 0xfd])),
+            None
+        );
+    }
 }
