@@ -139,7 +139,7 @@ impl Baseline {
 
     /// Parses the JSON text of a baseline, keeping the interpreter's state
     /// as `S` says; text it owns is freed before the graph is built.
-    fn parse<S: StateField>(name: &str, text: impl AsRef<[u8]>) -> Result<Baseline, BaselineError> {
+    fn parse<S: StateRead>(name: &str, text: impl AsRef<[u8]>) -> Result<Baseline, BaselineError> {
         let bytes = text.as_ref();
         let damaged_by = |detail: String| BaselineError::Damaged {
             file: name.to_string(),
@@ -240,10 +240,16 @@ fn read_all(
     Ok(bytes)
 }
 
-/// What a reader keeps of the interpreter's state: all of it
-/// ([`InterpretState`]), or nothing ([`Skipped`]).
-trait StateField: Default + for<'de> Deserialize<'de> {
+/// The interpreter's state in a file: written borrowed
+/// (`&InterpretState`), read whole ([`InterpretState`]) or not at all
+/// ([`Skipped`]).
+trait StateField {
+    /// An empty state is not written.
     fn is_empty(&self) -> bool;
+}
+
+/// What a reader keeps of the interpreter's state.
+trait StateRead: StateField + Default + for<'de> Deserialize<'de> {
     fn into_state(self) -> InterpretState;
 }
 
@@ -251,6 +257,15 @@ impl StateField for InterpretState {
     fn is_empty(&self) -> bool {
         InterpretState::is_empty(self)
     }
+}
+
+impl StateField for &InterpretState {
+    fn is_empty(&self) -> bool {
+        InterpretState::is_empty(self)
+    }
+}
+
+impl StateRead for InterpretState {
     fn into_state(self) -> InterpretState {
         self
     }
@@ -271,6 +286,9 @@ impl StateField for Skipped {
     fn is_empty(&self) -> bool {
         true
     }
+}
+
+impl StateRead for Skipped {
     fn into_state(self) -> InterpretState {
         InterpretState::default()
     }
@@ -348,7 +366,8 @@ pub fn to_json(graph: &TrafficGraph, interpret: &InterpretStats, meta: &Baseline
         settings: meta.settings.clone(),
         resume: meta.resume.clone(),
         node_resume: meta.node_resume.clone(),
-        state: meta.state.clone(),
+        // Borrowed: a long baseline's state is most of it.
+        state: &meta.state,
         coverage: graph.coverage.clone(),
         interpret: interpret.clone(),
         nodes: graph.nodes_sorted().into_iter().cloned().collect(),
@@ -383,9 +402,28 @@ pub fn to_json(graph: &TrafficGraph, interpret: &InterpretStats, meta: &Baseline
             .collect(),
         checksum: None,
     };
-    let mut out = serde_json::to_vec_pretty(&file).expect("a baseline always serializes");
+    // Counted first, then written into one buffer of its final size (the
+    // checksum member included): a buffer doubling to tens of MB left as
+    // much again behind in the heap.
+    let mut counter = Counter(0);
+    serde_json::to_writer_pretty(&mut counter, &file).expect("a baseline always serializes");
+    let mut out = Vec::with_capacity(counter.0 + 1 + seal::SEAL_LEN);
+    serde_json::to_writer_pretty(&mut out, &file).expect("a baseline always serializes");
     out.push(b'\n');
     seal(out)
+}
+
+/// A writer that only counts the bytes written to it.
+struct Counter(usize);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Whether the first decompressed bytes of an input are a baseline's:
@@ -424,7 +462,7 @@ struct Header {
 /// The file (versions 1 to 3), field by field as documented; `S` is what
 /// a reader keeps of the interpreter's state ([`StateField`]).
 #[derive(Serialize, Deserialize)]
-#[serde(bound(serialize = "S: Serialize + StateField", deserialize = "S: StateField"))]
+#[serde(bound(serialize = "S: Serialize + StateField", deserialize = "S: StateRead"))]
 struct File<S = InterpretState> {
     format: String,
     version: u32,
@@ -487,7 +525,7 @@ fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 
-impl<S: StateField> File<S> {
+impl<S: StateRead> File<S> {
     fn into_baseline(self, version: u32) -> Baseline {
         let mut state = self.state.into_state();
         if version < 3 {

@@ -9,6 +9,8 @@ use xxhash_rust::xxh3::Xxh3;
 /// member, on its own line.
 const SEAL_START: &[u8] = b",\n  \"checksum\": \"xxh3:";
 const SEAL_END: &[u8] = b"\"\n}\n";
+/// How many bytes sealing adds to a document.
+pub(super) const SEAL_LEN: usize = SEAL_START.len() + 16 + SEAL_END.len() - DOC_END.len();
 /// What a document ends with without its checksum member.
 const DOC_END: &[u8] = b"\n}\n";
 

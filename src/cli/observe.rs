@@ -44,7 +44,7 @@ use crate::baseline::file::{
     self as baseline_file, remove_stale_temp_files, LockError, WriterLock,
 };
 use crate::baseline::load::LoadReport;
-use crate::baseline::{Baseline, BaselineError, Settings};
+use crate::baseline::{Baseline, BaselineError, Keep, Settings};
 use crate::interpret::InterpretConfig;
 use crate::source::dump;
 use crate::source::relay::{
@@ -170,7 +170,8 @@ fn load_existing(path: &std::path::Path) -> Result<Option<Baseline>> {
     }
     let name = dump::display_name(path);
     let reader = dump::open_input(path)?;
-    match Baseline::decode(&name, reader) {
+    let size = dump::decompressed_size(path);
+    match Baseline::read(&name, reader, Keep::Everything, size) {
         Ok(b) => {
             if b.unchecked {
                 eprintln!("{}", inputs::unchecked_note(&name));

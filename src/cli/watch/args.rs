@@ -171,7 +171,9 @@ pub fn builder(args: &WatchArgs) -> Result<(GraphBuilder, Option<String>)> {
     };
     let name = crate::source::dump::display_name(path);
     let reader = crate::source::dump::open_input(path)?;
-    let base = crate::baseline::Baseline::decode(&name, reader)?;
+    let size = crate::source::dump::decompressed_size(path);
+    let base =
+        crate::baseline::Baseline::read(&name, reader, crate::baseline::Keep::Everything, size)?;
     let stored: Vec<IpNet> = base.meta.settings.cidr_groups.iter().copied().collect();
     if !args.cidr_groups.is_empty() && !stored.is_empty() && args.cidr_groups != stored {
         bail!(
