@@ -51,10 +51,12 @@ pub fn open_input(path: &Path) -> Result<Input, DumpError> {
 /// How many bytes an input holds once decompressed, when the file says so
 /// without being read: a plain file's length, or the content size a zstd
 /// frame's header gives (flowpolicy writes it into its baselines). `None`
-/// for stdin, gzip, or a zstd frame without it. A hint for sizing a
-/// buffer, not a promise: the file can change or lie.
+/// for stdin, gzip, a zstd frame without it, or anything but a regular
+/// file (a pipe, `<(…)`: reading its first bytes here would take them from
+/// the reader). A hint for sizing a buffer, not a promise: the file can
+/// change or lie.
 pub fn decompressed_size(path: &Path) -> Option<u64> {
-    if path.as_os_str() == "-" {
+    if path.as_os_str() == "-" || !std::fs::metadata(path).ok()?.is_file() {
         return None;
     }
     let mut file = File::open(path).ok()?;
@@ -176,5 +178,14 @@ mod tests {
             decompressed_size(&file("cut.zst", &[0x28, 0xb5, 0x2f, 0xfd])),
             None
         );
+        // Nor does a directory, or a pipe (its bytes are the reader's).
+        assert_eq!(decompressed_size(dir.path()), None);
+        #[cfg(unix)]
+        {
+            let fifo = dir.path().join("fifo");
+            let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+            assert!(made.is_ok_and(|s| s.success()));
+            assert_eq!(decompressed_size(&fifo), None);
+        }
     }
 }
