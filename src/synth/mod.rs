@@ -40,6 +40,9 @@ pub const ANNOTATION_PREFIX: &str = "flowpolicy.io/";
 /// while what the policy allows may not (a refresh keeps a file that
 /// differs only in them).
 pub const EVIDENCE_ANNOTATIONS: [&str; 4] = ["connections", "first-seen", "flows", "last-seen"];
+/// How a workload policy's description starts; the rest of it repeats the
+/// evidence (connections, flows, first and last seen) and counts the peers.
+pub const DESCRIPTION_PREFIX: &str = "flowpolicy: least privilege for ";
 
 /// Choices the user makes about what to generate.
 #[derive(Debug, Clone, Default)]

@@ -23,7 +23,10 @@ use super::l7::ports::{
 };
 use super::peers;
 use super::ports::{port_set, split_icmp, L4Rules};
-use super::{Context, Neighbourhood, Warning, ANNOTATION_PREFIX, EVIDENCE_ANNOTATIONS, MANAGED_BY};
+use super::{
+    Context, Neighbourhood, Warning, ANNOTATION_PREFIX, DESCRIPTION_PREFIX, EVIDENCE_ANNOTATIONS,
+    MANAGED_BY,
+};
 use crate::graph::evidence::format_time;
 use crate::graph::PortStats;
 use crate::peer::l4::PortKey;
@@ -178,7 +181,7 @@ pub fn workload_policy(
         egress.push(EgressRule::default());
     }
     let description = format!(
-        "flowpolicy: least privilege for {}/{} from {} connections ({} flows) observed {} to {}; \
+        "{DESCRIPTION_PREFIX}{}/{} from {} connections ({} flows) observed {} to {}; \
          {} ingress and {} egress peers; everything else is denied",
         w.namespace,
         w.display_name(),
