@@ -275,14 +275,7 @@ impl ErrorContext<'_> {
             | rustls::Error::InappropriateMessage { .. }
             | rustls::Error::InappropriateHandshakeMessage { .. } => (
                 format!("the server did not answer with TLS ({err})"),
-                match self.role {
-                    ServerRole::Node => "the peer service announced TLS for this node, and it \
-                                         serves plaintext: check the agents' hubble.tls settings"
-                        .to_string(),
-                    _ => format!(
-                        "if {who} serves plaintext, drop --tls and use host:port or http://"
-                    ),
-                },
+                self.role.plaintext_remedy().to_string(),
             ),
             other => (other.to_string(), generic.to_string()),
         };

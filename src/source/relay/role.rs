@@ -169,6 +169,22 @@ impl ServerRole {
         }
     }
 
+    /// What to do when the server answers a TLS connection in plaintext.
+    pub fn plaintext_remedy(self) -> &'static str {
+        match self {
+            ServerRole::Relay => {
+                "if the relay serves plaintext, drop --tls and use host:port or http://"
+            }
+            ServerRole::Node => {
+                "the peer service announced TLS for this node, and it serves plaintext: check \
+                 the agents' hubble.tls settings"
+            }
+            ServerRole::PeerService => {
+                "if the peer service serves plaintext, drop --tls and use host:port or http://"
+            }
+        }
+    }
+
     /// What to do when the server answers TLS to a plaintext connection.
     pub fn tls_expected_remedy(self) -> &'static str {
         match self {
@@ -204,6 +220,7 @@ mod tests {
                 role.ca_remedy(),
                 role.name_remedy(),
                 role.tls_expected_remedy(),
+                role.plaintext_remedy(),
                 role.closed_remedy(),
                 role.tls_remedy(),
             ];
