@@ -39,6 +39,7 @@ mod reorder;
 mod request;
 mod resume;
 mod role;
+mod socket;
 mod status;
 mod wire;
 

@@ -2,7 +2,8 @@
 //! keep-alive, TLS/mTLS from PEM files checked up front) and connects
 //! eagerly, so connection and certificate problems surface as one
 //! [`RelayError`] before any call. A `unix:` server is dialled through a
-//! connector that opens the socket (the agent's plaintext Hubble server).
+//! connector that opens the socket (the agent's plaintext Hubble server;
+//! [`super::socket`]).
 
 use std::path::Path;
 use std::time::Duration;
@@ -79,7 +80,7 @@ pub(crate) async fn connect(cfg: &RelayConfig) -> Result<Connection, RelayError>
         endpoint = with_tls(endpoint, cfg)?;
     }
     let channel = match &target.unix {
-        Some(path) => connect_unix(&endpoint, path, cfg.timeout).await?,
+        Some(path) => super::socket::connect(&endpoint, path, cfg.timeout).await?,
         // The inner timeouts normally fire first and say which step hung.
         None => tokio::time::timeout(cfg.timeout * 2, endpoint.connect())
             .await
@@ -94,46 +95,6 @@ pub(crate) async fn connect(cfg: &RelayConfig) -> Result<Connection, RelayError>
         server_name,
         timeout: cfg.timeout,
     })
-}
-
-/// Connects HTTP/2 over the Unix socket at `path`; a missing socket, or
-/// one nobody listens on, is a [`RelayError::Socket`] naming the remedy.
-async fn connect_unix(
-    endpoint: &Endpoint,
-    path: &Path,
-    timeout: Duration,
-) -> Result<Channel, RelayError> {
-    let socket_error = |detail: String| RelayError::Socket {
-        path: path.display().to_string(),
-        detail,
-    };
-    match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(socket_error("no such file".into()))
-        }
-        Err(e) => return Err(socket_error(e.to_string())),
-        Ok(_) => {}
-    }
-    let owned = path.to_path_buf();
-    let connector = tower::service_fn(move |_: tonic::transport::Uri| {
-        let path = owned.clone();
-        async move {
-            let stream = tokio::net::UnixStream::connect(path).await?;
-            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-        }
-    });
-    match tokio::time::timeout(timeout * 2, endpoint.connect_with_connector(connector)).await {
-        Err(_) => Err(socket_error(format!(
-            "no answer within {}",
-            humantime_secs(timeout * 2)
-        ))),
-        Ok(Err(e)) => Err(socket_error(super::error::chain_text(&e))),
-        Ok(Ok(channel)) => Ok(channel),
-    }
-}
-
-fn humantime_secs(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
 }
 
 fn with_tls(endpoint: Endpoint, cfg: &RelayConfig) -> Result<Endpoint, RelayError> {
