@@ -41,7 +41,9 @@ pub struct ConnTable {
     /// Newest flow time (ns) the table has seen (`i64::MIN` when none: omitted).
     #[serde(skip_serializing_if = "is_min")]
     pub newest: i64,
-    /// Table size at which it is next pruned (0: the default).
+    /// Table size at which it is next pruned (0: the default). Written
+    /// as 0 (absent) since tables are stored pruned; older baselines may
+    /// carry a size, which a continued run still follows.
     #[serde(skip_serializing_if = "is_zero")]
     pub next_prune: usize,
     /// Every tracked connection with the flow time (ns) it was last seen,
@@ -186,11 +188,20 @@ impl ConnTracker {
         self.seen.len()
     }
 
-    /// The table as a baseline stores it (entries sorted).
+    /// The table as a baseline stores it: the connections seen within the
+    /// window of the newest flow, sorted. The idle entries a prune would
+    /// drop are left out, as is when the next prune is due: the stored
+    /// table is the same whenever the last prune happened, so a run stopped
+    /// and continued stores what one run would, and a shard stores no more
+    /// than its node's live connections. (An idle entry only ever decides a
+    /// flow older than the newest by more than the window; one node's flows
+    /// do not arrive that late.)
     pub fn export(&self) -> ConnTable {
+        let horizon = self.newest.saturating_sub(self.window_ns);
         let mut entries: Vec<ConnEntry> = self
             .seen
             .iter()
+            .filter(|(_, s)| s.last >= horizon)
             .map(|(key, s)| ConnEntry {
                 key: *key,
                 last_seen: s.last,
@@ -200,11 +211,7 @@ impl ConnTracker {
         entries.sort();
         ConnTable {
             newest: self.newest,
-            next_prune: if self.next_prune == FIRST_PRUNE {
-                0
-            } else {
-                self.next_prune
-            },
+            next_prune: 0,
             entries,
         }
     }
@@ -274,5 +281,46 @@ mod tests {
         use crate::proto::flow::TrafficDirection as D;
         assert!(counting_point(D::Egress, true) && counting_point(D::Unknown, true));
         assert!(!counting_point(D::Ingress, true) && counting_point(D::Ingress, false));
+    }
+
+    /// The stored table holds the connections within the window of the
+    /// newest flow, whenever the last prune was: a tracker that pruned and
+    /// one that did not store the same table.
+    #[test]
+    fn the_stored_table_is_the_live_one_whatever_the_prunes() {
+        const WINDOW: i64 = 60_000_000_000;
+        let mut pruned = ConnTracker::new(WINDOW);
+        let mut unpruned = ConnTracker::new(WINDOW);
+        unpruned.next_prune = usize::MAX;
+        let late = 10 * WINDOW;
+        for t in [&mut pruned, &mut unpruned] {
+            for port in 0..1_000u16 {
+                t.observe(key(port), i64::from(port) * 1_000_000, true);
+            }
+            t.observe(key(60_000), late - WINDOW, false);
+            for port in 1_000..1_100u16 {
+                t.observe(key(port), late, true);
+            }
+        }
+        assert!(pruned.tracked() < unpruned.tracked());
+        let stored = pruned.export();
+        assert_eq!(stored, unpruned.export());
+        let kept: Vec<u16> = stored
+            .entries
+            .iter()
+            .map(|e| e.key.initiator_port)
+            .collect();
+        let live: Vec<u16> = (1_000..1_100).chain([60_000]).collect();
+        assert_eq!(
+            kept, live,
+            "the idle ones are left out, the window's edge kept"
+        );
+        assert_eq!(stored.next_prune, 0);
+        // Continued from the stored table, the same flows count the same.
+        let mut back = ConnTracker::import(WINDOW, &stored);
+        assert!(!back.observe(key(1_001), late + 1, true));
+        assert!(!unpruned.observe(key(1_001), late + 1, true));
+        assert!(back.observe(key(2), late + 1, true));
+        assert!(unpruned.observe(key(2), late + 1, true));
     }
 }
