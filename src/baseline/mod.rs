@@ -337,28 +337,58 @@ pub fn add_stats(mine: &mut InterpretStats, o: &InterpretStats) {
 
 /// Encodes a graph and its metadata without copying the graph (the
 /// observe loop checkpoints its live graph this way): zstd with a content
-/// checksum, so damage to the compressed bytes is found too.
+/// checksum, so damage to the compressed bytes is found too. The JSON is
+/// never held whole: it is counted first (the frame's header gives its
+/// size, so a reader takes it into one buffer), then written through its
+/// checksum into the compressor as it is serialized.
 pub fn encode(graph: &TrafficGraph, interpret: &InterpretStats, meta: &BaselineMeta) -> Vec<u8> {
-    compress(&to_json(graph, interpret, meta))
-}
-
-/// One zstd frame with a content checksum.
-fn compress(json: &[u8]) -> Vec<u8> {
+    let file = file_of(graph, interpret, meta);
     let into_memory = "zstd into memory cannot fail";
     let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).expect(into_memory);
     enc.include_checksum(true).expect(into_memory);
-    // The size in the frame's header lets a reader take the JSON into one
-    // buffer of the right size.
-    enc.set_pledged_src_size(Some(json.len() as u64))
+    enc.set_pledged_src_size(Some(json_len(&file) as u64))
         .expect(into_memory);
-    enc.write_all(json).expect(into_memory);
-    enc.finish().expect(into_memory)
+    let mut sealer = std::io::BufWriter::with_capacity(1 << 16, seal::Sealer::new(enc));
+    serde_json::to_writer_pretty(&mut sealer, &file).expect("a baseline always serializes");
+    sealer.write_all(b"\n").expect(into_memory);
+    let sealer = sealer
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .expect(into_memory);
+    sealer
+        .finish()
+        .expect(into_memory)
+        .finish()
+        .expect(into_memory)
 }
 
 /// The uncompressed JSON of a baseline (pretty, deterministic), sealed with
-/// its checksum.
+/// its checksum: what [`encode`] compresses.
 pub fn to_json(graph: &TrafficGraph, interpret: &InterpretStats, meta: &BaselineMeta) -> Vec<u8> {
-    let file = File {
+    let file = file_of(graph, interpret, meta);
+    // Written into one buffer of its final size: a buffer doubling to tens
+    // of MB left as much again behind in the heap.
+    let mut out = Vec::with_capacity(json_len(&file));
+    serde_json::to_writer_pretty(&mut out, &file).expect("a baseline always serializes");
+    out.push(b'\n');
+    seal(out)
+}
+
+/// The sealed JSON's length in bytes, counted by serializing into nothing.
+fn json_len(file: &File<&InterpretState>) -> usize {
+    let mut counter = Counter(0);
+    serde_json::to_writer_pretty(&mut counter, file).expect("a baseline always serializes");
+    counter.0 + 1 + seal::SEAL_LEN
+}
+
+/// The file struct of a baseline, the state borrowed (a long baseline's
+/// state is most of it).
+fn file_of<'a>(
+    graph: &TrafficGraph,
+    interpret: &InterpretStats,
+    meta: &'a BaselineMeta,
+) -> File<&'a InterpretState> {
+    File {
         format: FORMAT.to_string(),
         version: VERSION,
         generator: format!("flowpolicy {}", env!("CARGO_PKG_VERSION")),
@@ -401,16 +431,7 @@ pub fn to_json(graph: &TrafficGraph, interpret: &InterpretStats, meta: &Baseline
             })
             .collect(),
         checksum: None,
-    };
-    // Counted first, then written into one buffer of its final size (the
-    // checksum member included): a buffer doubling to tens of MB left as
-    // much again behind in the heap.
-    let mut counter = Counter(0);
-    serde_json::to_writer_pretty(&mut counter, &file).expect("a baseline always serializes");
-    let mut out = Vec::with_capacity(counter.0 + 1 + seal::SEAL_LEN);
-    serde_json::to_writer_pretty(&mut out, &file).expect("a baseline always serializes");
-    out.push(b'\n');
-    seal(out)
+    }
 }
 
 /// A writer that only counts the bytes written to it.

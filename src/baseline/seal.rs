@@ -3,6 +3,8 @@
 //! "xxh3:…"`), checked before anything is parsed so a flipped bit is refused
 //! as damage, never loaded.
 
+use std::io::Write;
+
 use xxhash_rust::xxh3::Xxh3;
 
 /// How the checksum member ends every sealed document: it is the last
@@ -24,6 +26,62 @@ pub(super) fn seal(mut doc: Vec<u8>) -> Vec<u8> {
     doc.extend_from_slice(format!("{sum:016x}").as_bytes());
     doc.extend_from_slice(SEAL_END);
     doc
+}
+
+/// Seals a document as it is written, never holding it: every byte goes
+/// into the checksum, and on to `out` but for the last few, held back
+/// until [`Sealer::finish`] knows they are the document's end and writes
+/// the checksum member in their place. `seal(doc)` and a `Sealer` given
+/// `doc` write the same bytes.
+pub(super) struct Sealer<W: Write> {
+    out: W,
+    hash: Xxh3,
+    /// The last bytes seen (at most `DOC_END.len()`), not yet passed on.
+    held: Vec<u8>,
+}
+
+impl<W: Write> Sealer<W> {
+    pub(super) fn new(out: W) -> Sealer<W> {
+        Sealer {
+            out,
+            hash: Xxh3::new(),
+            held: Vec::with_capacity(DOC_END.len()),
+        }
+    }
+
+    /// Ends the document with its checksum member; `out` is handed back.
+    pub(super) fn finish(mut self) -> std::io::Result<W> {
+        debug_assert_eq!(self.held, DOC_END, "a document ends with its closing brace");
+        let sum = self.hash.digest();
+        self.out.write_all(SEAL_START)?;
+        self.out.write_all(format!("{sum:016x}").as_bytes())?;
+        self.out.write_all(SEAL_END)?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Write for Sealer<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.hash.update(buf);
+        let keep = DOC_END.len();
+        if buf.len() >= keep {
+            self.out.write_all(&self.held)?;
+            self.held.clear();
+            let (pass, hold) = buf.split_at(buf.len() - keep);
+            self.out.write_all(pass)?;
+            self.held.extend_from_slice(hold);
+        } else {
+            self.held.extend_from_slice(buf);
+            let over = self.held.len().saturating_sub(keep);
+            self.out.write_all(&self.held[..over])?;
+            self.held.drain(..over);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 pub(super) enum Seal {
@@ -66,5 +124,26 @@ pub(super) fn check_seal(bytes: &[u8]) -> Seal {
         Seal::Mismatch(format!(
             "its contents do not match their checksum (xxh3:{got:016x}, recorded xxh3:{want:016x})"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Written whole or in pieces of any size, a document is sealed the
+    /// same, and the seal checks.
+    #[test]
+    fn a_sealer_writes_what_seal_writes() {
+        let doc = b"{\n  \"format\": \"flowpolicy-baseline\",\n  \"edges\": []\n}\n".to_vec();
+        let want = seal(doc.clone());
+        for piece in [1, 2, 3, 4, 7, doc.len()] {
+            let mut sealer = Sealer::new(Vec::new());
+            for chunk in doc.chunks(piece) {
+                sealer.write_all(chunk).unwrap();
+            }
+            assert_eq!(sealer.finish().unwrap(), want, "pieces of {piece}");
+        }
+        assert!(matches!(check_seal(&want), Seal::Verified));
     }
 }
