@@ -42,11 +42,11 @@ impl Memory {
         }
     }
 
-    fn export(&self) -> NodeState {
+    fn export(&self, window_ns: i64) -> NodeState {
         NodeState {
             dns: self.dns.export(),
             connections: self.conns.export(),
-            parked: self.parked.export(),
+            parked: self.parked.export(window_ns),
             pods: self.pods.export(),
         }
     }
@@ -115,7 +115,7 @@ impl Memories {
     pub(super) fn export(&self) -> InterpretState {
         let mut state = InterpretState::default();
         for (node, memory) in &self.list {
-            let s = memory.export();
+            let s = memory.export(self.window_ns);
             if node.is_empty() {
                 state.unnamed = s;
             } else if !s.is_empty() {

@@ -323,11 +323,19 @@ impl Parked {
         self.by_tuple.is_empty()
     }
 
-    /// The table as a baseline stores it (entries sorted).
-    pub fn export(&self) -> ParkedTable {
+    /// The table as a baseline stores it: the connections parked within
+    /// `window_ns` of the newest, sorted. As with the connection table
+    /// ([`super::conntrack::ConnTracker::export`]), what a prune would drop
+    /// is left out and the next prune's size is not stored, so the stored
+    /// table does not depend on when the last prune was: an older entry is
+    /// only ever taken by a flow older than the newest by more than the
+    /// window.
+    pub fn export(&self, window_ns: i64) -> ParkedTable {
+        let horizon = self.newest.saturating_sub(window_ns);
         let mut entries: Vec<ParkedEntry> = self
             .by_tuple
             .iter()
+            .filter(|(_, (_, _, _, last))| *last >= horizon)
             .map(|(&(a, b, proto), (edge, ports, flows, last))| ParkedEntry {
                 a: a.0,
                 a_port: a.1,
@@ -343,7 +351,7 @@ impl Parked {
         entries.sort();
         ParkedTable {
             newest: self.newest,
-            next_prune: self.next_prune,
+            next_prune: 0,
             entries,
         }
     }
@@ -504,5 +512,33 @@ mod tests {
         p.park(x, y, Proto::Tcp, listed, 0, 100);
         assert!(p.take(x, y, Proto::Tcp, 500, 100).is_none());
         assert!(p.is_empty());
+    }
+
+    /// The stored table leaves out what a prune would drop, whether or not
+    /// one happened, and continues alike.
+    #[test]
+    fn the_stored_parked_table_is_the_live_one() {
+        let (a, b) = (Peer::Entity(Entity::Host), Peer::Entity(Entity::World));
+        let mut u = Undecided::default();
+        let listed = u.add(&seen(&a, &b, 45000, 50000, 0)).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (x, y, z) = (
+            (ip("10.0.0.1"), 45000),
+            (ip("10.0.0.2"), 50000),
+            (ip("10.0.0.3"), 50000),
+        );
+        let mut p = Parked::default();
+        p.park(x, y, Proto::Tcp, listed.clone(), 0, 100);
+        p.park(x, z, Proto::Tcp, listed.clone(), 150, 100);
+        p.park(y, z, Proto::Tcp, listed, 300, 100);
+        assert_eq!(p.len(), 3, "no prune below its size");
+        let stored = p.export(100);
+        let kept: Vec<i64> = stored.entries.iter().map(|e| e.last_seen).collect();
+        assert_eq!(kept, [300], "the idle ones left out");
+        assert_eq!((stored.newest, stored.next_prune), (300, 0));
+        let mut back = Parked::import(&stored);
+        assert_eq!(back.export(100), stored);
+        assert!(back.take(z, y, Proto::Tcp, 350, 100).is_some());
+        assert!(p.take(z, y, Proto::Tcp, 350, 100).is_some());
     }
 }
