@@ -497,13 +497,22 @@ mod tests {
         assert_eq!(twice.edges.len(), MAX_EDGES);
     }
 
-    #[test]
-    fn parked_flows_come_back_only_within_the_window() {
+    /// Where a parked flow of host–world is listed.
+    fn listed() -> (UndecidedEdge, (u16, u16)) {
         let (a, b) = (Peer::Entity(Entity::Host), Peer::Entity(Entity::World));
         let mut u = Undecided::default();
-        let listed = u.add(&seen(&a, &b, 45000, 50000, 0)).unwrap();
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let (x, y) = ((ip("10.0.0.1"), 45000), (ip("10.0.0.2"), 50000));
+        u.add(&seen(&a, &b, 45000, 50000, 0)).unwrap()
+    }
+
+    /// The socket `10.0.0.{host}:{port}`.
+    fn socket(host: u8, port: u16) -> Socket {
+        (IpAddr::from([10, 0, 0, host]), port)
+    }
+
+    #[test]
+    fn parked_flows_come_back_only_within_the_window() {
+        let listed = listed();
+        let (x, y) = (socket(1, 45000), socket(2, 50000));
         let mut p = Parked::default();
         p.park(x, y, Proto::Tcp, listed.clone(), 0, 100);
         assert_eq!(p.len(), 1);
@@ -518,15 +527,8 @@ mod tests {
     /// one happened, and continues alike.
     #[test]
     fn the_stored_parked_table_is_the_live_one() {
-        let (a, b) = (Peer::Entity(Entity::Host), Peer::Entity(Entity::World));
-        let mut u = Undecided::default();
-        let listed = u.add(&seen(&a, &b, 45000, 50000, 0)).unwrap();
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let (x, y, z) = (
-            (ip("10.0.0.1"), 45000),
-            (ip("10.0.0.2"), 50000),
-            (ip("10.0.0.3"), 50000),
-        );
+        let listed = listed();
+        let (x, y, z) = (socket(1, 45000), socket(2, 50000), socket(3, 50000));
         let mut p = Parked::default();
         p.park(x, y, Proto::Tcp, listed.clone(), 0, 100);
         p.park(x, z, Proto::Tcp, listed.clone(), 150, 100);
