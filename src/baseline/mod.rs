@@ -36,7 +36,7 @@ use crate::interpret::{InterpretState, InterpretStats};
 use crate::peer::l4::{PortKey, Proto};
 use crate::peer::Peer;
 use crate::source::relay::ResumeState;
-use seal::{check_seal, seal, Seal};
+use seal::{check_seal, Seal};
 
 /// The `format` value of every baseline.
 pub const FORMAT: &str = "flowpolicy-baseline";
@@ -348,30 +348,28 @@ pub fn encode(graph: &TrafficGraph, interpret: &InterpretStats, meta: &BaselineM
     enc.include_checksum(true).expect(into_memory);
     enc.set_pledged_src_size(Some(json_len(&file) as u64))
         .expect(into_memory);
-    let mut sealer = std::io::BufWriter::with_capacity(1 << 16, seal::Sealer::new(enc));
-    serde_json::to_writer_pretty(&mut sealer, &file).expect("a baseline always serializes");
-    sealer.write_all(b"\n").expect(into_memory);
-    let sealer = sealer
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .expect(into_memory);
-    sealer
-        .finish()
-        .expect(into_memory)
-        .finish()
-        .expect(into_memory)
+    write_sealed(&file, enc).finish().expect(into_memory)
 }
 
 /// The uncompressed JSON of a baseline (pretty, deterministic), sealed with
 /// its checksum: what [`encode`] compresses.
 pub fn to_json(graph: &TrafficGraph, interpret: &InterpretStats, meta: &BaselineMeta) -> Vec<u8> {
     let file = file_of(graph, interpret, meta);
-    // Written into one buffer of its final size: a buffer doubling to tens
-    // of MB left as much again behind in the heap.
-    let mut out = Vec::with_capacity(json_len(&file));
-    serde_json::to_writer_pretty(&mut out, &file).expect("a baseline always serializes");
-    out.push(b'\n');
-    seal(out)
+    write_sealed(&file, Vec::with_capacity(json_len(&file)))
+}
+
+/// Writes the file's JSON, sealed with its checksum, to `out` as it is
+/// serialized (through a 64 KiB buffer) and hands `out` back.
+fn write_sealed<W: Write>(file: &File<&InterpretState>, out: W) -> W {
+    let fails = "writing a baseline into memory cannot fail";
+    let mut sealer = std::io::BufWriter::with_capacity(1 << 16, seal::Sealer::new(out));
+    serde_json::to_writer_pretty(&mut sealer, file).expect(fails);
+    sealer.write_all(b"\n").expect(fails);
+    let sealer = sealer
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .expect(fails);
+    sealer.finish().expect(fails)
 }
 
 /// The sealed JSON's length in bytes, counted by serializing into nothing.
@@ -627,10 +625,10 @@ mod tests {
             let at = t.rfind(",\n  \"checksum\"").unwrap();
             format!("{}\n}}\n", &t[..at])
         };
-        let newer = seal(
+        let newer = seal::seal(
             unsealed(&text)
                 .replace("\"version\": 3", "\"version\": 4")
-                .into_bytes(),
+                .as_bytes(),
         );
         let e = Baseline::from_json("b", &newer).unwrap_err().to_string();
         assert!(e.contains("written by a newer flowpolicy"), "{e}");

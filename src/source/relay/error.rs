@@ -303,13 +303,13 @@ fn next_error<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError +
     }
 }
 
-/// The chain's messages joined by ": ", skipping a message already
-/// contained in the text so far (wrappers often repeat their source).
 /// The kind of the first I/O error in the chain, if any.
 pub(crate) fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
     chain(err).find_map(|e| e.downcast_ref::<io::Error>().map(io::Error::kind))
 }
 
+/// The chain's messages joined by ": ", skipping a message already
+/// contained in the text so far (wrappers often repeat their source).
 pub(crate) fn chain_text(err: &(dyn StdError + 'static)) -> String {
     let mut text = String::new();
     for e in chain(err) {
