@@ -19,7 +19,8 @@ use crate::common::observer_server::{self, Cut, RunningServer, ServerOptions};
 use crate::common::peer_server;
 use crate::flowkit::cluster::{self, Capture, NODES};
 use crate::observe::{
-    args, content, fixture, ok, only, run, samples, tree, until_and_sentinel, write_dump,
+    args, content, fixture, ok, only, run, run_command, samples, tree, until_and_sentinel,
+    write_dump,
 };
 use flowpolicy::baseline::{self, Baseline, BaselineMeta};
 use flowpolicy::graph::builder::GraphBuilder;
@@ -163,6 +164,97 @@ async fn a_missing_socket_or_tls_on_a_socket_is_a_clear_error() {
         err.contains("--tls cannot be used with --server unix://"),
         "{err}"
     );
+}
+
+/// A socket flowpolicy may not open says whom it lets in, and doing what
+/// it says works: as root, the binary runs as `nobody` against a socket of
+/// root's (mode 0700, then 0770 with another group, then in that group);
+/// as anyone else, against a socket of mode 0000.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_we_may_not_open_says_who_may() {
+    use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+    let mode =
+        |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    mode(dir.path(), 0o755);
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    mode(&out, 0o777);
+    let flows = fixture(&samples());
+    let (until, sentinel) = until_and_sentinel(&flows);
+    let mut all = flows;
+    all.push(sentinel);
+    let socket = dir.path().join("hubble.sock");
+    let server = observer_server::start_unix(
+        ServerOptions {
+            responses: all,
+            ..ServerOptions::default()
+        },
+        &socket,
+    )
+    .await;
+    let owner = std::fs::metadata(&socket).unwrap().uid();
+    let observe = |name: &str| observe_server(&server.address(), &out.join(name), &until);
+    let refused = |out: &std::process::Output| {
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains("cannot connect to the Hubble socket") && !err.contains("panicked"),
+            "{err}"
+        );
+        err
+    };
+    if owner != 0 {
+        eprintln!("note: not run as root: only the refusal of a socket of mode 0000 is checked");
+        mode(&socket, 0o000);
+        let err = refused(&run(observe("b.baseline")).await);
+        assert!(
+            err.contains(&format!(
+                "permission denied: the socket belongs to uid {owner}"
+            )) && err.contains("mode 0000"),
+            "{err}"
+        );
+        return;
+    }
+    // A copy of the binary that `nobody` may run (the build's may sit
+    // under a directory only root may enter).
+    let bin = dir.path().join("flowpolicy");
+    std::fs::copy(BIN, &bin).unwrap();
+    mode(&bin, 0o755);
+    let (nobody, group) = (65534, 4242);
+    let as_user = |gid: u32| {
+        let mut c = Command::new(&bin);
+        c.uid(nobody).gid(gid);
+        c
+    };
+    if let Err(e) = as_user(nobody).arg("--version").output() {
+        eprintln!("note: root here cannot run a program as uid {nobody} ({e}): not checked");
+        return;
+    }
+    mode(&socket, 0o700);
+    let err = refused(&run_command(as_user(nobody), observe("a.baseline")).await);
+    assert!(
+        err.contains("permission denied: the socket belongs to uid 0")
+            && err.contains("mode 0700; only its owner may connect: run as uid 0"),
+        "{err}"
+    );
+    chown(&socket, None, Some(group)).unwrap();
+    mode(&socket, 0o770);
+    let err = refused(&run_command(as_user(nobody), observe("b.baseline")).await);
+    assert!(
+        err.contains(&format!(
+            "gid {group}, mode 0770; run as root or in group {group}"
+        )) && err.contains(&format!("supplementalGroups: [{group}]")),
+        "{err}"
+    );
+    assert!(!out.join("a.baseline").exists() && !out.join("b.baseline").exists());
+    // In that group, it connects.
+    let err = ok(&run_command(as_user(group), observe("c.baseline")).await);
+    assert!(err.contains("--until reached"), "{err}");
+    assert!(out.join("c.baseline").exists());
 }
 
 // ---- the fan-out, driven in process ----

@@ -171,7 +171,13 @@ pub(crate) async fn serve(
 
 /// Runs the binary with a bound, without blocking the runtime serving it.
 pub(crate) async fn run(args: Vec<String>) -> Output {
-    let mut child = Command::new(BIN)
+    run_command(Command::new(BIN), args).await
+}
+
+/// [`run`] through a command made ready by the caller (another copy of the
+/// binary, another user).
+pub(crate) async fn run_command(mut command: Command, args: Vec<String>) -> Output {
+    let mut child = command
         .args(&args)
         .env_remove("HUBBLE_SERVER")
         .stdin(Stdio::null())
