@@ -178,8 +178,14 @@ impl ConnTracker {
             .is_some_and(|s| time_ns.abs_diff(s.last) <= self.window_ns.unsigned_abs())
     }
 
+    /// The oldest last-seen time a connection may have and still decide a
+    /// flow: what a prune keeps, and what a baseline stores.
+    fn horizon(&self) -> i64 {
+        self.newest.saturating_sub(self.window_ns)
+    }
+
     fn prune(&mut self) {
-        let horizon = self.newest.saturating_sub(self.window_ns);
+        let horizon = self.horizon();
         self.seen.retain(|_, s| s.last >= horizon);
         self.next_prune = (self.seen.len() * 2).max(FIRST_PRUNE);
     }
@@ -197,7 +203,7 @@ impl ConnTracker {
     /// flow older than the newest by more than the window; one node's flows
     /// do not arrive that late.)
     pub fn export(&self) -> ConnTable {
-        let horizon = self.newest.saturating_sub(self.window_ns);
+        let horizon = self.horizon();
         let mut entries: Vec<ConnEntry> = self
             .seen
             .iter()

@@ -292,7 +292,7 @@ impl Parked {
         e.2 += 1;
         e.3 = e.3.max(time_ns);
         if self.by_tuple.len() >= self.next_prune.max(1 << 14) {
-            let horizon = self.newest.saturating_sub(window_ns);
+            let horizon = self.horizon(window_ns);
             self.by_tuple.retain(|_, v| v.3 >= horizon);
             self.next_prune = self.by_tuple.len() * 2;
         }
@@ -323,6 +323,12 @@ impl Parked {
         self.by_tuple.is_empty()
     }
 
+    /// The oldest last-parked time an entry may have and still be taken
+    /// back: what a prune keeps, and what a baseline stores.
+    fn horizon(&self, window_ns: i64) -> i64 {
+        self.newest.saturating_sub(window_ns)
+    }
+
     /// The table as a baseline stores it: the connections parked within
     /// `window_ns` of the newest, sorted. As with the connection table
     /// ([`super::conntrack::ConnTracker::export`]), what a prune would drop
@@ -331,7 +337,7 @@ impl Parked {
     /// only ever taken by a flow older than the newest by more than the
     /// window.
     pub fn export(&self, window_ns: i64) -> ParkedTable {
-        let horizon = self.newest.saturating_sub(window_ns);
+        let horizon = self.horizon(window_ns);
         let mut entries: Vec<ParkedEntry> = self
             .by_tuple
             .iter()
