@@ -18,6 +18,7 @@ pub mod selector;
 pub mod view;
 pub mod workload;
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
@@ -189,7 +190,14 @@ fn by_key<'g>(
 ) -> BTreeMap<&'g WorkloadKey, Neighbourhood<'g>> {
     let mut out: BTreeMap<&WorkloadKey, Neighbourhood> = BTreeMap::new();
     for (w, hood) in gathered {
-        let mine = out.entry(w).or_default();
+        let mine = match out.entry(w) {
+            // Nearly always: moved whole, not rebuilt entry by entry.
+            Entry::Vacant(v) => {
+                v.insert(hood);
+                continue;
+            }
+            Entry::Occupied(o) => o.into_mut(),
+        };
         for (peer, ports) in hood.ingress {
             mine.ingress.entry(peer).or_default().extend(ports);
         }
